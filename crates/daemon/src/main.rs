@@ -1,1 +1,131 @@
-fn main() {}
+//! `tagwire`: push industrial group snapshots as Neuron-compatible JSON to WebSocket
+//! servers. This binary is wiring only: the command line, the TOML configuration,
+//! signals and logging; the work is done by the library crates.
+
+mod config;
+mod demo;
+mod encode_cmd;
+mod run;
+mod sink;
+mod sink_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tagwire_encode::{Format, Style};
+
+/// Exit code for a usage, configuration or data problem (the message says what).
+pub const EXIT_USAGE: u8 = 1;
+/// Exit code for a failure while running.
+pub const EXIT_RUNTIME: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "tagwire",
+    version,
+    about = "Push industrial group snapshots as Neuron-compatible JSON to WebSocket servers",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: sources -> uplinks, until SIGINT/SIGTERM (graceful: drain, close).
+    Run {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// The embedded demo: simulator -> uplink -> a local receiver; no config, no network.
+    Demo {
+        /// Stop after this many seconds (Ctrl-C stops earlier).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Validate a configuration without connecting: keys, URLs, certificates and keys.
+    Check {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Encode snapshots (NDJSON on stdin) to messages (one per line on stdout).
+    Encode {
+        /// "values" or "tags" (also Neuron's 0 or 1).
+        #[arg(long, default_value = "values")]
+        format: Format,
+        /// "neuron" (byte-identical to Neuron) or "compact".
+        #[arg(long, default_value = "neuron")]
+        style: Style,
+        /// Send error tags.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        upload_err: bool,
+    },
+    /// A WebSocket receiver for trying a setup: writes every message as one line.
+    Sink(sink_cmd::SinkArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Encode {
+            format,
+            style,
+            upload_err,
+        } => return encode_cmd::run(config::encode_options(format, style, upload_err)),
+        Command::Check { config } => return check(&config),
+        Command::Run { config } => runtime().and_then(|rt| rt.block_on(run::run(&config))),
+        Command::Demo { seconds } => runtime().and_then(|rt| rt.block_on(demo::run(seconds))),
+        Command::Sink(args) => runtime().and_then(|rt| rt.block_on(sink_cmd::run(args))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tagwire: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // Gateways have one to four cores; two workers keep the memory small and leave the
+    // rest to the other programs on the device.
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAGWIRE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(cfg) => {
+            println!(
+                "{}: usable ({} south, {} north)",
+                path.display(),
+                cfg.south.len(),
+                cfg.north.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems.0 {
+                println!("{p}");
+            }
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

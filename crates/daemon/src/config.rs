@@ -1,0 +1,668 @@
+//! The TOML configuration: reading it, checking every key, and turning it into the
+//! pipeline's types.
+//!
+//! The file is read into a generic TOML table first and each section is then taken apart
+//! by hand, so that *every* problem is reported at once, each on its own line and named
+//! by its full key path (`north[0].format: ...`), which is what `tagwire check` prints.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use tagwire_encode::{EncodeOptions, Format, Style};
+use tagwire_pipeline::simulator::SimGroup;
+use tagwire_pipeline::{FullPolicy, QueueLimits, Subscription, Subscriptions, UplinkConfig};
+use tagwire_tls_config::{build_client_config, PasswordSource, TlsParams};
+use tagwire_ws_client::{ConnectOptions, FrameKind, KeepAlive, Scheme, WsUrl};
+use toml::{Table, Value};
+
+/// A usable configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// `[api]`.
+    pub api: ApiConfig,
+    /// `[[south]]`, in file order.
+    pub south: Vec<SouthConfig>,
+    /// `[[north]]`, in file order, ready to run.
+    pub north: Vec<UplinkConfig>,
+}
+
+/// `[api]`: the management and ingest API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Bearer token every request must carry, when set.
+    pub token: Option<String>,
+}
+
+/// One `[[south]]` source.
+#[derive(Debug, Clone)]
+pub struct SouthConfig {
+    /// The south node's name, as it appears in every message (`"node"`).
+    pub name: String,
+    /// What it is.
+    pub kind: SouthKind,
+}
+
+/// Kinds of south node.
+#[derive(Debug, Clone)]
+pub enum SouthKind {
+    /// The built-in simulator with these groups.
+    Simulator(Vec<SimGroup>),
+}
+
+/// Every problem found in a configuration, one per line.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads and checks the file at `path`, loading every certificate and key it names.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![format!(
+            "{}: cannot read the configuration file: {e}",
+            path.display()
+        )])
+    })?;
+    parse(&text)
+}
+
+/// Checks configuration text (see [`load`]).
+pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    let root: Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigErrors(vec![format!(
+            "the file is not valid TOML: {}",
+            e.to_string().trim_end()
+        )])
+    })?;
+    let mut problems = Vec::new();
+    let mut top = Section::new(String::new(), &root, &mut problems);
+    let api_table = top.table("api");
+    let south_tables = top.array_of_tables("south");
+    let north_tables = top.array_of_tables("north");
+    top.finish();
+
+    let api = {
+        let empty = Table::new();
+        let mut s = Section::new("api".into(), api_table.unwrap_or(&empty), &mut problems);
+        let listen = s
+            .parsed::<SocketAddr>("listen", "an address such as \"127.0.0.1:7080\"")
+            .unwrap_or_else(|| "127.0.0.1:7080".parse().expect("valid default"));
+        let token = s.string("token");
+        s.finish();
+        ApiConfig { listen, token }
+    };
+
+    let mut south = Vec::new();
+    for (i, t) in south_tables.iter().enumerate() {
+        if let Some(s) = parse_south(&format!("south[{i}]"), t, &mut problems) {
+            south.push(s);
+        }
+    }
+    check_unique(
+        "south",
+        south.iter().map(|s| s.name.as_str()),
+        &mut problems,
+    );
+
+    let mut north = Vec::new();
+    for (i, t) in north_tables.iter().enumerate() {
+        if let Some(n) = parse_north(&format!("north[{i}]"), t, &mut problems) {
+            north.push(n);
+        }
+    }
+    check_unique(
+        "north",
+        north.iter().map(|n| n.name.as_str()),
+        &mut problems,
+    );
+
+    if problems.is_empty() {
+        Ok(Config { api, south, north })
+    } else {
+        Err(ConfigErrors(problems))
+    }
+}
+
+fn check_unique<'a>(
+    section: &str,
+    names: impl Iterator<Item = &'a str>,
+    problems: &mut Vec<String>,
+) {
+    let mut seen = BTreeSet::new();
+    for (i, name) in names.enumerate() {
+        if !seen.insert(name) {
+            problems.push(format!(
+                "{section}[{i}].name: {name:?} is used by an earlier [[{section}]]: names must be unique"
+            ));
+        }
+    }
+}
+
+fn parse_south(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<SouthConfig> {
+    let mut s = Section::new(path.to_string(), table, problems);
+    let name = s.required_string("name");
+    let kind = s.required_string("kind");
+    let groups_tables = s.array_of_tables("groups");
+    s.finish();
+    let kind = match kind.as_deref() {
+        Some("simulator") => {
+            let mut groups = Vec::new();
+            for (i, g) in groups_tables.iter().enumerate() {
+                let mut gs = Section::new(format!("{path}.groups[{i}]"), g, problems);
+                let name = gs.required_string("name");
+                let interval_ms = gs.u64_in("interval_ms", 1, 86_400_000).unwrap_or(1000);
+                let tags = gs.u64_in("tags", 0, 100_000).unwrap_or(DEFAULT_SIM_TAGS as u64);
+                gs.finish();
+                if let Some(name) = name {
+                    groups.push(SimGroup {
+                        name,
+                        interval: Duration::from_millis(interval_ms),
+                        tags: tags as usize,
+                    });
+                }
+            }
+            if groups.is_empty() && groups_tables.is_empty() {
+                groups.push(SimGroup::default_group());
+            }
+            SouthKind::Simulator(groups)
+        }
+        Some(other) => {
+            problems.push(format!(
+                "{path}.kind: unknown kind {other:?}: the only kind is \"simulator\" (other data comes in through POST /api/v1/ingest)"
+            ));
+            return None;
+        }
+        None => return None,
+    };
+    Some(SouthConfig { name: name?, kind })
+}
+
+/// Generated tags in a configured simulator group that does not say how many.
+const DEFAULT_SIM_TAGS: usize = 10;
+
+fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<UplinkConfig> {
+    let mut s = Section::new(path.to_string(), table, problems);
+    let name = s.required_string("name");
+    let url = s.required_string("url").and_then(|u| match WsUrl::parse(&u) {
+        Ok(url) => Some(url),
+        Err(e) => {
+            s.problem("url", &e.to_string());
+            None
+        }
+    });
+    let format = s.format("format");
+    let style = s.parsed::<Style>("style", "\"neuron\" or \"compact\"");
+    let upload_err = s.bool("upload_err");
+    let frame = s.string("frame").and_then(|f| match f.as_str() {
+        "binary" => Some(FrameKind::Binary),
+        "text" => Some(FrameKind::Text),
+        other => {
+            s.problem(
+                "frame",
+                &format!("unknown frame type {other:?}: use \"binary\" (Neuron's) or \"text\""),
+            );
+            None
+        }
+    });
+    let tls = TlsParams {
+        ca: s.string("ca"),
+        cert: s.string("cert"),
+        key: s.string("key"),
+        keypass: s.string("keypass").map(|p| PasswordSource::parse(&p)),
+        server_name: s.string("server_name"),
+    };
+    let confirm = s.bool("confirm");
+    let connect_timeout = s.millis("connect_timeout_ms");
+    let write_timeout = s.millis("write_timeout_ms");
+    let ping_interval = s.millis("ping_interval_ms");
+    let pong_timeout = s.millis("pong_timeout_ms");
+    let backoff_min = s.millis("backoff_min_ms");
+    let backoff_max = s.millis("backoff_max_ms");
+    let drain_timeout = s.millis("drain_timeout_ms");
+    let subscriptions = s.subscriptions("subscriptions");
+    let cache = s.table("cache");
+    s.finish();
+
+    let queue = cache.map_or_else(QueueLimits::default, |c| {
+        parse_cache(&format!("{path}.cache"), c, problems)
+    });
+
+    let url = url?;
+    let name = name?;
+    let mut config = UplinkConfig::new(name, url.clone());
+    let is_tls = url.scheme() == Scheme::Wss;
+    let tls_given = [&tls.ca, &tls.cert, &tls.key, &tls.server_name]
+        .iter()
+        .any(|p| p.is_some())
+        || tls.keypass.is_some();
+    if is_tls {
+        match build_client_config(&tls) {
+            Ok(cfg) => config.connect.tls = Some(cfg),
+            Err(e) => problems.push(format!("{path}.{}", e)),
+        }
+        config.connect.server_name = tls.server_name.clone();
+    } else if tls_given {
+        problems.push(format!(
+            "{path}.url: TLS parameters (ca/cert/key/keypass/server_name) are set but the url is ws://: use wss:// or remove them"
+        ));
+    }
+    if let Some(f) = format {
+        config.encode.format = f;
+    }
+    if let Some(st) = style {
+        config.encode.style = st;
+    }
+    if let Some(u) = upload_err {
+        config.encode.upload_err = u;
+    }
+    if let Some(f) = frame {
+        config.frame = f;
+    }
+    if let Some(c) = confirm {
+        config.confirm = c;
+    }
+    apply_timeouts(
+        &mut config.connect,
+        connect_timeout,
+        write_timeout,
+        ping_interval,
+        pong_timeout,
+    );
+    if let Some(d) = backoff_min {
+        config.backoff_floor = d;
+    }
+    if let Some(d) = backoff_max {
+        config.backoff_ceiling = d;
+    }
+    if config.backoff_ceiling < config.backoff_floor {
+        problems.push(format!(
+            "{path}.backoff_max_ms: must not be below backoff_min_ms"
+        ));
+    }
+    if let Some(d) = drain_timeout {
+        config.drain_timeout = d;
+    }
+    if let Some(subs) = subscriptions {
+        config.subscriptions = subs;
+    }
+    config.queue = queue;
+    Some(config)
+}
+
+fn apply_timeouts(
+    connect: &mut ConnectOptions,
+    connect_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    ping_interval: Option<Duration>,
+    pong_timeout: Option<Duration>,
+) {
+    if let Some(d) = connect_timeout {
+        connect.connect_timeout = d;
+        connect.handshake_timeout = d;
+    }
+    if let Some(d) = write_timeout {
+        connect.write_timeout = d;
+    }
+    let mut keep_alive = connect.keep_alive.clone().unwrap_or(KeepAlive {
+        interval: Duration::from_secs(15),
+        pong_timeout: Duration::from_secs(20),
+    });
+    if let Some(d) = ping_interval {
+        keep_alive.interval = d;
+    }
+    if let Some(d) = pong_timeout {
+        keep_alive.pong_timeout = d;
+    }
+    connect.keep_alive = Some(keep_alive);
+}
+
+fn parse_cache(path: &str, table: &Table, problems: &mut Vec<String>) -> QueueLimits {
+    let mut s = Section::new(path.to_string(), table, problems);
+    let mut limits = QueueLimits::default();
+    if let Some(mb) = s.u64_in("memory_mb", 1, 4096) {
+        limits.max_bytes = (mb as usize) * 1024 * 1024;
+    }
+    if let Some(n) = s.u64_in("max_messages", 1, 100_000_000) {
+        limits.max_messages = n as usize;
+    }
+    if let Some(p) = s.parsed::<FullPolicy>("policy", "\"drop_oldest\", \"drop_newest\" or \"refuse\"")
+    {
+        limits.policy = p;
+    }
+    s.finish();
+    limits
+}
+
+/// One table being taken apart: remembers which keys were used so that the rest can be
+/// reported as unknown, and collects problems under the table's path.
+struct Section<'a, 'p> {
+    path: String,
+    table: &'a Table,
+    used: BTreeSet<&'static str>,
+    problems: &'p mut Vec<String>,
+}
+
+impl<'a, 'p> Section<'a, 'p> {
+    fn new(path: String, table: &'a Table, problems: &'p mut Vec<String>) -> Self {
+        Self {
+            path,
+            table,
+            used: BTreeSet::new(),
+            problems,
+        }
+    }
+
+    fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn problem(&mut self, key: &str, what: &str) {
+        let p = format!("{}: {what}", self.key_path(key));
+        self.problems.push(p);
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.insert(key);
+        self.table.get(key)
+    }
+
+    fn wrong_type(&mut self, key: &str, want: &str, got: &Value) {
+        self.problem(key, &format!("expected {want}, found {}", got.type_str()));
+    }
+
+    fn string(&mut self, key: &'static str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.wrong_type(key, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, key: &'static str) -> Option<String> {
+        if self.table.contains_key(key) {
+            let s = self.string(key)?;
+            if s.is_empty() {
+                self.problem(key, "must not be empty");
+                return None;
+            }
+            Some(s)
+        } else {
+            self.used.insert(key);
+            self.problem(key, "missing: this key is required");
+            None
+        }
+    }
+
+    fn bool(&mut self, key: &'static str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.wrong_type(key, "true or false", other);
+                None
+            }
+        }
+    }
+
+    fn u64_in(&mut self, key: &'static str, min: u64, max: u64) -> Option<u64> {
+        match self.get(key)? {
+            Value::Integer(i) if (min as i128..=max as i128).contains(&(*i as i128)) => {
+                Some(*i as u64)
+            }
+            Value::Integer(i) => {
+                self.problem(key, &format!("{i} is out of range: use {min} to {max}"));
+                None
+            }
+            other => {
+                self.wrong_type(key, "a whole number", other);
+                None
+            }
+        }
+    }
+
+    fn millis(&mut self, key: &'static str) -> Option<Duration> {
+        self.u64_in(key, 1, 86_400_000).map(Duration::from_millis)
+    }
+
+    fn parsed<T>(&mut self, key: &'static str, want: &str) -> Option<T>
+    where
+        T: std::str::FromStr,
+    {
+        let s = self.string(key)?;
+        match s.parse::<T>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.problem(key, &format!("{s:?} is not valid: use {want}"));
+                None
+            }
+        }
+    }
+
+    /// `format`: "values" | "tags", or Neuron's codes 0 | 1.
+    fn format(&mut self, key: &'static str) -> Option<Format> {
+        let text = match self.get(key)? {
+            Value::String(s) => s.clone(),
+            Value::Integer(i) => i.to_string(),
+            other => {
+                self.wrong_type(key, "\"values\" or \"tags\" (or 0 or 1)", other);
+                return None;
+            }
+        };
+        match text.parse::<Format>() {
+            Ok(f) => Some(f),
+            Err(_) => {
+                self.problem(
+                    key,
+                    &format!("unknown format {text:?}: use \"values\" or \"tags\" (Neuron's 0 or 1)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn subscriptions(&mut self, key: &'static str) -> Option<Subscriptions> {
+        let Value::Array(items) = self.get(key)? else {
+            let got = self.table[key].clone();
+            self.wrong_type(key, "an array of { node = \"...\", group = \"...\" }", &got);
+            return None;
+        };
+        let mut subs = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Value::Table(t) = item else {
+                self.problem(
+                    &format!("{key}[{i}]"),
+                    "expected { node = \"...\", group = \"...\" }",
+                );
+                continue;
+            };
+            let path = self.key_path(&format!("{key}[{i}]"));
+            let mut s = Section::new(path, t, self.problems);
+            let node = s.string("node").unwrap_or_else(|| "*".into());
+            let group = s.string("group").unwrap_or_else(|| "*".into());
+            s.finish();
+            subs.push(Subscription::new(node, group));
+        }
+        Some(Subscriptions(subs))
+    }
+
+    fn table(&mut self, key: &'static str) -> Option<&'a Table> {
+        match self.get(key)? {
+            Value::Table(t) => Some(t),
+            other => {
+                self.wrong_type(key, "a table", other);
+                None
+            }
+        }
+    }
+
+    fn array_of_tables(&mut self, key: &'static str) -> Vec<&'a Table> {
+        match self.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut tables = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::Table(t) => tables.push(t),
+                        other => self.problem(
+                            &format!("{key}[{i}]"),
+                            &format!("expected a table ([[{key}]]), found {}", other.type_str()),
+                        ),
+                    }
+                }
+                tables
+            }
+            Some(other) => {
+                let other = other.clone();
+                self.wrong_type(key, &format!("[[{key}]] tables"), &other);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Reports every key that nobody asked for.
+    fn finish(self) {
+        for key in self.table.keys() {
+            if !self.used.contains(key.as_str()) {
+                let known: Vec<_> = self.used.iter().copied().collect();
+                let hint = closest(key, &known)
+                    .map(|k| format!(" (did you mean {k:?}?)"))
+                    .unwrap_or_default();
+                let p = format!(
+                    "{}: unknown key{hint}; known keys here: {}",
+                    if self.path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{}.{key}", self.path)
+                    },
+                    known.join(", ")
+                );
+                self.problems.push(p);
+            }
+        }
+    }
+}
+
+/// The known key closest to a misspelt one, if any is close.
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Encoding options of a `[[north]]` entry, for commands that only encode.
+pub fn encode_options(format: Format, style: Style, upload_err: bool) -> EncodeOptions {
+    EncodeOptions {
+        format,
+        style,
+        upload_err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(text).expect_err("should fail").0
+    }
+
+    #[test]
+    fn a_minimal_config_is_usable_with_defaults() {
+        let c = parse(
+            "[[south]]\nname = \"sim\"\nkind = \"simulator\"\n\
+             [[north]]\nname = \"cloud\"\nurl = \"ws://127.0.0.1:9000/x?y=1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.south.len(), 1);
+        let SouthKind::Simulator(groups) = &c.south[0].kind;
+        assert_eq!(groups, &vec![SimGroup::default_group()]);
+        let n = &c.north[0];
+        assert_eq!(n.encode.format, Format::Values);
+        assert_eq!(n.encode.style, Style::Neuron);
+        assert!(n.encode.upload_err);
+        assert_eq!(n.frame, FrameKind::Binary);
+        assert_eq!(n.url.path_and_query(), "/x?y=1");
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:7080");
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_key() {
+        let p = problems(
+            "[[north]]\nname = \"a\"\nurl = \"http://x\"\nformat = \"xml\"\nstlye = \"compact\"\n\
+             [[north]]\nformat = 1\n",
+        );
+        let all = p.join("\n");
+        assert!(all.contains("north[0].url:"), "{all}");
+        assert!(all.contains("north[0].format: unknown format \"xml\""), "{all}");
+        assert!(
+            all.contains("north[0].stlye: unknown key (did you mean \"style\"?)"),
+            "{all}"
+        );
+        assert!(all.contains("north[1].name: missing"), "{all}");
+        assert!(all.contains("north[1].url: missing"), "{all}");
+    }
+
+    #[test]
+    fn neuron_format_codes_are_accepted() {
+        let c = parse("[[north]]\nname = \"a\"\nurl = \"ws://h/\"\nformat = 1\n").unwrap();
+        assert_eq!(c.north[0].encode.format, Format::Tags);
+    }
+
+    #[test]
+    fn tls_parameters_on_a_plain_url_are_a_mistake() {
+        let p = problems("[[north]]\nname = \"a\"\nurl = \"ws://h/\"\nca = \"/x.pem\"\n");
+        assert!(p[0].starts_with("north[0].url: TLS parameters"), "{p:?}");
+    }
+
+    #[test]
+    fn duplicate_names_and_bad_values() {
+        let p = problems(
+            "[[north]]\nname = \"a\"\nurl = \"ws://h/\"\n[north.cache]\nmemory_mb = 0\npolicy = \"x\"\n\
+             [[north]]\nname = \"a\"\nurl = \"ws://h/\"\nupload_err = \"yes\"\n",
+        );
+        let all = p.join("\n");
+        assert!(all.contains("north[0].cache.memory_mb: 0 is out of range"), "{all}");
+        assert!(all.contains("north[0].cache.policy: \"x\" is not valid"), "{all}");
+        assert!(all.contains("north[1].upload_err: expected true or false, found string"), "{all}");
+        assert!(all.contains("north[1].name: \"a\" is used by an earlier"), "{all}");
+    }
+}

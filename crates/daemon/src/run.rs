@@ -1,0 +1,87 @@
+//! `tagwire run`: the daemon.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use tagwire_pipeline::{spawn_simulator, Hub, Uplink};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::{self, SouthKind};
+
+/// Runs sources and uplinks until SIGINT/SIGTERM, then stops gracefully: sources first,
+/// then every uplink drains its queue (bounded by its drain timeout) and sends a Close.
+pub async fn run(path: &Path) -> Result<ExitCode> {
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("tagwire: {} is not usable:", path.display());
+            for p in &problems.0 {
+                eprintln!("  {p}");
+            }
+            return Ok(ExitCode::from(crate::EXIT_USAGE));
+        }
+    };
+    if cfg.north.is_empty() {
+        tracing::warn!("no [[north]] uplink configured: snapshots have nowhere to go");
+    }
+    let hub = Arc::new(Hub::new(cfg.north.into_iter().map(Uplink::new).collect()));
+    let (stop_uplinks, uplinks_rx) = watch::channel(false);
+    let (stop_sources, sources_rx) = watch::channel(false);
+    let uplink_tasks = hub.spawn_uplinks(&uplinks_rx);
+    let mut source_tasks = Vec::new();
+    for south in &cfg.south {
+        match &south.kind {
+            SouthKind::Simulator(groups) => source_tasks.extend(spawn_simulator(
+                &south.name,
+                groups.clone(),
+                Arc::clone(&hub),
+                sources_rx.clone(),
+            )),
+        }
+    }
+    info!(
+        uplinks = hub.uplinks().len(),
+        sources = cfg.south.len(),
+        "tagwire running; SIGINT or SIGTERM stops it gracefully"
+    );
+
+    shutdown_signal().await;
+    info!("stopping: sources first, then uplinks drain their queues");
+    let _ = stop_sources.send(true);
+    for t in source_tasks {
+        let _ = t.await;
+    }
+    let _ = stop_uplinks.send(true);
+    for t in uplink_tasks {
+        let _ = t.await;
+    }
+    for u in hub.uplinks() {
+        let m = u.metrics();
+        info!(
+            uplink = %u.config().name,
+            sent = m.send_msgs_total.load(std::sync::atomic::Ordering::Relaxed),
+            "stopped"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

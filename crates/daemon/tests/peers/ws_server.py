@@ -1,0 +1,57 @@
+"""A WebSocket server for tagwire's end-to-end tests, built on Python `websockets`.
+
+Writes one line per event to --out:  "C <path>" for each connection (the request path
+and query), "B <payload>" / "T <payload>" for each binary / text message. Prints
+"READY <port>" on stdout once listening. Pings are answered by the library.
+"""
+import argparse
+import asyncio
+import ssl
+import sys
+
+from websockets.asyncio.server import serve
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca")
+    args = ap.parse_args()
+    out = open(args.out, "a", encoding="utf-8")
+
+    ctx = None
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.client_ca)
+
+    async def handler(ws):
+        out.write(f"C {ws.request.path}\n")
+        out.flush()
+        async for msg in ws:
+            if isinstance(msg, str):
+                out.write(f"T {msg}\n")
+            else:
+                out.write("B " + msg.decode("utf-8", "replace") + "\n")
+            out.flush()
+
+    async def run():
+        async with serve(handler, "127.0.0.1", args.port, ssl=ctx, max_size=None,
+                         ping_interval=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            print(f"READY {port}", flush=True)
+            await asyncio.Future()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
