@@ -1,0 +1,936 @@
+//! The snapshot JSON parser (spec §1), on top of simd-json's tape.
+//!
+//! The tape keeps the document order, which `CUSTOM` values and metas need, and lets
+//! the parser check every rule without building an intermediate DOM.
+//!
+//! Decisions beyond the spec, all in the direction of "reject rather than guess":
+//! - unknown keys in a snapshot or tag object are rejected (a typo such as
+//!   `"precison"` would otherwise silently change the output);
+//! - a key given twice in the same object is rejected;
+//! - integer types take JSON integers only (`5.0` is rejected for `INT16`);
+//! - a finite number too large for `FLOAT` is rejected rather than becoming infinity;
+//! - `CUSTOM` values may nest at most [`MAX_DEPTH`] levels deep.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use simd_json::{Node, StaticNode};
+
+use crate::types::DataType;
+use crate::value::{Json, Reading, Snapshot, Tag, Value};
+use crate::MAX_PRECISION;
+
+/// How deep a `CUSTOM` value may nest. Deeper input is rejected so that neither the
+/// parser nor an encoder can be driven into a stack overflow.
+pub const MAX_DEPTH: usize = 128;
+
+/// Where in an ingest body an error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The body as a whole (for example invalid JSON in an array body, where no single
+    /// snapshot can be blamed).
+    Body,
+    /// The n-th snapshot (1-based) of a single-object or array body.
+    Snapshot(usize),
+    /// The n-th line (1-based, blank lines counted) of an NDJSON body.
+    Line(usize),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Body => f.write_str("body"),
+            Position::Snapshot(n) => write!(f, "snapshot {n}"),
+            Position::Line(n) => write!(f, "line {n}"),
+        }
+    }
+}
+
+/// Why a snapshot (or a whole ingest body) was rejected: where, which tag, which
+/// field, and what is wrong.
+///
+/// Displays as `snapshot 3, tag "temp", field "value": expected a number for FLOAT,
+/// got a string`. A tag whose name is not known (missing or invalid) is shown by
+/// its 1-based position, `tag #2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotError {
+    position: Position,
+    tag_index: Option<usize>,
+    tag: Option<String>,
+    field: Option<String>,
+    message: String,
+}
+
+impl SnapshotError {
+    /// Where the error is.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// The 1-based snapshot number or NDJSON line number; `None` when the error
+    /// concerns the body as a whole.
+    pub fn index(&self) -> Option<usize> {
+        match self.position {
+            Position::Body => None,
+            Position::Snapshot(n) | Position::Line(n) => Some(n),
+        }
+    }
+
+    /// The name of the offending tag, when the error is in a tag with a valid name.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The 1-based position of the offending tag in its snapshot's `tags` array.
+    pub fn tag_index(&self) -> Option<usize> {
+        self.tag_index
+    }
+
+    /// The offending field: `"value"`, `"value[2]"`, `"metas.unit"`, `"node"`, …
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// What is wrong, without the location.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error, located at NDJSON line `line` (for callers that split lines
+    /// themselves and call [`parse_snapshot`] per line).
+    #[must_use]
+    pub fn at_line(mut self, line: usize) -> Self {
+        self.position = Position::Line(line);
+        self
+    }
+
+    /// The same error, located at snapshot number `index` (1-based).
+    #[must_use]
+    pub fn at_snapshot(mut self, index: usize) -> Self {
+        self.position = Position::Snapshot(index);
+        self
+    }
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.position)?;
+        match (&self.tag, self.tag_index) {
+            (Some(name), _) => write!(f, ", tag {name:?}")?,
+            (None, Some(i)) => write!(f, ", tag #{i}")?,
+            (None, None) => {}
+        }
+        if let Some(field) = &self.field {
+            write!(f, ", field {field:?}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+/// An error inside one document, before it is given its position.
+struct Fail {
+    tag_index: Option<usize>,
+    tag: Option<String>,
+    field: Option<String>,
+    message: String,
+}
+
+impl Fail {
+    fn field(field: impl Into<String>, message: impl Into<String>) -> Fail {
+        Fail {
+            tag_index: None,
+            tag: None,
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    fn whole(message: impl Into<String>) -> Fail {
+        Fail {
+            tag_index: None,
+            tag: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    fn in_tag(mut self, index: usize, name: Option<&str>) -> Fail {
+        self.tag_index = Some(index);
+        self.tag = name.map(str::to_owned);
+        self
+    }
+
+    fn at(self, position: Position) -> SnapshotError {
+        SnapshotError {
+            position,
+            tag_index: self.tag_index,
+            tag: self.tag,
+            field: self.field,
+            message: self.message,
+        }
+    }
+}
+
+/// Parses one snapshot object (spec §1).
+///
+/// `default_timestamp_ms` is used when the object has no `"timestamp"`. The buffer is
+/// used as scratch space by simd-json and is garbage afterwards. Errors are located as
+/// `snapshot 1`; use [`SnapshotError::at_line`] when parsing NDJSON line by line.
+///
+/// ```
+/// let mut json = br#"{"node": "plc", "group": "g", "tags": [
+///     {"name": "t", "type": "FLOAT", "value": 21.5, "precision": 1}]}"#.to_vec();
+/// let snap = tagwire_model::parse_snapshot(&mut json, 1_650_006_388_943).unwrap();
+/// assert_eq!(snap.timestamp_ms, 1_650_006_388_943);
+/// assert_eq!(snap.tags[0].precision, 1);
+/// ```
+pub fn parse_snapshot(
+    json: &mut [u8],
+    default_timestamp_ms: u64,
+) -> Result<Snapshot, SnapshotError> {
+    let position = Position::Snapshot(1);
+    let tape = simd_json::to_tape(json).map_err(|e| invalid_json(&e).at(position))?;
+    parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))
+}
+
+/// Parses an ingest body: one snapshot object, a JSON array of snapshot objects, or
+/// NDJSON (one object per line; blank lines ignored, `\r\n` accepted).
+///
+/// All or nothing: the first bad snapshot fails the whole body. The buffer is used as
+/// scratch space and is garbage afterwards.
+///
+/// ```
+/// let mut body = b"{\"node\": \"a\", \"group\": \"g\", \"timestamp\": 1, \"tags\": []}\n\n\
+///                  {\"node\": \"b\", \"group\": \"g\", \"tags\": [{\"name\": \"x\", \"error\": 3002}]}\n"
+///     .to_vec();
+/// let snaps = tagwire_model::parse_snapshots(&mut body, 7).unwrap();
+/// assert_eq!(snaps.len(), 2);
+/// assert_eq!(snaps[1].timestamp_ms, 7);
+///
+/// let mut bad = br#"[{"node": "a", "group": "g", "tags": [{"name": "x", "type": "BOOL", "value": 1}]}]"#.to_vec();
+/// let err = tagwire_model::parse_snapshots(&mut bad, 0).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"snapshot 1, tag "x", field "value": expected true or false for BOOL, got an integer"#
+/// );
+/// ```
+pub fn parse_snapshots(
+    body: &mut [u8],
+    default_timestamp_ms: u64,
+) -> Result<Vec<Snapshot>, SnapshotError> {
+    let Some(start) = body.iter().position(|b| !is_ws(*b)) else {
+        return Err(Fail::whole(
+            "empty body: expected a snapshot object, a JSON array of snapshots, or NDJSON",
+        )
+        .at(Position::Body));
+    };
+    match body[start] {
+        b'[' => {
+            let tape = simd_json::to_tape(body).map_err(|e| invalid_json(&e).at(Position::Body))?;
+            let nodes = &tape.0;
+            let Some(&Node::Array { len, .. }) = nodes.first() else {
+                return Err(Fail::whole("expected a JSON array of snapshots").at(Position::Body));
+            };
+            let mut out = Vec::with_capacity(len);
+            let mut i = 1;
+            for n in 1..=len {
+                out.push(
+                    parse_snapshot_at(nodes, i, default_timestamp_ms)
+                        .map_err(|f| f.at(Position::Snapshot(n)))?,
+                );
+                i = skip(nodes, i);
+            }
+            Ok(out)
+        }
+        b'{' if first_value_end(&body[start..])
+            .is_some_and(|end| body[start + end..].iter().any(|b| !is_ws(*b))) =>
+        {
+            parse_ndjson(body, default_timestamp_ms)
+        }
+        _ => parse_snapshot(body, default_timestamp_ms).map(|s| vec![s]),
+    }
+}
+
+fn parse_ndjson(
+    body: &mut [u8],
+    default_timestamp_ms: u64,
+) -> Result<Vec<Snapshot>, SnapshotError> {
+    let mut out = Vec::new();
+    // A JSON text never holds a raw newline inside a string, so splitting on b'\n' is
+    // exact.
+    for (n, line) in body.split_mut(|b| *b == b'\n').enumerate() {
+        if line.iter().all(|b| is_ws(*b)) {
+            continue;
+        }
+        let position = Position::Line(n + 1);
+        let tape = simd_json::to_tape(line).map_err(|e| invalid_json(&e).at(position))?;
+        out.push(parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))?);
+    }
+    if out.is_empty() {
+        return Err(Fail::whole(
+            "empty body: expected a snapshot object, a JSON array of snapshots, or NDJSON",
+        )
+        .at(Position::Body));
+    }
+    Ok(out)
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The end (exclusive) of the first object or array in `s`, found by bracket counting
+/// outside strings. Only used to tell a single document from NDJSON; the real
+/// validation is simd-json's.
+fn first_value_end(s: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in s.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn invalid_json(e: &simd_json::Error) -> Fail {
+    Fail::whole(format!("invalid JSON: {e}"))
+}
+
+/// Index just past the value that starts at `i`.
+fn skip(nodes: &[Node<'_>], i: usize) -> usize {
+    match nodes.get(i) {
+        Some(Node::Object { count, .. } | Node::Array { count, .. }) => i + count + 1,
+        _ => i + 1,
+    }
+}
+
+/// "a string", "an integer", … for messages.
+fn kind(node: Option<&Node<'_>>) -> &'static str {
+    match node {
+        Some(Node::String(_)) => "a string",
+        Some(Node::Object { .. }) => "an object",
+        Some(Node::Array { .. }) => "an array",
+        Some(Node::Static(StaticNode::I64(_) | StaticNode::U64(_))) => "an integer",
+        Some(Node::Static(StaticNode::F64(_))) => "a number with a fraction or exponent",
+        Some(Node::Static(StaticNode::Bool(_))) => "a boolean",
+        Some(Node::Static(StaticNode::Null)) => "null",
+        #[allow(unreachable_patterns)] // other StaticNode variants exist behind features
+        Some(Node::Static(_)) => "a number",
+        None => "nothing",
+    }
+}
+
+/// The key/value index pairs of the object at `i`, or `None` if it is not an object.
+fn members<'i>(nodes: &[Node<'i>], i: usize) -> Option<Vec<(&'i str, usize)>> {
+    let &Node::Object { len, .. } = nodes.get(i)? else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(len);
+    let mut j = i + 1;
+    for _ in 0..len {
+        let Some(Node::String(key)) = nodes.get(j) else {
+            return None;
+        };
+        out.push((*key, j + 1));
+        j = skip(nodes, j + 1);
+    }
+    Some(out)
+}
+
+fn string_at<'i>(nodes: &[Node<'i>], i: usize, field: &str, what: &str) -> Result<&'i str, Fail> {
+    match nodes.get(i) {
+        Some(Node::String(s)) => Ok(s),
+        other => Err(Fail::field(
+            field,
+            format!("expected {what}, got {}", kind(other)),
+        )),
+    }
+}
+
+fn parse_snapshot_at(nodes: &[Node<'_>], i: usize, default_ts: u64) -> Result<Snapshot, Fail> {
+    let Some(fields) = members(nodes, i) else {
+        return Err(Fail::whole(format!(
+            "expected a snapshot object with \"node\", \"group\" and \"tags\", got {}",
+            kind(nodes.get(i))
+        )));
+    };
+    let (mut node, mut group, mut ts, mut tags) = (None, None, None, None);
+    for (key, at) in fields {
+        let slot =
+            match key {
+                "node" => &mut node,
+                "group" => &mut group,
+                "timestamp" => &mut ts,
+                "tags" => &mut tags,
+                _ => return Err(Fail::field(
+                    key,
+                    "unknown key; a snapshot has \"node\", \"group\", \"timestamp\" and \"tags\"",
+                )),
+            };
+        if slot.replace(at).is_some() {
+            return Err(Fail::field(key, "given twice"));
+        }
+    }
+    let node = match node {
+        Some(at) => string_at(nodes, at, "node", "the south node name as a string")?,
+        None => {
+            return Err(Fail::field(
+                "node",
+                "missing; every snapshot names its south node",
+            ))
+        }
+    };
+    let group = match group {
+        Some(at) => string_at(nodes, at, "group", "the group name as a string")?,
+        None => {
+            return Err(Fail::field(
+                "group",
+                "missing; every snapshot names its group",
+            ))
+        }
+    };
+    let timestamp_ms = match ts {
+        None => default_ts,
+        Some(at) => match nodes.get(at) {
+            Some(Node::Static(StaticNode::U64(v))) => *v,
+            Some(Node::Static(StaticNode::I64(v))) if *v >= 0 => *v as u64,
+            Some(Node::Static(StaticNode::I64(v))) => {
+                return Err(Fail::field(
+                    "timestamp",
+                    format!("{v} is negative; expected Unix epoch milliseconds"),
+                ))
+            }
+            other => {
+                return Err(Fail::field(
+                    "timestamp",
+                    format!(
+                        "expected Unix epoch milliseconds as an integer, got {}",
+                        kind(other)
+                    ),
+                ))
+            }
+        },
+    };
+    let Some(tags_at) = tags else {
+        return Err(Fail::field(
+            "tags",
+            "missing; give the group's tags as an array (possibly empty)",
+        ));
+    };
+    let Some(&Node::Array { len, .. }) = nodes.get(tags_at) else {
+        return Err(Fail::field(
+            "tags",
+            format!(
+                "expected an array of tags, got {}",
+                kind(nodes.get(tags_at))
+            ),
+        ));
+    };
+    let mut out = Vec::with_capacity(len);
+    let mut seen: HashSet<&str> = HashSet::with_capacity(len);
+    let mut j = tags_at + 1;
+    for n in 1..=len {
+        let (tag, name) = parse_tag(nodes, j).map_err(|f| {
+            let name = f.tag.clone();
+            f.in_tag(n, name.as_deref())
+        })?;
+        if !seen.insert(name) {
+            return Err(Fail::field(
+                "name",
+                "used by an earlier tag of this snapshot; tag names must be unique",
+            )
+            .in_tag(n, Some(name)));
+        }
+        out.push(tag);
+        j = skip(nodes, j);
+    }
+    Ok(Snapshot {
+        node: node.to_owned(),
+        group: group.to_owned(),
+        timestamp_ms,
+        tags: out,
+    })
+}
+
+/// Parses the tag at `i`. On failure the returned `Fail` carries the tag's name in
+/// `tag` when it is known (the caller adds the index).
+fn parse_tag<'i>(nodes: &[Node<'i>], i: usize) -> Result<(Tag, &'i str), Fail> {
+    let Some(fields) = members(nodes, i) else {
+        return Err(Fail::whole(format!(
+            "expected a tag object with \"name\" and \"type\"/\"value\" or \"error\", got {}",
+            kind(nodes.get(i))
+        )));
+    };
+    let mut slots: [Option<usize>; 8] = [None; 8];
+    const KEYS: [&str; 8] = [
+        "name",
+        "type",
+        "value",
+        "error",
+        "precision",
+        "decimal",
+        "bias",
+        "metas",
+    ];
+    // Find the name first so that every later error can name the tag.
+    let mut early: Option<Fail> = None;
+    for (key, at) in fields {
+        match KEYS.iter().position(|k| *k == key) {
+            Some(k) => {
+                if slots[k].replace(at).is_some() && early.is_none() {
+                    early = Some(Fail::field(key, "given twice"));
+                }
+            }
+            None => {
+                if early.is_none() {
+                    early = Some(Fail::field(
+                        key,
+                        "unknown key; a tag has \"name\", \"type\", \"value\", \"error\", \
+                         \"precision\", \"decimal\", \"bias\" and \"metas\"",
+                    ));
+                }
+            }
+        }
+    }
+    let [name, ty, value, error, precision, decimal, bias, metas] = slots;
+    let name = match name {
+        Some(at) => string_at(nodes, at, "name", "the tag name as a string")?,
+        None => return Err(Fail::field("name", "missing; every tag needs a name")),
+    };
+    let named = |f: Fail| Fail {
+        tag: Some(name.to_owned()),
+        ..f
+    };
+    if let Some(f) = early {
+        return Err(named(f));
+    }
+    let reading = match (error, ty, value) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(named(Fail::field(
+                "error",
+                "a tag has either \"error\" or \"type\" and \"value\", not both",
+            )))
+        }
+        (Some(at), None, None) => Reading::Error(parse_error_code(nodes, at).map_err(named)?),
+        (None, None, _) => {
+            return Err(named(Fail::field(
+                "type",
+                "missing; give the Neuron data type (name or code), or \"error\" instead",
+            )))
+        }
+        (None, Some(_), None) => {
+            return Err(named(Fail::field(
+                "value",
+                "missing; give the value, or \"error\" instead of \"type\" and \"value\"",
+            )))
+        }
+        (None, Some(t), Some(v)) => {
+            let dt = parse_type(nodes, t).map_err(named)?;
+            Reading::Value(parse_value(nodes, v, dt).map_err(named)?)
+        }
+    };
+    let precision = match precision {
+        None => 0,
+        Some(at) => match nodes.get(at) {
+            Some(Node::Static(StaticNode::U64(p))) if *p <= u64::from(MAX_PRECISION) => *p as u8,
+            Some(Node::Static(StaticNode::I64(p)))
+                if (0..=i64::from(MAX_PRECISION)).contains(p) =>
+            {
+                *p as u8
+            }
+            Some(Node::Static(StaticNode::U64(p))) => {
+                return Err(named(Fail::field(
+                    "precision",
+                    format!("{p} is above the maximum {MAX_PRECISION}"),
+                )))
+            }
+            Some(Node::Static(StaticNode::I64(p))) => {
+                return Err(named(Fail::field(
+                    "precision",
+                    format!("{p} is negative; expected 0 to {MAX_PRECISION}"),
+                )))
+            }
+            other => {
+                return Err(named(Fail::field(
+                    "precision",
+                    format!(
+                        "expected an integer 0 to {MAX_PRECISION}, got {}",
+                        kind(other)
+                    ),
+                )))
+            }
+        },
+    };
+    let decimal = parse_factor(nodes, decimal, "decimal").map_err(named)?;
+    let bias = parse_factor(nodes, bias, "bias").map_err(named)?;
+    let metas = match metas {
+        None => Vec::new(),
+        Some(at) => parse_metas(nodes, at).map_err(named)?,
+    };
+    Ok((
+        Tag {
+            name: name.to_owned(),
+            reading,
+            precision,
+            decimal,
+            bias,
+            metas,
+        },
+        name,
+    ))
+}
+
+fn parse_error_code(nodes: &[Node<'_>], at: usize) -> Result<i32, Fail> {
+    let n = match nodes.get(at) {
+        Some(Node::Static(StaticNode::I64(v))) => i128::from(*v),
+        Some(Node::Static(StaticNode::U64(v))) => i128::from(*v),
+        other => {
+            return Err(Fail::field(
+                "error",
+                format!("expected an integer error code, got {}", kind(other)),
+            ))
+        }
+    };
+    i32::try_from(n).map_err(|_| {
+        Fail::field(
+            "error",
+            format!("{n} is out of range; error codes are 32-bit signed integers"),
+        )
+    })
+}
+
+fn parse_type(nodes: &[Node<'_>], at: usize) -> Result<DataType, Fail> {
+    match nodes.get(at) {
+        Some(Node::String(s)) => DataType::from_name(s).ok_or_else(|| {
+            Fail::field(
+                "type",
+                format!(
+                    "unknown type {:?}; expected a Neuron type name such as \"INT16\" or \
+                     \"FLOAT\", or its numeric code",
+                    truncate(s, 40)
+                ),
+            )
+        }),
+        Some(Node::Static(StaticNode::I64(c))) => u8::try_from(*c)
+            .ok()
+            .and_then(DataType::from_code)
+            .ok_or_else(|| unknown_code(i128::from(*c))),
+        Some(Node::Static(StaticNode::U64(c))) => u8::try_from(*c)
+            .ok()
+            .and_then(DataType::from_code)
+            .ok_or_else(|| unknown_code(i128::from(*c))),
+        other => Err(Fail::field(
+            "type",
+            format!("expected a type name or numeric code, got {}", kind(other)),
+        )),
+    }
+}
+
+fn unknown_code(c: i128) -> Fail {
+    Fail::field(
+        "type",
+        format!("unknown type code {c}; Neuron's codes are 1-14, 16-18, 20-34 and 40"),
+    )
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+fn parse_factor(nodes: &[Node<'_>], at: Option<usize>, field: &str) -> Result<f64, Fail> {
+    let Some(at) = at else { return Ok(0.0) };
+    match nodes.get(at) {
+        Some(Node::Static(StaticNode::F64(v))) if v.is_finite() => Ok(*v),
+        Some(Node::Static(StaticNode::I64(v))) => Ok(*v as f64),
+        Some(Node::Static(StaticNode::U64(v))) => Ok(*v as f64),
+        other => Err(Fail::field(
+            field,
+            format!("expected a number, got {}", kind(other)),
+        )),
+    }
+}
+
+fn parse_metas(nodes: &[Node<'_>], at: usize) -> Result<Vec<(String, Json)>, Fail> {
+    let Some(fields) = members(nodes, at) else {
+        return Err(Fail::field(
+            "metas",
+            format!(
+                "expected an object of string, number or boolean values, got {}",
+                kind(nodes.get(at))
+            ),
+        ));
+    };
+    let mut out: Vec<(String, Json)> = Vec::with_capacity(fields.len());
+    for (key, v) in fields {
+        let field = || format!("metas.{key}");
+        if out.iter().any(|(k, _)| k == key) {
+            return Err(Fail::field(field(), "given twice"));
+        }
+        let value = match nodes.get(v) {
+            Some(Node::String(s)) => Json::String((*s).to_owned()),
+            Some(Node::Static(StaticNode::Bool(b))) => Json::Bool(*b),
+            Some(Node::Static(StaticNode::I64(n))) => Json::Int(*n),
+            Some(Node::Static(StaticNode::U64(n))) => Json::from(*n),
+            Some(Node::Static(StaticNode::F64(n))) => Json::Float(*n),
+            other => {
+                return Err(Fail::field(
+                    field(),
+                    format!("expected a string, number or boolean, got {}", kind(other)),
+                ))
+            }
+        };
+        out.push((key.to_owned(), value));
+    }
+    Ok(out)
+}
+
+/// The element field name `value[i]`.
+fn elem(i: usize) -> String {
+    format!("value[{i}]")
+}
+
+fn parse_value(nodes: &[Node<'_>], at: usize, dt: DataType) -> Result<Value, Fail> {
+    use DataType as T;
+    let node = nodes.get(at);
+    let v = match dt {
+        T::Int8 => Value::Int8(int(node, dt, "value")?),
+        T::Uint8 => Value::Uint8(int(node, dt, "value")?),
+        T::Int16 => Value::Int16(int(node, dt, "value")?),
+        T::Uint16 => Value::Uint16(int(node, dt, "value")?),
+        T::Int32 => Value::Int32(int(node, dt, "value")?),
+        T::Uint32 => Value::Uint32(int(node, dt, "value")?),
+        T::Int64 => Value::Int64(int(node, dt, "value")?),
+        T::Uint64 => Value::Uint64(int(node, dt, "value")?),
+        T::Word => Value::Word(int(node, dt, "value")?),
+        T::Dword => Value::Dword(int(node, dt, "value")?),
+        T::Lword => Value::Lword(int(node, dt, "value")?),
+        T::Float => Value::Float(float32(node, dt, "value")?),
+        T::Double => Value::Double(float64(node, dt, "value")?),
+        T::Bit => match node {
+            Some(Node::Static(StaticNode::Bool(b))) => Value::Bit(*b),
+            Some(Node::Static(StaticNode::I64(0) | StaticNode::U64(0))) => Value::Bit(false),
+            Some(Node::Static(StaticNode::I64(1) | StaticNode::U64(1))) => Value::Bit(true),
+            Some(Node::Static(StaticNode::I64(n))) => return Err(bit_range(i128::from(*n))),
+            Some(Node::Static(StaticNode::U64(n))) => return Err(bit_range(i128::from(*n))),
+            other => return Err(expected("0, 1, true or false", dt, "value", other)),
+        },
+        T::Bool => Value::Bool(boolean(node, dt, "value")?),
+        T::String => Value::String(string(node, dt, "value")?),
+        T::Time => Value::Time(string(node, dt, "value")?),
+        T::DataAndTime => Value::DataAndTime(string(node, dt, "value")?),
+        T::ArrayChar => Value::ArrayChar(string(node, dt, "value")?),
+        T::Bytes => Value::Bytes(array(nodes, at, dt, "integers 0 to 255", |n, f| {
+            int(n, dt, f)
+        })?),
+        T::ArrayInt8 => Value::ArrayInt8(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
+        T::ArrayUint8 => Value::ArrayUint8(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
+        T::ArrayInt16 => Value::ArrayInt16(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
+        T::ArrayUint16 => {
+            Value::ArrayUint16(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?)
+        }
+        T::ArrayInt32 => Value::ArrayInt32(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
+        T::ArrayUint32 => {
+            Value::ArrayUint32(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?)
+        }
+        T::ArrayInt64 => Value::ArrayInt64(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
+        T::ArrayUint64 => {
+            Value::ArrayUint64(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?)
+        }
+        T::ArrayFloat => {
+            Value::ArrayFloat(array(nodes, at, dt, "numbers", |n, f| float32(n, dt, f))?)
+        }
+        T::ArrayDouble => {
+            Value::ArrayDouble(array(nodes, at, dt, "numbers", |n, f| float64(n, dt, f))?)
+        }
+        T::ArrayBool => {
+            Value::ArrayBool(array(nodes, at, dt, "booleans", |n, f| boolean(n, dt, f))?)
+        }
+        T::ArrayString => {
+            Value::ArrayString(array(nodes, at, dt, "strings", |n, f| string(n, dt, f))?)
+        }
+        T::Custom => Value::Custom(to_json(nodes, at, 0)?),
+    };
+    Ok(v)
+}
+
+fn expected(what: &str, dt: DataType, field: &str, got: Option<&Node<'_>>) -> Fail {
+    Fail::field(
+        field,
+        format!("expected {what} for {dt}, got {}", kind(got)),
+    )
+}
+
+fn bit_range(n: i128) -> Fail {
+    Fail::field("value", format!("{n} is out of range for BIT (0 or 1)"))
+}
+
+/// An integer of the Rust type `I`, range-checked against the Neuron type `dt`.
+fn int<I>(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<I, Fail>
+where
+    I: TryFrom<i128> + Bounded,
+{
+    let n = match node {
+        Some(Node::Static(StaticNode::I64(v))) => i128::from(*v),
+        Some(Node::Static(StaticNode::U64(v))) => i128::from(*v),
+        other => return Err(expected("an integer", dt, field, other)),
+    };
+    I::try_from(n).map_err(|_| {
+        Fail::field(
+            field,
+            format!("{n} is out of range for {dt} ({} to {})", I::MIN, I::MAX),
+        )
+    })
+}
+
+/// The bounds of an integer type, for range messages.
+trait Bounded {
+    const MIN: i128;
+    const MAX: i128;
+}
+macro_rules! bounded {
+    ($($t:ty),*) => {$(
+        impl Bounded for $t {
+            const MIN: i128 = <$t>::MIN as i128;
+            const MAX: i128 = <$t>::MAX as i128;
+        }
+    )*};
+}
+bounded!(i8, u8, i16, u16, i32, u32, i64, u64);
+
+fn float64(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<f64, Fail> {
+    match node {
+        Some(Node::Static(StaticNode::F64(v))) => Ok(*v),
+        Some(Node::Static(StaticNode::I64(v))) => Ok(*v as f64),
+        Some(Node::Static(StaticNode::U64(v))) => Ok(*v as f64),
+        Some(Node::String("NaN")) => Ok(f64::NAN),
+        Some(Node::String("Infinity")) => Ok(f64::INFINITY),
+        Some(Node::String("-Infinity")) => Ok(f64::NEG_INFINITY),
+        Some(Node::String(_)) => Err(Fail::field(
+            field,
+            format!(
+                "expected a number for {dt}, got a string (the only strings accepted are \
+                 \"NaN\", \"Infinity\" and \"-Infinity\")"
+            ),
+        )),
+        other => Err(expected("a number", dt, field, other)),
+    }
+}
+
+fn float32(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<f32, Fail> {
+    let v = float64(node, dt, field)?;
+    // Neuron stores a FLOAT tag as a C float, so the input is rounded to the nearest
+    // f32 here, once, and every encoder sees the same value.
+    let f = v as f32;
+    if v.is_finite() && !f.is_finite() {
+        return Err(Fail::field(
+            field,
+            format!(
+                "{v} is out of range for {dt} (largest magnitude {:e})",
+                f32::MAX
+            ),
+        ));
+    }
+    Ok(f)
+}
+
+fn boolean(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<bool, Fail> {
+    match node {
+        Some(Node::Static(StaticNode::Bool(b))) => Ok(*b),
+        other => Err(expected("true or false", dt, field, other)),
+    }
+}
+
+fn string(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<String, Fail> {
+    match node {
+        Some(Node::String(s)) => Ok((*s).to_owned()),
+        other => Err(expected("a string", dt, field, other)),
+    }
+}
+
+fn array<T>(
+    nodes: &[Node<'_>],
+    at: usize,
+    dt: DataType,
+    of: &str,
+    mut each: impl FnMut(Option<&Node<'_>>, &str) -> Result<T, Fail>,
+) -> Result<Vec<T>, Fail> {
+    let Some(&Node::Array { len, .. }) = nodes.get(at) else {
+        return Err(expected(
+            &format!("an array of {of}"),
+            dt,
+            "value",
+            nodes.get(at),
+        ));
+    };
+    let mut out = Vec::with_capacity(len);
+    let mut j = at + 1;
+    for k in 0..len {
+        // Elements of a typed array are scalars; an element that is an array or
+        // object is reported by `each`, and `skip` keeps the walk aligned regardless.
+        out.push(each(nodes.get(j), &elem(k))?);
+        j = skip(nodes, j);
+    }
+    Ok(out)
+}
+
+fn to_json(nodes: &[Node<'_>], at: usize, depth: usize) -> Result<Json, Fail> {
+    if depth > MAX_DEPTH {
+        return Err(Fail::field(
+            "value",
+            format!("nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    Ok(match nodes.get(at) {
+        Some(Node::String(s)) => Json::String((*s).to_owned()),
+        Some(Node::Static(StaticNode::Null)) => Json::Null,
+        Some(Node::Static(StaticNode::Bool(b))) => Json::Bool(*b),
+        Some(Node::Static(StaticNode::I64(n))) => Json::Int(*n),
+        Some(Node::Static(StaticNode::U64(n))) => Json::from(*n),
+        Some(Node::Static(StaticNode::F64(n))) => Json::Float(*n),
+        Some(&Node::Array { len, .. }) => {
+            let mut out = Vec::with_capacity(len);
+            let mut j = at + 1;
+            for _ in 0..len {
+                out.push(to_json(nodes, j, depth + 1)?);
+                j = skip(nodes, j);
+            }
+            Json::Array(out)
+        }
+        Some(&Node::Object { .. }) => {
+            let fields =
+                members(nodes, at).ok_or_else(|| Fail::field("value", "malformed object"))?;
+            let mut out = Vec::with_capacity(fields.len());
+            for (k, v) in fields {
+                out.push((k.to_owned(), to_json(nodes, v, depth + 1)?));
+            }
+            Json::Object(out)
+        }
+        #[allow(unreachable_patterns)]
+        Some(Node::Static(_)) | None => return Err(Fail::field("value", "unsupported JSON value")),
+    })
+}
