@@ -1,0 +1,143 @@
+//! The `encode` and `check` commands: vectors byte for byte, and bad input with its message.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+
+use support::tagwire;
+
+fn vectors() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors"));
+    assert!(
+        dir.join("snapshots.ndjson").exists(),
+        "test vectors not found at {} (the repository must be checked out next to shared/)",
+        dir.display()
+    );
+    dir
+}
+
+fn encode(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = tagwire()
+        .arg("encode")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn every_vector_passes_through_the_encode_command() {
+    let dir = vectors();
+    let input = std::fs::read(dir.join("snapshots.ndjson")).unwrap();
+    for (format, upload_err, file) in [
+        ("values", "true", "values.neuron.txt"),
+        ("values", "false", "values.neuron.noerr.txt"),
+        ("tags", "true", "tags.neuron.txt"),
+        ("tags", "false", "tags.neuron.noerr.txt"),
+    ] {
+        let out = encode(
+            &["--format", format, "--style", "neuron", "--upload-err", upload_err],
+            &input,
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let want = std::fs::read_to_string(dir.join(file)).unwrap();
+        let got = String::from_utf8(out.stdout).unwrap();
+        let (want_lines, got_lines): (Vec<_>, Vec<_>) = (want.lines().collect(), got.lines().collect());
+        assert_eq!(got_lines.len(), want_lines.len(), "{file}: line count");
+        for (i, (g, w)) in got_lines.iter().zip(&want_lines).enumerate() {
+            assert_eq!(g, w, "{file}: line {}", i + 1);
+        }
+    }
+}
+
+#[test]
+fn neuron_format_codes_work_on_the_command_line() {
+    let line = br#"{"node": "n", "group": "g", "timestamp": 1, "tags": [{"name": "a", "type": "INT8", "value": 1}]}"#;
+    let out = encode(&["--format", "1"], line);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"node\": \"n\", \"group\": \"g\", \"timestamp\": 1, \"tags\": [{\"name\": \"a\", \"value\": 1}]}\n"
+    );
+}
+
+#[test]
+fn bad_lines_are_reported_with_their_number_and_the_rest_is_encoded() {
+    let good = r#"{"node": "n", "group": "g", "timestamp": 1, "tags": []}"#;
+    let input = format!(
+        "{good}\nnot json\n{good}\n{}\n{}\n{good}\n",
+        r#"{"node": "n", "group": "g", "tags": [{"name": "t", "type": "INT8", "value": 300}]}"#,
+        r#"{"node": "n", "group": "g", "tags": [{"name": "t", "type": "NOPE", "value": 1}]}"#,
+    );
+    let out = encode(&[], input.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2:"), "{err}");
+    assert!(err.contains("line 4:") && err.contains("\"t\""), "{err}");
+    assert!(err.contains("line 5:") && err.contains("NOPE"), "{err}");
+    assert!(!err.contains("line 1:") && !err.contains("line 3:"), "{err}");
+}
+
+fn check(config: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = tagwire().arg("check").arg("--config").arg(&path).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn check_accepts_a_usable_config() {
+    let (code, out) = check(
+        "[[south]]\nname = \"sim\"\nkind = \"simulator\"\n[[north]]\nname = \"c\"\nurl = \"ws://[::1]:9000/x\"\nformat = \"tags\"\n",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("usable"), "{out}");
+}
+
+#[test]
+fn check_names_each_bad_key() {
+    for (config, expect) in [
+        (
+            "[[north]]\nname = \"c\"\nurl = \"ws://h/\"\nurll = \"x\"\n",
+            "north[0].urll: unknown key (did you mean \"url\"?)",
+        ),
+        ("[[north]]\nname = \"c\"\nurl = \"http://h/\"\n", "north[0].url:"),
+        ("[[north]]\nname = \"c\"\n", "north[0].url: missing"),
+        (
+            "[[north]]\nname = \"c\"\nurl = \"ws://h/\"\nformat = \"xml\"\n",
+            "north[0].format: unknown format \"xml\"",
+        ),
+        (
+            "[[south]]\nname = \"s\"\nkind = \"modbus\"\n",
+            "south[0].kind: unknown kind \"modbus\"",
+        ),
+        ("[[north]\nname = 1", "not valid TOML"),
+        (
+            "[[north]]\nname = \"c\"\nurl = \"wss://h/\"\nca = \"/nonexistent/ca.pem\"\n",
+            "north[0].ca:",
+        ),
+    ] {
+        let (code, out) = check(config);
+        assert_eq!(code, 1, "{config}\n{out}");
+        assert!(out.contains(expect), "expected {expect:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn check_reports_every_problem_at_once() {
+    let (code, out) = check(
+        "[[north]]\nname = \"c\"\nurl = \"ftp://h/\"\nformat = 7\nupload_err = 1\n",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(out.lines().count(), 3, "{out}");
+}
