@@ -4,11 +4,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tagwire_pipeline::{spawn_simulator, Hub, Uplink};
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::api;
 use crate::config::{self, SouthKind};
 
 /// Runs sources and uplinks until SIGINT/SIGTERM, then stops gracefully: sources first,
@@ -28,6 +29,21 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         tracing::warn!("no [[north]] uplink configured: snapshots have nowhere to go");
     }
     let hub = Arc::new(Hub::new(cfg.north.into_iter().map(Uplink::new).collect()));
+    let listener = tokio::net::TcpListener::bind(cfg.api.listen)
+        .await
+        .with_context(|| format!("[api] listen: cannot listen on {}", cfg.api.listen))?;
+    info!(listen = %listener.local_addr()?, "management and ingest API listening");
+    let (stop_api, api_rx) = watch::channel(false);
+    let api_task = tokio::spawn(api::serve(
+        listener,
+        Arc::new(api::ApiState {
+            hub: Arc::clone(&hub),
+            south: cfg.south.iter().map(|s| s.name.clone()).collect(),
+            token: cfg.api.token.clone(),
+            started: std::time::Instant::now(),
+        }),
+        api_rx,
+    ));
     let (stop_uplinks, uplinks_rx) = watch::channel(false);
     let (stop_sources, sources_rx) = watch::channel(false);
     let uplink_tasks = hub.spawn_uplinks(&uplinks_rx);
@@ -58,6 +74,8 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     for t in uplink_tasks {
         let _ = t.await;
     }
+    let _ = stop_api.send(true);
+    let _ = api_task.await;
     for u in hub.uplinks() {
         let m = u.metrics();
         info!(

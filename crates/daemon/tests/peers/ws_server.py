@@ -6,6 +6,7 @@ and query), "B <payload>" / "T <payload>" for each binary / text message. Prints
 """
 import argparse
 import asyncio
+import signal
 import ssl
 import sys
 
@@ -41,16 +42,18 @@ def main():
             out.flush()
 
     async def run():
+        # SIGTERM/SIGINT stop the server gracefully: connections get a Close frame and
+        # every message already received is still written out before the handler ends.
+        stop = asyncio.get_running_loop().create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
         async with serve(handler, "127.0.0.1", args.port, ssl=ctx, max_size=None,
-                         ping_interval=None) as server:
+                         ping_interval=None, reuse_address=True) as server:
             port = server.sockets[0].getsockname()[1]
             print(f"READY {port}", flush=True)
-            await asyncio.Future()
+            await stop
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -158,9 +158,16 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `tagwire run` with a configuration, logging to `<dir>/tagwire.log`.
+/// `tagwire run` with a configuration, logging to `<dir>/tagwire.log`. Unless the
+/// configuration has an `[api]` section, the API listens on a free loopback port (see
+/// [`api_get`]), so that tests can run in parallel.
 pub fn start_daemon(dir: &Path, config: &str) -> Proc {
     let cfg = dir.join("tagwire.toml");
+    let config = if config.contains("[api]") {
+        config.to_string()
+    } else {
+        format!("[api]\nlisten = \"127.0.0.1:0\"\n{config}")
+    };
     std::fs::write(&cfg, config).unwrap();
     let log = std::fs::File::create(dir.join("tagwire.log")).unwrap();
     let child = tagwire()
@@ -176,6 +183,37 @@ pub fn start_daemon(dir: &Path, config: &str) -> Proc {
         child,
         name: "tagwire run".into(),
     }
+}
+
+/// GETs `path` from the daemon's API (its port is read from the log); returns the body.
+pub fn api_get(dir: &Path, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut port = None;
+    wait_for("the API address in the log", Duration::from_secs(10), || {
+        port = daemon_log(dir)
+            .lines()
+            .find(|l| l.contains("API listening"))
+            .and_then(|l| l.split("listen=").nth(1))
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse::<u16>().ok());
+        port.is_some()
+    });
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port.unwrap())).expect("API connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// One metric's value from the API's Prometheus text, e.g. `metric(dir, "cached_msgs", "peer")`.
+pub fn metric(dir: &Path, name: &str, node: &str) -> u64 {
+    let text = api_get(dir, "/metrics");
+    let prefix = format!("{name}{{node=\"{node}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
 }
 
 /// The daemon's log so far.
@@ -242,4 +280,95 @@ impl CounterReport {
             .and_then(|s| s.iter().next_back().copied())
             .unwrap_or(0)
     }
+}
+
+/// A TCP proxy of the tests' own between tagwire and a server: it can cut every
+/// connection (dropping whatever it holds) or stall (stop forwarding without closing).
+pub struct Proxy {
+    pub port: u16,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    stalled: std::sync::atomic::AtomicBool,
+    accepted: std::sync::atomic::AtomicU64,
+    live: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+impl Proxy {
+    /// Forwards 127.0.0.1:<port> to `upstream`.
+    pub fn start(upstream: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = std::sync::Arc::new(ProxyState::default());
+        let st = std::sync::Arc::clone(&state);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    continue; // the client sees its connection closed, as with a dead server
+                };
+                st.accepted.fetch_add(1, SeqCst);
+                {
+                    let mut live = st.live.lock().unwrap();
+                    live.push(client.try_clone().unwrap());
+                    live.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let st = std::sync::Arc::clone(&st);
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            // While stalled, hold the bytes: the peer sees a silent link.
+                            while st.stalled.load(SeqCst) {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, state }
+    }
+
+    /// Cuts every live connection at once; bytes in transit are lost.
+    pub fn cut(&self) {
+        for s in self.state.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Stops (true) or resumes (false) forwarding, without closing anything.
+    pub fn stall(&self, on: bool) {
+        self.state.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.state.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A free loopback port (bound then released; good enough for restarting a server on it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
