@@ -1,0 +1,849 @@
+//! An open connection: the caller's write side, and the reader task that owns
+//! the read side, answers Pings, runs the keep-alive and reports events.
+//!
+//! Why a reader task: fastwebsockets' `read_frame` is not cancel-safe (a frame
+//! half read when the future is dropped is lost and the stream desynchronised),
+//! so it cannot sit in the caller's `select!`. The task keeps one `read_frame`
+//! future alive until it completes and hands results over an mpsc channel,
+//! whose `recv` is cancel-safe.
+//!
+//! Why control frames are written from a separate future inside the task: the
+//! write side is shared (`Arc<tokio::sync::Mutex<Writer>>`). If the reader
+//! waited for that lock while the caller's `send` is blocked on a server that
+//! is itself blocked writing to us, nobody would read and both sides would
+//! stall until `write_timeout`. So the reader keeps reading while a queued
+//! Pong or keep-alive Ping waits for the lock.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
+use std::time::Duration;
+
+use fastwebsockets::{Frame, OpCode as WireOpCode, Role, WebSocketError, WebSocketRead};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncWriteExt as _, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, Mutex, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, timeout, Instant};
+use tracing::debug;
+
+use crate::error::WsError;
+use crate::frame::{
+    close_payload, encode_client_frame, is_valid_close_code, parse_close, OpCode, Utf8Validator,
+    MAX_CONTROL_PAYLOAD,
+};
+use crate::options::{ConnectOptions, FrameKind, KeepAlive};
+
+type Stream = TokioIo<Upgraded>;
+
+/// How many events may wait in the channel before the reader stops reading
+/// (backpressure reaching the server through TCP). Large, because a caller
+/// busy sending a batch to an echoing server must not stall it; small in bytes,
+/// because a `Message` event carries only a length.
+const EVENT_BUFFER: usize = 4096;
+
+/// A write buffer that grew beyond this for one large frame is shrunk back,
+/// so one big message does not pin its size for the connection's lifetime.
+const KEEP_WRITE_BUFFER: usize = 256 * 1024;
+
+/// Something the server did, from [`Connection::next_event`].
+#[derive(Debug)]
+pub enum Event {
+    /// A Pong arrived, with its payload (at most 125 bytes). Keep-alive pings
+    /// have an empty payload, so their Pongs arrive as `Pong(vec![])`. Servers
+    /// may answer only the latest of several Pings (RFC 6455 section 5.5.3).
+    Pong(Vec<u8>),
+    /// A complete data message arrived (all fragments). The payload is read,
+    /// checked (size, UTF-8 for text) and dropped: this client pushes, it
+    /// does not consume.
+    Message {
+        /// Text or binary.
+        kind: FrameKind,
+        /// Payload length in bytes.
+        len: usize,
+    },
+    /// The server closed the connection with a valid Close frame (answered
+    /// with our Close). The last event.
+    Closed {
+        /// The close code, `None` when the Close frame had no payload.
+        code: Option<u16>,
+        /// The close reason (may be empty).
+        reason: String,
+    },
+    /// The connection failed: protocol error by the server, Pong timeout, read
+    /// error, or the server dropped TCP without a Close. The last event.
+    Failed(WsError),
+}
+
+/// One open WebSocket client connection, from [`connect`](crate::connect).
+///
+/// Writing (`send`, `flush`, `ping`, `close`) happens in the caller's task;
+/// reading happens in a background task that reports through
+/// [`next_event`](Connection::next_event). Dropping the connection stops that
+/// task and closes the socket without a Close handshake; use
+/// [`close`](Connection::close) for a clean end.
+pub struct Connection {
+    writer: Arc<Mutex<Writer>>,
+    shared: Arc<Shared>,
+    events: mpsc::Receiver<Event>,
+    reader: JoinHandle<()>,
+    peer: SocketAddr,
+    close_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// State shared by the caller's side and the reader task, outside the writer
+/// lock so that neither waits on the other's writes to use it.
+struct Shared {
+    keep_alive: Option<KeepAlive>,
+    pings: StdMutex<PingState>,
+    /// Wakes the reader when the caller sent a Ping, so its keep-alive deadline
+    /// (which may now be earlier) is recomputed.
+    ping_sent: Notify,
+}
+
+struct PingState {
+    /// When the last Ping (ours or the caller's) was sent or queued.
+    last_ping: Instant,
+    /// When the oldest Ping not followed by any Pong was sent.
+    unanswered_since: Option<Instant>,
+}
+
+impl Shared {
+    fn pings(&self) -> StdMutexGuard<'_, PingState> {
+        // The lock guards plain data and no code panics while holding it;
+        // recover instead of propagating a poison panic.
+        self.pings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record_ping(&self, now: Instant) {
+        let mut pings = self.pings();
+        pings.last_ping = now;
+        pings.unanswered_since.get_or_insert(now);
+    }
+
+    fn record_pong(&self) {
+        self.pings().unanswered_since = None;
+    }
+
+    /// The next instant the keep-alive has something to do, if enabled.
+    fn keep_alive_deadline(&self) -> Option<Instant> {
+        let keep_alive = self.keep_alive?;
+        let pings = self.pings();
+        let ping_due = pings.last_ping + keep_alive.interval;
+        Some(match pings.unanswered_since {
+            Some(since) => ping_due.min(since + keep_alive.pong_timeout),
+            None => ping_due,
+        })
+    }
+
+    /// Decides what the keep-alive must do at `now`; records a due Ping as sent.
+    fn keep_alive_check(&self, now: Instant) -> KeepAliveAction {
+        let Some(keep_alive) = self.keep_alive else {
+            return KeepAliveAction::Nothing;
+        };
+        let mut pings = self.pings();
+        if pings
+            .unanswered_since
+            .is_some_and(|since| now >= since + keep_alive.pong_timeout)
+        {
+            return KeepAliveAction::Dead;
+        }
+        if now >= pings.last_ping + keep_alive.interval {
+            // Recorded when queued rather than when written: the write may wait
+            // for the caller's, and the deadline must move now or the reader
+            // would spin on it.
+            pings.last_ping = now;
+            pings.unanswered_since.get_or_insert(now);
+            return KeepAliveAction::SendPing;
+        }
+        KeepAliveAction::Nothing
+    }
+}
+
+enum KeepAliveAction {
+    Nothing,
+    SendPing,
+    Dead,
+}
+
+/// The write side. Only ever used under the `tokio::sync::Mutex`.
+struct Writer {
+    /// `None` once torn down: writes then fail with `WsError::Closed`.
+    io: Option<WriteHalf<Stream>>,
+    /// Reused frame buffer: the masked copy of the payload lives here.
+    buf: Vec<u8>,
+    /// Our Close went out (or was attempted): RFC 6455 allows one, and no data after it.
+    close_sent: bool,
+    /// Set while a write is in progress; still set at the next call means the
+    /// previous write future was dropped mid-frame.
+    in_flight: bool,
+    write_timeout: Duration,
+}
+
+impl Writer {
+    /// Checks that the stream is usable: not torn down, no half-written frame.
+    fn usable(&mut self) -> Result<&mut WriteHalf<Stream>, WsError> {
+        if self.in_flight {
+            // A previous write was cancelled part-way: the peer would read our
+            // next bytes as the rest of that frame. Nothing can be sent safely.
+            self.in_flight = false;
+            self.io = None;
+            return Err(WsError::Interrupted);
+        }
+        self.io.as_mut().ok_or(WsError::Closed)
+    }
+
+    /// Writes one frame (optionally flushing), bounded by `write_timeout`. Any
+    /// I/O error or timeout tears the write side down.
+    async fn write_frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        flush: bool,
+    ) -> Result<(), WsError> {
+        self.usable()?;
+        if self.close_sent {
+            // Also guards against a second Close frame.
+            return Err(WsError::Closed);
+        }
+        if opcode == OpCode::Close {
+            self.close_sent = true;
+        }
+        encode_client_frame(&mut self.buf, opcode, payload);
+        let Writer {
+            io, buf, in_flight, ..
+        } = self;
+        let io = io.as_mut().ok_or(WsError::Closed)?;
+        *in_flight = true;
+        let result = timeout(self.write_timeout, async {
+            io.write_all(buf).await?;
+            if flush {
+                io.flush().await?;
+            }
+            Ok::<(), io::Error>(())
+        })
+        .await;
+        self.in_flight = false;
+        if self.buf.capacity() > KEEP_WRITE_BUFFER {
+            self.buf = Vec::new();
+        }
+        self.settle(result)
+    }
+
+    async fn flush(&mut self) -> Result<(), WsError> {
+        self.usable()?;
+        let Writer { io, in_flight, .. } = self;
+        let io = io.as_mut().ok_or(WsError::Closed)?;
+        *in_flight = true;
+        let result = timeout(self.write_timeout, io.flush()).await;
+        self.in_flight = false;
+        self.settle(result)
+    }
+
+    fn settle(
+        &mut self,
+        result: Result<io::Result<()>, tokio::time::error::Elapsed>,
+    ) -> Result<(), WsError> {
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.io = None;
+                Err(WsError::Io(e))
+            }
+            Err(_) => {
+                self.io = None;
+                Err(WsError::WriteTimeout)
+            }
+        }
+    }
+
+    /// Ends the write side cleanly (TLS close_notify, TCP FIN), bounded by `limit`.
+    async fn shutdown(&mut self, limit: Duration) {
+        if self.in_flight {
+            self.io = None;
+        }
+        if let Some(mut io) = self.io.take() {
+            if let Err(e) = timeout(limit, io.shutdown()).await.unwrap_or_else(|_| {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "shutdown timed out"))
+            }) {
+                debug!(error = %e, "socket shutdown failed");
+            }
+        }
+    }
+}
+
+impl Connection {
+    pub(crate) fn start(upgraded: Upgraded, peer: SocketAddr, options: &ConnectOptions) -> Self {
+        let (read_half, write_half) = tokio::io::split(TokioIo::new(upgraded));
+        // The write half fastwebsockets would create is unused: we write frames ourselves.
+        let (mut ws_read, _) =
+            fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Client);
+        // We answer Pings and Closes ourselves (to flush over TLS, never send two
+        // Closes, and not block reading on the writer lock).
+        ws_read.set_auto_pong(false);
+        ws_read.set_auto_close(false);
+        // fastwebsockets rejects frames with `len >= limit`, and applies the limit
+        // to control frames too: allow exactly max_message_size, and always 125.
+        ws_read.set_max_message_size(options.max_message_size.max(MAX_CONTROL_PAYLOAD) + 1);
+
+        let writer = Arc::new(Mutex::new(Writer {
+            io: Some(write_half),
+            buf: Vec::new(),
+            close_sent: false,
+            in_flight: false,
+            write_timeout: options.write_timeout,
+        }));
+        let shared = Arc::new(Shared {
+            keep_alive: options.keep_alive,
+            pings: StdMutex::new(PingState {
+                last_ping: Instant::now(),
+                unanswered_since: None,
+            }),
+            ping_sent: Notify::new(),
+        });
+        let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
+        let reader = Reader {
+            ws: ws_read,
+            writer: writer.clone(),
+            shared: shared.clone(),
+            events: events_tx,
+            max_message_size: options.max_message_size,
+            close_timeout: options.close_timeout,
+            partial: None,
+            peer,
+        };
+        let reader = tokio::spawn(reader.run());
+        Connection {
+            writer,
+            shared,
+            events,
+            reader,
+            peer,
+            close_timeout: options.close_timeout,
+        }
+    }
+
+    /// Writes one data frame (FIN set, no fragmentation).
+    ///
+    /// Does not necessarily flush: call [`flush`](Connection::flush) after a
+    /// batch. The payload is copied before masking, so `payload` is never
+    /// modified and can be resent. A `Text` payload must be valid UTF-8.
+    ///
+    /// Bounded by `write_timeout`; on a timeout or I/O error the connection is
+    /// torn down. Not cancel-safe: dropping the future mid-frame breaks the
+    /// connection (the next call reports [`WsError::Interrupted`]).
+    pub async fn send(&mut self, kind: FrameKind, payload: &[u8]) -> Result<(), WsError> {
+        let opcode = match kind {
+            FrameKind::Text => {
+                if std::str::from_utf8(payload).is_err() {
+                    return Err(WsError::InvalidInput(
+                        "text frame payload is not valid UTF-8 (send it as FrameKind::Binary)"
+                            .into(),
+                    ));
+                }
+                OpCode::Text
+            }
+            FrameKind::Binary => OpCode::Binary,
+        };
+        let result = self
+            .writer
+            .lock()
+            .await
+            .write_frame(opcode, payload, false)
+            .await;
+        self.after_write(result)
+    }
+
+    /// Flushes frames written by [`send`](Connection::send) (needed over TLS,
+    /// harmless over TCP). Bounded by `write_timeout`.
+    pub async fn flush(&mut self) -> Result<(), WsError> {
+        let result = self.writer.lock().await.flush().await;
+        self.after_write(result)
+    }
+
+    /// Sends a Ping carrying `payload` (at most 125 bytes) and flushes.
+    ///
+    /// Its Pong is reported as [`Event::Pong`] with the same payload. With
+    /// keep-alive enabled, the Pong timeout also runs for this Ping.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), WsError> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(WsError::InvalidInput(format!(
+                "ping payload is {} bytes; at most {MAX_CONTROL_PAYLOAD} are allowed",
+                payload.len()
+            )));
+        }
+        let result = {
+            let mut writer = self.writer.lock().await;
+            let result = writer.write_frame(OpCode::Ping, payload, true).await;
+            if result.is_ok() {
+                // Recorded under the writer lock so the reader cannot see the
+                // Pong before the Ping is recorded.
+                self.shared.record_ping(Instant::now());
+            }
+            result
+        };
+        if result.is_ok() {
+            self.shared.ping_sent.notify_one();
+        }
+        self.after_write(result)
+    }
+
+    /// The next thing the server did, in order. `None` once the connection is
+    /// finished and every event was taken.
+    ///
+    /// Cancel-safe: use it in `tokio::select!` freely; no event is lost when
+    /// another branch wins. Up to 4096 events are buffered; when the caller
+    /// does not take them, reading pauses (and TCP pushes back on the server).
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Closes the connection cleanly: sends Close(`code`, `reason`) once, waits
+    /// up to `close_timeout` for the server's Close (events in between are
+    /// dropped), then shuts the socket down.
+    ///
+    /// `code` must be one a client may send: 1000-1003, 1007-1014 or
+    /// 3000-4999 (1000 is the normal "done"). `reason` is cut to 123 bytes.
+    /// If the server closed first, or the connection already failed, this just
+    /// shuts down and returns `Ok`.
+    pub async fn close(mut self, code: u16, reason: &str) -> Result<(), WsError> {
+        if !is_valid_close_code(code) {
+            return Err(WsError::InvalidInput(format!(
+                "close code {code} may not be sent; use 1000 (normal), 1001 (going away), \
+                 1011 (error) or an application code 4000-4999"
+            )));
+        }
+        let sent = {
+            let mut writer = self.writer.lock().await;
+            if writer.close_sent || writer.io.is_none() {
+                // The server closed first (and was answered), or the connection is gone.
+                Ok(false)
+            } else {
+                writer
+                    .write_frame(OpCode::Close, &close_payload(code, reason), true)
+                    .await
+                    .map(|()| true)
+            }
+        };
+        let result = match sent {
+            Ok(true) => {
+                debug!(peer = %self.peer, code, "Close sent, waiting for the server's");
+                self.wait_for_close().await
+            }
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.writer.lock().await.shutdown(self.close_timeout).await;
+        self.reader.abort();
+        result
+    }
+
+    async fn wait_for_close(&mut self) -> Result<(), WsError> {
+        let wait = async {
+            while let Some(event) = self.events.recv().await {
+                match event {
+                    Event::Closed { code, reason } => {
+                        debug!(?code, %reason, "server answered our Close");
+                        return Ok(());
+                    }
+                    Event::Failed(e) => return Err(e),
+                    Event::Pong(_) | Event::Message { .. } => {}
+                }
+            }
+            Ok(())
+        };
+        timeout(self.close_timeout, wait)
+            .await
+            .unwrap_or(Err(WsError::CloseTimeout))
+    }
+
+    /// The address of the server this connection is connected to.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// After a write that tore the connection down, stop the reader too, so the
+    /// socket closes now and `next_event` ends after the buffered events.
+    fn after_write(&self, result: Result<(), WsError>) -> Result<(), WsError> {
+        if let Err(e) = &result {
+            if e.tears_down() {
+                debug!(peer = %self.peer, error = %e, "write failed, tearing the connection down");
+                self.reader.abort();
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// How the read loop ended.
+enum Ending {
+    /// The server sent a valid Close; ours is sent (or was sent before).
+    ServerClosed { code: Option<u16>, reason: String },
+    /// The connection failed; `close_code` is what to tell the server, if anything.
+    Failed {
+        error: WsError,
+        close_code: Option<u16>,
+    },
+    /// `Connection` was dropped: nobody to report to.
+    Abandoned,
+}
+
+impl Ending {
+    fn protocol(message: impl Into<String>, close_code: u16) -> Self {
+        Ending::Failed {
+            error: WsError::Protocol(message.into()),
+            close_code: Some(close_code),
+        }
+    }
+}
+
+/// A fragmented data message being received.
+struct Partial {
+    kind: FrameKind,
+    len: usize,
+    utf8: Utf8Validator,
+}
+
+/// Control frames waiting for the writer lock.
+#[derive(Default)]
+struct Outbox {
+    /// Only the latest Ping needs its Pong (RFC 6455 section 5.5.3), so a newer one replaces it.
+    pong: Option<Vec<u8>>,
+    ping: bool,
+}
+
+type ControlWrite = Pin<Box<dyn Future<Output = Result<(), WsError>> + Send>>;
+
+impl Outbox {
+    /// Starts writing everything queued, under one lock acquisition.
+    fn start(&mut self, writer: &Arc<Mutex<Writer>>) -> Option<ControlWrite> {
+        if self.pong.is_none() && !self.ping {
+            return None;
+        }
+        let pong = self.pong.take();
+        let ping = std::mem::take(&mut self.ping);
+        let writer = writer.clone();
+        Some(Box::pin(async move {
+            let mut writer = writer.lock().await;
+            if let Some(payload) = pong {
+                writer.write_frame(OpCode::Pong, &payload, !ping).await?;
+            }
+            if ping {
+                debug!("keep-alive ping");
+                writer.write_frame(OpCode::Ping, &[], true).await?;
+            }
+            Ok(())
+        }))
+    }
+}
+
+struct Reader {
+    ws: WebSocketRead<ReadHalf<Stream>>,
+    writer: Arc<Mutex<Writer>>,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<Event>,
+    max_message_size: usize,
+    close_timeout: Duration,
+    partial: Option<Partial>,
+    peer: SocketAddr,
+}
+
+/// fastwebsockets' `read_frame` takes a callback for the frames it must send
+/// (auto-pong, auto-close); both are off, so it is never called.
+fn no_obligated_send(_: Frame<'_>) -> std::future::Ready<Result<(), std::convert::Infallible>> {
+    std::future::ready(Ok(()))
+}
+
+/// Awaits `f` when there is one; otherwise never completes (a disabled `select!` branch).
+async fn maybe<F: Future + Unpin>(f: Option<&mut F>) -> F::Output {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Reader {
+    async fn run(mut self) {
+        let ending = self.read_loop().await;
+        let mut writer = self.writer.lock().await;
+        let event = match ending {
+            Ending::ServerClosed { code, reason } => {
+                debug!(peer = %self.peer, ?code, %reason, "server closed the connection");
+                writer.shutdown(self.close_timeout).await;
+                Event::Closed { code, reason }
+            }
+            Ending::Failed { error, close_code } => {
+                debug!(peer = %self.peer, %error, "connection failed");
+                if let Some(code) = close_code {
+                    // Tell the server why (best effort, bounded by write_timeout);
+                    // the writer refuses if a Close already went out.
+                    let reason = match &error {
+                        WsError::Protocol(message) => message.as_str(),
+                        _ => "",
+                    };
+                    let _ = writer
+                        .write_frame(OpCode::Close, &close_payload(code, reason), true)
+                        .await;
+                }
+                // Drop without shutdown: a dead or hostile peer gets no more of our time.
+                writer.io = None;
+                Event::Failed(error)
+            }
+            Ending::Abandoned => return,
+        };
+        drop(writer);
+        // Release the read half now: the socket closes once both halves are
+        // gone, which should not wait for the caller to take the event.
+        let Reader { ws, events, .. } = self;
+        drop(ws);
+        // An error only means the Connection is gone, and with it the interest.
+        let _ = events.send(event).await;
+    }
+
+    async fn read_loop(&mut self) -> Ending {
+        let mut outbox = Outbox::default();
+        let mut control: Option<ControlWrite> = None;
+        loop {
+            // Read one frame. The read future stays alive across the select
+            // iterations below (it is not cancel-safe) while control frames are
+            // written and the keep-alive timer is served.
+            let read_result = {
+                let mut no_send = no_obligated_send;
+                let read = self.ws.read_frame(&mut no_send);
+                tokio::pin!(read);
+                loop {
+                    if control.is_none() {
+                        control = outbox.start(&self.writer);
+                    }
+                    let deadline = self.shared.keep_alive_deadline();
+                    tokio::select! {
+                        biased;
+                        result = &mut read => break result,
+                        result = maybe(control.as_mut()) => {
+                            control = None;
+                            match result {
+                                // Our Close already went out (close() in progress): the
+                                // server will be told nothing more, which is fine.
+                                Ok(()) | Err(WsError::Closed) => {}
+                                Err(error) => return Ending::Failed { error, close_code: None },
+                            }
+                        }
+                        () = self.shared.ping_sent.notified() => {}
+                        () = sleep_until_opt(deadline) => {
+                            match self.shared.keep_alive_check(Instant::now()) {
+                                KeepAliveAction::Nothing => {}
+                                KeepAliveAction::SendPing => outbox.ping = true,
+                                KeepAliveAction::Dead => {
+                                    return Ending::Failed { error: WsError::PongTimeout, close_code: None };
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            let frame = match read_result {
+                Ok(frame) => frame,
+                Err(e) => return map_read_error(e, self.max_message_size),
+            };
+            let event = match frame.opcode {
+                WireOpCode::Ping => {
+                    outbox.pong = Some(frame.payload.to_vec());
+                    None
+                }
+                WireOpCode::Pong => {
+                    if frame.payload.len() > MAX_CONTROL_PAYLOAD {
+                        return Ending::protocol("Pong frame payload exceeds 125 bytes", 1002);
+                    }
+                    self.shared.record_pong();
+                    Some(Event::Pong(frame.payload.to_vec()))
+                }
+                WireOpCode::Close => {
+                    if frame.payload.len() > MAX_CONTROL_PAYLOAD {
+                        return Ending::protocol("Close frame payload exceeds 125 bytes", 1002);
+                    }
+                    let body = match parse_close(&frame.payload) {
+                        Ok(body) => body,
+                        Err((message, code)) => return Ending::protocol(message, code),
+                    };
+                    // Let a control write in progress finish (it holds the lock and
+                    // may be mid-frame), then answer with our Close unless one was
+                    // already sent: echo the code, as RFC 6455 section 5.5.1 suggests.
+                    if let Some(write) = control.take() {
+                        let _ = write.await;
+                    }
+                    let reply = match body.code {
+                        Some(code) => close_payload(code, ""),
+                        None => Vec::new(),
+                    };
+                    let mut writer = self.writer.lock().await;
+                    if !writer.close_sent {
+                        if let Err(e) = writer.write_frame(OpCode::Close, &reply, true).await {
+                            debug!(error = %e, "could not answer the server's Close");
+                        }
+                    }
+                    return Ending::ServerClosed {
+                        code: body.code,
+                        reason: body.reason,
+                    };
+                }
+                WireOpCode::Text | WireOpCode::Binary | WireOpCode::Continuation => {
+                    match on_data(
+                        &mut self.partial,
+                        self.max_message_size,
+                        frame.opcode,
+                        frame.fin,
+                        &frame.payload,
+                    ) {
+                        Ok(event) => event,
+                        Err(ending) => return ending,
+                    }
+                }
+            };
+            if let Some(event) = event {
+                if self.events.send(event).await.is_err() {
+                    return Ending::Abandoned;
+                }
+            }
+        }
+    }
+
+}
+
+/// Tracks data messages across fragments; returns the event for a complete one.
+///
+/// A free function over the fields it needs, because the frame's payload
+/// still borrows the reader's `ws` field when it is called.
+fn on_data(
+    partial_slot: &mut Option<Partial>,
+    max_message_size: usize,
+    opcode: WireOpCode,
+    fin: bool,
+    payload: &[u8],
+) -> Result<Option<Event>, Ending> {
+        let too_large = || {
+            Ending::protocol(
+                format!("message larger than max_message_size ({max_message_size} bytes)"),
+                1009,
+            )
+        };
+        let invalid_utf8 = || Ending::protocol("text message is not valid UTF-8", 1007);
+        match opcode {
+            WireOpCode::Continuation => {
+                let Some(partial) = partial_slot.as_mut() else {
+                    return Err(Ending::protocol(
+                        "continuation frame without a message to continue",
+                        1002,
+                    ));
+                };
+                partial.len += payload.len();
+                if partial.len > max_message_size {
+                    return Err(too_large());
+                }
+                if partial.kind == FrameKind::Text {
+                    partial.utf8.feed(payload).map_err(|_| invalid_utf8())?;
+                }
+                if !fin {
+                    return Ok(None);
+                }
+                let partial = partial_slot.take().expect("checked above");
+                if partial.kind == FrameKind::Text {
+                    partial.utf8.finish().map_err(|_| invalid_utf8())?;
+                }
+                Ok(Some(Event::Message {
+                    kind: partial.kind,
+                    len: partial.len,
+                }))
+            }
+            _ => {
+                if partial_slot.is_some() {
+                    return Err(Ending::protocol(
+                        "new data message started before the fragmented one was finished",
+                        1002,
+                    ));
+                }
+                let kind = if opcode == WireOpCode::Text {
+                    FrameKind::Text
+                } else {
+                    FrameKind::Binary
+                };
+                if payload.len() > max_message_size {
+                    return Err(too_large());
+                }
+                if fin {
+                    // fastwebsockets already validated the UTF-8 of an unfragmented text frame.
+                    return Ok(Some(Event::Message {
+                        kind,
+                        len: payload.len(),
+                    }));
+                }
+                let mut utf8 = Utf8Validator::default();
+                if kind == FrameKind::Text {
+                    utf8.feed(payload).map_err(|_| invalid_utf8())?;
+                }
+                *partial_slot = Some(Partial {
+                    kind,
+                    len: payload.len(),
+                    utf8,
+                });
+                Ok(None)
+            }
+        }
+}
+
+fn map_read_error(error: WebSocketError, max_message_size: usize) -> Ending {
+    match error {
+        WebSocketError::IoError(e) => Ending::Failed {
+            error: WsError::Io(e),
+            close_code: None,
+        },
+        WebSocketError::UnexpectedEOF => Ending::Failed {
+            error: WsError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection without a Close frame",
+            )),
+            close_code: None,
+        },
+        WebSocketError::ReservedBitsNotZero => Ending::protocol(
+            "frame with reserved bits (RSV1-3) set, but no extension was negotiated",
+            1002,
+        ),
+        // The only InvalidValue on the read path: the opcode is not one of RFC 6455's.
+        WebSocketError::InvalidValue => Ending::protocol("frame with a reserved opcode", 1002),
+        WebSocketError::ControlFrameFragmented => {
+            Ending::protocol("fragmented control frame", 1002)
+        }
+        WebSocketError::PingFrameTooLarge => {
+            Ending::protocol("Ping frame payload exceeds 125 bytes", 1002)
+        }
+        WebSocketError::FrameTooLarge => Ending::protocol(
+            format!("frame larger than max_message_size ({max_message_size} bytes)"),
+            1009,
+        ),
+        WebSocketError::InvalidUTF8 => Ending::protocol("text message is not valid UTF-8", 1007),
+        other => Ending::protocol(other.to_string(), 1002),
+    }
+}

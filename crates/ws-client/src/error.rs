@@ -1,0 +1,263 @@
+//! Errors of [`connect`](crate::connect) and of an open [`Connection`](crate::Connection).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use rustls::{AlertDescription, CertificateError};
+
+/// The step of [`connect`](crate::connect) that timed out or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Resolving the host name (bounded by `connect_timeout`).
+    Resolve,
+    /// Opening the TCP connection (bounded by `connect_timeout` per address).
+    Connect,
+    /// The TLS handshake of a `wss://` URL (bounded by `handshake_timeout`).
+    Tls,
+    /// The HTTP upgrade request and response (bounded by `handshake_timeout`,
+    /// shared with the TLS handshake).
+    Upgrade,
+}
+
+impl Phase {
+    /// The `ConnectOptions` field that bounds this phase.
+    pub fn option(self) -> &'static str {
+        match self {
+            Phase::Resolve | Phase::Connect => "connect_timeout",
+            Phase::Tls | Phase::Upgrade => "handshake_timeout",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Resolve => "DNS resolution",
+            Phase::Connect => "TCP connect",
+            Phase::Tls => "TLS handshake",
+            Phase::Upgrade => "WebSocket upgrade (HTTP handshake)",
+        })
+    }
+}
+
+/// Why [`connect`](crate::connect) could not open a WebSocket connection.
+///
+/// The messages say what to change where one can tell; none contains a
+/// header value, so they are safe to log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// A `wss://` URL but no `ConnectOptions::tls`.
+    #[error(
+        "wss:// URL but no TLS configuration: set ConnectOptions::tls to a rustls ClientConfig \
+         (tagwire-tls-config builds one from the `ca`/`cert`/`key` parameters)"
+    )]
+    MissingTls,
+    /// An option is unusable (the message names it and says why).
+    #[error("invalid connect option `{option}`: {reason}")]
+    InvalidOption {
+        /// The `ConnectOptions` field.
+        option: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The host name could not be resolved (or resolved to no address).
+    #[error("cannot resolve host `{host}`: {source}")]
+    Resolve {
+        /// The host name from the URL.
+        host: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Every resolved address refused or failed the TCP connection; this is the last failure.
+    #[error("TCP connect to {addr} failed: {source}{}", attempts_note(*attempts))]
+    Connect {
+        /// The address of the last attempt.
+        addr: SocketAddr,
+        /// Its error (connection refused, unreachable, ...).
+        #[source]
+        source: io::Error,
+        /// How many addresses were tried in total.
+        attempts: usize,
+    },
+    /// A phase did not finish in time.
+    #[error("{phase} timed out (raise `{option}` if the server is slow, or check the address)", phase = .0, option = .0.option())]
+    Timeout(Phase),
+    /// The TLS handshake failed; the message explains the usual causes.
+    #[error("{}", tls_message(server_name, error))]
+    Tls {
+        /// The name the certificate was checked against (`server_name` or the URL host).
+        server_name: String,
+        /// The rustls error.
+        #[source]
+        error: rustls::Error,
+    },
+    /// An I/O error during the TLS handshake or the HTTP upgrade.
+    #[error("I/O error during the {phase}: {source}")]
+    Io {
+        /// Where it happened.
+        phase: Phase,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The HTTP exchange of the upgrade failed (connection closed before the
+    /// response, a malformed response, ...).
+    #[error("the WebSocket upgrade failed: {0} (is this a WebSocket server, and is the scheme right?)")]
+    Http(#[source] hyper::Error),
+    /// The server answered the upgrade request with something other than `101 Switching Protocols`.
+    #[error("{}", rejected_message(*status, body, location.as_deref()))]
+    HandshakeRejected {
+        /// The HTTP status code (e.g. 401, 403, 404).
+        status: u16,
+        /// The start of the response body, cleaned of control characters (at most ~200 characters).
+        body: String,
+        /// The `Location` header of a redirect, if any (redirects are not followed).
+        location: Option<String>,
+    },
+    /// The server's `Sec-WebSocket-Accept` does not match our `Sec-WebSocket-Key`
+    /// (RFC 6455 section 4.1): the peer is not a WebSocket server, or something in
+    /// between altered the handshake.
+    #[error(
+        "the server's Sec-WebSocket-Accept header is missing or does not match the key we \
+         sent: the peer is not a conforming WebSocket server, or a proxy altered the handshake"
+    )]
+    BadAccept,
+    /// `101 Switching Protocols` but the response is not a valid WebSocket upgrade
+    /// (missing `Upgrade: websocket`, missing `Connection: upgrade`, an extension or
+    /// subprotocol we did not ask for).
+    #[error("invalid WebSocket upgrade response: {reason}")]
+    BadUpgrade {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn attempts_note(attempts: usize) -> String {
+    if attempts > 1 {
+        format!(" ({attempts} addresses tried, all failed; this was the last)")
+    } else {
+        String::new()
+    }
+}
+
+fn tls_message(server_name: &str, error: &rustls::Error) -> String {
+    let hint = match error {
+        rustls::Error::InvalidCertificate(cert_error) => match cert_error {
+            CertificateError::UnknownIssuer => {
+                "the server certificate is signed by an unknown issuer; if the server uses a \
+                 private or self-signed CA, pass that CA certificate with the `ca` parameter"
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "the server certificate is not valid for this name; connect using a name on \
+                 the certificate, or set `server_name` to the name it was issued to"
+            }
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => {
+                "the server certificate is outside its validity period; renew it, or check \
+                 this machine's clock"
+            }
+            CertificateError::BadSignature => "the server certificate has an invalid signature",
+            CertificateError::Revoked => "the server certificate has been revoked",
+            _ => "the server certificate was rejected",
+        },
+        rustls::Error::AlertReceived(
+            AlertDescription::CertificateRequired
+            | AlertDescription::HandshakeFailure
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA,
+        ) => {
+            "the server refused the handshake; if it requires a client certificate, pass \
+             one with the `cert` and `key` parameters (and check the server trusts its CA)"
+        }
+        rustls::Error::InvalidMessage(_) => {
+            "the server sent something that is not TLS; is the port a TLS (wss://) port?"
+        }
+        _ => "",
+    };
+    if hint.is_empty() {
+        format!("TLS handshake with `{server_name}` failed: {error}")
+    } else {
+        format!("TLS handshake with `{server_name}` failed: {error}: {hint}")
+    }
+}
+
+fn rejected_message(status: u16, body: &str, location: Option<&str>) -> String {
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut msg = format!("the server refused the WebSocket upgrade with HTTP {status} {reason}");
+    let hint = match status {
+        301 | 302 | 303 | 307 | 308 => Some(match location {
+            Some(loc) => format!("redirect to `{loc}` (not followed): use that URL"),
+            None => "a redirect (not followed): check the URL".to_owned(),
+        }),
+        400 => Some("check the URL path, or whether a proxy strips the Upgrade headers".to_owned()),
+        401 | 403 => Some("check the credentials sent in the headers (e.g. Authorization)".to_owned()),
+        404 => Some("check the URL path".to_owned()),
+        426 => Some("the server wants another protocol version or TLS".to_owned()),
+        _ => None,
+    };
+    if let Some(hint) = hint {
+        msg.push_str(": ");
+        msg.push_str(&hint);
+    }
+    if !body.is_empty() {
+        msg.push_str(&format!("; response body: \"{body}\""));
+    }
+    msg
+}
+
+/// Errors of an open [`Connection`](crate::Connection), returned by its methods
+/// and carried by [`Event::Failed`](crate::Event::Failed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WsError {
+    /// Reading or writing the socket failed (reset, broken pipe, the server
+    /// closed TCP without a Close frame, ...).
+    #[error("connection I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// A write or flush did not finish within `write_timeout`: the server stopped
+    /// reading. The connection is torn down (a frame may be half written).
+    #[error("write did not finish within write_timeout: the server stopped reading; connection torn down")]
+    WriteTimeout,
+    /// No Pong arrived within `keep_alive.pong_timeout` of an unanswered Ping: the
+    /// connection is considered dead and torn down.
+    #[error("no Pong within the keep-alive pong_timeout: connection considered dead and torn down")]
+    PongTimeout,
+    /// The server broke RFC 6455 (bad frame, reserved opcode, oversized message,
+    /// invalid UTF-8, bad close code, ...). The connection is torn down.
+    #[error("WebSocket protocol error from the server: {0}")]
+    Protocol(String),
+    /// The connection is closed (by either side, or after an earlier failure):
+    /// nothing more can be sent. `next_event` tells why.
+    #[error("the WebSocket connection is closed")]
+    Closed,
+    /// [`close`](crate::Connection::close) sent its Close frame but the server's
+    /// Close did not arrive within `close_timeout`; the socket was shut down anyway.
+    #[error("the server did not answer our Close frame within close_timeout; socket shut down anyway")]
+    CloseTimeout,
+    /// An earlier `send`, `flush` or `ping` was cancelled half-way through a frame
+    /// (its future was dropped), so the byte stream is corrupt; the connection was torn down.
+    #[error("an earlier send/flush/ping was cancelled mid-frame, so the stream is corrupt; connection torn down")]
+    Interrupted,
+    /// An argument was rejected before anything was written (the message says which).
+    #[error("invalid argument: {0}")]
+    InvalidInput(String),
+}
+
+impl WsError {
+    /// True when the error ended the connection (as opposed to a rejected
+    /// argument or an already-closed connection).
+    pub(crate) fn tears_down(&self) -> bool {
+        matches!(
+            self,
+            WsError::Io(_) | WsError::WriteTimeout | WsError::Interrupted | WsError::PongTimeout
+        )
+    }
+}

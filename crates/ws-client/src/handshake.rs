@@ -1,0 +1,552 @@
+//! Opening a connection: resolve, TCP, TLS, HTTP upgrade, and the RFC 6455
+//! handshake checks fastwebsockets' client does not make.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::upgrade::Upgraded;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use sha1::{Digest as _, Sha1};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+use tracing::debug;
+
+use crate::connection::Connection;
+use crate::error::{ConnectError, Phase};
+use crate::options::ConnectOptions;
+use crate::url::{Scheme, WsUrl};
+
+/// The GUID of RFC 6455 section 1.3, appended to the key to compute the accept value.
+const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Headers the handshake sets itself; `extra_headers` may not override them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-accept",
+    // We implement no extension; a negotiated one (permessage-deflate) would
+    // set RSV1 on frames we cannot decode.
+    "sec-websocket-extensions",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// How much of a refused upgrade's body is read, and how much of it is kept.
+const BODY_READ_LIMIT: usize = 1024;
+const BODY_EXCERPT_CHARS: usize = 200;
+
+/// Opens a WebSocket connection to `url`.
+///
+/// Steps, each bounded by its timeout: resolve the host and try each address
+/// in turn (`connect_timeout` per step); TLS for `wss://` (SNI and certificate
+/// name from `server_name` or the URL host); the HTTP/1.1 upgrade with a random
+/// `Sec-WebSocket-Key` (TLS and upgrade share `handshake_timeout`). The
+/// response must be `101` with `Upgrade: websocket`, `Connection: upgrade` and
+/// the right `Sec-WebSocket-Accept`.
+///
+/// Options that cannot work (no TLS config for `wss://`, a zero keep-alive
+/// interval, a malformed header) are rejected before any network traffic.
+pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection, ConnectError> {
+    check_options(options)?;
+    let tls = match url.scheme() {
+        Scheme::Ws => None,
+        Scheme::Wss => Some(tls_setup(url, options)?),
+    };
+    let key = BASE64.encode(rand::random::<[u8; 16]>());
+    let (request, offered_protocols) = build_request(url, options, &key)?;
+
+    debug!(%url, "connecting");
+    let addrs = resolve(url, options.connect_timeout).await?;
+    let (tcp, peer) = connect_any(&addrs, options.connect_timeout).await?;
+    // Frames are written whole (one write per frame); Nagle would only delay pings and small messages.
+    if let Err(e) = tcp.set_nodelay(true) {
+        debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    debug!(%peer, "TCP connected");
+
+    let deadline = Instant::now() + options.handshake_timeout;
+    let upgraded = match tls {
+        None => upgrade_before(deadline, tcp, request, &key, &offered_protocols).await?,
+        Some((connector, server_name)) => {
+            let name_text = server_name.to_str().into_owned();
+            let stream = timeout_at(deadline, connector.connect(server_name, tcp))
+                .await
+                .map_err(|_| ConnectError::Timeout(Phase::Tls))?
+                .map_err(|e| tls_error(e, name_text))?;
+            debug!(%peer, "TLS established");
+            upgrade_before(deadline, stream, request, &key, &offered_protocols).await?
+        }
+    };
+    debug!(%url, %peer, "WebSocket open");
+    Ok(Connection::start(upgraded, peer, options))
+}
+
+fn check_options(options: &ConnectOptions) -> Result<(), ConnectError> {
+    if let Some(keep_alive) = &options.keep_alive {
+        if keep_alive.interval.is_zero() {
+            return Err(ConnectError::InvalidOption {
+                option: "keep_alive.interval",
+                reason: "must be greater than zero (use keep_alive: None to disable keep-alive)"
+                    .into(),
+            });
+        }
+        if keep_alive.pong_timeout.is_zero() {
+            return Err(ConnectError::InvalidOption {
+                option: "keep_alive.pong_timeout",
+                reason: "must be greater than zero".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn tls_setup(
+    url: &WsUrl,
+    options: &ConnectOptions,
+) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), ConnectError> {
+    let config = options.tls.clone().ok_or(ConnectError::MissingTls)?;
+    let name = options.server_name.as_deref().unwrap_or(url.host());
+    // try_from parses IP literals into ServerName::IpAddress, so an address URL
+    // is checked against the certificate's IP SANs and sends no SNI.
+    let server_name = ServerName::try_from(name.to_owned()).map_err(|_| {
+        let option = if options.server_name.is_some() {
+            "server_name"
+        } else {
+            "url"
+        };
+        ConnectError::InvalidOption {
+            option,
+            reason: format!("`{name}` is not a valid DNS name or IP address for TLS"),
+        }
+    })?;
+    Ok((tokio_rustls::TlsConnector::from(config), server_name))
+}
+
+/// Turns tokio-rustls' io::Error back into the rustls error it usually wraps.
+fn tls_error(error: io::Error, server_name: String) -> ConnectError {
+    let rustls_error = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    match rustls_error {
+        Some(error) => ConnectError::Tls { server_name, error },
+        None => ConnectError::Io {
+            phase: Phase::Tls,
+            source: error,
+        },
+    }
+}
+
+fn build_request(
+    url: &WsUrl,
+    options: &ConnectOptions,
+    key: &str,
+) -> Result<(Request<Empty<Bytes>>, Vec<String>), ConnectError> {
+    let mut request = Request::builder()
+        .method(hyper::Method::GET)
+        // Origin-form target ("/path?query"): hyper's connection-level client
+        // writes the URI as given, and an absolute URI would be proxy form.
+        .uri(url.path_and_query())
+        .header(header::HOST, url.host_header())
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::SEC_WEBSOCKET_KEY, key)
+        .header(header::SEC_WEBSOCKET_VERSION, "13")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ConnectError::InvalidOption {
+            option: "url",
+            reason: e.to_string(),
+        })?;
+
+    let headers = request.headers_mut();
+    let mut offered_protocols = Vec::new();
+    for (name, value) in &options.extra_headers {
+        let invalid = |reason: &str| ConnectError::InvalidOption {
+            option: "extra_headers",
+            reason: format!("header `{name}`: {reason}"),
+        };
+        let header_name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| invalid("not a valid HTTP header name"))?;
+        if RESERVED_HEADERS.contains(&header_name.as_str()) {
+            return Err(invalid(
+                "set by the WebSocket handshake itself and cannot be overridden",
+            ));
+        }
+        // Never echo the value: it is often a credential.
+        let mut header_value = HeaderValue::from_str(value.trim()).map_err(|_| {
+            invalid("value contains characters not allowed in an HTTP header (control characters or non-ASCII)")
+        })?;
+        if matches!(
+            header_name.as_str(),
+            "authorization" | "proxy-authorization" | "cookie"
+        ) {
+            header_value.set_sensitive(true);
+        }
+        if header_name == header::SEC_WEBSOCKET_PROTOCOL {
+            offered_protocols.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        headers.append(header_name, header_value);
+    }
+    if !headers.contains_key(header::USER_AGENT) {
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("tagwire-ws-client/", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+    Ok((request, offered_protocols))
+}
+
+async fn resolve(url: &WsUrl, limit: Duration) -> Result<Vec<SocketAddr>, ConnectError> {
+    if let Ok(ip) = url.host().parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, url.port())]);
+    }
+    let resolve_error = |source| ConnectError::Resolve {
+        host: url.host().to_owned(),
+        source,
+    };
+    let addrs: Vec<SocketAddr> = timeout(limit, tokio::net::lookup_host((url.host(), url.port())))
+        .await
+        .map_err(|_| ConnectError::Timeout(Phase::Resolve))?
+        .map_err(resolve_error)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(resolve_error(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the resolver returned no addresses",
+        )));
+    }
+    debug!(host = url.host(), ?addrs, "resolved");
+    Ok(addrs)
+}
+
+/// Tries each address in order, each attempt bounded by `limit`; returns the
+/// first connection, or the last failure.
+pub(crate) async fn connect_any(
+    addrs: &[SocketAddr],
+    limit: Duration,
+) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let mut last_error = None;
+    for &addr in addrs {
+        match timeout(limit, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok((stream, addr)),
+            Ok(Err(source)) => {
+                debug!(%addr, error = %source, "TCP connect failed");
+                last_error = Some(ConnectError::Connect {
+                    addr,
+                    source,
+                    attempts: addrs.len(),
+                });
+            }
+            Err(_) => {
+                debug!(%addr, ?limit, "TCP connect timed out");
+                last_error = Some(ConnectError::Timeout(Phase::Connect));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| ConnectError::Resolve {
+        host: String::new(),
+        source: io::Error::new(io::ErrorKind::NotFound, "no address to connect to"),
+    }))
+}
+
+async fn upgrade_before<S>(
+    deadline: Instant,
+    io: S,
+    request: Request<Empty<Bytes>>,
+    key: &str,
+    offered_protocols: &[String],
+) -> Result<Upgraded, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    timeout_at(deadline, upgrade(io, request, key, offered_protocols))
+        .await
+        .map_err(|_| ConnectError::Timeout(Phase::Upgrade))?
+}
+
+/// hyper's connection future (its type is not nameable, hence the box).
+type HyperConn = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// Polls hyper's connection future alongside whatever waits on it (the
+/// response, its body, the upgrade), without spawning a task that could
+/// outlive a timeout.
+struct ConnDriver {
+    conn: HyperConn,
+    done: bool,
+}
+
+impl ConnDriver {
+    async fn drive<F: Future>(&mut self, work: F) -> F::Output {
+        tokio::pin!(work);
+        if !self.done {
+            tokio::select! {
+                biased;
+                output = &mut work => return output,
+                result = &mut self.conn => {
+                    // Ends when the connection closes, fails, or hands its socket
+                    // to the upgrade; `work` then completes from what it left.
+                    self.done = true;
+                    if let Err(e) = result {
+                        debug!(error = %e, "HTTP connection ended with an error");
+                    }
+                }
+            }
+        }
+        work.await
+    }
+}
+
+async fn upgrade<S>(
+    io: S,
+    request: Request<Empty<Bytes>>,
+    key: &str,
+    offered_protocols: &[String],
+) -> Result<Upgraded, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(ConnectError::Http)?;
+    let mut driver = ConnDriver {
+        conn: Box::pin(conn.with_upgrades()),
+        done: false,
+    };
+    let mut response = driver
+        .drive(sender.send_request(request))
+        .await
+        .map_err(ConnectError::Http)?;
+    debug!(status = %response.status(), "upgrade response");
+
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| clean_excerpt(v.as_bytes()));
+        let body = driver.drive(body_excerpt(response.into_body())).await;
+        return Err(ConnectError::HandshakeRejected {
+            status,
+            body,
+            location,
+        });
+    }
+    check_upgrade_response(&response, key, offered_protocols)?;
+
+    let upgraded = driver
+        .drive(hyper::upgrade::on(&mut response))
+        .await
+        .map_err(ConnectError::Http)?;
+    // The sender must live until the upgrade completed: dropping it earlier lets
+    // hyper shut the connection down.
+    drop(sender);
+    Ok(upgraded)
+}
+
+/// The `Sec-WebSocket-Accept` value for `key` (RFC 6455 section 4.2.2).
+pub(crate) fn accept_key(key: &str) -> String {
+    let mut sha1 = Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(WS_GUID.as_bytes());
+    BASE64.encode(sha1.finalize())
+}
+
+/// RFC 6455 section 4.1, the client's checks of a 101 response.
+fn check_upgrade_response(
+    response: &Response<Incoming>,
+    key: &str,
+    offered_protocols: &[String],
+) -> Result<(), ConnectError> {
+    let headers = response.headers();
+    let bad = |reason: String| ConnectError::BadUpgrade { reason };
+
+    let upgrade_ok = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    if !upgrade_ok {
+        return Err(bad("missing `Upgrade: websocket` header".into()));
+    }
+    // Connection is a comma-separated token list ("keep-alive, Upgrade" is valid).
+    let connection_ok = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    if !connection_ok {
+        return Err(bad("missing `Connection: upgrade` header".into()));
+    }
+
+    let mut accepts = headers.get_all(header::SEC_WEBSOCKET_ACCEPT).iter();
+    let expected = accept_key(key);
+    let accept_ok = match (accepts.next(), accepts.next()) {
+        (Some(value), None) => value.as_bytes().trim_ascii() == expected.as_bytes(),
+        _ => false,
+    };
+    if !accept_ok {
+        debug!(
+            %expected,
+            received = ?headers.get(header::SEC_WEBSOCKET_ACCEPT),
+            "Sec-WebSocket-Accept mismatch"
+        );
+        return Err(ConnectError::BadAccept);
+    }
+
+    if let Some(extensions) = headers.get(header::SEC_WEBSOCKET_EXTENSIONS) {
+        let text = String::from_utf8_lossy(extensions.as_bytes());
+        if !text.trim().is_empty() {
+            return Err(bad(format!(
+                "the server enabled extension(s) `{}` that the client did not offer",
+                clean_excerpt(text.as_bytes())
+            )));
+        }
+    }
+    if let Some(protocol) = headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
+        let protocol = String::from_utf8_lossy(protocol.as_bytes()).trim().to_owned();
+        if !offered_protocols.iter().any(|p| *p == protocol) {
+            return Err(bad(format!(
+                "the server selected subprotocol `{}` that the client did not offer",
+                clean_excerpt(protocol.as_bytes())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the start of a refused upgrade's body for the error message.
+async fn body_excerpt(mut body: Incoming) -> String {
+    let mut collected = Vec::new();
+    while collected.len() < BODY_READ_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = BODY_READ_LIMIT - collected.len();
+                    collected.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            // The status is what matters; a body that fails half-way still gives its start.
+            Some(Err(_)) | None => break,
+        }
+    }
+    clean_excerpt(&collected)
+}
+
+/// Makes server-supplied text safe for one log line: lossy UTF-8, control
+/// characters and runs of whitespace folded to one space, at most
+/// `BODY_EXCERPT_CHARS` characters.
+fn clean_excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if chars >= BODY_EXCERPT_CHARS {
+            out.push('…');
+            break;
+        }
+        if pending_space {
+            out.push(' ');
+            chars += 1;
+            pending_space = false;
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_key_matches_rfc_example() {
+        // RFC 6455 section 1.3.
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn excerpt_is_one_clean_line() {
+        assert_eq!(
+            clean_excerpt(b"  <h1>Forbidden</h1>\r\n\x1b[31m no\tway \xff "),
+            "<h1>Forbidden</h1> [31m no way \u{fffd}"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(
+            clean_excerpt(long.as_bytes()).chars().count(),
+            BODY_EXCERPT_CHARS + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn connect_any_falls_back_to_the_next_address() {
+        // A port with no listener (bound then released) refuses; the second address works.
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let good = listener.local_addr().unwrap();
+        let (_, addr) = connect_any(&[refused, good], Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(addr, good);
+
+        match connect_any(&[refused, refused], Duration::from_secs(5)).await {
+            Err(ConnectError::Connect {
+                addr, attempts: 2, ..
+            }) => assert_eq!(addr, refused),
+            other => panic!("expected Connect error, got {:?}", other.map(|(_, a)| a)),
+        }
+    }
+
+    #[test]
+    fn reserved_and_invalid_headers_are_rejected() {
+        let url = WsUrl::parse("ws://h/").unwrap();
+        for (name, value) in [
+            ("Sec-WebSocket-Key", "x"),
+            ("host", "evil"),
+            ("bad name", "x"),
+            ("X-Token", "line\r\nbreak"),
+        ] {
+            let options = ConnectOptions {
+                extra_headers: vec![(name.into(), value.into())],
+                ..ConnectOptions::default()
+            };
+            let err = build_request(&url, &options, "k").unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("extra_headers"), "{text}");
+            assert!(!text.contains("break"), "value must not be echoed: {text}");
+        }
+    }
+}

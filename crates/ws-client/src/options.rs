@@ -1,0 +1,123 @@
+//! Connection options.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Kind of a data frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// A text frame: the payload must be valid UTF-8.
+    Text,
+    /// A binary frame: any bytes.
+    Binary,
+}
+
+/// Keep-alive: ping the server regularly and give up on a silent one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeepAlive {
+    /// A Ping (empty payload) goes out when no Ping, ours or the caller's, went
+    /// out for this long. Must not be zero.
+    pub interval: Duration,
+    /// When no Pong at all arrives within this time of the oldest unanswered
+    /// Ping (the caller's pings count), the connection is declared dead:
+    /// [`Event::Failed`](crate::Event::Failed)([`WsError::PongTimeout`](crate::WsError::PongTimeout)).
+    /// Must not be zero.
+    pub pong_timeout: Duration,
+}
+
+impl Default for KeepAlive {
+    /// 15 s interval, 20 s Pong timeout.
+    fn default() -> Self {
+        KeepAlive {
+            interval: Duration::from_secs(15),
+            pong_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// How to connect, and the limits of the connection.
+///
+/// Build it from [`Default`] and change what you need:
+///
+/// ```
+/// use std::time::Duration;
+/// use tagwire_ws_client::ConnectOptions;
+///
+/// let options = ConnectOptions {
+///     connect_timeout: Duration::from_secs(3),
+///     extra_headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+///     ..ConnectOptions::default()
+/// };
+/// // Debug output never shows header values.
+/// assert!(!format!("{options:?}").contains("s3cret"));
+/// ```
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// Limit for resolving the host and for each TCP connection attempt. Every
+    /// resolved address (IPv6 and IPv4) is tried in the resolver's order.
+    /// Default 10 s.
+    pub connect_timeout: Duration,
+    /// Limit for the TLS handshake plus the HTTP upgrade together. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Limit for every write and flush, so a server that stops reading cannot
+    /// hang [`send`](crate::Connection::send). When it expires the connection
+    /// is torn down ([`WsError::WriteTimeout`](crate::WsError::WriteTimeout)). Default 10 s.
+    pub write_timeout: Duration,
+    /// How long [`close`](crate::Connection::close) waits for the server's Close
+    /// after sending ours. Default 5 s.
+    pub close_timeout: Duration,
+    /// Largest message accepted from the server, in bytes (all fragments
+    /// together). Larger ones end the connection with a protocol error. Keep it
+    /// small: a pusher receives little. Default 64 KiB.
+    pub max_message_size: usize,
+    /// Keep-alive pings; `None` disables them (and with them the Pong timeout).
+    /// Default `Some(KeepAlive::default())`: 15 s interval, 20 s Pong timeout.
+    pub keep_alive: Option<KeepAlive>,
+    /// TLS configuration, required for `wss://` URLs (tagwire-tls-config builds one).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The name the server certificate must be valid for (and the SNI sent),
+    /// when it differs from the URL host, e.g. the URL uses an IP address but
+    /// the certificate was issued to a name. Default: the URL host (an IP
+    /// address host is checked against the certificate's IP addresses).
+    pub server_name: Option<String>,
+    /// Extra HTTP headers for the upgrade request, e.g. `Authorization` or
+    /// `Origin`. The handshake's own headers (`Host`, `Upgrade`, `Connection`,
+    /// `Sec-WebSocket-Key`, `-Version`, `-Accept`, `-Extensions`) cannot be set.
+    /// `Sec-WebSocket-Protocol` may be: the server must then pick one of the listed protocols.
+    pub extra_headers: Vec<(String, String)>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            max_message_size: 64 * 1024,
+            keep_alive: Some(KeepAlive::default()),
+            tls: None,
+            server_name: None,
+            extra_headers: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    /// Header values are left out (they are often credentials); names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.extra_headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ConnectOptions")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("keep_alive", &self.keep_alive)
+            .field("tls", &self.tls.as_ref().map(|_| "ClientConfig"))
+            .field("server_name", &self.server_name)
+            .field("extra_headers (names only)", &header_names)
+            .finish()
+    }
+}
