@@ -1,1 +1,471 @@
-//! placeholder
+//! # tagwire-encode
+//!
+//! Encodes group snapshots ([`tagwire_model::Snapshot`]) as the JSON messages EMQ
+//! Neuron's northbound plugins send: *values-format* and *tags-format*, in the `neuron`
+//! style (byte for byte what Neuron 2.10.2+ sends, down to the digits of every float)
+//! or the `compact` style (no whitespace, shortest round-trip floats). The contract is
+//! `shared/spec/formats.md` §2–§6.
+//!
+//! The encoder writes straight into a caller's reusable `Vec<u8>` and allocates nothing
+//! per message once it has seen a group: tag names are escaped once per group layout
+//! and cached, integers go through `itoa`, floats are formatted on the stack. No I/O,
+//! no async runtime.
+//!
+//! ## Example
+//!
+//! ```
+//! use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
+//! use tagwire_model::{Snapshot, Tag, Value};
+//!
+//! let snapshot = Snapshot::new("modbus", "grp", 1_650_006_388_943)
+//!     .with_tag(Tag::value("tag0", Value::Int16(123)))
+//!     .with_tag(Tag::value("temp", Value::Float(12.345678)))
+//!     .with_tag(Tag::value("m", Value::Int8(5)).with_meta("unit", "C"))
+//!     .with_tag(Tag::error("tag1", 3002));
+//!
+//! let mut out = Vec::new();
+//! let mut values = Encoder::new(EncodeOptions::default());
+//! assert!(values.encode(&snapshot, &mut out));
+//! assert_eq!(
+//!     std::str::from_utf8(&out).unwrap(),
+//!     r#"{"node": "modbus", "group": "grp", "timestamp": 1650006388943, "values": {"tag0": 123, "temp": 12.34568, "m": 5}, "errors": {"tag1": 3002}, "metas": {"m": {"unit": "C"}}}"#
+//! );
+//!
+//! out.clear();
+//! let mut tags = Encoder::new(EncodeOptions { format: Format::Tags, style: Style::Compact, upload_err: false });
+//! assert!(tags.encode(&snapshot, &mut out));
+//! assert_eq!(
+//!     std::str::from_utf8(&out).unwrap(),
+//!     r#"{"node":"modbus","group":"grp","timestamp":1650006388943,"tags":[{"name":"tag0","value":123},{"name":"temp","value":12.345678},{"name":"m","value":5,"unit":"C"}]}"#
+//! );
+//!
+//! // With upload_err = false, a snapshot of nothing but errors is not sent at all.
+//! let dead = Snapshot::new("plc", "dead", 0).with_tag(Tag::error("a", 3015));
+//! out.clear();
+//! assert!(!tags.encode(&dead, &mut out));
+//! assert!(out.is_empty());
+//! ```
+#![deny(missing_docs)]
+
+mod escape;
+mod layout;
+mod num;
+mod options;
+
+pub use options::{EncodeOptions, Format, ParseOptionError, Style};
+
+use escape::{write_str, Hex};
+use layout::{Layout, LayoutCache};
+use tagwire_model::{error_code, Json, Reading, Snapshot, Tag, Value, MAX_PRECISION};
+
+/// Turns snapshots into messages for one set of [`EncodeOptions`].
+///
+/// Keep one encoder per destination and reuse it: it caches each group's escaped tag
+/// names (a bounded number of groups) so that steady-state encoding allocates nothing.
+#[derive(Debug)]
+pub struct Encoder {
+    options: EncodeOptions,
+    syntax: Syntax,
+    layouts: LayoutCache,
+}
+
+impl Encoder {
+    /// An encoder producing `options`' format and style.
+    pub fn new(options: EncodeOptions) -> Self {
+        let syntax = match options.style {
+            Style::Neuron => NEURON,
+            Style::Compact => COMPACT,
+        };
+        Encoder {
+            options,
+            syntax,
+            layouts: LayoutCache::new(syntax.hex),
+        }
+    }
+
+    /// The options this encoder was made with.
+    pub fn options(&self) -> &EncodeOptions {
+        &self.options
+    }
+
+    /// Appends the message for `snapshot` to `out` (which is not cleared).
+    ///
+    /// Returns false, and leaves `out` as it was, when the snapshot must not be sent:
+    /// `upload_err` is false and no tag with a value is left.
+    pub fn encode(&mut self, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let layout = self.layouts.get(snapshot);
+        let w = Writer {
+            sx: self.syntax,
+            upload_err: self.options.upload_err,
+        };
+        let sent = match self.options.format {
+            Format::Values => w.values(layout, snapshot, out),
+            Format::Tags => w.tags(layout, snapshot, out),
+        };
+        if !sent {
+            out.truncate(start);
+        }
+        sent
+    }
+
+    /// The message for `snapshot` in a new vector, or `None` when it must not be sent.
+    /// Convenient in tests; [`encode`](Self::encode) into a reused buffer is faster.
+    pub fn encode_to_vec(&mut self, snapshot: &Snapshot) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.encode(snapshot, &mut out).then_some(out)
+    }
+
+    /// How many group layouts are cached (at most a fixed bound).
+    pub fn cached_layouts(&self) -> usize {
+        self.layouts.len()
+    }
+
+    /// Forgets every cached group layout (they are rebuilt on demand).
+    pub fn clear_cache(&mut self) {
+        self.layouts.clear();
+    }
+}
+
+/// The punctuation and escaping of a style.
+#[derive(Debug, Clone, Copy)]
+struct Syntax {
+    comma: &'static [u8],
+    colon: &'static [u8],
+    hex: Hex,
+    neuron: bool,
+}
+
+/// jansson's default dump: `", "` and `": "`.
+const NEURON: Syntax = Syntax {
+    comma: b", ",
+    colon: b": ",
+    hex: Hex::Upper,
+    neuron: true,
+};
+
+const COMPACT: Syntax = Syntax {
+    comma: b",",
+    colon: b":",
+    hex: Hex::Lower,
+    neuron: false,
+};
+
+/// What a tag turns into on the wire.
+enum Out<'a> {
+    /// An error code (the tag's own, or 3008 for a non-finite float).
+    Error(i32),
+    /// A FLOAT/DOUBLE or a scaled number, ready to be formatted.
+    Real {
+        v: f64,
+        /// The declared FLOAT's own `f32` when it was not scaled (compact style
+        /// writes the shortest `f32` text).
+        single: Option<f32>,
+        /// Whether Neuron's heuristic applies (precision 0 and the type rules of §4).
+        heuristic: bool,
+        precision: u8,
+    },
+    /// Any other value, written as it is.
+    Plain(&'a Value),
+}
+
+/// 2^63: from here on Neuron's heuristic (which truncates to `int64_t`) is skipped.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
+/// Applies spec §4's scaling and float rules to one tag.
+fn classify(tag: &Tag) -> Out<'_> {
+    let value = match &tag.reading {
+        Reading::Error(code) => return Out::Error(*code),
+        Reading::Value(v) => v,
+    };
+    let scaled = tag.decimal != 0.0 || tag.bias != 0.0;
+    let (raw, single, declared_double) = match *value {
+        Value::Float(f) => (f64::from(f), Some(f), false),
+        Value::Double(d) => (d, None, true),
+        _ if !scaled => return Out::Plain(value),
+        Value::Int8(x) => (f64::from(x), None, false),
+        Value::Uint8(x) => (f64::from(x), None, false),
+        Value::Int16(x) => (f64::from(x), None, false),
+        Value::Uint16(x) => (f64::from(x), None, false),
+        Value::Int32(x) => (f64::from(x), None, false),
+        Value::Uint32(x) => (f64::from(x), None, false),
+        Value::Int64(x) => (x as f64, None, false),
+        Value::Uint64(x) => (x as f64, None, false),
+        _ => return Out::Plain(value),
+    };
+    let (v, single, heuristic) = if scaled {
+        // Two separate roundings, as Neuron's C does (Rust never fuses a * b + c).
+        let factor = if tag.decimal != 0.0 { tag.decimal } else { 1.0 };
+        (
+            raw * factor + tag.bias,
+            None,
+            declared_double && tag.bias == 0.0,
+        )
+    } else {
+        (raw, single, true)
+    };
+    if !v.is_finite() {
+        return Out::Error(error_code::TAG_VALUE_NOT_FINITE);
+    }
+    let precision = tag.precision.min(MAX_PRECISION);
+    Out::Real {
+        v,
+        single,
+        heuristic: heuristic && precision == 0 && v.abs() < TWO_POW_63,
+        precision,
+    }
+}
+
+/// One message being written.
+struct Writer {
+    sx: Syntax,
+    upload_err: bool,
+}
+
+impl Writer {
+    #[inline]
+    fn key(&self, out: &mut Vec<u8>, quoted: &[u8]) {
+        out.extend_from_slice(quoted);
+        out.extend_from_slice(self.sx.colon);
+    }
+
+    fn head(&self, layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) {
+        out.extend_from_slice(layout.header());
+        out.extend_from_slice(itoa::Buffer::new().format(snapshot.timestamp_ms).as_bytes());
+        out.extend_from_slice(self.sx.comma);
+    }
+
+    /// values-format (§2). Returns whether the message is to be sent.
+    fn values(&self, layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
+        let sx = self.sx;
+        self.head(layout, snapshot, out);
+        self.key(out, b"\"values\"");
+        out.push(b'{');
+        let mut n_values = 0usize;
+        for (i, tag) in snapshot.tags.iter().enumerate() {
+            let o = classify(tag);
+            if matches!(o, Out::Error(_)) {
+                continue;
+            }
+            if n_values > 0 {
+                out.extend_from_slice(sx.comma);
+            }
+            self.key(out, layout.name(i));
+            self.out(out, &o);
+            n_values += 1;
+        }
+        out.push(b'}');
+        out.extend_from_slice(sx.comma);
+        self.key(out, b"\"errors\"");
+        out.push(b'{');
+        if self.upload_err {
+            let mut first = true;
+            for (i, tag) in snapshot.tags.iter().enumerate() {
+                if let Out::Error(code) = classify(tag) {
+                    if !first {
+                        out.extend_from_slice(sx.comma);
+                    }
+                    first = false;
+                    self.key(out, layout.name(i));
+                    out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+                }
+            }
+        }
+        out.push(b'}');
+        out.extend_from_slice(sx.comma);
+        self.key(out, b"\"metas\"");
+        out.push(b'{');
+        let mut first = true;
+        for (i, tag) in snapshot.tags.iter().enumerate() {
+            if tag.metas.is_empty() || (!self.upload_err && matches!(classify(tag), Out::Error(_)))
+            {
+                continue;
+            }
+            if !first {
+                out.extend_from_slice(sx.comma);
+            }
+            first = false;
+            self.key(out, layout.name(i));
+            out.push(b'{');
+            self.members(out, &tag.metas);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}}");
+        self.upload_err || n_values > 0
+    }
+
+    /// tags-format (§3). Returns whether the message is to be sent.
+    fn tags(&self, layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
+        let sx = self.sx;
+        self.head(layout, snapshot, out);
+        self.key(out, b"\"tags\"");
+        out.push(b'[');
+        let mut n_written = 0usize;
+        let mut n_values = 0usize;
+        for (i, tag) in snapshot.tags.iter().enumerate() {
+            let o = classify(tag);
+            let is_error = matches!(o, Out::Error(_));
+            if is_error && !self.upload_err {
+                continue;
+            }
+            if n_written > 0 {
+                out.extend_from_slice(sx.comma);
+            }
+            n_written += 1;
+            out.push(b'{');
+            self.key(out, b"\"name\"");
+            out.extend_from_slice(layout.name(i));
+            out.extend_from_slice(sx.comma);
+            if let Out::Error(code) = o {
+                self.key(out, b"\"error\"");
+                out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+            } else {
+                self.key(out, b"\"value\"");
+                self.out(out, &o);
+                n_values += 1;
+            }
+            if !tag.metas.is_empty() {
+                out.extend_from_slice(sx.comma);
+                self.members(out, &tag.metas);
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        self.upload_err || n_values > 0
+    }
+
+    /// `"k": v, "k2": v2` (no braces).
+    fn members(&self, out: &mut Vec<u8>, members: &[(String, Json)]) {
+        for (n, (k, v)) in members.iter().enumerate() {
+            if n > 0 {
+                out.extend_from_slice(self.sx.comma);
+            }
+            write_str(out, k, self.sx.hex);
+            out.extend_from_slice(self.sx.colon);
+            self.json(out, v);
+        }
+    }
+
+    fn out(&self, out: &mut Vec<u8>, o: &Out<'_>) {
+        match *o {
+            Out::Error(code) => out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes()),
+            Out::Real {
+                v,
+                single,
+                heuristic,
+                precision,
+            } => self.real(out, v, single, heuristic, precision),
+            Out::Plain(value) => self.value(out, value),
+        }
+    }
+
+    fn real(&self, out: &mut Vec<u8>, v: f64, single: Option<f32>, heuristic: bool, precision: u8) {
+        if precision > 0 {
+            num::write_fixed(out, v, precision);
+        } else if self.sx.neuron {
+            num::write_g15(out, if heuristic { num::heuristic(v) } else { v });
+        } else if let Some(f) = single {
+            num::write_shortest_f32(out, f);
+        } else {
+            num::write_shortest_f64(out, v);
+        }
+    }
+
+    /// An array element of ARRAY_FLOAT / ARRAY_DOUBLE: `%.15g` (neuron) or shortest
+    /// (compact), never the heuristic or a precision; `null` when not finite, since
+    /// JSON cannot spell it.
+    fn element_f64(&self, out: &mut Vec<u8>, v: f64) {
+        if !v.is_finite() {
+            out.extend_from_slice(b"null");
+        } else if self.sx.neuron {
+            num::write_g15(out, v);
+        } else {
+            num::write_shortest_f64(out, v);
+        }
+    }
+
+    fn element_f32(&self, out: &mut Vec<u8>, v: f32) {
+        if !v.is_finite() {
+            out.extend_from_slice(b"null");
+        } else if self.sx.neuron {
+            num::write_g15(out, f64::from(v));
+        } else {
+            num::write_shortest_f32(out, v);
+        }
+    }
+
+    fn array<T>(&self, out: &mut Vec<u8>, items: &[T], mut each: impl FnMut(&mut Vec<u8>, &T)) {
+        out.push(b'[');
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                out.extend_from_slice(self.sx.comma);
+            }
+            each(out, item);
+        }
+        out.push(b']');
+    }
+
+    fn value(&self, out: &mut Vec<u8>, value: &Value) {
+        fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+            out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        }
+        let hex = self.sx.hex;
+        match value {
+            Value::Int8(v) => int(out, *v),
+            Value::Uint8(v) => int(out, *v),
+            Value::Int16(v) => int(out, *v),
+            Value::Uint16(v) => int(out, *v),
+            Value::Int32(v) => int(out, *v),
+            Value::Uint32(v) => int(out, *v),
+            Value::Int64(v) => int(out, *v),
+            Value::Uint64(v) => int(out, *v),
+            Value::Word(v) => int(out, *v),
+            Value::Dword(v) => int(out, *v),
+            Value::Lword(v) => int(out, *v),
+            // `classify` turns FLOAT/DOUBLE into `Out::Real`; this is the same rendering
+            // for a value reached without a tag (precision 0, unscaled).
+            Value::Float(f) => self.real(out, f64::from(*f), Some(*f), true, 0),
+            Value::Double(d) => self.real(out, *d, None, d.abs() < TWO_POW_63, 0),
+            Value::Bit(b) => out.push(if *b { b'1' } else { b'0' }),
+            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::String(s) | Value::Time(s) | Value::DataAndTime(s) | Value::ArrayChar(s) => {
+                write_str(out, s, hex)
+            }
+            Value::Bytes(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayInt8(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayUint8(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayInt16(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayUint16(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayInt32(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayUint32(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayInt64(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayUint64(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::ArrayFloat(v) => self.array(out, v, |o, x| self.element_f32(o, *x)),
+            Value::ArrayDouble(v) => self.array(out, v, |o, x| self.element_f64(o, *x)),
+            Value::ArrayBool(v) => self.array(out, v, |o, b| {
+                o.extend_from_slice(if *b { b"true" } else { b"false" })
+            }),
+            Value::ArrayString(v) => self.array(out, v, |o, s| write_str(o, s, hex)),
+            Value::Custom(j) => self.json(out, j),
+        }
+    }
+
+    /// A JSON value re-dumped in this style: members in their order, integers as
+    /// integers, reals as `%.15g` (neuron) or shortest (compact).
+    fn json(&self, out: &mut Vec<u8>, j: &Json) {
+        match j {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Json::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Json::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Json::Float(v) => self.element_f64(out, *v),
+            Json::String(s) => write_str(out, s, self.sx.hex),
+            Json::Array(items) => self.array(out, items, |o, x| self.json(o, x)),
+            Json::Object(members) => {
+                out.push(b'{');
+                self.members(out, members);
+                out.push(b'}');
+            }
+        }
+    }
+}

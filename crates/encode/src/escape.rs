@@ -1,0 +1,145 @@
+//! JSON string escaping for both styles.
+//!
+//! Both styles escape exactly `"`, `\` and the control characters below U+0020, and
+//! write everything else (including `/`, U+007F and non-ASCII) raw. They differ only in
+//! the hex digits of `\u00XX`: jansson (neuron style) writes upper case, serde_json
+//! (compact style) lower case.
+
+/// Upper- or lower-case hex digits for `\u00XX` escapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hex {
+    /// jansson: `\u001F`.
+    Upper,
+    /// serde_json: `\u001f`.
+    Lower,
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// A mask with the high bit set in (at least) the first byte of `w` (little-endian
+/// order) that needs escaping. Bytes above the first match may be false positives
+/// (borrows propagate upwards), so only the lowest set bit is meaningful.
+#[inline(always)]
+fn escape_mask(w: u64) -> u64 {
+    // byte < 0x20; valid because 0x20 <= 0x80 (the classic "hasless" trick).
+    let control = w.wrapping_sub(LO * 0x20) & !w;
+    let q = w ^ (LO * u64::from(b'"'));
+    let quote = q.wrapping_sub(LO) & !q;
+    let b = w ^ (LO * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(LO) & !b;
+    (control | quote | backslash) & HI
+}
+
+#[inline(always)]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Index of the first byte at or after `from` that needs escaping.
+#[inline]
+fn find_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let rest = bytes.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut base = from;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let m = escape_mask(u64::from_le_bytes(word));
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| needs_escape(b))
+        .map(|i| base + i)
+}
+
+/// Appends `s` as a quoted JSON string.
+#[inline]
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str, hex: Hex) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    while let Some(i) = find_escape(bytes, start) {
+        out.extend_from_slice(&bytes[start..i]);
+        write_escape(out, bytes[i], hex);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cold]
+fn write_escape(out: &mut Vec<u8>, b: u8, hex: Hex) {
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => 0,
+    };
+    if short != 0 {
+        out.extend_from_slice(&[b'\\', short]);
+    } else {
+        let digits: &[u8; 16] = match hex {
+            Hex::Upper => b"0123456789ABCDEF",
+            Hex::Lower => b"0123456789abcdef",
+        };
+        out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            digits[usize::from(b >> 4)],
+            digits[usize::from(b & 0xf)],
+        ]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(s: &str, hex: Hex) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, s, hex);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escapes_like_jansson_and_serde_json() {
+        let s = "a\"b\\c/d\u{7f}é\n\r\t\u{8}\u{c}\u{1}\u{1f}";
+        assert_eq!(
+            esc(s, Hex::Upper),
+            "\"a\\\"b\\\\c/d\u{7f}é\\n\\r\\t\\b\\f\\u0001\\u001F\""
+        );
+        assert_eq!(esc(s, Hex::Lower), serde_json::to_string(s).unwrap());
+    }
+
+    #[test]
+    fn every_position_and_byte_matches_serde_json() {
+        // Each byte that matters at every offset within and across 8-byte words, so
+        // the word-at-a-time scan is checked against the byte-at-a-time definition.
+        for special in (0u8..0x20).chain([b'"', b'\\', b'/', 0x7f, b'a']) {
+            for len in 0..20 {
+                for pos in 0..len {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[pos] = special;
+                    // Put non-ASCII around to check it is never flagged.
+                    let mut s = String::from("é");
+                    s.push_str(std::str::from_utf8(&bytes).unwrap());
+                    s.push('漢');
+                    assert_eq!(esc(&s, Hex::Lower), serde_json::to_string(&s).unwrap());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Number formatting: C `printf("%.15g")` and `printf("%.{p}f")` with jansson's
+//! clean-up, Neuron's rounding heuristic, and shortest round-trip output.
+//!
+//! Everything here writes into the caller's buffer and allocates nothing: digits are
+//! produced on the stack.
+//!
+//! Exactness argument for `%.15g`: when the shortest round-trip decimal of a normal
+//! `f64` has at most 15 significant digits, it *is* the value correctly rounded to 15
+//! digits (half an ulp is below half a unit of the 15th digit, so no 15-digit decimal
+//! other than the shortest one can be nearest, and no tie is possible). Otherwise, and
+//! for subnormals, the digits come from Rust's exact `{:.14e}` formatting, which rounds
+//! the exact binary value half-to-even like glibc's printf (checked against `snprintf`
+//! in this crate's tests).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// Significant digits of `%.15g`.
+const G_PRECISION: i32 = 15;
+
+/// A decimal `0.d1 d2 … dn × 10^(exp + 1)`, that is `d1.d2…dn × 10^exp`, with no
+/// leading or trailing zero digits (except for the value zero, which is not stored).
+struct Digits {
+    buf: [u8; 24],
+    len: usize,
+    exp: i32,
+}
+
+impl Digits {
+    fn digits(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Parses the text of a positive finite number as written by ryu (`123.45`,
+    /// `1e20`, `1.5e-7`) or by `{:e}` (`1.23e4`). Returns `None` for anything else.
+    fn parse(text: &[u8]) -> Option<Digits> {
+        let mut d = Digits {
+            buf: [0; 24],
+            len: 0,
+            exp: 0,
+        };
+        let mut point: Option<i32> = None;
+        let mut count = 0i32; // digits seen, including leading zeros
+        let mut leading_zeros = 0i32;
+        let mut i = 0;
+        while i < text.len() {
+            let c = text[i];
+            match c {
+                b'0'..=b'9' => {
+                    if d.len == 0 && c == b'0' {
+                        leading_zeros += 1;
+                    } else {
+                        *d.buf.get_mut(d.len)? = c;
+                        d.len += 1;
+                    }
+                    count += 1;
+                }
+                b'.' => point = Some(count),
+                b'e' | b'E' => break,
+                _ => return None,
+            }
+            i += 1;
+        }
+        let mut e10 = 0i32;
+        if i < text.len() {
+            let s = std::str::from_utf8(&text[i + 1..]).ok()?;
+            e10 = s.parse().ok()?;
+        }
+        if d.len == 0 {
+            return None; // zero is handled by the callers
+        }
+        // Position of the decimal point counted from the first significant digit.
+        let point = point.unwrap_or(count);
+        d.exp = point - leading_zeros - 1 + e10;
+        while d.len > 1 && d.buf[d.len - 1] == b'0' {
+            d.len -= 1;
+        }
+        Some(d)
+    }
+}
+
+/// A small stack buffer that `write!` can target.
+struct StackBuf {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The digits of positive finite `v` rounded to 15 significant digits, exactly as C's
+/// printf rounds them.
+fn digits15(v: f64) -> Digits {
+    if v >= f64::MIN_POSITIVE {
+        let mut ryu = ryu::Buffer::new();
+        if let Some(d) = Digits::parse(ryu.format_finite(v).as_bytes()) {
+            if d.len <= G_PRECISION as usize {
+                return d;
+            }
+        }
+    }
+    let mut s = StackBuf {
+        buf: [0; 40],
+        len: 0,
+    };
+    // `{:.14e}` of a finite f64 is at most 22 bytes ("1.23456789012345e-308").
+    let _ = write!(s, "{:.14e}", v);
+    Digits::parse(&s.buf[..s.len]).unwrap_or(Digits {
+        buf: [b'0'; 24],
+        len: 1,
+        exp: 0,
+    })
+}
+
+/// Appends `printf("%.15g", v)` with jansson's clean-up: `.0` appended when the text
+/// has neither `.` nor `e`, and the exponent without `+` or leading zeros. `v` must be
+/// finite.
+pub(crate) fn write_g15(out: &mut Vec<u8>, v: f64) {
+    debug_assert!(v.is_finite());
+    if v == 0.0 {
+        out.extend_from_slice(if v.is_sign_negative() {
+            b"-0.0"
+        } else {
+            b"0.0"
+        });
+        return;
+    }
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    let d = digits15(v.abs());
+    let digits = d.digits();
+    let x = d.exp;
+    // C's %g: fixed notation when -4 <= X < P, else exponential; trailing zeros
+    // removed (they already are, in `Digits`).
+    if (-4..G_PRECISION).contains(&x) {
+        if x >= 0 {
+            let int_len = x as usize + 1;
+            if digits.len() <= int_len {
+                out.extend_from_slice(digits);
+                out.resize(out.len() + (int_len - digits.len()), b'0');
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&digits[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&digits[int_len..]);
+            }
+        } else {
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + (-x - 1) as usize, b'0');
+            out.extend_from_slice(digits);
+        }
+    } else {
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        if x < 0 {
+            out.push(b'-');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(x.unsigned_abs()).as_bytes());
+    }
+}
+
+/// Appends `printf("%.{precision}f", v)`. `v` must be finite.
+pub(crate) fn write_fixed(out: &mut Vec<u8>, v: f64, precision: u8) {
+    debug_assert!(v.is_finite());
+    // Rust's exact formatting rounds the exact binary value half-to-even and keeps the
+    // sign of negative zero, like glibc (see the snprintf comparison tests). Writing
+    // into a Vec cannot fail.
+    let _ = write!(out, "{:.*}", usize::from(precision), v);
+}
+
+/// Appends the shortest text that reads back as `v` (`f64`), ryu style, with `.0` on
+/// integral values. `v` must be finite.
+pub(crate) fn write_shortest_f64(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+}
+
+/// Appends the shortest text that reads back as `v` (`f32`). `v` must be finite.
+pub(crate) fn write_shortest_f32(out: &mut Vec<u8>, v: f32) {
+    out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+}
+
+/// Powers of ten used by the heuristic; C's `pow(10, n)` is exact for these.
+const POW10: [f64; 6] = [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0];
+
+/// Neuron's rounding heuristic `h(v)` (spec §4): at most five decimals, cut where
+/// float noise (`00` or `99`) begins. Mirrors Neuron's C arithmetic step by step,
+/// including C's `round` (half away from zero) and its sign handling (`-0.0` is not
+/// below zero, so it comes back as `+0.0`). The caller ensures `|v| < 2^63`.
+pub(crate) fn heuristic(v: f64) -> f64 {
+    let (value, negative) = if v < 0.0 { (-v, -1.0) } else { (v, 1.0) };
+    let integer_part = value as i64;
+    let mut decimal_part = value - integer_part as f64;
+    decimal_part *= POW10[5];
+    decimal_part = decimal_part.round();
+    // "%05" PRId64 into a 6-byte buffer: at least five digits, cut to five.
+    let d = decimal_part as i64;
+    let mut s = [b'0'; 5];
+    let mut itoa = itoa::Buffer::new();
+    let text = itoa.format(d).as_bytes();
+    if text.len() >= 5 {
+        s.copy_from_slice(&text[..5]);
+    } else {
+        s[5 - text.len()..].copy_from_slice(text);
+    }
+    let k =
+        (0..4).find(|&i| (s[i] == b'0' && s[i + 1] == b'0') || (s[i] == b'9' && s[i + 1] == b'9'));
+    let value = match k {
+        Some(k) if k != 0 => {
+            let cut = (decimal_part / POW10[5 - k]).round();
+            integer_part as f64 + cut / POW10[k]
+        }
+        _ => integer_part as f64 + decimal_part / POW10[5],
+    };
+    value * negative
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g15(v: f64) -> String {
+        let mut out = Vec::new();
+        write_g15(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn g15_layout_and_cleanup() {
+        assert_eq!(g15(0.0), "0.0");
+        assert_eq!(g15(-0.0), "-0.0");
+        assert_eq!(g15(1.0), "1.0");
+        assert_eq!(g15(100.0), "100.0");
+        assert_eq!(g15(0.1), "0.1");
+        assert_eq!(g15(1e15), "1e15");
+        assert_eq!(g15(1e20), "1e20");
+        assert_eq!(g15(1e-5), "1e-5");
+        assert_eq!(g15(1e-4), "0.0001");
+        assert_eq!(g15(1.2345e-5), "1.2345e-5");
+        assert_eq!(g15(999999986991104.0), "999999986991104.0");
+        assert_eq!(g15(f64::from(1.1f32)), "1.10000002384186");
+        assert_eq!(g15(0.30000000000000004), "0.3");
+        assert_eq!(g15(-273.15), "-273.15");
+        assert_eq!(g15(f64::MAX), "1.79769313486232e308");
+        assert_eq!(g15(5e-324), "4.94065645841247e-324");
+        assert_eq!(g15(123456789012345678.0), "1.23456789012346e17");
+    }
+
+    #[test]
+    fn heuristic_examples_from_the_spec() {
+        assert_eq!(g15(heuristic(f64::from(12.345678f32))), "12.34568");
+        assert_eq!(g15(heuristic(f64::from(1.1f32))), "1.1");
+        assert_eq!(g15(heuristic(1.0 / 3.0)), "0.33333");
+        assert_eq!(g15(heuristic(1e-7)), "0.0");
+        assert_eq!(g15(heuristic(-1e-20)), "-0.0");
+        assert_eq!(g15(heuristic(-0.0)), "0.0");
+        assert_eq!(g15(heuristic(99.99999)), "99.99999");
+        assert_eq!(g15(heuristic(1234567.125)), "1234567.125");
+        // "99" at the last position: k = 3 rounds to three decimals.
+        assert_eq!(g15(heuristic(0.12399)), "0.124");
+        // The fraction rounds up to a whole unit.
+        assert_eq!(g15(heuristic(2.999999)), "3.0");
+    }
+
+    #[test]
+    fn fixed_rounds_ties_to_even_and_keeps_negative_zero() {
+        let f = |v: f64, p: u8| {
+            let mut out = Vec::new();
+            write_fixed(&mut out, v, p);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(f(0.125, 2), "0.12");
+        assert_eq!(f(0.375, 2), "0.38");
+        assert_eq!(f(-0.0001, 2), "-0.00");
+        assert_eq!(f(100.0, 3), "100.000");
+        assert_eq!(f(0.1, 17), "0.10000000000000001");
+    }
+}
