@@ -1,1 +1,378 @@
-//! placeholder
+//! `tagwire-tls-config`: the TLS parameters of a WebSocket uplink (`ca`, `cert`, `key`,
+//! `keypass`, `server_name`) turned into an `Arc<rustls::ClientConfig>`, with an error that
+//! names the parameter and says what to do when something is wrong. No sockets.
+//!
+//! * **Inputs**: `ca`, `cert` and `key` each accept a file path, the PEM text itself, or
+//!   the base64 of a PEM file (what Neuron's dashboard sends); see [`PemSource::detect`].
+//!   `keypass` may be the password, `file:/path` or `env:NAME`; see
+//!   [`PasswordSource::parse`]. An empty string counts as "not set", as Neuron sends
+//!   empty strings for unset parameters.
+//! * **Trust**: with `ca`, the server must chain to one of the certificates in it, and
+//!   *only* to those: a private CA deployment should not also accept every public CA.
+//!   Without `ca`, the public web CAs of `webpki-roots`, compiled in (gateways often have no
+//!   CA bundle). Host name verification is always on; `server_name` overrides the name
+//!   checked (and sent as SNI) when the URL holds an IP address or another name.
+//! * **Client certificate**: `cert` holds the client certificate first, then any
+//!   intermediates; `key` its private key, as PKCS#8, PKCS#1 (RSA) or SEC1 (EC), plain or
+//!   encrypted: PBES2 PKCS#8 (PBKDF2 with HMAC-SHA-1/224/256/384/512 or scrypt; AES-CBC,
+//!   DES-EDE3-CBC, DES-CBC), and OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` PEM (AES-CBC,
+//!   DES-EDE3-CBC, DES-CBC). Older PBES1 and PKCS#12 schemes get an error naming the
+//!   `openssl` command that converts the key. Key types: RSA 2048–8192 bits, ECDSA P-256 and
+//!   P-384, Ed25519. The key is checked against the certificate before connecting.
+//!   `keypass` is only read when the key is encrypted; given for a plain key it is ignored.
+//! * **Crypto**: the `ring` provider, chosen explicitly, so another provider compiled into
+//!   the same program cannot make rustls panic; TLS 1.2 and 1.3.
+//! * **Secrets**: passwords and inline key text never appear in an error, `Debug` or log.
+//!
+//! When a handshake fails later, [`explain_tls_error`] (or [`explain_io_error`]) turns the
+//! rustls error into advice naming the parameter to change.
+//!
+//! # Examples
+//!
+//! Deciding what a value is, and that errors name their parameter:
+//!
+//! ```
+//! use tagwire_tls_config::{build_client_config, PemSource, TlsParams};
+//!
+//! assert!(matches!(PemSource::detect("/etc/tagwire/ca.pem"), PemSource::File(_)));
+//!
+//! // No parameters at all: server verified against the public web CAs, no client cert.
+//! let config = build_client_config(&TlsParams::default()).unwrap();
+//! assert!(!config.client_auth_cert_resolver.has_certs());
+//!
+//! let params = TlsParams {
+//!     ca: Some("/nonexistent/ca.pem".into()),
+//!     ..TlsParams::default()
+//! };
+//! let err = build_client_config(&params).unwrap_err();
+//! assert_eq!(err.parameter(), "ca");
+//! assert_eq!(
+//!     err.to_string(),
+//!     "ca: file /nonexistent/ca.pem not found: check the path, or paste the PEM text or its base64"
+//! );
+//! ```
+//!
+//! Two-way TLS with an encrypted key whose password sits in an environment variable:
+//!
+//! ```no_run
+//! use tagwire_tls_config::{build_client_config, PasswordSource, TlsParams};
+//!
+//! let params = TlsParams {
+//!     ca: Some("/etc/tagwire/ca.pem".into()),
+//!     cert: Some("/etc/tagwire/client.pem".into()),
+//!     key: Some("/etc/tagwire/client.key".into()),
+//!     keypass: Some(PasswordSource::parse("env:TAGWIRE_KEYPASS")),
+//!     server_name: None,
+//! };
+//! match build_client_config(&params) {
+//!     // hand `config` to tokio-rustls' TlsConnector, with params.server_name_for(host)
+//!     Ok(config) => println!("ready, {} ALPN protocols", config.alpn_protocols.len()),
+//!     // e.g. "key: wrong password for the encrypted PKCS#8 key in /etc/tagwire/client.key"
+//!     Err(err) => eprintln!("{err}"),
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod explain;
+mod key;
+mod legacy;
+mod oids;
+mod password;
+mod pem;
+mod source;
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{ClientConfig, InconsistentKeys, RootCertStore};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+pub use error::{ErrorKind, TlsConfigError};
+pub use explain::{explain_io_error, explain_tls_error};
+pub use password::{PasswordSource, Secret};
+pub use source::PemSource;
+
+use key::PemWanted;
+use source::Origin;
+
+/// The TLS parameters of one uplink, with Neuron's names.
+///
+/// `ca`, `cert` and `key` are raw values: a path, PEM text or base64 of PEM
+/// ([`PemSource::detect`] decides). `None` and `Some("")` both mean "not set".
+///
+/// The `Debug` form shows paths but not inline PEM text (an inline key is a secret) and
+/// never a password.
+#[derive(Clone, Default)]
+pub struct TlsParams {
+    /// The CA certificate(s) the server must chain to. Not set: the public web CAs.
+    pub ca: Option<String>,
+    /// The client certificate, followed by any intermediate certificates.
+    pub cert: Option<String>,
+    /// The client certificate's private key.
+    pub key: Option<String>,
+    /// The password of an encrypted `key`.
+    pub keypass: Option<PasswordSource>,
+    /// The name to verify the server certificate against and to send as SNI, instead of the
+    /// host in the URL. Not used by [`build_client_config`] beyond validation; the
+    /// connection code takes it from [`TlsParams::server_name_for`].
+    pub server_name: Option<String>,
+}
+
+impl TlsParams {
+    /// The name to verify the server certificate against: `server_name` when set, the URL's
+    /// `host` otherwise (an IPv6 literal may keep its brackets). Errors name `server_name`
+    /// when it is the one at fault.
+    pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>, TlsConfigError> {
+        let (name, parameter) = match non_empty(&self.server_name) {
+            Some(name) => (name, "server_name"),
+            None => (host, "url"),
+        };
+        let bare = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(name);
+        ServerName::try_from(bare.to_owned()).map_err(|_| {
+            TlsConfigError::new(
+                parameter,
+                ErrorKind::InvalidServerName,
+                format!("\"{name}\" is not a valid DNS name or IP address"),
+            )
+        })
+    }
+}
+
+impl fmt::Debug for TlsParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |value: &Option<String>| value.as_deref().map(PemSource::detect);
+        f.debug_struct("TlsParams")
+            .field("ca", &shown(&self.ca))
+            .field("cert", &shown(&self.cert))
+            .field("key", &shown(&self.key))
+            .field("keypass", &self.keypass)
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+/// The crypto provider every config of this crate uses: rustls's `ring` provider.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the client configuration for `params`, checking everything that can be checked
+/// before connecting: files exist and hold PEM of the right kind, the key decrypts with
+/// `keypass` and belongs to the certificate, `server_name` is a valid name.
+///
+/// The first problem found is returned, checked in the order `ca`, `cert`, `key`,
+/// `keypass`, `server_name`.
+pub fn build_client_config(params: &TlsParams) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let provider = crypto_provider();
+    let roots = match non_empty(&params.ca) {
+        Some(ca) => load_ca(ca)?,
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let client_key = match (non_empty(&params.cert), non_empty(&params.key)) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(TlsConfigError::new(
+                "key",
+                ErrorKind::Incomplete,
+                "`cert` is set but `key` is not: a client certificate needs its private key",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(TlsConfigError::new(
+                "cert",
+                ErrorKind::Incomplete,
+                "`key` is set but `cert` is not: a private key needs its client certificate",
+            ))
+        }
+        (Some(cert), Some(key)) => Some(load_client_key(
+            cert,
+            key,
+            params.keypass.as_ref(),
+            &provider,
+        )?),
+    };
+    if non_empty(&params.server_name).is_some() {
+        params.server_name_for("")?;
+    }
+
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| TlsConfigError::new("ca", ErrorKind::Rustls, err.to_string()))?
+        .with_root_certificates(roots);
+    let config = match client_key {
+        Some(certified) => {
+            builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// Reads the certificates of a PEM parameter (a path, PEM text or base64 of PEM), in file
+/// order. `parameter` names the parameter in errors, so that other users of this crate
+/// (the daemon's `sink --tls-cert`) get messages about their own option.
+pub fn load_certificates(
+    parameter: &'static str,
+    value: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let loaded = PemSource::detect(value).read(parameter)?;
+    read_certificates(parameter, &loaded)
+}
+
+/// Reads and, when needed, decrypts the one private key of a PEM parameter (a path, PEM
+/// text or base64 of PEM). `keypass` is read only when the key is encrypted.
+pub fn load_private_key(
+    parameter: &'static str,
+    value: &str,
+    keypass: Option<&PasswordSource>,
+) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    let loaded = PemSource::detect(value).read(parameter)?;
+    key::load(parameter, &loaded, keypass)
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
+}
+
+fn load_ca(value: &str) -> Result<RootCertStore, TlsConfigError> {
+    let loaded = PemSource::detect(value).read("ca")?;
+    let certs = read_certificates("ca", &loaded)?;
+    let mut roots = RootCertStore::empty();
+    for (index, cert) in certs.into_iter().enumerate() {
+        roots.add(cert).map_err(|err| {
+            TlsConfigError::new(
+                "ca",
+                ErrorKind::BadCertificate,
+                format!(
+                    "certificate #{} in {} cannot be used as a CA: {err}",
+                    index + 1,
+                    loaded.origin
+                ),
+            )
+        })?;
+    }
+    Ok(roots)
+}
+
+fn read_certificates(
+    parameter: &'static str,
+    loaded: &source::Loaded,
+) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let origin = &loaded.origin;
+    let text = key::pem_text(parameter, loaded, PemWanted::Certificate)?;
+    let blocks =
+        pem::blocks(&text).map_err(|msg| key::not_valid_pem(parameter, origin, &msg))?;
+    let mut certs = Vec::new();
+    for block in blocks.iter().filter(|b| b.label == "CERTIFICATE") {
+        let cert = CertificateDer::from_pem_slice(block.raw.as_bytes()).map_err(|err| {
+            TlsConfigError::new(
+                parameter,
+                ErrorKind::NotPem,
+                format!(
+                    "certificate #{} in {origin} is not valid PEM: {err}",
+                    certs.len() + 1
+                ),
+            )
+        })?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        let mut message = format!(
+            "no certificate (-----BEGIN CERTIFICATE-----) in {origin}{}",
+            key::holds(&blocks)
+        );
+        if blocks.iter().any(|b| b.label.ends_with("PRIVATE KEY")) {
+            message.push_str("; `cert` must be the certificate, `key` the private key");
+        }
+        return Err(TlsConfigError::new(
+            parameter,
+            ErrorKind::NoCertificate,
+            message,
+        ));
+    }
+    Ok(certs)
+}
+
+/// Loads `cert` and `key`, and checks that they belong together.
+fn load_client_key(
+    cert: &str,
+    key: &str,
+    keypass: Option<&PasswordSource>,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsConfigError> {
+    let cert_loaded = PemSource::detect(cert).read("cert")?;
+    let chain = read_certificates("cert", &cert_loaded)?;
+    let cert_origin = &cert_loaded.origin;
+    // The server parses the client certificate the same way; a certificate that fails here
+    // would fail there, with a vaguer message.
+    rustls::server::ParsedCertificate::try_from(&chain[0]).map_err(|err| {
+        TlsConfigError::new(
+            "cert",
+            ErrorKind::BadCertificate,
+            format!("the first certificate in {cert_origin} cannot be parsed: {err}"),
+        )
+    })?;
+
+    let key_loaded = PemSource::detect(key).read("key")?;
+    let key_origin = &key_loaded.origin;
+    let key_der = key::load("key", &key_loaded, keypass)?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key_der.clone_key())
+        .map_err(|err| key::unusable("key", key_origin, &key_der, &err))?;
+    drop(key_der);
+
+    let certified = CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        // `Unknown`: the provider cannot tell the public key; ring always can, but do not
+        // refuse a key only because it cannot be checked.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(certified),
+        Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+            Err(mismatch_error(&certified, key_origin, cert_origin))
+        }
+        Err(err) => Err(TlsConfigError::new(
+            "cert",
+            ErrorKind::BadCertificate,
+            format!("the first certificate in {cert_origin} cannot be used: {err}"),
+        )),
+    }
+}
+
+/// The key does not match the first certificate. If it matches a later one, the file is
+/// merely in the wrong order, and the message says so.
+fn mismatch_error(certified: &CertifiedKey, key_origin: &Origin, cert_origin: &Origin) -> TlsConfigError {
+    let position = certified.cert.iter().skip(1).position(|cert| {
+        CertifiedKey::new(vec![cert.clone()], certified.key.clone())
+            .keys_match()
+            .is_ok()
+    });
+    match position {
+        Some(index) => TlsConfigError::new(
+            "cert",
+            ErrorKind::KeyMismatch,
+            format!(
+                "the key in {key_origin} belongs to certificate #{} in {cert_origin}, but the \
+                 client certificate must come first, followed by its issuers: reorder the file",
+                index + 2
+            ),
+        ),
+        None => TlsConfigError::new(
+            "key",
+            ErrorKind::KeyMismatch,
+            format!(
+                "the private key in {key_origin} does not belong to the certificate in \
+                 {cert_origin} (their public keys differ): give the key the certificate was \
+                 issued for"
+            ),
+        ),
+    }
+}

@@ -1,0 +1,511 @@
+//! Private keys: finding the key block, decrypting it, and naming what is wrong.
+
+use pkcs8::der::asn1::{AnyRef, OctetStringRef};
+use pkcs8::der::zeroize::Zeroizing;
+use pkcs8::der::{Decode as _, Reader as _};
+use pkcs8::spki::AlgorithmIdentifierRef;
+use pkcs8::ObjectIdentifier;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+
+use crate::error::{ErrorKind, TlsConfigError};
+use crate::legacy::{DekInfo, DekInfoError};
+use crate::oids;
+use crate::password::{PasswordSource, Secret};
+use crate::pem::{self, Block};
+use crate::source::{Loaded, Origin};
+
+/// Labels of the unencrypted key blocks rustls reads.
+const PLAIN_KEY_LABELS: [&str; 3] = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"];
+
+/// The most memory an scrypt-encrypted key may ask for. OpenSSL's own default limit is
+/// 32 MiB; a key asking for far more is more likely hostile than real.
+const SCRYPT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
+
+/// Finds the one private key in `loaded` and returns it unencrypted, ready for rustls.
+pub(crate) fn load(
+    parameter: &'static str,
+    loaded: &Loaded,
+    keypass: Option<&PasswordSource>,
+) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    let origin = &loaded.origin;
+    let text = pem_text(parameter, loaded, PemWanted::Key)?;
+    let blocks = pem::blocks(&text).map_err(|msg| not_valid_pem(parameter, origin, &msg))?;
+
+    let keys: Vec<&Block<'_>> = blocks
+        .iter()
+        .filter(|b| b.label.ends_with("PRIVATE KEY"))
+        .collect();
+    let block = match keys.as_slice() {
+        [] => {
+            let mut message = format!("no private key in {origin}{}", holds(&blocks));
+            if blocks.iter().any(|b| b.label == "CERTIFICATE") {
+                message.push_str("; `key` must be the private key, `cert` the certificate");
+            }
+            return Err(TlsConfigError::new(parameter, ErrorKind::NoKey, message));
+        }
+        [one] => *one,
+        _ => {
+            return Err(TlsConfigError::new(
+                parameter,
+                ErrorKind::MultipleKeys,
+                format!(
+                    "{origin} holds {} private keys; give a file with only the client key",
+                    keys.len()
+                ),
+            ))
+        }
+    };
+
+    let ctx = KeyContext {
+        parameter,
+        origin,
+        keypass,
+    };
+    if block.label == "ENCRYPTED PRIVATE KEY" {
+        ctx.decrypt_pkcs8(block)
+    } else if block
+        .header("Proc-Type")
+        .is_some_and(|v| v.to_ascii_uppercase().contains("ENCRYPTED"))
+    {
+        ctx.decrypt_legacy(block)
+    } else if PLAIN_KEY_LABELS.contains(&block.label) {
+        PrivateKeyDer::from_pem_slice(block.raw.as_bytes()).map_err(|err| {
+            TlsConfigError::new(
+                parameter,
+                ErrorKind::BadKey,
+                format!("the {} in {origin} cannot be read: {err}", block.label),
+            )
+        })
+    } else {
+        Err(unsupported_label(parameter, origin, block.label))
+    }
+}
+
+/// Names the key type and says why rustls (ring) cannot sign with it. Called when the
+/// crypto provider refused a key that decoded fine.
+pub(crate) fn unusable(
+    parameter: &'static str,
+    origin: &Origin,
+    key: &PrivateKeyDer<'_>,
+    provider_error: &rustls::Error,
+) -> TlsConfigError {
+    let supported = "use an RSA (2048 to 8192 bits), ECDSA P-256/P-384 or Ed25519 key";
+    match key_type(key) {
+        KeyType::Rsa { bits: Some(bits) } if !(2048..=8192).contains(&bits) => TlsConfigError::new(
+            parameter,
+            ErrorKind::UnsupportedKeyType,
+            format!(
+                "the key in {origin} is a {bits}-bit RSA key; RSA keys must have 2048 to 8192 \
+                 bits: make a new key, e.g. `openssl genpkey -algorithm RSA -pkeyopt \
+                 rsa_keygen_bits:2048`"
+            ),
+        ),
+        KeyType::Ec {
+            curve: Some(curve),
+        } if !matches!(oids::name(&curve), Some("P-256" | "P-384")) => TlsConfigError::new(
+            parameter,
+            ErrorKind::UnsupportedKeyType,
+            format!(
+                "the key in {origin} is an EC key on curve {}; {supported}",
+                oids::describe(&curve)
+            ),
+        ),
+        KeyType::Other(oid) => TlsConfigError::new(
+            parameter,
+            ErrorKind::UnsupportedKeyType,
+            format!(
+                "the key in {origin} is a {} key, which TLS client authentication here cannot \
+                 use; {supported}",
+                oids::describe(&oid)
+            ),
+        ),
+        _ => TlsConfigError::new(
+            parameter,
+            ErrorKind::BadKey,
+            format!("the private key in {origin} cannot be used: {provider_error}"),
+        ),
+    }
+}
+
+/// What kind of PEM a parameter expects, for the "not PEM" hint.
+#[derive(Clone, Copy)]
+pub(crate) enum PemWanted {
+    Certificate,
+    Key,
+}
+
+/// The PEM text of a parameter, or a "not PEM" error that says what to do.
+pub(crate) fn pem_text(
+    parameter: &'static str,
+    loaded: &Loaded,
+    wanted: PemWanted,
+) -> Result<Zeroizing<String>, TlsConfigError> {
+    let origin = &loaded.origin;
+    let bytes = &loaded.text[..];
+    if !bytes.windows(10).any(|w| w == b"-----BEGIN") {
+        let message = if bytes.first() == Some(&0x30) {
+            // DER starts with a SEQUENCE tag.
+            let (tool, what) = match wanted {
+                PemWanted::Certificate => ("x509", "certificate"),
+                PemWanted::Key => ("pkey", "key"),
+            };
+            let path = origin.path_for_command();
+            format!(
+                "{origin} is binary (DER), not PEM: convert it with `openssl {tool} -inform DER \
+                 -in {path} -out {what}.pem`"
+            )
+        } else if bytes.is_empty() {
+            format!("{origin} is empty")
+        } else {
+            format!(
+                "{origin} is not PEM (there is no -----BEGIN line): give a PEM file, the PEM \
+                 text, or its base64"
+            )
+        };
+        return Err(TlsConfigError::new(parameter, ErrorKind::NotPem, message));
+    }
+    // Invalid UTF-8 can only be outside the PEM blocks (or the blocks are broken anyway).
+    Ok(Zeroizing::new(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+pub(crate) fn not_valid_pem(parameter: &'static str, origin: &Origin, msg: &str) -> TlsConfigError {
+    TlsConfigError::new(
+        parameter,
+        ErrorKind::NotPem,
+        format!("{origin} is not valid PEM: {msg}"),
+    )
+}
+
+/// `" (it holds: CERTIFICATE, PRIVATE KEY)"`, or `""` when there are no blocks.
+pub(crate) fn holds(blocks: &[Block<'_>]) -> String {
+    if blocks.is_empty() {
+        return String::new();
+    }
+    let labels: Vec<&str> = blocks.iter().map(|b| b.label).collect();
+    format!(" (it holds: {})", labels.join(", "))
+}
+
+fn unsupported_label(parameter: &'static str, origin: &Origin, label: &str) -> TlsConfigError {
+    let hint = match label {
+        "OPENSSH PRIVATE KEY" => {
+            "; an OpenSSH key can be rewritten as PKCS#8 with `ssh-keygen -p -m PKCS8 -f FILE`"
+        }
+        "DSA PRIVATE KEY" => "; DSA keys cannot be used with TLS 1.3",
+        _ => "",
+    };
+    TlsConfigError::new(
+        parameter,
+        ErrorKind::UnsupportedKeyType,
+        format!(
+            "{origin} holds a \"{label}\", which tagwire cannot use: give an RSA, ECDSA or \
+             Ed25519 key as PKCS#8 (PRIVATE KEY), PKCS#1 (RSA PRIVATE KEY) or SEC1 (EC PRIVATE \
+             KEY), encrypted or not{hint}"
+        ),
+    )
+}
+
+struct KeyContext<'a> {
+    parameter: &'static str,
+    origin: &'a Origin,
+    keypass: Option<&'a PasswordSource>,
+}
+
+impl KeyContext<'_> {
+    fn error(&self, kind: ErrorKind, message: String) -> TlsConfigError {
+        TlsConfigError::new(self.parameter, kind, message)
+    }
+
+    /// The password, or an error saying that this encrypted key needs one.
+    fn password(&self, what: &str) -> Result<Secret, TlsConfigError> {
+        match self.keypass {
+            Some(source) => source.resolve(),
+            None => Err(self.error(
+                ErrorKind::KeypassMissing,
+                format!(
+                    "the {what} in {} needs a password, but `keypass` is not set: set keypass \
+                     to the password, to file:/path/of/a/password/file or to env:VARIABLE",
+                    self.origin
+                ),
+            )),
+        }
+    }
+
+    fn wrong_password(&self, what: &str) -> TlsConfigError {
+        self.error(
+            ErrorKind::WrongPassword,
+            format!("wrong password for the {what} in {}", self.origin),
+        )
+    }
+
+    fn damaged(&self, what: &str, detail: impl std::fmt::Display) -> TlsConfigError {
+        self.error(
+            ErrorKind::BadKey,
+            format!("the {what} in {} is damaged: {detail}", self.origin),
+        )
+    }
+
+    /// `ENCRYPTED PRIVATE KEY`: PKCS#8 `EncryptedPrivateKeyInfo`.
+    fn decrypt_pkcs8(&self, block: &Block<'_>) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+        const WHAT: &str = "encrypted PKCS#8 key";
+        let der = block.decode_body().map_err(|msg| self.damaged(WHAT, msg))?;
+        let (algorithm, ciphertext) =
+            parse_encrypted_private_key_info(&der).map_err(|err| self.damaged(WHAT, err))?;
+
+        if algorithm.oid != ObjectIdentifier::new_unwrap(oids::PBES2) {
+            return Err(self.unsupported_pkcs8_scheme(&algorithm.oid, None));
+        }
+        let scheme = match pkcs8::pkcs5::EncryptionScheme::try_from(algorithm) {
+            Ok(scheme) => scheme,
+            Err(_) => {
+                let description = algorithm
+                    .parameters
+                    .map(describe_pbes2)
+                    .unwrap_or_else(|| "PBES2 without parameters".to_owned());
+                return Err(self.unsupported_pkcs8_scheme(&algorithm.oid, Some(description)));
+            }
+        };
+        if let Some(scrypt) = scheme.pbes2().and_then(|p| p.kdf.scrypt()) {
+            // scrypt needs 128 * r * N bytes of memory; refuse absurd demands up front
+            // instead of aborting on a failed allocation.
+            let memory = 128u64
+                .saturating_mul(u64::from(scrypt.block_size))
+                .saturating_mul(scrypt.cost_parameter);
+            if memory > SCRYPT_MAX_MEMORY {
+                return Err(self.error(
+                    ErrorKind::UnsupportedEncryption,
+                    format!(
+                        "the {WHAT} in {} uses scrypt with N={} r={}, which needs {} MiB of \
+                         memory (the limit is {} MiB): re-encrypt it with `openssl pkcs8 -topk8 \
+                         -v2 aes-256-cbc -in {} -out key-v2.pem`",
+                        self.origin,
+                        scrypt.cost_parameter,
+                        scrypt.block_size,
+                        memory / (1024 * 1024),
+                        SCRYPT_MAX_MEMORY / (1024 * 1024),
+                        self.origin.path_for_command(),
+                    ),
+                ));
+            }
+        }
+
+        let password = self.password(WHAT)?;
+        let plain = match scheme.decrypt(password.expose(), ciphertext) {
+            Ok(plain) => Zeroizing::new(plain),
+            // Bad padding after decryption: the password is wrong.
+            Err(pkcs8::pkcs5::Error::DecryptFailed) => return Err(self.wrong_password(WHAT)),
+            Err(pkcs8::pkcs5::Error::UnsupportedAlgorithm { oid }) => {
+                return Err(self.unsupported_pkcs8_scheme(&oid, None))
+            }
+            Err(err) => return Err(self.damaged(WHAT, err)),
+        };
+        // Right padding by chance (about 1 in 256 for a wrong password) still leaves noise
+        // that is not a PrivateKeyInfo.
+        if pkcs8::PrivateKeyInfo::try_from(&plain[..]).is_err() {
+            return Err(self.wrong_password(WHAT));
+        }
+        Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain.to_vec())))
+    }
+
+    /// An encryption scheme we do not decrypt, with the `openssl` command that converts the
+    /// key to one we do.
+    fn unsupported_pkcs8_scheme(
+        &self,
+        oid: &ObjectIdentifier,
+        pbes2_description: Option<String>,
+    ) -> TlsConfigError {
+        let (scheme, legacy) = if oids::is_pbes1(oid) {
+            (
+                format!("{} (PKCS#5 v1.5, PBES1)", oids::describe(oid)),
+                oids::needs_openssl_legacy_provider(oid),
+            )
+        } else if oids::is_pkcs12_pbe(oid) {
+            (
+                format!("{} (PKCS#12 PBE)", oids::describe(oid)),
+                oids::needs_openssl_legacy_provider(oid),
+            )
+        } else if let Some(description) = pbes2_description {
+            (description, false)
+        } else {
+            (oids::describe(oid), false)
+        };
+        let providers = if legacy {
+            " -provider legacy -provider default"
+        } else {
+            ""
+        };
+        self.error(
+            ErrorKind::UnsupportedEncryption,
+            format!(
+                "the encrypted PKCS#8 key in {} uses {scheme}, which tagwire does not decrypt: \
+                 convert it to PBES2 with `openssl pkcs8{providers} -topk8 -v2 aes-256-cbc -in \
+                 {} -out key-v2.pem` and use the new file",
+                self.origin,
+                self.origin.path_for_command()
+            ),
+        )
+    }
+
+    /// `RSA PRIVATE KEY` / `EC PRIVATE KEY` with `Proc-Type: 4,ENCRYPTED` and `DEK-Info`.
+    fn decrypt_legacy(&self, block: &Block<'_>) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+        let kind = match block.label {
+            "RSA PRIVATE KEY" => "RSA",
+            "EC PRIVATE KEY" => "EC",
+            "PRIVATE KEY" => "PKCS#8",
+            other => return Err(unsupported_label(self.parameter, self.origin, other)),
+        };
+        let Some(dek_info) = block.header("DEK-Info") else {
+            return Err(self.damaged(
+                &format!("encrypted {kind} key"),
+                "Proc-Type says ENCRYPTED but there is no DEK-Info header",
+            ));
+        };
+        let dek = match DekInfo::parse(dek_info) {
+            Ok(dek) => dek,
+            Err(DekInfoError::UnsupportedCipher(name)) => {
+                return Err(self.error(
+                    ErrorKind::UnsupportedEncryption,
+                    format!(
+                        "the encrypted {kind} key in {} uses the cipher {name}, which tagwire \
+                         does not decrypt (AES-128/192/256-CBC, DES-EDE3-CBC and DES-CBC are \
+                         supported): convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in \
+                         {} -out key-v2.pem`",
+                        self.origin,
+                        self.origin.path_for_command()
+                    ),
+                ))
+            }
+            Err(DekInfoError::Malformed(msg)) => {
+                return Err(self.damaged(&format!("encrypted {kind} key"), msg))
+            }
+        };
+        let what = format!(
+            "encrypted {kind} key (OpenSSL legacy PEM, {})",
+            dek.cipher.name()
+        );
+        let ciphertext = block.decode_body().map_err(|msg| self.damaged(&what, msg))?;
+        let password = self.password(&what)?;
+        let plain = dek
+            .decrypt(password.expose(), &ciphertext)
+            .map_err(|msg| self.damaged(&what, msg))?
+            .ok_or_else(|| self.wrong_password(&what))?;
+
+        // Padding can be right by chance; the structure underneath cannot.
+        let key = match kind {
+            "RSA" => pkcs1::RsaPrivateKey::try_from(&plain[..])
+                .ok()
+                .map(|_| PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(plain.to_vec()))),
+            "EC" => sec1::EcPrivateKey::try_from(&plain[..])
+                .ok()
+                .map(|_| PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(plain.to_vec()))),
+            _ => pkcs8::PrivateKeyInfo::try_from(&plain[..])
+                .ok()
+                .map(|_| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain.to_vec()))),
+        };
+        key.ok_or_else(|| self.wrong_password(&what))
+    }
+}
+
+/// `EncryptedPrivateKeyInfo ::= SEQUENCE { AlgorithmIdentifier, OCTET STRING }`, read
+/// without interpreting the algorithm, so that schemes the `pkcs8` crate does not know
+/// (PKCS#12 PBE) still get a name in the error.
+fn parse_encrypted_private_key_info(
+    der: &[u8],
+) -> Result<(AlgorithmIdentifierRef<'_>, &[u8]), pkcs8::der::Error> {
+    AnyRef::from_der(der)?.sequence(|reader| {
+        let algorithm: AlgorithmIdentifierRef<'_> = reader.decode()?;
+        let data: OctetStringRef<'_> = reader.decode()?;
+        Ok((algorithm, data.as_bytes()))
+    })
+}
+
+/// `"PBES2 with PBKDF2-hmacWithSHA512-256 and camellia-256-cbc (…)"`: names the parts of
+/// PBES2 parameters the `pkcs5` crate refused, so the user learns which one is the problem.
+fn describe_pbes2(params: AnyRef<'_>) -> String {
+    let parsed = params.sequence(|reader| {
+        let kdf: AlgorithmIdentifierRef<'_> = reader.decode()?;
+        let cipher: AlgorithmIdentifierRef<'_> = reader.decode()?;
+        Ok((kdf, cipher))
+    });
+    let Ok((kdf, cipher)) = parsed else {
+        return "PBES2 with parameters that cannot be read".to_owned();
+    };
+    let kdf_name = if kdf.oid == ObjectIdentifier::new_unwrap(oids::PBKDF2) {
+        let prf = kdf.parameters.and_then(|p| pbkdf2_prf(p).ok()).flatten();
+        match prf {
+            Some(prf) => format!("PBKDF2 with {}", oids::describe(&prf)),
+            None => "PBKDF2 with hmacWithSHA1".to_owned(),
+        }
+    } else {
+        oids::describe(&kdf.oid)
+    };
+    format!("PBES2 ({kdf_name}, {})", oids::describe(&cipher.oid))
+}
+
+/// The PRF of `PBKDF2-params ::= SEQUENCE { salt, iterationCount, keyLength OPTIONAL,
+/// prf AlgorithmIdentifier DEFAULT hmacWithSHA1 }`.
+fn pbkdf2_prf(params: AnyRef<'_>) -> Result<Option<ObjectIdentifier>, pkcs8::der::Error> {
+    params.sequence(|reader| {
+        let _salt: AnyRef<'_> = reader.decode()?;
+        let _iterations: AnyRef<'_> = reader.decode()?;
+        let mut prf = None;
+        while !reader.is_finished() {
+            if reader.peek_tag()? == pkcs8::der::Tag::Sequence {
+                let algorithm: AlgorithmIdentifierRef<'_> = reader.decode()?;
+                prf = Some(algorithm.oid);
+            } else {
+                let _key_length: AnyRef<'_> = reader.decode()?;
+            }
+        }
+        Ok(prf)
+    })
+}
+
+enum KeyType {
+    Rsa { bits: Option<usize> },
+    Ec { curve: Option<ObjectIdentifier> },
+    Other(ObjectIdentifier),
+    Unknown,
+}
+
+fn key_type(key: &PrivateKeyDer<'_>) -> KeyType {
+    match key {
+        PrivateKeyDer::Pkcs1(der) => KeyType::Rsa {
+            bits: rsa_bits(der.secret_pkcs1_der()),
+        },
+        PrivateKeyDer::Sec1(der) => KeyType::Ec {
+            curve: sec1_curve(der.secret_sec1_der()),
+        },
+        PrivateKeyDer::Pkcs8(der) => match pkcs8::PrivateKeyInfo::try_from(der.secret_pkcs8_der()) {
+            Ok(info) => match info.algorithm.oid.to_string().as_str() {
+                oids::RSA_ENCRYPTION => KeyType::Rsa {
+                    bits: rsa_bits(info.private_key),
+                },
+                oids::EC_PUBLIC_KEY => KeyType::Ec {
+                    curve: info
+                        .algorithm
+                        .parameters_oid()
+                        .ok()
+                        .or_else(|| sec1_curve(info.private_key)),
+                },
+                _ => KeyType::Other(info.algorithm.oid),
+            },
+            Err(_) => KeyType::Unknown,
+        },
+        _ => KeyType::Unknown,
+    }
+}
+
+fn rsa_bits(pkcs1_der: &[u8]) -> Option<usize> {
+    let key = pkcs1::RsaPrivateKey::try_from(pkcs1_der).ok()?;
+    let modulus = key.modulus.as_bytes();
+    let top = *modulus.first()?;
+    Some(modulus.len() * 8 - top.leading_zeros() as usize)
+}
+
+fn sec1_curve(sec1_der: &[u8]) -> Option<ObjectIdentifier> {
+    sec1::EcPrivateKey::try_from(sec1_der)
+        .ok()?
+        .parameters?
+        .named_curve()
+}
