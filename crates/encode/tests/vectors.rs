@@ -236,7 +236,7 @@ fn compact_matches_compact_json() {
                             .as_array()
                             .unwrap()
                             .iter()
-                            .find(|t| t["name"] == J::from(name))
+                            .find(|t| t["name"] == name)
                             .unwrap_or_else(|| panic!("{ctx}: tag {name:?} missing"))
                             .clone();
                         if let Some(e) = want.get("error") {

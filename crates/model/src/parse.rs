@@ -850,7 +850,7 @@ fn float32(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<f32, Fa
         return Err(Fail::field(
             field,
             format!(
-                "{v} is out of range for {dt} (largest magnitude {:e})",
+                "{v:e} is out of range for {dt} (largest magnitude {:e})",
                 f32::MAX
             ),
         ));
