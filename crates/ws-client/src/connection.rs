@@ -275,7 +275,10 @@ impl Writer {
         }
         if let Some(mut io) = self.io.take() {
             if let Err(e) = timeout(limit, io.shutdown()).await.unwrap_or_else(|_| {
-                Err(io::Error::new(io::ErrorKind::TimedOut, "shutdown timed out"))
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "shutdown timed out",
+                ))
             }) {
                 debug!(error = %e, "socket shutdown failed");
             }
@@ -730,7 +733,6 @@ impl Reader {
             }
         }
     }
-
 }
 
 /// Tracks data messages across fragments; returns the event for a complete one.
@@ -744,74 +746,74 @@ fn on_data(
     fin: bool,
     payload: &[u8],
 ) -> Result<Option<Event>, Ending> {
-        let too_large = || {
-            Ending::protocol(
-                format!("message larger than max_message_size ({max_message_size} bytes)"),
-                1009,
-            )
-        };
-        let invalid_utf8 = || Ending::protocol("text message is not valid UTF-8", 1007);
-        match opcode {
-            WireOpCode::Continuation => {
-                let Some(partial) = partial_slot.as_mut() else {
-                    return Err(Ending::protocol(
-                        "continuation frame without a message to continue",
-                        1002,
-                    ));
-                };
-                partial.len += payload.len();
-                if partial.len > max_message_size {
-                    return Err(too_large());
-                }
-                if partial.kind == FrameKind::Text {
-                    partial.utf8.feed(payload).map_err(|_| invalid_utf8())?;
-                }
-                if !fin {
-                    return Ok(None);
-                }
-                let partial = partial_slot.take().expect("checked above");
-                if partial.kind == FrameKind::Text {
-                    partial.utf8.finish().map_err(|_| invalid_utf8())?;
-                }
-                Ok(Some(Event::Message {
-                    kind: partial.kind,
-                    len: partial.len,
-                }))
+    let too_large = || {
+        Ending::protocol(
+            format!("message larger than max_message_size ({max_message_size} bytes)"),
+            1009,
+        )
+    };
+    let invalid_utf8 = || Ending::protocol("text message is not valid UTF-8", 1007);
+    match opcode {
+        WireOpCode::Continuation => {
+            let Some(partial) = partial_slot.as_mut() else {
+                return Err(Ending::protocol(
+                    "continuation frame without a message to continue",
+                    1002,
+                ));
+            };
+            partial.len += payload.len();
+            if partial.len > max_message_size {
+                return Err(too_large());
             }
-            _ => {
-                if partial_slot.is_some() {
-                    return Err(Ending::protocol(
-                        "new data message started before the fragmented one was finished",
-                        1002,
-                    ));
-                }
-                let kind = if opcode == WireOpCode::Text {
-                    FrameKind::Text
-                } else {
-                    FrameKind::Binary
-                };
-                if payload.len() > max_message_size {
-                    return Err(too_large());
-                }
-                if fin {
-                    // fastwebsockets already validated the UTF-8 of an unfragmented text frame.
-                    return Ok(Some(Event::Message {
-                        kind,
-                        len: payload.len(),
-                    }));
-                }
-                let mut utf8 = Utf8Validator::default();
-                if kind == FrameKind::Text {
-                    utf8.feed(payload).map_err(|_| invalid_utf8())?;
-                }
-                *partial_slot = Some(Partial {
+            if partial.kind == FrameKind::Text {
+                partial.utf8.feed(payload).map_err(|_| invalid_utf8())?;
+            }
+            if !fin {
+                return Ok(None);
+            }
+            let partial = partial_slot.take().expect("checked above");
+            if partial.kind == FrameKind::Text {
+                partial.utf8.finish().map_err(|_| invalid_utf8())?;
+            }
+            Ok(Some(Event::Message {
+                kind: partial.kind,
+                len: partial.len,
+            }))
+        }
+        _ => {
+            if partial_slot.is_some() {
+                return Err(Ending::protocol(
+                    "new data message started before the fragmented one was finished",
+                    1002,
+                ));
+            }
+            let kind = if opcode == WireOpCode::Text {
+                FrameKind::Text
+            } else {
+                FrameKind::Binary
+            };
+            if payload.len() > max_message_size {
+                return Err(too_large());
+            }
+            if fin {
+                // fastwebsockets already validated the UTF-8 of an unfragmented text frame.
+                return Ok(Some(Event::Message {
                     kind,
                     len: payload.len(),
-                    utf8,
-                });
-                Ok(None)
+                }));
             }
+            let mut utf8 = Utf8Validator::default();
+            if kind == FrameKind::Text {
+                utf8.feed(payload).map_err(|_| invalid_utf8())?;
+            }
+            *partial_slot = Some(Partial {
+                kind,
+                len: payload.len(),
+                utf8,
+            });
+            Ok(None)
         }
+    }
 }
 
 fn map_read_error(error: WebSocketError, max_message_size: usize) -> Ending {

@@ -105,7 +105,9 @@ pub enum ConnectError {
     },
     /// The HTTP exchange of the upgrade failed (connection closed before the
     /// response, a malformed response, ...).
-    #[error("the WebSocket upgrade failed: {0} (is this a WebSocket server, and is the scheme right?)")]
+    #[error(
+        "the WebSocket upgrade failed: {0} (is this a WebSocket server, and is the scheme right?)"
+    )]
     Http(#[source] hyper::Error),
     /// The server answered the upgrade request with something other than `101 Switching Protocols`.
     #[error("{}", rejected_message(*status, body, location.as_deref()))]
@@ -198,7 +200,9 @@ fn rejected_message(status: u16, body: &str, location: Option<&str>) -> String {
             None => "a redirect (not followed): check the URL".to_owned(),
         }),
         400 => Some("check the URL path, or whether a proxy strips the Upgrade headers".to_owned()),
-        401 | 403 => Some("check the credentials sent in the headers (e.g. Authorization)".to_owned()),
+        401 | 403 => {
+            Some("check the credentials sent in the headers (e.g. Authorization)".to_owned())
+        }
         404 => Some("check the URL path".to_owned()),
         426 => Some("the server wants another protocol version or TLS".to_owned()),
         _ => None,
@@ -228,7 +232,9 @@ pub enum WsError {
     WriteTimeout,
     /// No Pong arrived within `keep_alive.pong_timeout` of an unanswered Ping: the
     /// connection is considered dead and torn down.
-    #[error("no Pong within the keep-alive pong_timeout: connection considered dead and torn down")]
+    #[error(
+        "no Pong within the keep-alive pong_timeout: connection considered dead and torn down"
+    )]
     PongTimeout,
     /// The server broke RFC 6455 (bad frame, reserved opcode, oversized message,
     /// invalid UTF-8, bad close code, ...). The connection is torn down.
@@ -240,7 +246,9 @@ pub enum WsError {
     Closed,
     /// [`close`](crate::Connection::close) sent its Close frame but the server's
     /// Close did not arrive within `close_timeout`; the socket was shut down anyway.
-    #[error("the server did not answer our Close frame within close_timeout; socket shut down anyway")]
+    #[error(
+        "the server did not answer our Close frame within close_timeout; socket shut down anyway"
+    )]
     CloseTimeout,
     /// An earlier `send`, `flush` or `ping` was cancelled half-way through a frame
     /// (its future was dropped), so the byte stream is corrupt; the connection was torn down.

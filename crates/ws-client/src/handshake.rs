@@ -425,8 +425,10 @@ fn check_upgrade_response(
         }
     }
     if let Some(protocol) = headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
-        let protocol = String::from_utf8_lossy(protocol.as_bytes()).trim().to_owned();
-        if !offered_protocols.iter().any(|p| *p == protocol) {
+        let protocol = String::from_utf8_lossy(protocol.as_bytes())
+            .trim()
+            .to_owned();
+        if !offered_protocols.contains(&protocol) {
             return Err(bad(format!(
                 "the server selected subprotocol `{}` that the client did not offer",
                 clean_excerpt(protocol.as_bytes())

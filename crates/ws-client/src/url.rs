@@ -75,7 +75,9 @@ pub struct WsUrl {
 #[non_exhaustive]
 pub enum UrlError {
     /// The string is empty (or only whitespace).
-    #[error("the WebSocket URL is empty: expected ws://host[:port]/path or wss://host[:port]/path")]
+    #[error(
+        "the WebSocket URL is empty: expected ws://host[:port]/path or wss://host[:port]/path"
+    )]
     Empty,
     /// There is no `scheme://` prefix.
     #[error("the WebSocket URL has no scheme: expected it to start with ws:// or wss://")]
@@ -247,10 +249,14 @@ fn parse_authority(authority: &str, scheme: Scheme) -> Result<(String, u16), Url
         let after = &bracketed[close + 1..];
         let port_text = match after {
             "" => None,
-            _ => Some(after.strip_prefix(':').ok_or_else(|| UrlError::InvalidHost {
-                host: authority.to_owned(),
-                reason: "only `:port` may follow a bracketed IPv6 address",
-            })?),
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| UrlError::InvalidHost {
+                        host: authority.to_owned(),
+                        reason: "only `:port` may follow a bracketed IPv6 address",
+                    })?,
+            ),
         };
         if inner.is_empty() {
             return Err(UrlError::EmptyHost);
@@ -327,7 +333,9 @@ fn parse_name_or_ipv4(host: &str) -> Result<String, UrlError> {
             return Err(invalid("empty label (two dots in a row, or a leading dot)"));
         }
         if label.len() > 63 {
-            return Err(invalid("a host name label may be at most 63 characters long"));
+            return Err(invalid(
+                "a host name label may be at most 63 characters long",
+            ));
         }
         // Underscores are not valid in host names but appear in real deployments
         // (docker-compose service names); the resolver decides.

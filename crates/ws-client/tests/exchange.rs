@@ -11,7 +11,9 @@ use tagwire_ws_client::{connect, Event, FrameKind, WsError, WsUrl};
 #[tokio::test]
 async fn text_and_binary_frames_arrive_intact() {
     let mut server = WsServer::start().await;
-    let mut conn = connect(&server.url("/push"), &test_options()).await.unwrap();
+    let mut conn = connect(&server.url("/push"), &test_options())
+        .await
+        .unwrap();
     let mut ws = server.accept().await;
 
     let text = "héllo, wörld: {\"v\":1}".as_bytes().to_vec();
@@ -27,7 +29,10 @@ async fn text_and_binary_frames_arrive_intact() {
     conn.flush().await.unwrap();
 
     // Masking happened on a copy: the caller's buffers can be resent as they are.
-    assert_eq!((text, all_bytes, large), (text_copy.clone(), bytes_copy.clone(), large_copy.clone()));
+    assert_eq!(
+        (text, all_bytes, large),
+        (text_copy.clone(), bytes_copy.clone(), large_copy.clone())
+    );
 
     let expected = [
         (OpCode::Text, text_copy),
@@ -49,24 +54,52 @@ async fn server_messages_are_reported_with_kind_and_length() {
     let mut conn = connect(&server.url("/"), &test_options()).await.unwrap();
     let mut ws = server.accept().await;
 
-    ws.write_frame(Frame::text(Payload::Borrowed(b"ack 1"))).await.unwrap();
+    ws.write_frame(Frame::text(Payload::Borrowed(b"ack 1")))
+        .await
+        .unwrap();
     // Exactly max_message_size (64 KiB by default) is still accepted.
-    ws.write_frame(Frame::binary(Payload::Owned(vec![0; 65_536]))).await.unwrap();
+    ws.write_frame(Frame::binary(Payload::Owned(vec![0; 65_536])))
+        .await
+        .unwrap();
     // A text message in three fragments, with a Ping in between (allowed by RFC 6455).
-    ws.write_frame(Frame::new(false, OpCode::Text, None, Payload::Borrowed("ab".as_bytes())))
-        .await
-        .unwrap();
-    ws.write_frame(Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"mid")))
-        .await
-        .unwrap();
-    ws.write_frame(Frame::new(false, OpCode::Continuation, None, Payload::Borrowed(&[0xE2, 0x82])))
-        .await
-        .unwrap();
-    ws.write_frame(Frame::new(true, OpCode::Continuation, None, Payload::Borrowed(&[0xAC, b'!'])))
-        .await
-        .unwrap();
+    ws.write_frame(Frame::new(
+        false,
+        OpCode::Text,
+        None,
+        Payload::Borrowed("ab".as_bytes()),
+    ))
+    .await
+    .unwrap();
+    ws.write_frame(Frame::new(
+        true,
+        OpCode::Ping,
+        None,
+        Payload::Borrowed(b"mid"),
+    ))
+    .await
+    .unwrap();
+    ws.write_frame(Frame::new(
+        false,
+        OpCode::Continuation,
+        None,
+        Payload::Borrowed(&[0xE2, 0x82]),
+    ))
+    .await
+    .unwrap();
+    ws.write_frame(Frame::new(
+        true,
+        OpCode::Continuation,
+        None,
+        Payload::Borrowed(&[0xAC, b'!']),
+    ))
+    .await
+    .unwrap();
 
-    let expected = [(FrameKind::Text, 5), (FrameKind::Binary, 65_536), (FrameKind::Text, 6)];
+    let expected = [
+        (FrameKind::Text, 5),
+        (FrameKind::Binary, 65_536),
+        (FrameKind::Text, 6),
+    ];
     for (kind, len) in expected {
         match next_event(&mut conn).await {
             Some(Event::Message { kind: k, len: l }) => assert_eq!((k, l), (kind, len)),
@@ -75,7 +108,10 @@ async fn server_messages_are_reported_with_kind_and_length() {
     }
     // The Ping in the middle was answered.
     let pong = within("the Pong", ws.read_frame()).await.unwrap();
-    assert_eq!((pong.opcode, pong.payload.to_vec()), (OpCode::Pong, b"mid".to_vec()));
+    assert_eq!(
+        (pong.opcode, pong.payload.to_vec()),
+        (OpCode::Pong, b"mid".to_vec())
+    );
 }
 
 #[tokio::test]
@@ -115,9 +151,14 @@ async fn server_ping_is_answered_with_its_payload() {
     let _conn = connect(&server.url("/"), &test_options()).await.unwrap();
     let mut ws = server.accept().await;
 
-    ws.write_frame(Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"are you there")))
-        .await
-        .unwrap();
+    ws.write_frame(Frame::new(
+        true,
+        OpCode::Ping,
+        None,
+        Payload::Borrowed(b"are you there"),
+    ))
+    .await
+    .unwrap();
     let frame = within("the Pong", ws.read_frame()).await.unwrap();
     assert_eq!(frame.opcode, OpCode::Pong);
     assert_eq!(frame.payload.to_vec(), b"are you there");
@@ -130,12 +171,19 @@ async fn server_close_is_answered_and_reported() {
     let mut ws = server.accept().await;
     ws.set_auto_close(false);
 
-    ws.write_frame(Frame::text(Payload::Borrowed(b"last words"))).await.unwrap();
-    ws.write_frame(Frame::close(1001, b"restarting")).await.unwrap();
+    ws.write_frame(Frame::text(Payload::Borrowed(b"last words")))
+        .await
+        .unwrap();
+    ws.write_frame(Frame::close(1001, b"restarting"))
+        .await
+        .unwrap();
 
     assert!(matches!(
         next_event(&mut conn).await,
-        Some(Event::Message { kind: FrameKind::Text, len: 10 })
+        Some(Event::Message {
+            kind: FrameKind::Text,
+            len: 10
+        })
     ));
     match next_event(&mut conn).await {
         Some(Event::Closed { code, reason }) => {
@@ -144,7 +192,10 @@ async fn server_close_is_answered_and_reported() {
         }
         other => panic!("expected Closed, got {other:?}"),
     }
-    assert!(next_event(&mut conn).await.is_none(), "Closed is the last event");
+    assert!(
+        next_event(&mut conn).await.is_none(),
+        "Closed is the last event"
+    );
 
     // The client answered with exactly one Close, echoing the code, then ended the stream.
     let reply = within("the Close reply", ws.read_frame()).await.unwrap();
@@ -156,7 +207,10 @@ async fn server_close_is_answered_and_reported() {
     );
 
     // Nothing can be sent any more, and close() is a harmless no-op.
-    assert!(matches!(conn.send(FrameKind::Text, b"late").await, Err(WsError::Closed)));
+    assert!(matches!(
+        conn.send(FrameKind::Text, b"late").await,
+        Err(WsError::Closed)
+    ));
     conn.close(1000, "").await.unwrap();
 }
 
@@ -173,13 +227,18 @@ async fn client_close_handshake() {
         (seen, after.is_err())
     });
 
-    within("close()", conn.close(4001, "maintenance")).await.unwrap();
+    within("close()", conn.close(4001, "maintenance"))
+        .await
+        .unwrap();
 
     let ((opcode, payload), stream_ended) = within("the server", server_task).await.unwrap();
     assert_eq!(opcode, OpCode::Close);
     assert_eq!(&payload[..2], &4001u16.to_be_bytes());
     assert_eq!(&payload[2..], b"maintenance");
-    assert!(stream_ended, "client shut the socket down after the handshake");
+    assert!(
+        stream_ended,
+        "client shut the socket down after the handshake"
+    );
 }
 
 #[tokio::test]
@@ -230,16 +289,34 @@ async fn request_has_origin_form_target_host_and_random_key() {
     assert_eq!(request_line, "GET /api/push?site=7&x=a%20b HTTP/1.1");
     let host = format!("127.0.0.1:{}", server.addr.port());
     assert_eq!(header_value(&head1, "host").as_deref(), Some(host.as_str()));
-    assert_eq!(header_value(&head1, "upgrade").unwrap().to_ascii_lowercase(), "websocket");
-    assert!(header_value(&head1, "connection").unwrap().to_ascii_lowercase().contains("upgrade"));
-    assert_eq!(header_value(&head1, "sec-websocket-version").as_deref(), Some("13"));
-    assert_eq!(header_value(&head1, "authorization").as_deref(), Some("Bearer t0ken"));
+    assert_eq!(
+        header_value(&head1, "upgrade")
+            .unwrap()
+            .to_ascii_lowercase(),
+        "websocket"
+    );
+    assert!(header_value(&head1, "connection")
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("upgrade"));
+    assert_eq!(
+        header_value(&head1, "sec-websocket-version").as_deref(),
+        Some("13")
+    );
+    assert_eq!(
+        header_value(&head1, "authorization").as_deref(),
+        Some("Bearer t0ken")
+    );
     assert_eq!(header_value(&head1, "x-site").as_deref(), Some("7"));
-    assert!(header_value(&head1, "user-agent").unwrap().starts_with("tagwire-ws-client/"));
+    assert!(header_value(&head1, "user-agent")
+        .unwrap()
+        .starts_with("tagwire-ws-client/"));
 
     let key1 = header_value(&head1, "sec-websocket-key").unwrap();
     let key2 = header_value(&head2, "sec-websocket-key").unwrap();
-    let decoded = base64::engine::general_purpose::STANDARD.decode(&key1).unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&key1)
+        .unwrap();
     assert_eq!(decoded.len(), 16, "the key is 16 random bytes, base64");
     assert_ne!(key1, key2, "a fresh key per connection");
 }
@@ -275,7 +352,14 @@ async fn host_name_is_resolved() {
     let mut ws = server.accept().await;
     assert_eq!(conn.peer_addr(), server.addr);
     conn.send(FrameKind::Text, b"hi").await.unwrap();
-    assert_eq!(within("a frame", ws.read_frame()).await.unwrap().payload.to_vec(), b"hi");
+    assert_eq!(
+        within("a frame", ws.read_frame())
+            .await
+            .unwrap()
+            .payload
+            .to_vec(),
+        b"hi"
+    );
 }
 
 #[tokio::test]
@@ -285,7 +369,9 @@ async fn dropping_the_connection_closes_the_socket() {
     let mut ws = server.accept().await;
     drop(conn);
     assert!(
-        within("the socket to close", ws.read_frame()).await.is_err(),
+        within("the socket to close", ws.read_frame())
+            .await
+            .is_err(),
         "the reader task must not keep the socket open"
     );
 }

@@ -36,12 +36,19 @@ async fn refused_upgrade_reports_status_and_body() {
     })
     .await;
     match result {
-        Err(ref e @ ConnectError::HandshakeRejected { status, ref body, .. }) => {
+        Err(
+            ref e @ ConnectError::HandshakeRejected {
+                status, ref body, ..
+            },
+        ) => {
             assert_eq!(status, 403);
             assert_eq!(body, "invalid token [0m for site", "one clean line");
             let text = e.to_string();
             assert!(text.contains("HTTP 403 Forbidden"), "{text}");
-            assert!(text.contains("Authorization"), "hints at credentials: {text}");
+            assert!(
+                text.contains("Authorization"),
+                "hints at credentials: {text}"
+            );
             assert!(text.contains("invalid token"), "{text}");
         }
         other => panic!("expected HandshakeRejected, got {:?}", other.map(|_| ())),
@@ -56,7 +63,10 @@ async fn not_found_and_redirects_are_explained() {
     })
     .await
     .unwrap_err();
-    assert!(matches!(err, ConnectError::HandshakeRejected { status: 404, .. }));
+    assert!(matches!(
+        err,
+        ConnectError::HandshakeRejected { status: 404, .. }
+    ));
     assert!(err.to_string().contains("check the URL path"), "{err}");
 
     let err = connect_with_response(&server, &test_options(), |_| {
@@ -66,7 +76,11 @@ async fn not_found_and_redirects_are_explained() {
     .await
     .unwrap_err();
     match &err {
-        ConnectError::HandshakeRejected { status: 301, location: Some(location), .. } => {
+        ConnectError::HandshakeRejected {
+            status: 301,
+            location: Some(location),
+            ..
+        } => {
             assert_eq!(location, "wss://elsewhere/ws")
         }
         other => panic!("expected a 301 with its location, got {other:?}"),
@@ -109,8 +123,14 @@ async fn missing_upgrade_headers_are_refused() {
     let server = RawServer::start().await;
     for (headers, expect) in [
         ("Connection: Upgrade\r\n", "Upgrade: websocket"),
-        ("Upgrade: h2c\r\nConnection: Upgrade\r\n", "Upgrade: websocket"),
-        ("Upgrade: websocket\r\nConnection: keep-alive\r\n", "Connection: upgrade"),
+        (
+            "Upgrade: h2c\r\nConnection: Upgrade\r\n",
+            "Upgrade: websocket",
+        ),
+        (
+            "Upgrade: websocket\r\nConnection: keep-alive\r\n",
+            "Connection: upgrade",
+        ),
     ] {
         let err = connect_with_response(&server, &test_options(), |head| {
             format!(
@@ -145,7 +165,10 @@ async fn unrequested_extension_or_subprotocol_is_refused() {
         })
         .await
         .unwrap_err();
-        assert!(matches!(err, ConnectError::BadUpgrade { .. }), "{extra}: {err:?}");
+        assert!(
+            matches!(err, ConnectError::BadUpgrade { .. }),
+            "{extra}: {err:?}"
+        );
     }
 }
 
@@ -207,9 +230,18 @@ async fn frame_sent_together_with_the_101_is_not_lost() {
     .unwrap();
     assert!(matches!(
         next_event(&mut conn).await,
-        Some(Event::Message { kind: FrameKind::Text, len: 7 })
+        Some(Event::Message {
+            kind: FrameKind::Text,
+            len: 7
+        })
     ));
-    assert!(matches!(next_event(&mut conn).await, Some(Event::Closed { code: Some(1000), .. })));
+    assert!(matches!(
+        next_event(&mut conn).await,
+        Some(Event::Closed {
+            code: Some(1000),
+            ..
+        })
+    ));
 }
 
 #[tokio::test]
@@ -252,7 +284,10 @@ async fn bad_options_fail_before_connecting() {
     };
     let err = connect(&url, &options).await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("Authorization") && !text.contains("cret"), "{text}");
+    assert!(
+        text.contains("Authorization") && !text.contains("cret"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -279,5 +314,7 @@ async fn unresolvable_host_is_a_resolve_error() {
         matches!(err, ConnectError::Resolve { .. } | ConnectError::Timeout(_)),
         "{err:?}"
     );
-    assert!(err.to_string().contains("no-such-host.invalid") || matches!(err, ConnectError::Timeout(_)));
+    assert!(
+        err.to_string().contains("no-such-host.invalid") || matches!(err, ConnectError::Timeout(_))
+    );
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use tagwire_ws_client::{connect, Connection, ConnectOptions, Event, WsError};
+use tagwire_ws_client::{connect, ConnectOptions, Connection, Event, WsError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -30,9 +30,19 @@ async fn assert_protocol_failure(bytes: &[u8], expect: &str, close_code: u16) {
             other => panic!("expected a protocol failure ({expect}), got {other:?}"),
         }
     };
-    assert!(message.contains(expect), "{message:?} should mention {expect:?}");
-    assert_eq!(read_client_close(&mut stream).await, Some(close_code), "for {expect}");
-    assert!(next_event(&mut conn).await.is_none(), "Failed is the last event");
+    assert!(
+        message.contains(expect),
+        "{message:?} should mention {expect:?}"
+    );
+    assert_eq!(
+        read_client_close(&mut stream).await,
+        Some(close_code),
+        "for {expect}"
+    );
+    assert!(
+        next_event(&mut conn).await.is_none(),
+        "Failed is the last event"
+    );
 }
 
 #[tokio::test]
@@ -62,10 +72,22 @@ async fn oversized_frame_is_refused_from_its_header() {
         ..test_options()
     })
     .await;
-    stream.write_all(&server_frame(0x82, &[0; 1000])).await.unwrap();
-    stream.write_all(&server_frame(0x82, &[0; 1001])).await.unwrap();
-    assert!(matches!(next_event(&mut conn).await, Some(Event::Message { len: 1000, .. })));
-    assert!(matches!(next_event(&mut conn).await, Some(Event::Failed(WsError::Protocol(_)))));
+    stream
+        .write_all(&server_frame(0x82, &[0; 1000]))
+        .await
+        .unwrap();
+    stream
+        .write_all(&server_frame(0x82, &[0; 1001]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_event(&mut conn).await,
+        Some(Event::Message { len: 1000, .. })
+    ));
+    assert!(matches!(
+        next_event(&mut conn).await,
+        Some(Event::Failed(WsError::Protocol(_)))
+    ));
     assert_eq!(read_client_close(&mut stream).await, Some(1009));
 }
 

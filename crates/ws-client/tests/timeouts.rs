@@ -13,7 +13,11 @@ use tokio::net::{TcpSocket, TcpStream};
 /// A listener whose accept queue is full, so further SYNs go unanswered: a
 /// TCP connect that hangs, on loopback. Returns the address and what must be
 /// kept alive.
-async fn blackhole() -> (std::net::SocketAddr, Vec<TcpStream>, tokio::net::TcpListener) {
+async fn blackhole() -> (
+    std::net::SocketAddr,
+    Vec<TcpStream>,
+    tokio::net::TcpListener,
+) {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let listener = socket.listen(0).unwrap(); // never accepted
@@ -38,8 +42,13 @@ async fn connect_timeout() {
         ..test_options()
     };
     let started = Instant::now();
-    let err = within("connect", connect(&url, &options)).await.unwrap_err();
-    assert!(matches!(err, ConnectError::Timeout(Phase::Connect)), "{err:?}");
+    let err = within("connect", connect(&url, &options))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Timeout(Phase::Connect)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("connect_timeout"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -56,7 +65,10 @@ async fn handshake_timeout_when_server_never_answers() {
     // Accept and read the request, then say nothing.
     let (_stream, _head) = server.accept_request().await;
     let err = within("connect", client).await.unwrap().unwrap_err();
-    assert!(matches!(err, ConnectError::Timeout(Phase::Upgrade)), "{err:?}");
+    assert!(
+        matches!(err, ConnectError::Timeout(Phase::Upgrade)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("handshake_timeout"), "{err}");
 }
 
@@ -83,11 +95,20 @@ async fn pong_timeout_when_server_goes_silent() {
     }
     let waited = started.elapsed();
     // First ping after 100 ms, declared dead 300 ms later.
-    assert!(waited >= Duration::from_millis(350), "too early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(350),
+        "too early: {waited:?}"
+    );
     assert!(waited < Duration::from_secs(3), "too late: {waited:?}");
 
-    assert!(next_event(&mut conn).await.is_none(), "Failed is the last event");
-    assert!(matches!(conn.send(FrameKind::Text, b"x").await, Err(WsError::Closed)));
+    assert!(
+        next_event(&mut conn).await.is_none(),
+        "Failed is the last event"
+    );
+    assert!(matches!(
+        conn.send(FrameKind::Text, b"x").await,
+        Err(WsError::Closed)
+    ));
 }
 
 #[tokio::test]
@@ -184,7 +205,10 @@ async fn write_timeout_when_server_stops_reading() {
     assert!(chunk.iter().all(|&b| b == 0x55), "payload untouched");
 
     // Torn down: nothing more can be sent, and the event stream ends.
-    assert!(matches!(conn.send(FrameKind::Binary, b"x").await, Err(WsError::Closed)));
+    assert!(matches!(
+        conn.send(FrameKind::Binary, b"x").await,
+        Err(WsError::Closed)
+    ));
     assert!(next_event(&mut conn).await.is_none());
 }
 

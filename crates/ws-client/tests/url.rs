@@ -64,7 +64,11 @@ fn path_and_query_are_kept() {
     let url = parse("ws://h:1/api/v1/push?token=abc&site=7");
     assert_eq!(url.path_and_query(), "/api/v1/push?token=abc&site=7");
     assert_eq!(parse("ws://h?x=1").path_and_query(), "/?x=1");
-    assert_eq!(parse("ws://h/%41b").path_and_query(), "/%41b", "escapes kept as written");
+    assert_eq!(
+        parse("ws://h/%41b").path_and_query(),
+        "/%41b",
+        "escapes kept as written"
+    );
 }
 
 #[test]
@@ -91,7 +95,10 @@ fn bad_scheme() {
     let e = parse_err("http://example.com/");
     assert_eq!(e, UrlError::UnsupportedScheme("http".into()));
     let text = e.to_string();
-    assert!(text.contains("`http`") && text.contains("ws://") && text.contains("wss://"), "{text}");
+    assert!(
+        text.contains("`http`") && text.contains("ws://") && text.contains("wss://"),
+        "{text}"
+    );
 
     assert_eq!(parse_err("example.com:80/ws"), UrlError::MissingScheme);
     assert_eq!(parse_err("://h/"), UrlError::MissingScheme);
@@ -133,8 +140,14 @@ fn userinfo_is_rejected_without_echoing_it() {
         let e = parse_err(s);
         assert_eq!(e, UrlError::UserInfo, "{s}");
         let text = format!("{e} {e:?}");
-        assert!(!text.contains("hunter2") && !text.contains("admin"), "{text}");
-        assert!(text.contains("Authorization"), "points to the header: {text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("admin"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Authorization"),
+            "points to the header: {text}"
+        );
     }
 }
 
@@ -144,15 +157,39 @@ fn bad_hosts() {
     assert!(matches!(e, UrlError::InvalidHost { .. }), "{e:?}");
     assert!(e.to_string().contains("brackets"), "{e}");
 
-    assert!(matches!(parse_err("ws://[::1/"), UrlError::InvalidHost { .. }));
-    assert!(matches!(parse_err("ws://[nope]/"), UrlError::InvalidHost { .. }));
-    assert!(matches!(parse_err("ws://[fe80::1%25eth0]/"), UrlError::InvalidHost { .. }));
-    assert!(matches!(parse_err("ws://[::1]x/"), UrlError::InvalidHost { .. }));
-    assert!(matches!(parse_err("ws://256.1.1.1/"), UrlError::InvalidHost { .. }));
-    assert!(matches!(parse_err("ws://a..b/"), UrlError::InvalidHost { .. }));
-    assert!(matches!(parse_err("ws://bad host/"), UrlError::InvalidHost { .. }));
+    assert!(matches!(
+        parse_err("ws://[::1/"),
+        UrlError::InvalidHost { .. }
+    ));
+    assert!(matches!(
+        parse_err("ws://[nope]/"),
+        UrlError::InvalidHost { .. }
+    ));
+    assert!(matches!(
+        parse_err("ws://[fe80::1%25eth0]/"),
+        UrlError::InvalidHost { .. }
+    ));
+    assert!(matches!(
+        parse_err("ws://[::1]x/"),
+        UrlError::InvalidHost { .. }
+    ));
+    assert!(matches!(
+        parse_err("ws://256.1.1.1/"),
+        UrlError::InvalidHost { .. }
+    ));
+    assert!(matches!(
+        parse_err("ws://a..b/"),
+        UrlError::InvalidHost { .. }
+    ));
+    assert!(matches!(
+        parse_err("ws://bad host/"),
+        UrlError::InvalidHost { .. }
+    ));
     let e = parse_err("ws://ex%41mple.com/");
-    assert!(e.to_string().contains("`ex%41mple.com`"), "names the host: {e}");
+    assert!(
+        e.to_string().contains("`ex%41mple.com`"),
+        "names the host: {e}"
+    );
 }
 
 #[test]

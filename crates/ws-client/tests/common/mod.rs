@@ -20,7 +20,7 @@ use hyper::upgrade::Upgraded;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use sha1::{Digest as _, Sha1};
-use tagwire_ws_client::{Connection, ConnectOptions, Event, WsUrl};
+use tagwire_ws_client::{ConnectOptions, Connection, Event, WsUrl};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
