@@ -54,6 +54,10 @@ mod options;
 
 pub use options::{EncodeOptions, Format, ParseOptionError, Style};
 
+/// How many group layouts (node/group with its escaped tag names) one [`Encoder`]
+/// keeps; beyond this, an arbitrary cached layout is dropped and rebuilt when needed.
+pub const MAX_CACHED_LAYOUTS: usize = layout::MAX_LAYOUTS;
+
 use escape::{write_str, Hex};
 use layout::{Layout, LayoutCache};
 use tagwire_model::{error_code, Json, Reading, Snapshot, Tag, Value, MAX_PRECISION};

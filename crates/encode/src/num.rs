@@ -288,4 +288,74 @@ mod tests {
         assert_eq!(f(100.0, 3), "100.000");
         assert_eq!(f(0.1, 17), "0.10000000000000001");
     }
+
+    /// C's own printf, to compare against.
+    #[cfg(unix)]
+    mod libc_printf {
+        use std::ffi::{c_char, c_int, CStr};
+
+        extern "C" {
+            fn snprintf(buf: *mut c_char, n: usize, fmt: *const c_char, ...) -> c_int;
+        }
+
+        /// `snprintf(fmt, precision, v)`.
+        pub fn format(fmt: &CStr, precision: c_int, v: f64) -> String {
+            let mut buf = [0 as c_char; 400];
+            // SAFETY: the buffer size is passed, the format takes exactly an int and a
+            // double, and snprintf always NUL-terminates within the size.
+            unsafe {
+                snprintf(buf.as_mut_ptr(), buf.len(), fmt.as_ptr(), precision, v);
+                CStr::from_ptr(buf.as_ptr()).to_str().unwrap().to_owned()
+            }
+        }
+
+        /// `%.15g` with jansson's clean-up, from C's printf.
+        pub fn g15(v: f64) -> String {
+            let mut s = format(c"%.*g", 15, v);
+            if let Some(e) = s.find('e') {
+                let (mantissa, exp) = s.split_at(e);
+                let exp: i32 = exp[1..].parse().unwrap();
+                s = format!("{mantissa}e{exp}");
+            } else if !s.contains('.') {
+                s.push_str(".0");
+            }
+            s
+        }
+    }
+
+    #[cfg(unix)]
+    fn any_finite() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            any::<u32>().prop_map(|b| f64::from(f32::from_bits(b))),
+            // Exact binary fractions: ties for %.Nf.
+            (any::<i32>(), 0u32..12).prop_map(|(n, s)| f64::from(n) / f64::from(1u32 << s)),
+            // Decimal-looking values, as sensors produce.
+            (any::<i64>(), 0i32..20).prop_map(|(n, s)| n as f64 / 10f64.powi(s)),
+        ]
+        .prop_filter("finite", |v| v.is_finite())
+    }
+
+    #[cfg(unix)]
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn g15_matches_c_printf(v in any_finite()) {
+            proptest::prop_assert_eq!(g15(v), libc_printf::g15(v));
+        }
+
+        #[test]
+        fn fixed_matches_c_printf(v in any_finite(), p in 1u8..=17) {
+            // Values above 1e200 make 200+ digit strings; the C buffer holds 400.
+            proptest::prop_assume!(v.abs() < 1e200);
+            let mut out = Vec::new();
+            write_fixed(&mut out, v, p);
+            proptest::prop_assert_eq!(
+                String::from_utf8(out).unwrap(),
+                libc_printf::format(c"%.*f", p.into(), v)
+            );
+        }
+    }
 }
