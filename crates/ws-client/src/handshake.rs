@@ -81,15 +81,23 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
 
     let deadline = Instant::now() + options.handshake_timeout;
     let upgraded = match tls {
-        None => upgrade_before(deadline, tcp, request, &key, &offered_protocols).await?,
+        None => upgrade_before(deadline, tcp, request, &key, &offered_protocols, None).await?,
         Some((connector, server_name)) => {
             let name_text = server_name.to_str().into_owned();
             let stream = timeout_at(deadline, connector.connect(server_name, tcp))
                 .await
                 .map_err(|_| ConnectError::Timeout(Phase::Tls))?
-                .map_err(|e| tls_error(e, name_text))?;
+                .map_err(|e| tls_error(e, name_text.clone()))?;
             debug!(%peer, "TLS established");
-            upgrade_before(deadline, stream, request, &key, &offered_protocols).await?
+            upgrade_before(
+                deadline,
+                stream,
+                request,
+                &key,
+                &offered_protocols,
+                Some(&name_text),
+            )
+            .await?
         }
     };
     debug!(%url, %peer, "WebSocket open");
@@ -276,6 +284,7 @@ async fn upgrade_before<S>(
     request: Request<Empty<Bytes>>,
     key: &str,
     offered_protocols: &[String],
+    tls_name: Option<&str>,
 ) -> Result<Upgraded, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -283,6 +292,32 @@ where
     timeout_at(deadline, upgrade(io, request, key, offered_protocols))
         .await
         .map_err(|_| ConnectError::Timeout(Phase::Upgrade))?
+        .map_err(|e| match (e, tls_name) {
+            (ConnectError::Http(e), Some(name)) => http_error_over_tls(e, name),
+            (e, _) => e,
+        })
+}
+
+/// With TLS 1.3 the server checks our certificate (or its absence) after the
+/// client considers the handshake done, so its refusal arrives as an alert
+/// while reading the HTTP response. Report it as the TLS error it is.
+fn http_error_over_tls(error: hyper::Error, server_name: &str) -> ConnectError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = cause {
+        // io::Error's source() skips the error it wraps, so look inside explicitly.
+        let wrapped = e
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(tls) = wrapped.or_else(|| e.downcast_ref::<rustls::Error>()) {
+            return ConnectError::Tls {
+                server_name: server_name.to_owned(),
+                error: tls.clone(),
+            };
+        }
+        cause = e.source();
+    }
+    ConnectError::Http(error)
 }
 
 /// hyper's connection future (its type is not nameable, hence the box).

@@ -375,3 +375,90 @@ async fn dropping_the_connection_closes_the_socket() {
         "the reader task must not keep the socket open"
     );
 }
+
+#[tokio::test]
+async fn next_event_is_cancel_safe_in_select() {
+    let mut server = WsServer::start().await;
+    let mut conn = connect(&server.url("/"), &test_options()).await.unwrap();
+    let mut ws = server.accept().await;
+    const COUNT: usize = 500;
+    tokio::spawn(async move {
+        for i in 0..COUNT {
+            let payload = vec![b'x'; 1 + i % 300];
+            ws.write_frame(Frame::binary(Payload::Owned(payload)))
+                .await
+                .unwrap();
+        }
+        // Keep the server side open until the client is done.
+        let _ = ws.read_frame().await;
+    });
+
+    // Another branch wins the select most of the time; no message may be lost.
+    let mut seen = 0;
+    let mut total_len = 0;
+    within("all messages", async {
+        while seen < COUNT {
+            tokio::select! {
+                event = conn.next_event() => match event {
+                    Some(Event::Message { len, .. }) => {
+                        assert_eq!(len, 1 + seen % 300, "in order, none skipped");
+                        seen += 1;
+                        total_len += len;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                },
+                () = tokio::task::yield_now() => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(total_len, (0..COUNT).map(|i| 1 + i % 300).sum::<usize>());
+}
+
+#[tokio::test]
+async fn a_send_cancelled_mid_frame_breaks_the_connection_visibly() {
+    let server = RawServer::start().await;
+    let url = server.url("/");
+    let client = tokio::spawn(async move { connect(&url, &test_options()).await.unwrap() });
+    let (_stream, _) = server.accept_ws().await; // never reads: the big frame cannot finish
+    let mut conn = within("connect", client).await.unwrap();
+
+    let big = vec![0u8; 32 << 20];
+    let cancelled = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        conn.send(FrameKind::Binary, &big),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the send should still be blocked when cancelled"
+    );
+    // The peer holds part of a frame: nothing may be sent after it.
+    let err = conn.send(FrameKind::Text, b"next").await.unwrap_err();
+    assert!(matches!(err, WsError::Interrupted), "{err:?}");
+    assert!(matches!(
+        conn.send(FrameKind::Text, b"next").await,
+        Err(WsError::Closed)
+    ));
+}
+
+#[test]
+fn public_types_are_thread_safe() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<tagwire_ws_client::Connection>();
+    send::<Event>();
+    send_sync::<tagwire_ws_client::ConnectError>();
+    send_sync::<WsError>();
+    send_sync::<tagwire_ws_client::ConnectOptions>();
+    send_sync::<WsUrl>();
+    // The futures of the methods, for use in spawned tasks (checked at
+    // compile time; the closure is never called).
+    fn future_is_send<F: std::future::Future + Send>(_: F) {}
+    let _ = |conn: &mut tagwire_ws_client::Connection| {
+        future_is_send(conn.send(FrameKind::Text, b""));
+        future_is_send(conn.next_event());
+        future_is_send(conn.ping(b""));
+        future_is_send(conn.flush());
+    };
+}

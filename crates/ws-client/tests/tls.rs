@@ -72,18 +72,33 @@ fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
 async fn tls_server(
     cert: &Path,
     key: &Path,
+    client_ca: Option<&Path>,
 ) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<ServerWs>) {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .unwrap()
         .map(|c| c.unwrap())
         .collect();
     let key = PrivateKeyDer::from_pem_file(key).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider())
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
         .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_file(ca).unwrap())
+                .unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_single_cert(chain, key).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -120,7 +135,7 @@ async fn fixture() -> Fixture {
         "DNS:localhost,DNS:tagwire.test,IP:127.0.0.1",
     );
     let (other_ca, _) = make_cert(dir.path(), "other", "DNS:other.test");
-    let (addr, upgraded) = tls_server(&cert, &key).await;
+    let (addr, upgraded) = tls_server(&cert, &key, None).await;
     Fixture {
         _dir: dir,
         addr,
@@ -285,4 +300,31 @@ async fn wss_to_a_plain_port_explains() {
     let err = within("connect", client).await.unwrap().unwrap_err();
     assert!(matches!(err, ConnectError::Tls { .. }), "{err:?}");
     assert!(err.to_string().contains("not TLS"), "{err}");
+}
+
+#[tokio::test]
+async fn server_requiring_a_client_certificate_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path(), "server", "DNS:localhost");
+    let (client_ca, _) = make_cert(dir.path(), "clients", "DNS:clients.test");
+    let (addr, _upgraded) = tls_server(&cert, &key, Some(&client_ca)).await;
+    let url = WsUrl::parse(&format!("wss://localhost:{}/", addr.port())).unwrap();
+    let options = ConnectOptions {
+        tls: Some(client_config(&cert)),
+        ..test_options()
+    };
+    // With TLS 1.3 the refusal arrives after the client's side of the
+    // handshake, while it waits for the upgrade response.
+    let err = connect(&url, &options).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectError::Tls {
+                error: rustls::Error::AlertReceived(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("client certificate"), "{err}");
 }
