@@ -63,7 +63,11 @@ pub struct TlsConfigError {
 }
 
 impl TlsConfigError {
-    pub(crate) fn new(parameter: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        parameter: &'static str,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             parameter,
             kind,

@@ -114,7 +114,10 @@ fn explain_certificate_error(err: &CertificateError) -> String {
              it right (NTP)"
                 .to_owned()
         }
-        CertificateError::NotValidForNameContext { expected, presented } => format!(
+        CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        } => format!(
             "the server certificate is not valid for the name {} (it is valid for {}): use \
              one of those names in the URL, or set `server_name` to one of them",
             expected.to_str(),
@@ -184,7 +187,9 @@ fn explain_alert(alert: AlertDescription) -> String {
             alert_name(alert)
         ),
         AlertDescription::DecryptError => {
-            "the server could not verify the handshake: check that `key` belongs to `cert`"
+            "the server could not verify a signature (decrypt_error): most likely `cert` is \
+             issued by a CA that is not the one the server trusts, though it may have the same \
+             name; or `key` does not belong to `cert`"
                 .to_owned()
         }
         AlertDescription::HandshakeFailure => {
@@ -194,8 +199,7 @@ fn explain_alert(alert: AlertDescription) -> String {
                 .to_owned()
         }
         AlertDescription::ProtocolVersion => {
-            "the server accepts neither TLS 1.2 nor TLS 1.3, the versions tagwire speaks"
-                .to_owned()
+            "the server accepts neither TLS 1.2 nor TLS 1.3, the versions tagwire speaks".to_owned()
         }
         AlertDescription::InsufficientSecurity => {
             "the server wants stronger cipher suites than were offered".to_owned()
@@ -302,8 +306,14 @@ mod tests {
                 not_before: at(1_709_211_909),
             },
         ));
-        assert!(advice.contains("valid only from 2024-02-29 13:05:09 UTC"), "{advice}");
-        assert!(advice.contains("clock says 1970-01-01 00:00:10 UTC"), "{advice}");
+        assert!(
+            advice.contains("valid only from 2024-02-29 13:05:09 UTC"),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("clock says 1970-01-01 00:00:10 UTC"),
+            "{advice}"
+        );
         assert!(advice.contains("NTP"), "{advice}");
     }
 

@@ -101,22 +101,24 @@ pub(crate) fn unusable(
                  rsa_keygen_bits:2048`"
             ),
         ),
-        KeyType::Ec {
-            curve: Some(curve),
-        } if !matches!(oids::name(&curve), Some("P-256" | "P-384")) => TlsConfigError::new(
-            parameter,
-            ErrorKind::UnsupportedKeyType,
-            format!(
-                "the key in {origin} is an EC key on curve {}; {supported}",
-                oids::describe(&curve)
-            ),
-        ),
+        KeyType::Ec { curve: Some(curve) }
+            if !matches!(oids::name(&curve), Some("P-256" | "P-384")) =>
+        {
+            TlsConfigError::new(
+                parameter,
+                ErrorKind::UnsupportedKeyType,
+                format!(
+                    "the key in {origin} is an EC key on curve {}; {supported}",
+                    oids::describe(&curve)
+                ),
+            )
+        }
         KeyType::Other(oid) => TlsConfigError::new(
             parameter,
             ErrorKind::UnsupportedKeyType,
             format!(
-                "the key in {origin} is a {} key, which TLS client authentication here cannot \
-                 use; {supported}",
+                "the key in {origin} is of type {}, which tagwire cannot sign TLS handshakes \
+                 with; {supported}",
                 oids::describe(&oid)
             ),
         ),
@@ -289,11 +291,30 @@ impl KeyContext<'_> {
             }
         }
 
+        // A ciphertext of partial blocks is damage, not a wrong password (checked here
+        // because the decryption below reports both the same way).
+        let block_len = match scheme.pbes2().map(|p| p.encryption.oid().to_string()) {
+            Some(oid) if oid.starts_with("2.16.840.1.101.3.4.1.") => 16,
+            _ => 8,
+        };
+        if ciphertext.is_empty() || ciphertext.len() % block_len != 0 {
+            return Err(self.damaged(
+                WHAT,
+                format!(
+                    "the encrypted data is {} bytes long, not a whole number of {block_len}-byte                      blocks",
+                    ciphertext.len()
+                ),
+            ));
+        }
+
         let password = self.password(WHAT)?;
         let plain = match scheme.decrypt(password.expose(), ciphertext) {
             Ok(plain) => Zeroizing::new(plain),
-            // Bad padding after decryption: the password is wrong.
-            Err(pkcs8::pkcs5::Error::DecryptFailed) => return Err(self.wrong_password(WHAT)),
+            // Bad padding after decryption: the password is wrong. (pkcs5 0.7 reports a
+            // padding failure while decrypting as `EncryptFailed`, hence both.)
+            Err(pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed) => {
+                return Err(self.wrong_password(WHAT))
+            }
             Err(pkcs8::pkcs5::Error::UnsupportedAlgorithm { oid }) => {
                 return Err(self.unsupported_pkcs8_scheme(&oid, None))
             }
@@ -304,7 +325,9 @@ impl KeyContext<'_> {
         if pkcs8::PrivateKeyInfo::try_from(&plain[..]).is_err() {
             return Err(self.wrong_password(WHAT));
         }
-        Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(plain.to_vec())))
+        Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            plain.to_vec(),
+        )))
     }
 
     /// An encryption scheme we do not decrypt, with the `openssl` command that converts the
@@ -383,7 +406,9 @@ impl KeyContext<'_> {
             "encrypted {kind} key (OpenSSL legacy PEM, {})",
             dek.cipher.name()
         );
-        let ciphertext = block.decode_body().map_err(|msg| self.damaged(&what, msg))?;
+        let ciphertext = block
+            .decode_body()
+            .map_err(|msg| self.damaged(&what, msg))?;
         let password = self.password(&what)?;
         let plain = dek
             .decrypt(password.expose(), &ciphertext)
@@ -476,22 +501,24 @@ fn key_type(key: &PrivateKeyDer<'_>) -> KeyType {
         PrivateKeyDer::Sec1(der) => KeyType::Ec {
             curve: sec1_curve(der.secret_sec1_der()),
         },
-        PrivateKeyDer::Pkcs8(der) => match pkcs8::PrivateKeyInfo::try_from(der.secret_pkcs8_der()) {
-            Ok(info) => match info.algorithm.oid.to_string().as_str() {
-                oids::RSA_ENCRYPTION => KeyType::Rsa {
-                    bits: rsa_bits(info.private_key),
+        PrivateKeyDer::Pkcs8(der) => {
+            match pkcs8::PrivateKeyInfo::try_from(der.secret_pkcs8_der()) {
+                Ok(info) => match info.algorithm.oid.to_string().as_str() {
+                    oids::RSA_ENCRYPTION => KeyType::Rsa {
+                        bits: rsa_bits(info.private_key),
+                    },
+                    oids::EC_PUBLIC_KEY => KeyType::Ec {
+                        curve: info
+                            .algorithm
+                            .parameters_oid()
+                            .ok()
+                            .or_else(|| sec1_curve(info.private_key)),
+                    },
+                    _ => KeyType::Other(info.algorithm.oid),
                 },
-                oids::EC_PUBLIC_KEY => KeyType::Ec {
-                    curve: info
-                        .algorithm
-                        .parameters_oid()
-                        .ok()
-                        .or_else(|| sec1_curve(info.private_key)),
-                },
-                _ => KeyType::Other(info.algorithm.oid),
-            },
-            Err(_) => KeyType::Unknown,
-        },
+                Err(_) => KeyType::Unknown,
+            }
+        }
         _ => KeyType::Unknown,
     }
 }

@@ -11,24 +11,24 @@ use cbc::cipher::{BlockDecryptMut, KeyIvInit};
 use md5::{Digest as _, Md5};
 use pkcs8::der::zeroize::Zeroizing;
 
-/// A `DEK-Info` cipher this module decrypts.
+/// A `DEK-Info` cipher this module decrypts (all in CBC mode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cipher {
-    Aes128Cbc,
-    Aes192Cbc,
-    Aes256Cbc,
-    DesEde3Cbc,
-    DesCbc,
+pub(crate) enum CbcCipher {
+    Aes128,
+    Aes192,
+    Aes256,
+    DesEde3,
+    Des,
 }
 
-impl Cipher {
-    fn from_name(name: &str) -> Option<Cipher> {
+impl CbcCipher {
+    fn from_name(name: &str) -> Option<CbcCipher> {
         match name.to_ascii_uppercase().as_str() {
-            "AES-128-CBC" => Some(Cipher::Aes128Cbc),
-            "AES-192-CBC" => Some(Cipher::Aes192Cbc),
-            "AES-256-CBC" => Some(Cipher::Aes256Cbc),
-            "DES-EDE3-CBC" => Some(Cipher::DesEde3Cbc),
-            "DES-CBC" => Some(Cipher::DesCbc),
+            "AES-128-CBC" => Some(CbcCipher::Aes128),
+            "AES-192-CBC" => Some(CbcCipher::Aes192),
+            "AES-256-CBC" => Some(CbcCipher::Aes256),
+            "DES-EDE3-CBC" => Some(CbcCipher::DesEde3),
+            "DES-CBC" => Some(CbcCipher::Des),
             _ => None,
         }
     }
@@ -36,27 +36,27 @@ impl Cipher {
     /// The name as OpenSSL writes it in `DEK-Info`.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Cipher::Aes128Cbc => "AES-128-CBC",
-            Cipher::Aes192Cbc => "AES-192-CBC",
-            Cipher::Aes256Cbc => "AES-256-CBC",
-            Cipher::DesEde3Cbc => "DES-EDE3-CBC",
-            Cipher::DesCbc => "DES-CBC",
+            CbcCipher::Aes128 => "AES-128-CBC",
+            CbcCipher::Aes192 => "AES-192-CBC",
+            CbcCipher::Aes256 => "AES-256-CBC",
+            CbcCipher::DesEde3 => "DES-EDE3-CBC",
+            CbcCipher::Des => "DES-CBC",
         }
     }
 
     fn key_len(self) -> usize {
         match self {
-            Cipher::Aes128Cbc => 16,
-            Cipher::Aes192Cbc | Cipher::DesEde3Cbc => 24,
-            Cipher::Aes256Cbc => 32,
-            Cipher::DesCbc => 8,
+            CbcCipher::Aes128 => 16,
+            CbcCipher::Aes192 | CbcCipher::DesEde3 => 24,
+            CbcCipher::Aes256 => 32,
+            CbcCipher::Des => 8,
         }
     }
 
     fn block_len(self) -> usize {
         match self {
-            Cipher::Aes128Cbc | Cipher::Aes192Cbc | Cipher::Aes256Cbc => 16,
-            Cipher::DesEde3Cbc | Cipher::DesCbc => 8,
+            CbcCipher::Aes128 | CbcCipher::Aes192 | CbcCipher::Aes256 => 16,
+            CbcCipher::DesEde3 | CbcCipher::Des => 8,
         }
     }
 }
@@ -73,7 +73,7 @@ pub(crate) enum DekInfoError {
 /// The parsed `DEK-Info` header.
 #[derive(Debug)]
 pub(crate) struct DekInfo {
-    pub(crate) cipher: Cipher,
+    pub(crate) cipher: CbcCipher,
     iv: Vec<u8>,
 }
 
@@ -85,7 +85,7 @@ impl DekInfo {
             )));
         };
         let name = name.trim();
-        let cipher = Cipher::from_name(name)
+        let cipher = CbcCipher::from_name(name)
             .ok_or_else(|| DekInfoError::UnsupportedCipher(name.to_owned()))?;
         let iv = decode_hex(iv_hex.trim())
             .ok_or_else(|| DekInfoError::Malformed("the DEK-Info IV is not hex".to_owned()))?;
@@ -119,11 +119,11 @@ impl DekInfo {
         // OpenSSL uses the first 8 bytes of the IV as the salt (PKCS5_SALT_LEN).
         let key = evp_bytes_to_key_md5(password, &self.iv[..8], self.cipher.key_len());
         let plain = match self.cipher {
-            Cipher::Aes128Cbc => cbc_decrypt::<aes::Aes128>(&key, &self.iv, ciphertext),
-            Cipher::Aes192Cbc => cbc_decrypt::<aes::Aes192>(&key, &self.iv, ciphertext),
-            Cipher::Aes256Cbc => cbc_decrypt::<aes::Aes256>(&key, &self.iv, ciphertext),
-            Cipher::DesEde3Cbc => cbc_decrypt::<des::TdesEde3>(&key, &self.iv, ciphertext),
-            Cipher::DesCbc => cbc_decrypt::<des::Des>(&key, &self.iv, ciphertext),
+            CbcCipher::Aes128 => cbc_decrypt::<aes::Aes128>(&key, &self.iv, ciphertext),
+            CbcCipher::Aes192 => cbc_decrypt::<aes::Aes192>(&key, &self.iv, ciphertext),
+            CbcCipher::Aes256 => cbc_decrypt::<aes::Aes256>(&key, &self.iv, ciphertext),
+            CbcCipher::DesEde3 => cbc_decrypt::<des::TdesEde3>(&key, &self.iv, ciphertext),
+            CbcCipher::Des => cbc_decrypt::<des::Des>(&key, &self.iv, ciphertext),
         };
         Ok(plain)
     }
@@ -134,7 +134,7 @@ where
     cbc::Decryptor<C>: KeyIvInit + BlockDecryptMut,
     C: cbc::cipher::BlockDecryptMut + cbc::cipher::BlockCipher,
 {
-    // Key and IV lengths come from `Cipher`, so this cannot fail for the ciphers above.
+    // Key and IV lengths come from `CbcCipher`, so this cannot fail for the ciphers above.
     let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv).ok()?;
     decryptor
         .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
@@ -190,13 +190,16 @@ mod tests {
         // With a salt: `openssl enc -aes-192-cbc -md md5 -S 0102030405060708 -P
         // -pass pass:tagwire`.
         let key = evp_bytes_to_key_md5(b"tagwire", &[1, 2, 3, 4, 5, 6, 7, 8], 24);
-        assert_eq!(hex(&key), "8f75cb2a1a6f896904fc9535fd92ee57d858ff582ec3b126");
+        assert_eq!(
+            hex(&key),
+            "8f75cb2a1a6f896904fc9535fd92ee57d858ff582ec3b126"
+        );
     }
 
     #[test]
     fn parses_dek_info() {
         let info = DekInfo::parse("AES-256-CBC,000102030405060708090A0B0C0D0E0F").unwrap();
-        assert_eq!(info.cipher, Cipher::Aes256Cbc);
+        assert_eq!(info.cipher, CbcCipher::Aes256);
         assert_eq!(info.iv.len(), 16);
         assert_eq!(
             DekInfo::parse("CAMELLIA-256-CBC,00").unwrap_err(),

@@ -269,8 +269,7 @@ fn read_certificates(
 ) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let origin = &loaded.origin;
     let text = key::pem_text(parameter, loaded, PemWanted::Certificate)?;
-    let blocks =
-        pem::blocks(&text).map_err(|msg| key::not_valid_pem(parameter, origin, &msg))?;
+    let blocks = pem::blocks(&text).map_err(|msg| key::not_valid_pem(parameter, origin, &msg))?;
     let mut certs = Vec::new();
     for block in blocks.iter().filter(|b| b.label == "CERTIFICATE") {
         let cert = CertificateDer::from_pem_slice(block.raw.as_bytes()).map_err(|err| {
@@ -349,7 +348,11 @@ fn load_client_key(
 
 /// The key does not match the first certificate. If it matches a later one, the file is
 /// merely in the wrong order, and the message says so.
-fn mismatch_error(certified: &CertifiedKey, key_origin: &Origin, cert_origin: &Origin) -> TlsConfigError {
+fn mismatch_error(
+    certified: &CertifiedKey,
+    key_origin: &Origin,
+    cert_origin: &Origin,
+) -> TlsConfigError {
     let position = certified.cert.iter().skip(1).position(|cert| {
         CertifiedKey::new(vec![cert.clone()], certified.key.clone())
             .keys_match()

@@ -52,8 +52,14 @@ const NAMES: &[(&str, &str)] = &[
     // PKCS#12 password-based encryption
     ("1.2.840.113549.1.12.1.1", "pbeWithSHA1And128BitRC4"),
     ("1.2.840.113549.1.12.1.2", "pbeWithSHA1And40BitRC4"),
-    ("1.2.840.113549.1.12.1.3", "pbeWithSHA1And3-KeyTripleDES-CBC"),
-    ("1.2.840.113549.1.12.1.4", "pbeWithSHA1And2-KeyTripleDES-CBC"),
+    (
+        "1.2.840.113549.1.12.1.3",
+        "pbeWithSHA1And3-KeyTripleDES-CBC",
+    ),
+    (
+        "1.2.840.113549.1.12.1.4",
+        "pbeWithSHA1And2-KeyTripleDES-CBC",
+    ),
     ("1.2.840.113549.1.12.1.5", "pbeWithSHA1And128BitRC2-CBC"),
     ("1.2.840.113549.1.12.1.6", "pbeWithSHA1And40BitRC2-CBC"),
     // key algorithms and curves
@@ -117,10 +123,12 @@ fn is_pbes2_family(oid: &ObjectIdentifier) -> bool {
 /// (single DES, RC2, RC4 and MD2 live there).
 pub(crate) fn needs_openssl_legacy_provider(oid: &ObjectIdentifier) -> bool {
     match name(oid) {
-        Some(name) => name.contains("DES-CBC") && !name.contains("TripleDES")
-            || name.contains("RC2")
-            || name.contains("RC4")
-            || name.contains("MD2"),
+        Some(name) => {
+            name.contains("DES-CBC") && !name.contains("TripleDES")
+                || name.contains("RC2")
+                || name.contains("RC4")
+                || name.contains("MD2")
+        }
         None => true,
     }
 }
@@ -144,7 +152,11 @@ mod tests {
         assert!(!is_pbes1(&oid(PBES2)));
         assert!(is_pkcs12_pbe(&oid("1.2.840.113549.1.12.1.3")));
         assert!(needs_openssl_legacy_provider(&oid("1.2.840.113549.1.5.3")));
-        assert!(!needs_openssl_legacy_provider(&oid("1.2.840.113549.1.12.1.3")));
-        assert!(needs_openssl_legacy_provider(&oid("1.2.840.113549.1.12.1.5")));
+        assert!(!needs_openssl_legacy_provider(&oid(
+            "1.2.840.113549.1.12.1.3"
+        )));
+        assert!(needs_openssl_legacy_provider(&oid(
+            "1.2.840.113549.1.12.1.5"
+        )));
     }
 }

@@ -213,15 +213,13 @@ fn file_error(parameter: &'static str, path: &Path, err: &io::Error) -> TlsConfi
 /// Decodes base64 leniently: either alphabet, padding optional, whitespace (line breaks of
 /// a wrapped value) ignored. `None` when it is not base64 at all.
 fn decode_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    let compact: Zeroizing<Vec<u8>> = Zeroizing::new(
-        text.bytes()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect(),
-    );
+    let compact: Zeroizing<Vec<u8>> =
+        Zeroizing::new(text.bytes().filter(|b| !b.is_ascii_whitespace()).collect());
     if compact.is_empty() {
         return None;
     }
-    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
     let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
     standard
@@ -262,7 +260,10 @@ mod tests {
     #[test]
     fn base64_without_pem_inside_is_a_path() {
         // "abcd" is valid base64 but decodes to binary noise: it is a (relative) file name.
-        assert_eq!(PemSource::detect("abcd"), PemSource::File(PathBuf::from("abcd")));
+        assert_eq!(
+            PemSource::detect("abcd"),
+            PemSource::File(PathBuf::from("abcd"))
+        );
         assert_eq!(
             PemSource::detect("  certs/ca.pem\n"),
             PemSource::File(PathBuf::from("certs/ca.pem"))
@@ -271,7 +272,10 @@ mod tests {
 
     #[test]
     fn debug_does_not_show_inline_content() {
-        let shown = format!("{:?}", PemSource::Inline("-----BEGIN PRIVATE KEY-----SECRET".into()));
+        let shown = format!(
+            "{:?}",
+            PemSource::Inline("-----BEGIN PRIVATE KEY-----SECRET".into())
+        );
         assert!(!shown.contains("SECRET"), "{shown}");
         let shown = format!("{:?}", PemSource::Base64("U0VDUkVU".into()));
         assert!(!shown.contains("U0VDUkVU"), "{shown}");
@@ -289,7 +293,10 @@ mod tests {
 
     #[test]
     fn shell_quote_quotes_only_when_needed() {
-        assert_eq!(shell_quote("/etc/tagwire/client.key"), "/etc/tagwire/client.key");
+        assert_eq!(
+            shell_quote("/etc/tagwire/client.key"),
+            "/etc/tagwire/client.key"
+        );
         assert_eq!(shell_quote("/tmp/my key.pem"), "'/tmp/my key.pem'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }

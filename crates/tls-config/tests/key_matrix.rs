@@ -26,8 +26,8 @@ fn try_combination(
         server_name: None,
     };
     let config = build_client_config(&params).map_err(|e| format!("config: {e}"))?;
-    let seen = handshake(config, server.clone(), "localhost")
-        .map_err(|e| format!("handshake: {e:?}"))?;
+    let seen =
+        handshake(config, server.clone(), "localhost").map_err(|e| format!("handshake: {e:?}"))?;
     let expected = rustls::pki_types::CertificateDer::from_pem_file(&client.cert).unwrap();
     if seen.first() != Some(&expected) {
         return Err("the server did not see the client certificate".to_owned());
@@ -94,7 +94,12 @@ fn req_newkey_keys_encrypted_and_plain() {
     let pki = Pki::new();
     let server = pki.server_config(true);
     let mut failures = Vec::new();
-    for alg in [KeyAlg::Rsa2048, KeyAlg::EcP256, KeyAlg::EcP384, KeyAlg::Ed25519] {
+    for alg in [
+        KeyAlg::Rsa2048,
+        KeyAlg::EcP256,
+        KeyAlg::EcP384,
+        KeyAlg::Ed25519,
+    ] {
         for encrypted in [true, false] {
             let client = pki.client_from_req_newkey(alg, encrypted);
             let format = if encrypted {
@@ -103,10 +108,11 @@ fn req_newkey_keys_encrypted_and_plain() {
                 KeyFormat::Pkcs8
             };
             for form in InputForm::ALL {
-                if let Err(why) =
-                    try_combination(&pki, &server, &client, &client.key, format, form)
+                if let Err(why) = try_combination(&pki, &server, &client, &client.key, format, form)
                 {
-                    failures.push(format!("req -newkey {alg:?} encrypted={encrypted} {form:?}: {why}"));
+                    failures.push(format!(
+                        "req -newkey {alg:?} encrypted={encrypted} {form:?}: {why}"
+                    ));
                 }
             }
         }
@@ -178,25 +184,85 @@ fn client_certificate_with_intermediate_chain() {
     let inter_key = pki.file("inter-key");
     let inter_csr = pki.file("inter-csr");
     let inter_cert = pki.file("inter-cert");
-    pki.openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", support::path(&inter_key)]);
-    pki.openssl(&["req", "-new", "-key", support::path(&inter_key), "-subj", "/CN=tagwire intermediate", "-out", support::path(&inter_csr)]);
     pki.openssl(&[
-        "x509", "-req", "-in", support::path(&inter_csr), "-CA", support::path(&pki.ca_cert),
-        "-CAkey", support::path(&dir.join("ca.key")), "-set_serial", "77", "-days", "30",
-        "-extfile", support::path(&dir.join("openssl.cnf")), "-extensions", "ca",
-        "-out", support::path(&inter_cert),
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        support::path(&inter_key),
+    ]);
+    pki.openssl(&[
+        "req",
+        "-new",
+        "-key",
+        support::path(&inter_key),
+        "-subj",
+        "/CN=tagwire intermediate",
+        "-out",
+        support::path(&inter_csr),
+    ]);
+    pki.openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        support::path(&inter_csr),
+        "-CA",
+        support::path(&pki.ca_cert),
+        "-CAkey",
+        support::path(&dir.join("ca.key")),
+        "-set_serial",
+        "77",
+        "-days",
+        "30",
+        "-extfile",
+        support::path(&dir.join("openssl.cnf")),
+        "-extensions",
+        "v3_ca",
+        "-out",
+        support::path(&inter_cert),
     ]);
     // leaf signed by the intermediate
     let leaf_key = pki.file("leaf-key");
     let leaf_csr = pki.file("leaf-csr");
     let leaf_cert = pki.file("leaf-cert");
-    pki.openssl(&["genpkey", "-algorithm", "ED25519", "-out", support::path(&leaf_key)]);
-    pki.openssl(&["req", "-new", "-key", support::path(&leaf_key), "-subj", "/CN=leaf client", "-out", support::path(&leaf_csr)]);
     pki.openssl(&[
-        "x509", "-req", "-in", support::path(&leaf_csr), "-CA", support::path(&inter_cert),
-        "-CAkey", support::path(&inter_key), "-set_serial", "78", "-days", "30",
-        "-extfile", support::path(&dir.join("openssl.cnf")), "-extensions", "client",
-        "-out", support::path(&leaf_cert),
+        "genpkey",
+        "-algorithm",
+        "ED25519",
+        "-out",
+        support::path(&leaf_key),
+    ]);
+    pki.openssl(&[
+        "req",
+        "-new",
+        "-key",
+        support::path(&leaf_key),
+        "-subj",
+        "/CN=leaf client",
+        "-out",
+        support::path(&leaf_csr),
+    ]);
+    pki.openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        support::path(&leaf_csr),
+        "-CA",
+        support::path(&inter_cert),
+        "-CAkey",
+        support::path(&inter_key),
+        "-set_serial",
+        "78",
+        "-days",
+        "30",
+        "-extfile",
+        support::path(&dir.join("openssl.cnf")),
+        "-extensions",
+        "client",
+        "-out",
+        support::path(&leaf_cert),
     ]);
     let chain = format!(
         "{}{}",
@@ -209,8 +275,12 @@ fn client_certificate_with_intermediate_chain() {
         key: Some(leaf_key.display().to_string()),
         ..TlsParams::default()
     };
-    let seen = handshake(build_client_config(&params).unwrap(), server.clone(), "localhost")
-        .expect("chain accepted");
+    let seen = handshake(
+        build_client_config(&params).unwrap(),
+        server.clone(),
+        "localhost",
+    )
+    .expect("chain accepted");
     assert_eq!(seen.len(), 2, "leaf and intermediate both sent");
 
     // Without the intermediate the server cannot build the chain and says so.
@@ -222,5 +292,8 @@ fn client_certificate_with_intermediate_chain() {
         .expect_err("leaf alone is not enough");
     let client_err = failure.client.expect("the client hears the server's alert");
     let advice = tagwire_tls_config::explain_tls_error(&client_err);
-    assert!(advice.contains("issued by a CA the server trusts"), "{advice}");
+    assert!(
+        advice.contains("issued by a CA the server trusts"),
+        "{advice}"
+    );
 }

@@ -32,7 +32,7 @@ distinguished_name = dn
 prompt = no
 [dn]
 CN = unused
-[ca]
+[v3_ca]
 basicConstraints = critical, CA:TRUE
 keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
@@ -49,6 +49,22 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+";
+
+/// Configuration of `openssl ca`, used only to make certificates with chosen validity dates
+/// (`openssl x509 -req` in OpenSSL 3.0 cannot set them).
+const OPENSSL_CA_CNF: &str = "\
+[ca]
+default_ca = testca
+[testca]
+database = ca-index.txt
+new_certs_dir = .
+serial = ca-serial.txt
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
 ";
 
 /// Key algorithms of client keys.
@@ -231,8 +247,17 @@ pub struct Pki {
 }
 
 impl Pki {
-    /// A fresh CA and server certificate (both ECDSA P-256: quick to make).
+    /// A fresh CA with a name of its own, and a server certificate (both ECDSA P-256:
+    /// quick to make).
     pub fn new() -> Pki {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Pki::with_ca_name(&format!("tagwire test CA {n}"))
+    }
+
+    /// Like [`Pki::new`] with a chosen CA name (two CAs with the same name but different
+    /// keys are a case of their own).
+    pub fn with_ca_name(ca_name: &str) -> Pki {
         let dir = tempfile::tempdir().expect("temporary directory");
         std::fs::write(dir.path().join("openssl.cnf"), OPENSSL_CNF).unwrap();
         let ca_key = dir.path().join("ca.key");
@@ -250,12 +275,28 @@ impl Pki {
         };
         pki.genpkey(KeyAlg::EcP256, &ca_key);
         pki.openssl(&[
-            "req", "-x509", "-new", "-key", path(&ca_key), "-subj", "/CN=tagwire test CA",
-            "-days", "30", "-extensions", "ca", "-out", path(&ca_cert),
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            path(&ca_key),
+            "-subj",
+            &format!("/CN={ca_name}"),
+            "-days",
+            "30",
+            "-extensions",
+            "v3_ca",
+            "-out",
+            path(&ca_cert),
         ]);
         let server_key = pki.server.key.clone();
         pki.genpkey(KeyAlg::EcP256, &server_key);
-        pki.sign(&server_key, "/CN=localhost", "server", &pki.server.cert.clone());
+        pki.sign(
+            &server_key,
+            "/CN=localhost",
+            "server",
+            &pki.server.cert.clone(),
+        );
         pki
     }
 
@@ -284,7 +325,9 @@ impl Pki {
         if matches!(args.first(), Some(&"req" | &"x509")) {
             command.env("OPENSSL_CONF", self.dir.path().join("openssl.cnf"));
         }
-        let output = command.output().expect("the openssl command line must be installed");
+        let output = command
+            .output()
+            .expect("the openssl command line must be installed");
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
@@ -302,16 +345,40 @@ impl Pki {
     /// Makes a certificate for `key` signed by the CA, with the extensions of `section`.
     fn sign(&self, key: &Path, subject: &str, section: &str, out: &Path) {
         let csr = self.file("csr");
-        self.openssl(&["req", "-new", "-key", path(key), "-subj", subject, "-out", path(&csr)]);
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            path(key),
+            "-subj",
+            subject,
+            "-out",
+            path(&csr),
+        ]);
         self.sign_csr(&csr, section, out);
     }
 
     fn sign_csr(&self, csr: &Path, section: &str, out: &Path) {
         let cnf = self.dir.path().join("openssl.cnf");
         self.openssl(&[
-            "x509", "-req", "-in", path(csr), "-CA", path(&self.ca_cert), "-CAkey",
-            path(&self.ca_key), "-set_serial", &self.counter.get().to_string(), "-days", "30",
-            "-extfile", path(&cnf), "-extensions", section, "-out", path(out),
+            "x509",
+            "-req",
+            "-in",
+            path(csr),
+            "-CA",
+            path(&self.ca_cert),
+            "-CAkey",
+            path(&self.ca_key),
+            "-set_serial",
+            &self.counter.get().to_string(),
+            "-days",
+            "30",
+            "-extfile",
+            path(&cnf),
+            "-extensions",
+            section,
+            "-out",
+            path(out),
         ]);
     }
 
@@ -358,7 +425,9 @@ impl Pki {
         let (inp, outp) = (path(&identity.key), path(&out));
         let pass = format!("pass:{PASSWORD}");
         let topk8 = |extra: &[&str]| {
-            let mut args = vec!["pkcs8", "-topk8", "-in", inp, "-passout", &pass, "-out", outp];
+            let mut args = vec![
+                "pkcs8", "-topk8", "-in", inp, "-passout", &pass, "-out", outp,
+            ];
             args.extend_from_slice(extra);
             self.openssl(&args);
         };
@@ -421,9 +490,14 @@ impl Pki {
             KeyFormat::Pkcs8 => ("PRIVATE KEY", &[]),
             KeyFormat::Pkcs1 => ("RSA PRIVATE KEY", &[]),
             KeyFormat::Sec1 => ("EC PRIVATE KEY", &[]),
-            KeyFormat::Pkcs8EncDefault => ("ENCRYPTED PRIVATE KEY", &["PBES2", "hmacWithSHA256", "aes-256-cbc"]),
+            KeyFormat::Pkcs8EncDefault => (
+                "ENCRYPTED PRIVATE KEY",
+                &["PBES2", "hmacWithSHA256", "aes-256-cbc"],
+            ),
             // hmacWithSHA1 is PBKDF2's default PRF, so DER leaves it out (checked below).
-            KeyFormat::Pkcs8Aes256Sha1 => ("ENCRYPTED PRIVATE KEY", &["PBES2", "PBKDF2", "aes-256-cbc"]),
+            KeyFormat::Pkcs8Aes256Sha1 => {
+                ("ENCRYPTED PRIVATE KEY", &["PBES2", "PBKDF2", "aes-256-cbc"])
+            }
             KeyFormat::Pkcs8Aes128 => ("ENCRYPTED PRIVATE KEY", &["PBES2", "aes-128-cbc"]),
             KeyFormat::Pkcs8Aes192 => ("ENCRYPTED PRIVATE KEY", &["PBES2", "aes-192-cbc"]),
             KeyFormat::Pkcs8Des3 => ("ENCRYPTED PRIVATE KEY", &["PBES2", "des-ede3-cbc"]),
@@ -431,18 +505,32 @@ impl Pki {
             KeyFormat::Pkcs8Scrypt => ("ENCRYPTED PRIVATE KEY", &["PBES2", "scrypt"]),
             KeyFormat::Pkcs8DesCbc => ("ENCRYPTED PRIVATE KEY", &["PBES2", "des-cbc"]),
             KeyFormat::Legacy(cipher) => {
-                let label = if alg.is_rsa() { "RSA PRIVATE KEY" } else { "EC PRIVATE KEY" };
-                assert!(text.contains("Proc-Type: 4,ENCRYPTED"), "{}", file.display());
+                let label = if alg.is_rsa() {
+                    "RSA PRIVATE KEY"
+                } else {
+                    "EC PRIVATE KEY"
+                };
+                assert!(
+                    text.contains("Proc-Type: 4,ENCRYPTED"),
+                    "{}",
+                    file.display()
+                );
                 let dek = format!("DEK-Info: {},", cipher.dek_info_name());
                 assert!(text.contains(&dek), "{} lacks {dek}", file.display());
                 (label, &[])
             }
             KeyFormat::Pbes1Md5Des => ("ENCRYPTED PRIVATE KEY", &["pbeWithMD5AndDES-CBC"]),
-            KeyFormat::Pkcs12Sha13Des => {
-                ("ENCRYPTED PRIVATE KEY", &["pbeWithSHA1And3-KeyTripleDES-CBC"])
-            }
+            KeyFormat::Pkcs12Sha13Des => (
+                "ENCRYPTED PRIVATE KEY",
+                &["pbeWithSHA1And3-KeyTripleDES-CBC"],
+            ),
         };
-        assert_eq!(first, format!("-----BEGIN {label}-----"), "{}", file.display());
+        assert_eq!(
+            first,
+            format!("-----BEGIN {label}-----"),
+            "{}",
+            file.display()
+        );
         if !objects.is_empty() {
             let parsed: String = self
                 .openssl(&["asn1parse", "-in", path(file)])
@@ -458,23 +546,63 @@ impl Pki {
                 );
             }
             if format == KeyFormat::Pkcs8Aes256Sha1 {
-                assert!(!parsed.contains(":hmacWith"), "{}:\n{parsed}", file.display());
+                assert!(
+                    !parsed.contains(":hmacWith"),
+                    "{}:\n{parsed}",
+                    file.display()
+                );
             }
         }
     }
 
-    /// A second, unrelated CA and a server certificate for `localhost` signed by it.
-    pub fn foreign_server(&self) -> Identity {
-        let other = Pki::new();
-        // Copy out of the other directory, which is deleted when `other` drops.
-        let cert = self.file("foreign-server-cert");
-        let key = self.file("foreign-server-key");
-        std::fs::copy(&other.server.cert, &cert).unwrap();
-        std::fs::copy(&other.server.key, &key).unwrap();
+    /// A server certificate for `localhost` valid only from `not_before` to `not_after`
+    /// (`YYYYMMDDHHMMSSZ`), signed by the CA, with the server's key.
+    pub fn server_with_validity(&self, not_before: &str, not_after: &str) -> Identity {
+        let dir = self.dir.path();
+        std::fs::write(dir.join("ca-db.cnf"), OPENSSL_CA_CNF).unwrap();
+        if !dir.join("ca-serial.txt").exists() {
+            std::fs::write(dir.join("ca-index.txt"), "").unwrap();
+            std::fs::write(dir.join("ca-serial.txt"), "1000\n").unwrap();
+        }
+        let csr = self.file("dated-csr");
+        let cert = self.file("dated-server-cert");
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            path(&self.server.key),
+            "-subj",
+            "/CN=localhost",
+            "-out",
+            path(&csr),
+        ]);
+        self.openssl(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca-db.cnf",
+            "-cert",
+            path(&self.ca_cert),
+            "-keyfile",
+            path(&self.ca_key),
+            "-in",
+            path(&csr),
+            "-out",
+            path(&cert),
+            "-startdate",
+            not_before,
+            "-enddate",
+            not_after,
+            "-extfile",
+            "openssl.cnf",
+            "-extensions",
+            "server",
+            "-notext",
+        ]);
         Identity {
-            alg: KeyAlg::EcP256,
+            alg: self.server.alg,
             cert,
-            key,
+            key: self.server.key.clone(),
         }
     }
 
@@ -497,7 +625,8 @@ impl Pki {
         roots
             .add(CertificateDer::from_pem_file(&self.ca_cert).unwrap())
             .unwrap();
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
         let verifier = if require_client_cert {
             verifier
         } else {
@@ -563,11 +692,13 @@ pub fn handshake(
     client: Arc<ClientConfig>,
     server: Arc<ServerConfig>,
     server_name: &str,
-) -> Result<Vec<CertificateDer<'static>>, HandshakeFailure> {
+) -> Result<Vec<CertificateDer<'static>>, Box<HandshakeFailure>> {
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
-    let mut client = ClientConnection::new(client, name).map_err(|e| HandshakeFailure {
-        client: Some(e),
-        server: None,
+    let mut client = ClientConnection::new(client, name).map_err(|e| {
+        Box::new(HandshakeFailure {
+            client: Some(e),
+            server: None,
+        })
     })?;
     let mut server = ServerConnection::new(server).unwrap();
 
@@ -576,7 +707,12 @@ pub fn handshake(
     for _ in 0..32 {
         let to_server = transfer(&mut client, &mut server);
         if let Err(err) = server.process_new_packets() {
-            return Err(fail_with_alert(&mut server, &mut client, None, Some(err)));
+            return Err(Box::new(fail_with_alert(
+                &mut server,
+                &mut client,
+                None,
+                Some(err),
+            )));
         }
         if !server.is_handshaking() {
             let mut buf = [0u8; 64];
@@ -589,7 +725,12 @@ pub fn handshake(
         }
         let to_client = transfer(&mut server, &mut client);
         if let Err(err) = client.process_new_packets() {
-            return Err(fail_with_alert(&mut client, &mut server, Some(err), None));
+            return Err(Box::new(fail_with_alert(
+                &mut client,
+                &mut server,
+                Some(err),
+                None,
+            )));
         }
         let mut buf = [0u8; 64];
         if let Ok(n) = client.reader().read(&mut buf) {
