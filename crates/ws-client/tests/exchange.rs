@@ -462,3 +462,60 @@ fn public_types_are_thread_safe() {
         future_is_send(conn.flush());
     };
 }
+
+#[tokio::test]
+async fn echoing_server_under_load_does_not_stall_sends() {
+    // The server echoes every message and reads the next one only once its
+    // echo is written. Messages are larger than the socket buffers, so each
+    // send completes only while the client's reader keeps taking echoes. With
+    // keep-alive pings queued all the time, a reader that stopped reading to
+    // wait for the writer lock (held by that very send) would stall both sides
+    // until the write timeout.
+    let mut server = WsServer::start().await;
+    let options = tagwire_ws_client::ConnectOptions {
+        keep_alive: Some(tagwire_ws_client::KeepAlive {
+            interval: std::time::Duration::from_millis(2),
+            pong_timeout: std::time::Duration::from_secs(20),
+        }),
+        write_timeout: std::time::Duration::from_secs(5),
+        max_message_size: 16 << 20,
+        ..test_options()
+    };
+    let mut conn = connect(&server.url("/"), &options).await.unwrap();
+    let mut ws = server.accept().await;
+    tokio::spawn(async move {
+        while let Ok(frame) = ws.read_frame().await {
+            match frame.opcode {
+                OpCode::Binary => {
+                    let echo = Frame::binary(Payload::Owned(frame.payload.to_vec()));
+                    if ws.write_frame(echo).await.is_err() {
+                        return;
+                    }
+                }
+                OpCode::Close => return,
+                _ => {}
+            }
+        }
+    });
+
+    const COUNT: usize = 12;
+    let message = vec![0xA5u8; 8 << 20];
+    within("sending the batch", async {
+        for _ in 0..COUNT {
+            conn.send(FrameKind::Binary, &message).await.unwrap();
+        }
+        conn.flush().await.unwrap();
+    })
+    .await;
+    let mut echoed = 0;
+    while echoed < COUNT {
+        match next_event(&mut conn).await {
+            Some(Event::Message { len, .. }) => {
+                assert_eq!(len, message.len());
+                echoed += 1;
+            }
+            Some(Event::Pong(_)) => {}
+            other => panic!("unexpected {other:?} after {echoed} echoes"),
+        }
+    }
+}
