@@ -49,8 +49,11 @@ pub enum ErrorKind {
 /// A problem with one of the TLS parameters, found before any connection is made.
 ///
 /// [`parameter`](Self::parameter) names the parameter at fault (`"ca"`, `"cert"`, `"key"`,
-/// `"keypass"` or `"server_name"`); the [`Display`](fmt::Display) form starts with it, then
-/// says what is wrong and what to do, e.g.
+/// `"keypass"` or `"server_name"`; `"url"` from
+/// [`TlsParams::server_name_for`](crate::TlsParams::server_name_for) when the URL's host is
+/// the bad name; or the name given to [`load_certificates`](crate::load_certificates) /
+/// [`load_private_key`](crate::load_private_key)). The [`Display`](fmt::Display) form
+/// starts with it, then says what is wrong and what to do, e.g.
 /// `key: wrong password for the encrypted PKCS#8 key in /etc/tagwire/client.key`.
 ///
 /// Messages never contain a password, nor the content of an inline key: they describe an
@@ -75,7 +78,9 @@ impl TlsConfigError {
         }
     }
 
-    /// The parameter at fault: `"ca"`, `"cert"`, `"key"`, `"keypass"` or `"server_name"`.
+    /// The parameter at fault: `"ca"`, `"cert"`, `"key"`, `"keypass"`, `"server_name"`,
+    /// `"url"`, or the name a caller gave [`load_certificates`](crate::load_certificates) or
+    /// [`load_private_key`](crate::load_private_key).
     pub fn parameter(&self) -> &'static str {
         self.parameter
     }

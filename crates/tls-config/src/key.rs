@@ -234,6 +234,18 @@ impl KeyContext<'_> {
     }
 
     fn wrong_password(&self, what: &str) -> TlsConfigError {
+        // Neuron sends `"keypass": ""` when no password was entered; an empty password
+        // was tried (a key may really have one), but "not set" is the likelier story.
+        if matches!(self.keypass, Some(PasswordSource::Literal(p)) if p.expose().is_empty()) {
+            return self.error(
+                ErrorKind::KeypassMissing,
+                format!(
+                    "the {what} in {} needs a password, but `keypass` is empty: set keypass to \
+                     the password, to file:/path/of/a/password/file or to env:VARIABLE",
+                    self.origin
+                ),
+            );
+        }
         self.error(
             ErrorKind::WrongPassword,
             format!("wrong password for the {what} in {}", self.origin),
@@ -301,7 +313,8 @@ impl KeyContext<'_> {
             return Err(self.damaged(
                 WHAT,
                 format!(
-                    "the encrypted data is {} bytes long, not a whole number of {block_len}-byte                      blocks",
+                    "the encrypted data is {} bytes long, not a whole number of {block_len}-byte \
+                     blocks",
                     ciphertext.len()
                 ),
             ));

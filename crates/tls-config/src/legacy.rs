@@ -143,8 +143,8 @@ where
 }
 
 /// OpenSSL's `EVP_BytesToKey` with MD5 and one iteration:
-/// D1 = MD5(password ‖ salt), Di = MD5(Di-1 ‖ password ‖ salt), key = D1 ‖ D2 ‖ … cut to
-/// `len` bytes. (The IV is not derived: it is given in `DEK-Info`.)
+/// D1 = MD5(password ‖ salt), Di = MD5(Di-1 ‖ password ‖ salt),
+/// key = D1 ‖ D2 ‖ … cut to `len` bytes. (The IV is not derived: it is given in `DEK-Info`.)
 fn evp_bytes_to_key_md5(password: &[u8], salt: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
     let mut key = Zeroizing::new(Vec::with_capacity(len + 16));
     let mut previous: Option<Zeroizing<[u8; 16]>> = None;

@@ -48,7 +48,8 @@
 //! assert_eq!(err.parameter(), "ca");
 //! assert_eq!(
 //!     err.to_string(),
-//!     "ca: file /nonexistent/ca.pem not found: check the path, or paste the PEM text or its base64"
+//!     "ca: file /nonexistent/ca.pem not found: check the path, or paste the PEM text or \
+//!      its base64"
 //! );
 //! ```
 //!

@@ -94,6 +94,13 @@ impl PemSource {
 impl fmt::Debug for PemSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PemSource::File(path) if looks_like_content(&path.to_string_lossy()) => {
+                write!(
+                    f,
+                    "File(<{} bytes that are not a path>)",
+                    path.as_os_str().len()
+                )
+            }
             PemSource::File(path) => f.debug_tuple("File").field(path).finish(),
             PemSource::Inline(text) => write!(f, "Inline(<{} bytes of PEM text>)", text.len()),
             PemSource::Base64(text) => write!(f, "Base64(<{} bytes of base64>)", text.len()),
@@ -166,29 +173,23 @@ fn read_file(parameter: &'static str, path: &Path) -> Result<Zeroizing<Vec<u8>>,
 
 fn file_error(parameter: &'static str, path: &Path, err: &io::Error) -> TlsConfigError {
     let shown = path.display().to_string();
+    if looks_like_content(&shown) {
+        // The value was surely meant as content (broken PEM, base64 of something that is
+        // not PEM), not as a path. Do not echo it: for `key` it could be the key itself.
+        return TlsConfigError::new(
+            parameter,
+            ErrorKind::NotPem,
+            "the value is neither PEM text (no -----BEGIN line), nor the base64 of a PEM file, \
+             nor the path of a file: give a path, the whole PEM text, or the base64 of the \
+             whole PEM file, BEGIN and END lines included",
+        );
+    }
     match err.kind() {
-        io::ErrorKind::NotFound => {
-            // A long value that decodes as base64 was most likely meant as inline base64, not
-            // as a path. Do not echo it: for `key` it could be the key itself.
-            if shown.len() >= 64 && decode_base64(&shown).is_some() {
-                TlsConfigError::new(
-                    parameter,
-                    ErrorKind::NotPem,
-                    "the value is not a file path that exists, nor PEM text; it decodes as \
-                     base64 but holds no -----BEGIN line: give the base64 of the whole PEM \
-                     file, BEGIN and END lines included",
-                )
-            } else {
-                TlsConfigError::new(
-                    parameter,
-                    ErrorKind::NotFound,
-                    format!(
-                        "file {shown} not found: check the path, or paste the PEM text or its \
-                         base64"
-                    ),
-                )
-            }
-        }
+        io::ErrorKind::NotFound => TlsConfigError::new(
+            parameter,
+            ErrorKind::NotFound,
+            format!("file {shown} not found: check the path, or paste the PEM text or its base64"),
+        ),
         io::ErrorKind::PermissionDenied => TlsConfigError::new(
             parameter,
             ErrorKind::Unreadable,
@@ -208,6 +209,14 @@ fn file_error(parameter: &'static str, path: &Path, err: &io::Error) -> TlsConfi
             format!("cannot read {shown}: {err}"),
         ),
     }
+}
+
+/// True for a "path" that cannot be one: several lines, a name longer than any file
+/// system allows, or a long run of base64.
+fn looks_like_content(value: &str) -> bool {
+    value.contains(['\n', '\r'])
+        || value.split('/').any(|component| component.len() > 255)
+        || (value.len() >= 64 && decode_base64(value).is_some())
 }
 
 /// Decodes base64 leniently: either alphabet, padding optional, whitespace (line breaks of
@@ -289,6 +298,19 @@ mod tests {
         let err = source.read("key").err().expect("no such file");
         assert_eq!(err.kind(), ErrorKind::NotPem);
         assert!(!err.to_string().contains(&b64[..20]), "{err}");
+    }
+
+    #[test]
+    fn broken_inline_pem_is_not_echoed() {
+        // Four dashes: not a BEGIN line, so this is taken for a path; it must not be shown.
+        let value =
+            "----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKEY\n-----END PRIVATE KEY-----";
+        let source = PemSource::detect(value);
+        assert!(matches!(source, PemSource::File(_)));
+        assert!(!format!("{source:?}").contains("MC4CAQ"));
+        let err = source.read("key").err().expect("no such file");
+        assert_eq!(err.kind(), ErrorKind::NotPem);
+        assert!(!err.to_string().contains("MC4CAQ"), "{err}");
     }
 
     #[test]

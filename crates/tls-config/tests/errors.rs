@@ -238,6 +238,30 @@ fn encrypted_key_without_keypass() {
     );
 }
 
+/// Neuron sends an empty `keypass` when none was entered: for an encrypted key that reads
+/// as "not set", not as a wrong password.
+#[test]
+fn empty_keypass_reads_as_not_set() {
+    let pki = Pki::new();
+    let client = pki.client(KeyAlg::EcP256);
+    for format in [
+        KeyFormat::Pkcs8Aes128,
+        KeyFormat::Legacy(LegacyCipher::Aes128),
+    ] {
+        let key = pki.write_key(&client, format);
+        let err = expect_error(
+            &params(&pki, &client.cert, &key, Some("")),
+            "key",
+            ErrorKind::KeypassMissing,
+        );
+        assert!(
+            err.to_string()
+                .contains("needs a password, but `keypass` is empty"),
+            "{err}"
+        );
+    }
+}
+
 /// Wrong passwords, many of them: about one in 256 decrypts to valid padding by chance, and
 /// must still be reported as a wrong password, not as a damaged key.
 #[test]
@@ -538,14 +562,12 @@ fn unsupported_ciphers_are_named() {
         "key",
         ErrorKind::UnsupportedEncryption,
     );
-    assert!(
-        err.to_string().contains(
-            "the encrypted RSA key in {} uses the cipher CAMELLIA-256-CBC, which tagwire does not decrypt"
-                .replace("{}", &legacy.display().to_string())
-                .as_str()
-        ),
-        "{err}"
+    let expected = format!(
+        "the encrypted RSA key in {} uses the cipher CAMELLIA-256-CBC, which tagwire does not \
+         decrypt",
+        legacy.display()
     );
+    assert!(err.to_string().contains(&expected), "{err}");
 }
 
 #[test]
@@ -595,25 +617,31 @@ fn key_types_the_tls_stack_cannot_sign_with() {
 fn damaged_encrypted_key() {
     let pki = Pki::new();
     let client = pki.client(KeyAlg::EcP256);
-    let key = pki.write_key(&client, KeyFormat::Legacy(LegacyCipher::Aes256));
-    // Cut the last 4 base64 characters (3 bytes, or fewer with padding): still valid
-    // base64, but the ciphertext is no longer a whole number of cipher blocks.
-    let text = std::fs::read_to_string(&key).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let last_body = lines.len() - 2;
-    let cut = lines[last_body].len() - 4;
-    lines[last_body].truncate(cut);
-    let damaged = lines.join("\n");
-    let mut p = params(&pki, &client.cert, &key, Some(PASSWORD));
-    p.key = Some(damaged);
-    let err = expect_error(&p, "key", ErrorKind::BadKey);
-    assert!(
-        err.to_string().starts_with(
+    let cases = [
+        (
+            KeyFormat::Legacy(LegacyCipher::Aes256),
             "key: the encrypted EC key (OpenSSL legacy PEM, AES-256-CBC) in the PEM text given \
-             inline is damaged"
+             inline is damaged: the encrypted key is",
         ),
-        "{err}"
-    );
+        (
+            KeyFormat::Pkcs8EncDefault,
+            "key: the encrypted PKCS#8 key in the PEM text given inline is damaged",
+        ),
+    ];
+    for (format, expected) in cases {
+        let key = pki.write_key(&client, format);
+        // Cut the last 4 base64 characters (3 bytes, or fewer with padding): still valid
+        // base64, but the ciphertext is no longer a whole number of cipher blocks.
+        let text = std::fs::read_to_string(&key).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let last_body = lines.len() - 2;
+        let cut = lines[last_body].len() - 4;
+        lines[last_body].truncate(cut);
+        let mut p = params(&pki, &client.cert, &key, Some(PASSWORD));
+        p.key = Some(lines.join("\n"));
+        let err = expect_error(&p, "key", ErrorKind::BadKey);
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
 }
 
 #[test]
