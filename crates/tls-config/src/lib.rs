@@ -20,6 +20,8 @@
 //!   `openssl` command that converts the key. Key types: RSA 2048–8192 bits, ECDSA P-256 and
 //!   P-384, Ed25519. The key is checked against the certificate before connecting.
 //!   `keypass` is only read when the key is encrypted; given for a plain key it is ignored.
+//!   An empty `keypass` is tried, and if it fails the error says `keypass` is empty rather
+//!   than "wrong password". scrypt parameters needing more than 256 MiB are refused.
 //! * **Crypto**: the `ring` provider, chosen explicitly, so another provider compiled into
 //!   the same program cannot make rustls panic; TLS 1.2 and 1.3.
 //! * **Secrets**: passwords and inline key text never appear in an error, `Debug` or log.
