@@ -71,7 +71,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo speaks for itself on stdout; its log would only interleave with it.
+    init_logging(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
     let result = match cli.command {
         Command::Encode {
             format,
@@ -101,12 +102,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn init_logging() {
+/// Logs go to stderr, filtered by `TAGWIRE_LOG` (default `default_filter`).
+fn init_logging(default_filter: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAGWIRE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

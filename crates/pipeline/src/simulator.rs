@@ -80,7 +80,7 @@ impl GroupGenerator {
             .then(|| (n / ERROR_EVERY) as usize % self.group.tags);
         for i in 0..self.group.tags {
             let ty = DataType::ALL[i % DataType::ALL.len()];
-            let name = format!("{}{}", ty.name().to_ascii_lowercase(), i);
+            let name = format!("{}_{}", ty.name().to_ascii_lowercase(), i);
             let tag = if erroring == Some(i) {
                 Tag::error(name, SIMULATED_ERROR)
             } else {
