@@ -324,6 +324,7 @@ impl Connection {
             max_message_size: options.max_message_size,
             close_timeout: options.close_timeout,
             partial: None,
+            control: None,
             peer,
         };
         let reader = tokio::spawn(reader.run());
@@ -457,7 +458,7 @@ impl Connection {
             while let Some(event) = self.events.recv().await {
                 match event {
                     Event::Closed { code, reason } => {
-                        debug!(?code, %reason, "server answered our Close");
+                        debug!(?code, ?reason, "server answered our Close");
                         return Ok(());
                     }
                     Event::Failed(e) => return Err(e),
@@ -565,6 +566,8 @@ struct Reader {
     max_message_size: usize,
     close_timeout: Duration,
     partial: Option<Partial>,
+    /// The control-frame write in progress, if any.
+    control: Option<ControlWrite>,
     peer: SocketAddr,
 }
 
@@ -592,10 +595,26 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 impl Reader {
     async fn run(mut self) {
         let ending = self.read_loop().await;
+        if matches!(
+            ending,
+            Ending::Failed {
+                close_code: Some(_),
+                ..
+            }
+        ) {
+            // A Close will follow: let a Pong or Ping being written finish first,
+            // rather than cut it mid-frame. (Not when the peer is dead or the
+            // socket broken: no point waiting.)
+            if let Some(write) = self.control.take() {
+                let _ = write.await;
+            }
+        }
+        self.control = None;
         let mut writer = self.writer.lock().await;
         let event = match ending {
             Ending::ServerClosed { code, reason } => {
-                debug!(peer = %self.peer, ?code, %reason, "server closed the connection");
+                // Debug formatting escapes whatever control characters the server put in the reason.
+                debug!(peer = %self.peer, ?code, ?reason, "server closed the connection");
                 writer.shutdown(self.close_timeout).await;
                 Event::Closed { code, reason }
             }
@@ -629,7 +648,6 @@ impl Reader {
 
     async fn read_loop(&mut self) -> Ending {
         let mut outbox = Outbox::default();
-        let mut control: Option<ControlWrite> = None;
         loop {
             // Read one frame. The read future stays alive across the select
             // iterations below (it is not cancel-safe) while control frames are
@@ -639,15 +657,15 @@ impl Reader {
                 let read = self.ws.read_frame(&mut no_send);
                 tokio::pin!(read);
                 loop {
-                    if control.is_none() {
-                        control = outbox.start(&self.writer);
+                    if self.control.is_none() {
+                        self.control = outbox.start(&self.writer);
                     }
                     let deadline = self.shared.keep_alive_deadline();
                     tokio::select! {
                         biased;
                         result = &mut read => break result,
-                        result = maybe(control.as_mut()) => {
-                            control = None;
+                        result = maybe(self.control.as_mut()) => {
+                            self.control = None;
                             match result {
                                 // Our Close already went out (close() in progress): the
                                 // server will be told nothing more, which is fine.
@@ -695,7 +713,7 @@ impl Reader {
                     // Let a control write in progress finish (it holds the lock and
                     // may be mid-frame), then answer with our Close unless one was
                     // already sent: echo the code, as RFC 6455 section 5.5.1 suggests.
-                    if let Some(write) = control.take() {
+                    if let Some(write) = self.control.take() {
                         let _ = write.await;
                     }
                     let reply = match body.code {

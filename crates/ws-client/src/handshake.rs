@@ -70,7 +70,8 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
     let key = BASE64.encode(rand::random::<[u8; 16]>());
     let (request, offered_protocols) = build_request(url, options, &key)?;
 
-    debug!(%url, "connecting");
+    // The query is left out of logs: some servers take a token there.
+    debug!(scheme = %url.scheme(), host = url.host(), port = url.port(), "connecting");
     let addrs = resolve(url, options.connect_timeout).await?;
     let (tcp, peer) = connect_any(&addrs, options.connect_timeout).await?;
     // Frames are written whole (one write per frame); Nagle would only delay pings and small messages.
@@ -100,7 +101,7 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
             .await?
         }
     };
-    debug!(%url, %peer, "WebSocket open");
+    debug!(host = url.host(), %peer, "WebSocket open");
     Ok(Connection::start(upgraded, peer, options))
 }
 
