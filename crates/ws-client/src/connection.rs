@@ -389,13 +389,13 @@ impl Connection {
         }
         let result = {
             let mut writer = self.writer.lock().await;
-            let result = writer.write_frame(OpCode::Ping, payload, true).await;
-            if result.is_ok() {
-                // Recorded under the writer lock so the reader cannot see the
-                // Pong before the Ping is recorded.
+            if writer.io.is_some() && !writer.close_sent {
+                // Recorded before writing: the Pong can arrive (and be recorded
+                // by the reader) before write_frame returns, and a Ping recorded
+                // after its Pong would look unanswered forever.
                 self.shared.record_ping(Instant::now());
             }
-            result
+            writer.write_frame(OpCode::Ping, payload, true).await
         };
         if result.is_ok() {
             self.shared.ping_sent.notify_one();

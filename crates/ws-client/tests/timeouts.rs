@@ -232,3 +232,29 @@ async fn close_timeout_when_server_never_answers_close() {
     assert!(matches!(result, Err(WsError::CloseTimeout)), "{result:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn answered_caller_pings_never_time_out() {
+    let mut server = WsServer::start().await;
+    let options = ConnectOptions {
+        keep_alive: Some(KeepAlive {
+            interval: Duration::from_secs(60),
+            pong_timeout: Duration::from_millis(200),
+        }),
+        ..test_options()
+    };
+    let mut conn = connect(&server.url("/"), &options).await.unwrap();
+    let mut ws = server.accept().await;
+    tokio::spawn(async move { while ws.read_frame().await.is_ok() {} });
+
+    for seq in 0u8..5 {
+        conn.ping(&[seq]).await.unwrap();
+        match next_event(&mut conn).await {
+            Some(Event::Pong(payload)) => assert_eq!(payload, [seq]),
+            other => panic!("expected Pong {seq}, got {other:?}"),
+        }
+    }
+    // Well past pong_timeout: every Ping was answered, so nothing may fail.
+    let quiet = tokio::time::timeout(Duration::from_millis(600), conn.next_event()).await;
+    assert!(quiet.is_err(), "unexpected event {quiet:?}");
+}
