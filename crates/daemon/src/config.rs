@@ -320,7 +320,7 @@ fn apply_timeouts(
     if let Some(d) = write_timeout {
         connect.write_timeout = d;
     }
-    let mut keep_alive = connect.keep_alive.clone().unwrap_or(KeepAlive {
+    let mut keep_alive = connect.keep_alive.unwrap_or(KeepAlive {
         interval: Duration::from_secs(15),
         pong_timeout: Duration::from_secs(20),
     });

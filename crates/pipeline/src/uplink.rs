@@ -115,7 +115,7 @@ enum SessionEnd {
 impl Uplink {
     /// A new, not yet running uplink.
     pub fn new(config: UplinkConfig) -> Arc<Self> {
-        let encoder = Encoder::new(config.encode.clone());
+        let encoder = Encoder::new(config.encode);
         let metrics = UplinkMetrics::default();
         metrics.set_running_state(RunningState::Ready);
         Arc::new(Self {
