@@ -4,7 +4,6 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use rustls::{AlertDescription, CertificateError};
 
 /// The step of [`connect`](crate::connect) that timed out or failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,47 +144,13 @@ fn attempts_note(attempts: usize) -> String {
     }
 }
 
+/// The advice itself comes from `tagwire-tls-config`, the one place that knows what each
+/// rustls failure means for the `ca`/`cert`/`key`/`server_name` parameters.
 fn tls_message(server_name: &str, error: &rustls::Error) -> String {
-    let hint = match error {
-        rustls::Error::InvalidCertificate(cert_error) => match cert_error {
-            CertificateError::UnknownIssuer => {
-                "the server certificate is signed by an unknown issuer; if the server uses a \
-                 private or self-signed CA, pass that CA certificate with the `ca` parameter"
-            }
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                "the server certificate is not valid for this name; connect using a name on \
-                 the certificate, or set `server_name` to the name it was issued to"
-            }
-            CertificateError::Expired
-            | CertificateError::ExpiredContext { .. }
-            | CertificateError::NotValidYet
-            | CertificateError::NotValidYetContext { .. } => {
-                "the server certificate is outside its validity period; renew it, or check \
-                 this machine's clock"
-            }
-            CertificateError::BadSignature => "the server certificate has an invalid signature",
-            CertificateError::Revoked => "the server certificate has been revoked",
-            _ => "the server certificate was rejected",
-        },
-        rustls::Error::AlertReceived(
-            AlertDescription::CertificateRequired
-            | AlertDescription::HandshakeFailure
-            | AlertDescription::BadCertificate
-            | AlertDescription::UnknownCA,
-        ) => {
-            "the server refused the handshake; if it requires a client certificate, pass \
-             one with the `cert` and `key` parameters (and check the server trusts its CA)"
-        }
-        rustls::Error::InvalidMessage(_) => {
-            "the server sent something that is not TLS; is the port a TLS (wss://) port?"
-        }
-        _ => "",
-    };
-    if hint.is_empty() {
-        format!("TLS handshake with `{server_name}` failed: {error}")
-    } else {
-        format!("TLS handshake with `{server_name}` failed: {error}: {hint}")
-    }
+    format!(
+        "TLS handshake with `{server_name}` failed: {}",
+        tagwire_tls_config::explain_tls_error(error)
+    )
 }
 
 fn rejected_message(status: u16, body: &str, location: Option<&str>) -> String {
