@@ -1,5 +1,6 @@
-//! The per-group layout cache: each tag name escaped and quoted once per group layout,
-//! not once per message.
+//! The per-group layout cache: each tag's prefix (`"name": ` in values-format,
+//! `{"name": "…", ` in tags-format) escaped and laid out once per group layout, not
+//! once per message.
 //!
 //! A group's tag list rarely changes, so the escaped `"name"` texts are kept and reused
 //! while the snapshot's names still equal the cached ones. The check is a plain string
@@ -14,6 +15,7 @@ use std::hash::BuildHasher;
 use tagwire_model::Snapshot;
 
 use crate::escape::{write_str, Hex};
+use crate::{Format, Style};
 
 /// How many group layouts one encoder keeps. A gateway has tens to hundreds of groups;
 /// above this an arbitrary layout is dropped, so memory stays bounded even when node or
@@ -29,10 +31,19 @@ pub(crate) struct Layout {
     header: Vec<u8>,
     /// The raw tag names the cached texts were built from.
     names: Vec<String>,
-    /// All quoted, escaped names, back to back.
-    escaped: Vec<u8>,
-    /// End offset in `escaped` of each name.
+    /// Each tag's prefix, back to back: `"<name>": ` in values-format,
+    /// `{"name": "<name>", ` in tags-format (compact forms without the spaces).
+    chunks: Vec<u8>,
+    /// End offset in `chunks` of each tag's prefix.
     ends: Vec<usize>,
+}
+
+/// What the cached texts look like for one encoder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    hex: Hex,
+    neuron: bool,
+    tags_format: bool,
 }
 
 impl Layout {
@@ -41,29 +52,48 @@ impl Layout {
         &self.header
     }
 
-    /// The quoted, escaped name of tag `i`.
+    /// The cached prefix of tag `i` (see [`Layout::chunks`]).
     #[inline]
-    pub(crate) fn name(&self, i: usize) -> &[u8] {
+    pub(crate) fn chunk(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.escaped[start..self.ends[i]]
+        &self.chunks[start..self.ends[i]]
     }
 
-    fn build_header(&mut self, hex: Hex) {
+    fn build_header(&mut self, shape: Shape) {
         self.header.clear();
-        let (open_node, group_key, ts_key): (&[u8], &[u8], &[u8]) = match hex {
-            Hex::Upper => (b"{\"node\": ", b", \"group\": ", b", \"timestamp\": "),
-            Hex::Lower => (b"{\"node\":", b",\"group\":", b",\"timestamp\":"),
+        let (open_node, group_key, ts_key): (&[u8], &[u8], &[u8]) = if shape.neuron {
+            (b"{\"node\": ", b", \"group\": ", b", \"timestamp\": ")
+        } else {
+            (b"{\"node\":", b",\"group\":", b",\"timestamp\":")
         };
         self.header.extend_from_slice(open_node);
-        write_str(&mut self.header, &self.node, hex);
+        write_str(&mut self.header, &self.node, shape.hex);
         self.header.extend_from_slice(group_key);
-        write_str(&mut self.header, &self.group, hex);
+        write_str(&mut self.header, &self.group, shape.hex);
         self.header.extend_from_slice(ts_key);
+    }
+
+    fn push_chunk(&mut self, name: &str, shape: Shape) {
+        let (colon, comma): (&[u8], &[u8]) = if shape.neuron {
+            (b": ", b", ")
+        } else {
+            (b":", b",")
+        };
+        if shape.tags_format {
+            self.chunks.extend_from_slice(b"{\"name\"");
+            self.chunks.extend_from_slice(colon);
+            write_str(&mut self.chunks, name, shape.hex);
+            self.chunks.extend_from_slice(comma);
+        } else {
+            write_str(&mut self.chunks, name, shape.hex);
+            self.chunks.extend_from_slice(colon);
+        }
+        self.ends.push(self.chunks.len());
     }
 
     /// Makes the cached names match `snapshot`'s tags, rebuilding from the first
     /// difference.
-    fn sync_names(&mut self, snapshot: &Snapshot, hex: Hex) {
+    fn sync_names(&mut self, snapshot: &Snapshot, shape: Shape) {
         let tags = &snapshot.tags;
         let same = self
             .names
@@ -76,12 +106,10 @@ impl Layout {
         }
         self.names.truncate(same);
         self.ends.truncate(same);
-        self.escaped
-            .truncate(self.ends.last().copied().unwrap_or(0));
+        self.chunks.truncate(self.ends.last().copied().unwrap_or(0));
         for tag in &tags[same..] {
             self.names.push(tag.name.clone());
-            write_str(&mut self.escaped, &tag.name, hex);
-            self.ends.push(self.escaped.len());
+            self.push_chunk(&tag.name, shape);
         }
     }
 }
@@ -93,15 +121,20 @@ pub(crate) struct LayoutCache {
     /// Keyed by the hash of (node, group); the entry's own node/group are compared on
     /// every hit, so a hash collision only costs a rebuild, never a wrong message.
     map: HashMap<u64, Layout>,
-    hex: Hex,
+    shape: Shape,
 }
 
 impl LayoutCache {
-    pub(crate) fn new(hex: Hex) -> Self {
+    pub(crate) fn new(style: Style, format: Format) -> Self {
+        let neuron = style == Style::Neuron;
         LayoutCache {
             hasher: RandomState::new(),
             map: HashMap::new(),
-            hex,
+            shape: Shape {
+                hex: if neuron { Hex::Upper } else { Hex::Lower },
+                neuron,
+                tags_format: format == Format::Tags,
+            },
         }
     }
 
@@ -123,7 +156,7 @@ impl LayoutCache {
                 self.map.remove(&victim);
             }
         }
-        let hex = self.hex;
+        let shape = self.shape;
         let layout = self.map.entry(key).or_default();
         if layout.header.is_empty()
             || layout.node != snapshot.node
@@ -131,12 +164,12 @@ impl LayoutCache {
         {
             layout.node.clone_from(&snapshot.node);
             layout.group.clone_from(&snapshot.group);
-            layout.build_header(hex);
+            layout.build_header(shape);
             layout.names.clear();
             layout.ends.clear();
-            layout.escaped.clear();
+            layout.chunks.clear();
         }
-        layout.sync_names(snapshot, hex);
+        layout.sync_names(snapshot, shape);
         layout
     }
 }

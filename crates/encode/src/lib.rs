@@ -69,21 +69,19 @@ use tagwire_model::{error_code, Json, Reading, Snapshot, Tag, Value, MAX_PRECISI
 #[derive(Debug)]
 pub struct Encoder {
     options: EncodeOptions,
-    syntax: Syntax,
     layouts: LayoutCache,
+    /// Error tags of the message being written (index, code), reused between
+    /// messages; values-format lists them after the values.
+    errors: Vec<(usize, i32)>,
 }
 
 impl Encoder {
     /// An encoder producing `options`' format and style.
     pub fn new(options: EncodeOptions) -> Self {
-        let syntax = match options.style {
-            Style::Neuron => NEURON,
-            Style::Compact => COMPACT,
-        };
         Encoder {
             options,
-            syntax,
-            layouts: LayoutCache::new(syntax.hex),
+            layouts: LayoutCache::new(options.style, options.format),
+            errors: Vec::new(),
         }
     }
 
@@ -99,13 +97,22 @@ impl Encoder {
     pub fn encode(&mut self, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
         let start = out.len();
         let layout = self.layouts.get(snapshot);
-        let w = Writer {
-            sx: self.syntax,
-            upload_err: self.options.upload_err,
-        };
-        let sent = match self.options.format {
-            Format::Values => w.values(layout, snapshot, out),
-            Format::Tags => w.tags(layout, snapshot, out),
+        let upload_err = self.options.upload_err;
+        // One monomorphised writer per style, so that the punctuation is a constant
+        // and every small copy is inlined.
+        let sent = match (self.options.style, self.options.format) {
+            (Style::Neuron, Format::Values) => {
+                Writer::<true> { upload_err }.values(layout, snapshot, &mut self.errors, out)
+            }
+            (Style::Compact, Format::Values) => {
+                Writer::<false> { upload_err }.values(layout, snapshot, &mut self.errors, out)
+            }
+            (Style::Neuron, Format::Tags) => {
+                Writer::<true> { upload_err }.tags(layout, snapshot, out)
+            }
+            (Style::Compact, Format::Tags) => {
+                Writer::<false> { upload_err }.tags(layout, snapshot, out)
+            }
         };
         if !sent {
             out.truncate(start);
@@ -120,7 +127,7 @@ impl Encoder {
         self.encode(snapshot, &mut out).then_some(out)
     }
 
-    /// How many group layouts are cached (at most a fixed bound).
+    /// How many group layouts are cached (at most [`MAX_CACHED_LAYOUTS`]).
     pub fn cached_layouts(&self) -> usize {
         self.layouts.len()
     }
@@ -130,30 +137,6 @@ impl Encoder {
         self.layouts.clear();
     }
 }
-
-/// The punctuation and escaping of a style.
-#[derive(Debug, Clone, Copy)]
-struct Syntax {
-    comma: &'static [u8],
-    colon: &'static [u8],
-    hex: Hex,
-    neuron: bool,
-}
-
-/// jansson's default dump: `", "` and `": "`.
-const NEURON: Syntax = Syntax {
-    comma: b", ",
-    colon: b": ",
-    hex: Hex::Upper,
-    neuron: true,
-};
-
-const COMPACT: Syntax = Syntax {
-    comma: b",",
-    colon: b":",
-    hex: Hex::Lower,
-    neuron: false,
-};
 
 /// What a tag turns into on the wire.
 enum Out<'a> {
@@ -177,6 +160,7 @@ enum Out<'a> {
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
 /// Applies spec §4's scaling and float rules to one tag.
+#[inline]
 fn classify(tag: &Tag) -> Out<'_> {
     let value = match &tag.reading {
         Reading::Error(code) => return Out::Error(*code),
@@ -220,76 +204,92 @@ fn classify(tag: &Tag) -> Out<'_> {
     }
 }
 
-/// One message being written.
-struct Writer {
-    sx: Syntax,
+#[inline]
+fn write_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Writes one message; `NEURON` selects the style at compile time.
+struct Writer<const NEURON: bool> {
     upload_err: bool,
 }
 
-impl Writer {
+impl<const NEURON: bool> Writer<NEURON> {
+    /// jansson's default dump separates with `", "` and `": "`; compact with none.
+    const COMMA: &'static [u8] = if NEURON { b", " } else { b"," };
+    const COLON: &'static [u8] = if NEURON { b": " } else { b":" };
+    const HEX: Hex = if NEURON { Hex::Upper } else { Hex::Lower };
+
     #[inline]
-    fn key(&self, out: &mut Vec<u8>, quoted: &[u8]) {
+    fn key(out: &mut Vec<u8>, quoted: &[u8]) {
         out.extend_from_slice(quoted);
-        out.extend_from_slice(self.sx.colon);
+        out.extend_from_slice(Self::COLON);
     }
 
-    fn head(&self, layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) {
+    fn head(layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) {
         out.extend_from_slice(layout.header());
-        out.extend_from_slice(itoa::Buffer::new().format(snapshot.timestamp_ms).as_bytes());
-        out.extend_from_slice(self.sx.comma);
+        write_int(out, snapshot.timestamp_ms);
+        out.extend_from_slice(Self::COMMA);
     }
 
     /// values-format (§2). Returns whether the message is to be sent.
-    fn values(&self, layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
-        let sx = self.sx;
-        self.head(layout, snapshot, out);
-        self.key(out, b"\"values\"");
+    fn values(
+        &self,
+        layout: &Layout,
+        snapshot: &Snapshot,
+        errors: &mut Vec<(usize, i32)>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        Self::head(layout, snapshot, out);
+        Self::key(out, b"\"values\"");
         out.push(b'{');
+        errors.clear();
         let mut n_values = 0usize;
         for (i, tag) in snapshot.tags.iter().enumerate() {
             let o = classify(tag);
-            if matches!(o, Out::Error(_)) {
+            if let Out::Error(code) = o {
+                errors.push((i, code));
                 continue;
             }
             if n_values > 0 {
-                out.extend_from_slice(sx.comma);
+                out.extend_from_slice(Self::COMMA);
             }
-            self.key(out, layout.name(i));
+            // The cached chunk is the quoted name and the colon.
+            out.extend_from_slice(layout.chunk(i));
             self.out(out, &o);
             n_values += 1;
         }
         out.push(b'}');
-        out.extend_from_slice(sx.comma);
-        self.key(out, b"\"errors\"");
+        out.extend_from_slice(Self::COMMA);
+        Self::key(out, b"\"errors\"");
         out.push(b'{');
         if self.upload_err {
-            let mut first = true;
-            for (i, tag) in snapshot.tags.iter().enumerate() {
-                if let Out::Error(code) = classify(tag) {
-                    if !first {
-                        out.extend_from_slice(sx.comma);
-                    }
-                    first = false;
-                    self.key(out, layout.name(i));
-                    out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+            for (n, &(i, code)) in errors.iter().enumerate() {
+                if n > 0 {
+                    out.extend_from_slice(Self::COMMA);
                 }
+                out.extend_from_slice(layout.chunk(i));
+                write_int(out, code);
             }
         }
         out.push(b'}');
-        out.extend_from_slice(sx.comma);
-        self.key(out, b"\"metas\"");
+        out.extend_from_slice(Self::COMMA);
+        Self::key(out, b"\"metas\"");
         out.push(b'{');
         let mut first = true;
+        let mut next_error = errors.iter().map(|&(i, _)| i).peekable();
         for (i, tag) in snapshot.tags.iter().enumerate() {
-            if tag.metas.is_empty() || (!self.upload_err && matches!(classify(tag), Out::Error(_)))
-            {
+            // `errors` is in tag order: advance to the first error at or after `i`.
+            while next_error.next_if(|&e| e < i).is_some() {}
+            let is_error = next_error.peek() == Some(&i);
+            if tag.metas.is_empty() || (is_error && !self.upload_err) {
                 continue;
             }
             if !first {
-                out.extend_from_slice(sx.comma);
+                out.extend_from_slice(Self::COMMA);
             }
             first = false;
-            self.key(out, layout.name(i));
+            out.extend_from_slice(layout.chunk(i));
             out.push(b'{');
             self.members(out, &tag.metas);
             out.push(b'}');
@@ -300,9 +300,8 @@ impl Writer {
 
     /// tags-format (§3). Returns whether the message is to be sent.
     fn tags(&self, layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
-        let sx = self.sx;
-        self.head(layout, snapshot, out);
-        self.key(out, b"\"tags\"");
+        Self::head(layout, snapshot, out);
+        Self::key(out, b"\"tags\"");
         out.push(b'[');
         let mut n_written = 0usize;
         let mut n_values = 0usize;
@@ -313,23 +312,21 @@ impl Writer {
                 continue;
             }
             if n_written > 0 {
-                out.extend_from_slice(sx.comma);
+                out.extend_from_slice(Self::COMMA);
             }
             n_written += 1;
-            out.push(b'{');
-            self.key(out, b"\"name\"");
-            out.extend_from_slice(layout.name(i));
-            out.extend_from_slice(sx.comma);
+            // The cached chunk is `{"name": "<name>", `.
+            out.extend_from_slice(layout.chunk(i));
             if let Out::Error(code) = o {
-                self.key(out, b"\"error\"");
-                out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+                Self::key(out, b"\"error\"");
+                write_int(out, code);
             } else {
-                self.key(out, b"\"value\"");
+                Self::key(out, b"\"value\"");
                 self.out(out, &o);
                 n_values += 1;
             }
             if !tag.metas.is_empty() {
-                out.extend_from_slice(sx.comma);
+                out.extend_from_slice(Self::COMMA);
                 self.members(out, &tag.metas);
             }
             out.push(b'}');
@@ -342,17 +339,18 @@ impl Writer {
     fn members(&self, out: &mut Vec<u8>, members: &[(String, Json)]) {
         for (n, (k, v)) in members.iter().enumerate() {
             if n > 0 {
-                out.extend_from_slice(self.sx.comma);
+                out.extend_from_slice(Self::COMMA);
             }
-            write_str(out, k, self.sx.hex);
-            out.extend_from_slice(self.sx.colon);
+            write_str(out, k, Self::HEX);
+            out.extend_from_slice(Self::COLON);
             self.json(out, v);
         }
     }
 
+    #[inline]
     fn out(&self, out: &mut Vec<u8>, o: &Out<'_>) {
         match *o {
-            Out::Error(code) => out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes()),
+            Out::Error(code) => write_int(out, code),
             Out::Real {
                 v,
                 single,
@@ -363,11 +361,16 @@ impl Writer {
         }
     }
 
+    #[inline]
     fn real(&self, out: &mut Vec<u8>, v: f64, single: Option<f32>, heuristic: bool, precision: u8) {
         if precision > 0 {
             num::write_fixed(out, v, precision);
-        } else if self.sx.neuron {
-            num::write_g15(out, if heuristic { num::heuristic(v) } else { v });
+        } else if NEURON {
+            if heuristic {
+                num::write_heuristic(out, v);
+            } else {
+                num::write_g15(out, v);
+            }
         } else if let Some(f) = single {
             num::write_shortest_f32(out, f);
         } else {
@@ -381,7 +384,7 @@ impl Writer {
     fn element_f64(&self, out: &mut Vec<u8>, v: f64) {
         if !v.is_finite() {
             out.extend_from_slice(b"null");
-        } else if self.sx.neuron {
+        } else if NEURON {
             num::write_g15(out, v);
         } else {
             num::write_shortest_f64(out, v);
@@ -391,7 +394,7 @@ impl Writer {
     fn element_f32(&self, out: &mut Vec<u8>, v: f32) {
         if !v.is_finite() {
             out.extend_from_slice(b"null");
-        } else if self.sx.neuron {
+        } else if NEURON {
             num::write_g15(out, f64::from(v));
         } else {
             num::write_shortest_f32(out, v);
@@ -402,7 +405,7 @@ impl Writer {
         out.push(b'[');
         for (n, item) in items.iter().enumerate() {
             if n > 0 {
-                out.extend_from_slice(self.sx.comma);
+                out.extend_from_slice(Self::COMMA);
             }
             each(out, item);
         }
@@ -410,22 +413,18 @@ impl Writer {
     }
 
     fn value(&self, out: &mut Vec<u8>, value: &Value) {
-        fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
-            out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-        }
-        let hex = self.sx.hex;
         match value {
-            Value::Int8(v) => int(out, *v),
-            Value::Uint8(v) => int(out, *v),
-            Value::Int16(v) => int(out, *v),
-            Value::Uint16(v) => int(out, *v),
-            Value::Int32(v) => int(out, *v),
-            Value::Uint32(v) => int(out, *v),
-            Value::Int64(v) => int(out, *v),
-            Value::Uint64(v) => int(out, *v),
-            Value::Word(v) => int(out, *v),
-            Value::Dword(v) => int(out, *v),
-            Value::Lword(v) => int(out, *v),
+            Value::Int8(v) => write_int(out, *v),
+            Value::Uint8(v) => write_int(out, *v),
+            Value::Int16(v) => write_int(out, *v),
+            Value::Uint16(v) => write_int(out, *v),
+            Value::Int32(v) => write_int(out, *v),
+            Value::Uint32(v) => write_int(out, *v),
+            Value::Int64(v) => write_int(out, *v),
+            Value::Uint64(v) => write_int(out, *v),
+            Value::Word(v) => write_int(out, *v),
+            Value::Dword(v) => write_int(out, *v),
+            Value::Lword(v) => write_int(out, *v),
             // `classify` turns FLOAT/DOUBLE into `Out::Real`; this is the same rendering
             // for a value reached without a tag (precision 0, unscaled).
             Value::Float(f) => self.real(out, f64::from(*f), Some(*f), true, 0),
@@ -433,23 +432,23 @@ impl Writer {
             Value::Bit(b) => out.push(if *b { b'1' } else { b'0' }),
             Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Value::String(s) | Value::Time(s) | Value::DataAndTime(s) | Value::ArrayChar(s) => {
-                write_str(out, s, hex)
+                write_str(out, s, Self::HEX)
             }
-            Value::Bytes(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayInt8(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayUint8(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayInt16(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayUint16(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayInt32(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayUint32(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayInt64(v) => self.array(out, v, |o, x| int(o, *x)),
-            Value::ArrayUint64(v) => self.array(out, v, |o, x| int(o, *x)),
+            Value::Bytes(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayInt8(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayUint8(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayInt16(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayUint16(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayInt32(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayUint32(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayInt64(v) => self.array(out, v, |o, x| write_int(o, *x)),
+            Value::ArrayUint64(v) => self.array(out, v, |o, x| write_int(o, *x)),
             Value::ArrayFloat(v) => self.array(out, v, |o, x| self.element_f32(o, *x)),
             Value::ArrayDouble(v) => self.array(out, v, |o, x| self.element_f64(o, *x)),
             Value::ArrayBool(v) => self.array(out, v, |o, b| {
                 o.extend_from_slice(if *b { b"true" } else { b"false" })
             }),
-            Value::ArrayString(v) => self.array(out, v, |o, s| write_str(o, s, hex)),
+            Value::ArrayString(v) => self.array(out, v, |o, s| write_str(o, s, Self::HEX)),
             Value::Custom(j) => self.json(out, j),
         }
     }
@@ -460,10 +459,10 @@ impl Writer {
         match j {
             Json::Null => out.extend_from_slice(b"null"),
             Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Json::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
-            Json::Uint(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Json::Int(v) => write_int(out, *v),
+            Json::Uint(v) => write_int(out, *v),
             Json::Float(v) => self.element_f64(out, *v),
-            Json::String(s) => write_str(out, s, self.sx.hex),
+            Json::String(s) => write_str(out, s, Self::HEX),
             Json::Array(items) => self.array(out, items, |o, x| self.json(o, x)),
             Json::Object(members) => {
                 out.push(b'{');

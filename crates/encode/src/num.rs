@@ -196,41 +196,113 @@ pub(crate) fn write_shortest_f32(out: &mut Vec<u8>, v: f32) {
 /// Powers of ten used by the heuristic; C's `pow(10, n)` is exact for these.
 const POW10: [f64; 6] = [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0];
 
+/// The result of Neuron's heuristic both as the `double` Neuron computes and as the
+/// decimal it stands for: `±(int + frac / 10^ndec)`.
+struct Cut {
+    value: f64,
+    negative: bool,
+    int: u64,
+    frac: u64,
+    ndec: u32,
+}
+
 /// Neuron's rounding heuristic `h(v)` (spec §4): at most five decimals, cut where
 /// float noise (`00` or `99`) begins. Mirrors Neuron's C arithmetic step by step,
 /// including C's `round` (half away from zero) and its sign handling (`-0.0` is not
 /// below zero, so it comes back as `+0.0`). The caller ensures `|v| < 2^63`.
-pub(crate) fn heuristic(v: f64) -> f64 {
-    let (value, negative) = if v < 0.0 { (-v, -1.0) } else { (v, 1.0) };
+fn cut(v: f64) -> Cut {
+    let negative = v < 0.0;
+    let value = if negative { -v } else { v };
     let integer_part = value as i64;
     let mut decimal_part = value - integer_part as f64;
     decimal_part *= POW10[5];
     decimal_part = decimal_part.round();
-    // "%05" PRId64 into a 6-byte buffer: at least five digits, cut to five.
-    let d = decimal_part as i64;
-    let mut s = [b'0'; 5];
-    let mut itoa = itoa::Buffer::new();
-    let text = itoa.format(d).as_bytes();
-    if text.len() >= 5 {
-        s.copy_from_slice(&text[..5]);
+    // "%05" PRId64 into a 6-byte buffer: at least five digits, cut to five. The
+    // fraction is below one, so `d` is at most 100000, whose first five are "10000".
+    let d = decimal_part as u64;
+    let s: [u8; 5] = if d >= 100_000 {
+        *b"10000"
     } else {
-        s[5 - text.len()..].copy_from_slice(text);
-    }
+        let digit = |p: u64| b'0' + (d / p % 10) as u8;
+        [digit(10_000), digit(1000), digit(100), digit(10), digit(1)]
+    };
     let k =
         (0..4).find(|&i| (s[i] == b'0' && s[i + 1] == b'0') || (s[i] == b'9' && s[i + 1] == b'9'));
-    let value = match k {
+    let (value, frac, ndec) = match k {
         Some(k) if k != 0 => {
             let cut = (decimal_part / POW10[5 - k]).round();
-            integer_part as f64 + cut / POW10[k]
+            (integer_part as f64 + cut / POW10[k], cut as u64, k as u32)
         }
-        _ => integer_part as f64 + decimal_part / POW10[5],
+        _ => (integer_part as f64 + decimal_part / POW10[5], d, 5),
     };
-    value * negative
+    let (mut int, mut frac) = (integer_part as u64, frac);
+    let one = 10u64.pow(ndec);
+    if frac >= one {
+        // The fraction rounded up to a whole unit (…99999 -> next integer).
+        int += 1;
+        frac -= one;
+    }
+    Cut {
+        value: if negative { -value } else { value },
+        negative,
+        int,
+        frac,
+        ndec,
+    }
+}
+
+/// `h(v)` as the `double` Neuron computes.
+#[cfg(test)]
+pub(crate) fn heuristic(v: f64) -> f64 {
+    cut(v).value
+}
+
+/// Appends `printf("%.15g", h(v))` with jansson's clean-up, for `|v| < 2^63`.
+///
+/// `h(v)` is `int + frac / 10^ndec` computed in doubles, which lands within one ulp of
+/// that decimal. When the decimal has at most 15 significant digits, `%.15g` of the
+/// double therefore prints exactly the decimal (one ulp is below half a unit of the
+/// 15th digit), so it is written straight from the integers: no float formatting at
+/// all. Larger integer parts take the general `%.15g` path.
+pub(crate) fn write_heuristic(out: &mut Vec<u8>, v: f64) {
+    let c = cut(v);
+    // int below 10^10: at most 10 + 5 significant digits.
+    if c.int >= 10_000_000_000 {
+        write_g15(out, c.value);
+        return;
+    }
+    let (mut frac, mut ndec) = (c.frac, c.ndec);
+    while ndec > 0 && frac % 10 == 0 {
+        frac /= 10;
+        ndec -= 1;
+    }
+    if c.negative {
+        out.push(b'-');
+    }
+    if c.int == 0 && ndec == 5 && frac < 10 {
+        // Below 1e-4 %g switches to exponential notation: d e-5.
+        out.extend_from_slice(&[b'0' + frac as u8, b'e', b'-', b'5']);
+        return;
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(c.int).as_bytes());
+    if ndec == 0 {
+        out.extend_from_slice(b".0");
+    } else {
+        let mut digits = [b'0'; 6];
+        digits[0] = b'.';
+        let mut f = frac;
+        for i in (1..=ndec as usize).rev() {
+            digits[i] = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        out.extend_from_slice(&digits[..=ndec as usize]);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn g15(v: f64) -> String {
         let mut out = Vec::new();
@@ -273,6 +345,49 @@ mod tests {
         assert_eq!(g15(heuristic(0.12399)), "0.124");
         // The fraction rounds up to a whole unit.
         assert_eq!(g15(heuristic(2.999999)), "3.0");
+        assert_eq!(g15(heuristic(-2.999999)), "-3.0");
+    }
+
+    fn direct(v: f64) -> String {
+        let mut out = Vec::new();
+        write_heuristic(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn direct_heuristic_text_examples() {
+        for (v, want) in [
+            (0.0, "0.0"),
+            (-0.0, "0.0"),
+            (-1e-20, "-0.0"),
+            (1.2345e-5, "1e-5"),
+            (-9.4e-5, "-9e-5"),
+            (0.0001, "0.0001"),
+            (100.0, "100.0"),
+            (2.999999, "3.0"),
+            (9999999999.999999, "10000000000.0"),
+            (1e15, "1e15"),
+            (f64::from(12.345678f32), "12.34568"),
+        ] {
+            assert_eq!(direct(v), want, "{v:e}");
+            assert_eq!(direct(v), g15(heuristic(v)), "{v:e}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// The integer-only text equals %.15g of the double Neuron computes.
+        #[test]
+        fn direct_heuristic_equals_g15_of_h(v in prop_oneof![
+            -1e12..1e12f64,
+            -100.0..100.0f64,
+            -1e-3..1e-3f64,
+            any::<f32>().prop_map(f64::from),
+            (any::<i64>(), 0i32..9).prop_map(|(n, s)| n as f64 / 10f64.powi(s)),
+        ].prop_filter("below 2^63", |v| v.abs() < 9.2e18)) {
+            prop_assert_eq!(direct(v), g15(heuristic(v)));
+        }
     }
 
     #[test]
@@ -324,8 +439,7 @@ mod tests {
     }
 
     #[cfg(unix)]
-    fn any_finite() -> impl proptest::strategy::Strategy<Value = f64> {
-        use proptest::prelude::*;
+    fn any_finite() -> impl Strategy<Value = f64> {
         prop_oneof![
             any::<u64>().prop_map(f64::from_bits),
             any::<u32>().prop_map(|b| f64::from(f32::from_bits(b))),
