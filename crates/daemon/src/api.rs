@@ -33,7 +33,11 @@ pub struct ApiState {
 }
 
 /// Serves the API on `listener` until `shutdown` becomes true.
-pub async fn serve(listener: TcpListener, state: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ApiState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -78,7 +82,11 @@ fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     )
 }
 
-async fn handle(req: Request<Incoming>, state: &ApiState, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn handle(
+    req: Request<Incoming>,
+    state: &ApiState,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
     if let Some(token) = &state.token {
         let ok = req
             .headers()
@@ -110,14 +118,20 @@ async fn handle(req: Request<Incoming>, state: &ApiState, peer: SocketAddr) -> R
             "text/plain; version=0.0.4",
             prometheus_text(&state.hub),
         ),
-        (&Method::GET, "/api/v1/nodes") => {
-            respond(StatusCode::OK, "application/json", nodes_json(state).to_string())
-        }
+        (&Method::GET, "/api/v1/nodes") => respond(
+            StatusCode::OK,
+            "application/json",
+            nodes_json(state).to_string(),
+        ),
         (&Method::POST, "/api/v1/ingest") => ingest(req, state).await,
-        (_, "/health" | "/metrics" | "/api/v1/nodes" | "/api/v1/ingest") => {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this path")
-        }
-        _ => json_error(StatusCode::NOT_FOUND, "no such path: see GET /health, GET /metrics, GET /api/v1/nodes, POST /api/v1/ingest"),
+        (_, "/health" | "/metrics" | "/api/v1/nodes" | "/api/v1/ingest") => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this path",
+        ),
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            "no such path: see GET /health, GET /metrics, GET /api/v1/nodes, POST /api/v1/ingest",
+        ),
     }
 }
 
@@ -126,15 +140,26 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes>> {
-    let body = match Limited::new(req.into_body(), MAX_INGEST_BYTES).collect().await {
+    let body = match Limited::new(req.into_body(), MAX_INGEST_BYTES)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("body over {MAX_INGEST_BYTES} bytes: send fewer snapshots per request"),
             )
         }
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the body: {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the body: {e}"),
+            )
+        }
     };
     let mut body = body.to_vec();
     let snapshots = match tagwire_model::parse_snapshots(&mut body, now_ms()) {
@@ -172,7 +197,10 @@ async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes
                 ),
             )
         }
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("ingest failed: {e}")),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("ingest failed: {e}"),
+        ),
     }
 }
 
@@ -215,41 +243,77 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
 pub fn prometheus_text(hub: &Hub) -> String {
     type Getter = fn(&tagwire_pipeline::Uplink) -> u64;
     let families: [(&str, &str, &str, Getter); 11] = [
-        ("link_state", "gauge", "1 when connected", |u| u64::from(u.metrics().connected())),
-        ("running_state", "gauge", "Neuron's codes: 1 init, 2 ready, 3 running, 4 stopped", |u| {
-            u64::from(u.metrics().running_state())
+        ("link_state", "gauge", "1 when connected", |u| {
+            u64::from(u.metrics().connected())
         }),
-        ("send_msgs_total", "counter", "messages delivered (confirmed by the server)", |u| {
-            u.metrics().send_msgs_total.load(Relaxed)
+        (
+            "running_state",
+            "gauge",
+            "Neuron's codes: 1 init, 2 ready, 3 running, 4 stopped",
+            |u| u64::from(u.metrics().running_state()),
+        ),
+        (
+            "send_msgs_total",
+            "counter",
+            "messages delivered (confirmed by the server)",
+            |u| u.metrics().send_msgs_total.load(Relaxed),
+        ),
+        (
+            "send_bytes_total",
+            "counter",
+            "payload bytes delivered",
+            |u| u.metrics().send_bytes_total.load(Relaxed),
+        ),
+        (
+            "send_msg_errors_total",
+            "counter",
+            "failed sends and connections lost with messages in flight",
+            |u| u.metrics().send_msg_errors_total.load(Relaxed),
+        ),
+        (
+            "recv_msgs_total",
+            "counter",
+            "data frames received from the server",
+            |u| u.metrics().recv_msgs_total.load(Relaxed),
+        ),
+        (
+            "resent_msgs_total",
+            "counter",
+            "messages sent again after a reconnect (possible duplicates)",
+            |u| u.metrics().resent_msgs_total.load(Relaxed),
+        ),
+        (
+            "reconnects_total",
+            "counter",
+            "connections made after the first",
+            |u| u.metrics().reconnects_total.load(Relaxed),
+        ),
+        (
+            "queued_msgs_total",
+            "counter",
+            "messages accepted into the queue",
+            |u| u.metrics().queued_msgs_total.load(Relaxed),
+        ),
+        (
+            "cached_msgs",
+            "gauge",
+            "messages held, waiting or unconfirmed",
+            |u| u.queue().occupancy().0 as u64,
+        ),
+        ("cached_bytes", "gauge", "payload bytes held", |u| {
+            u.queue().occupancy().1 as u64
         }),
-        ("send_bytes_total", "counter", "payload bytes delivered", |u| {
-            u.metrics().send_bytes_total.load(Relaxed)
-        }),
-        ("send_msg_errors_total", "counter", "failed sends and connections lost with messages in flight", |u| {
-            u.metrics().send_msg_errors_total.load(Relaxed)
-        }),
-        ("recv_msgs_total", "counter", "data frames received from the server", |u| {
-            u.metrics().recv_msgs_total.load(Relaxed)
-        }),
-        ("resent_msgs_total", "counter", "messages sent again after a reconnect (possible duplicates)", |u| {
-            u.metrics().resent_msgs_total.load(Relaxed)
-        }),
-        ("reconnects_total", "counter", "connections made after the first", |u| {
-            u.metrics().reconnects_total.load(Relaxed)
-        }),
-        ("queued_msgs_total", "counter", "messages accepted into the queue", |u| {
-            u.metrics().queued_msgs_total.load(Relaxed)
-        }),
-        ("cached_msgs", "gauge", "messages held, waiting or unconfirmed", |u| {
-            u.queue().occupancy().0 as u64
-        }),
-        ("cached_bytes", "gauge", "payload bytes held", |u| u.queue().occupancy().1 as u64),
     ];
     let mut out = String::new();
     for (name, kind, help, get) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for u in hub.uplinks() {
-            let _ = writeln!(out, "{name}{{node=\"{}\"}} {}", escape_label(&u.config().name), get(u));
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{}\"}} {}",
+                escape_label(&u.config().name),
+                get(u)
+            );
         }
     }
     let _ = writeln!(
@@ -271,5 +335,7 @@ pub fn prometheus_text(hub: &Hub) -> String {
 }
 
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -168,7 +168,9 @@ fn parse_south(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
                 let mut gs = Section::new(format!("{path}.groups[{i}]"), g, problems);
                 let name = gs.required_string("name");
                 let interval_ms = gs.u64_in("interval_ms", 1, 86_400_000).unwrap_or(1000);
-                let tags = gs.u64_in("tags", 0, 100_000).unwrap_or(DEFAULT_SIM_TAGS as u64);
+                let tags = gs
+                    .u64_in("tags", 0, 100_000)
+                    .unwrap_or(DEFAULT_SIM_TAGS as u64);
                 gs.finish();
                 if let Some(name) = name {
                     groups.push(SimGroup {
@@ -200,13 +202,15 @@ const DEFAULT_SIM_TAGS: usize = 10;
 fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<UplinkConfig> {
     let mut s = Section::new(path.to_string(), table, problems);
     let name = s.required_string("name");
-    let url = s.required_string("url").and_then(|u| match WsUrl::parse(&u) {
-        Ok(url) => Some(url),
-        Err(e) => {
-            s.problem("url", &e.to_string());
-            None
-        }
-    });
+    let url = s
+        .required_string("url")
+        .and_then(|u| match WsUrl::parse(&u) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                s.problem("url", &e.to_string());
+                None
+            }
+        });
     let format = s.format("format");
     let style = s.parsed::<Style>("style", "\"neuron\" or \"compact\"");
     let upload_err = s.bool("upload_err");
@@ -342,7 +346,8 @@ fn parse_cache(path: &str, table: &Table, problems: &mut Vec<String>) -> QueueLi
     if let Some(n) = s.u64_in("max_messages", 1, 100_000_000) {
         limits.max_messages = n as usize;
     }
-    if let Some(p) = s.parsed::<FullPolicy>("policy", "\"drop_oldest\", \"drop_newest\" or \"refuse\"")
+    if let Some(p) =
+        s.parsed::<FullPolicy>("policy", "\"drop_oldest\", \"drop_newest\" or \"refuse\"")
     {
         limits.policy = p;
     }
@@ -475,7 +480,9 @@ impl<'a, 'p> Section<'a, 'p> {
             Err(_) => {
                 self.problem(
                     key,
-                    &format!("unknown format {text:?}: use \"values\" or \"tags\" (Neuron's 0 or 1)"),
+                    &format!(
+                        "unknown format {text:?}: use \"values\" or \"tags\" (Neuron's 0 or 1)"
+                    ),
                 );
                 None
             }
@@ -632,7 +639,10 @@ mod tests {
         );
         let all = p.join("\n");
         assert!(all.contains("north[0].url:"), "{all}");
-        assert!(all.contains("north[0].format: unknown format \"xml\""), "{all}");
+        assert!(
+            all.contains("north[0].format: unknown format \"xml\""),
+            "{all}"
+        );
         assert!(
             all.contains("north[0].stlye: unknown key (did you mean \"style\"?)"),
             "{all}"
@@ -660,9 +670,21 @@ mod tests {
              [[north]]\nname = \"a\"\nurl = \"ws://h/\"\nupload_err = \"yes\"\n",
         );
         let all = p.join("\n");
-        assert!(all.contains("north[0].cache.memory_mb: 0 is out of range"), "{all}");
-        assert!(all.contains("north[0].cache.policy: \"x\" is not valid"), "{all}");
-        assert!(all.contains("north[1].upload_err: expected true or false, found string"), "{all}");
-        assert!(all.contains("north[1].name: \"a\" is used by an earlier"), "{all}");
+        assert!(
+            all.contains("north[0].cache.memory_mb: 0 is out of range"),
+            "{all}"
+        );
+        assert!(
+            all.contains("north[0].cache.policy: \"x\" is not valid"),
+            "{all}"
+        );
+        assert!(
+            all.contains("north[1].upload_err: expected true or false, found string"),
+            "{all}"
+        );
+        assert!(
+            all.contains("north[1].name: \"a\" is used by an earlier"),
+            "{all}"
+        );
     }
 }

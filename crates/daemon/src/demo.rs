@@ -38,10 +38,9 @@ impl CounterCheck {
         let Ok(msg) = serde_json::from_slice::<serde_json::Value>(payload) else {
             return;
         };
-        let (Some(group), Some(counter)) = (
-            msg["group"].as_str(),
-            msg["values"][COUNTER_TAG].as_u64(),
-        ) else {
+        let (Some(group), Some(counter)) =
+            (msg["group"].as_str(), msg["values"][COUNTER_TAG].as_u64())
+        else {
             return;
         };
         let last = self.last.entry(group.to_string()).or_insert(0);
@@ -117,7 +116,10 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
             if let Some(s) = &c.sample {
                 let shown: String = s.chars().take(400).collect();
                 let more = if s.chars().count() > 400 { " ..." } else { "" };
-                println!("  first message received ({} bytes):\n    {shown}{more}", s.len());
+                println!(
+                    "  first message received ({} bytes):\n    {shown}{more}",
+                    s.len()
+                );
                 sample_shown = true;
             }
         }

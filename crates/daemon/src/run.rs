@@ -77,14 +77,30 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     let _ = stop_api.send(true);
     let _ = api_task.await;
     for u in hub.uplinks() {
-        let m = u.metrics();
-        info!(
-            uplink = %u.config().name,
-            sent = m.send_msgs_total.load(std::sync::atomic::Ordering::Relaxed),
-            "stopped"
-        );
+        log_final_counts(u);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per uplink at exit, so that a stop always says what became of the data:
+/// `delivered + dropped = queued` (with at-least-once, `resent` may also have arrived twice).
+fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = uplink.metrics();
+    let dropped: Vec<String> = tagwire_pipeline::DropReason::ALL
+        .iter()
+        .filter(|r| m.dropped(**r) > 0)
+        .map(|r| format!("{}={}", r.as_str(), m.dropped(*r)))
+        .collect();
+    info!(
+        uplink = %uplink.config().name,
+        queued = m.queued_msgs_total.load(Relaxed),
+        delivered = m.send_msgs_total.load(Relaxed),
+        resent = m.resent_msgs_total.load(Relaxed),
+        refused = m.refused_msgs_total.load(Relaxed),
+        dropped = %if dropped.is_empty() { "none".to_string() } else { dropped.join(",") },
+        "final counts"
+    );
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -17,8 +17,7 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tagwire_tls_config::{load_certificates, load_private_key, ErrorKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -43,35 +42,45 @@ pub type OnMessage = Arc<dyn Fn(bool, &[u8]) + Send + Sync>;
 
 /// Builds the TLS side of a sink from PEM files (certificate chain, key, and optionally
 /// the CA that client certificates must chain to).
+///
+/// The files are read by `tagwire-tls-config`, the same code that reads an uplink's
+/// `ca`/`cert`/`key`, so the sink takes the same formats (PKCS#8, PKCS#1, SEC1; RSA,
+/// ECDSA, Ed25519) and gives the same errors, each starting with the option at fault
+/// (`--tls-cert: file /x/server.pem not found: ...`). The key must be unencrypted: the
+/// sink has no password option, so an encrypted key gets the command that decrypts it.
 pub fn tls_acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<TlsAcceptor> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("--tls-cert: cannot read {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("--tls-cert: {} is not a PEM certificate file", cert.display()))?;
-    if certs.is_empty() {
-        anyhow::bail!("--tls-cert: no CERTIFICATE block in {}", cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
-        format!(
-            "--tls-key: no unencrypted private key in {} (decrypt it with `openssl pkey -in KEY -out plain.key`)",
-            key.display()
-        )
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let certs = load_certificates("--tls-cert", path_value("--tls-cert", cert)?)?;
+    let key_der =
+        load_private_key("--tls-key", path_value("--tls-key", key)?, None).map_err(|e| {
+            match e.kind() {
+                // The library's advice for these is to set `keypass`, which the sink lacks.
+                ErrorKind::KeypassMissing | ErrorKind::UnsupportedEncryption => anyhow::anyhow!(
+                    "--tls-key: {} is encrypted, and tagwire sink takes only an unencrypted key: \
+                 write a decrypted copy with `openssl pkey -in {} -out server-plain.key` \
+                 (it asks for the password) and give that",
+                    key.display(),
+                    key.display()
+                ),
+                _ => e.into(),
+            }
+        })?;
+    let provider = tagwire_tls_config::crypto_provider();
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca)
-                .with_context(|| format!("--client-ca: cannot read {}", ca.display()))?
-            {
-                let c = c.with_context(|| format!("--client-ca: bad PEM in {}", ca.display()))?;
-                roots
-                    .add(c)
-                    .with_context(|| format!("--client-ca: bad certificate in {}", ca.display()))?;
+            let cas = load_certificates("--client-ca", path_value("--client-ca", ca)?)?;
+            for (index, c) in cas.into_iter().enumerate() {
+                roots.add(c).with_context(|| {
+                    format!(
+                        "--client-ca: certificate #{} in {} cannot be used as a CA",
+                        index + 1,
+                        ca.display()
+                    )
+                })?;
             }
             let verifier =
                 rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
@@ -81,9 +90,28 @@ pub fn tls_acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result
         }
     };
     let config = builder
-        .with_single_cert(certs, key)
-        .context("--tls-key: the key does not fit the certificate")?;
+        .with_single_cert(certs, key_der)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => anyhow::anyhow!(
+                "--tls-key: the private key in {} does not belong to the certificate in {} (their \
+             public keys differ): give the key the certificate was issued for",
+                key.display(),
+                cert.display()
+            ),
+            other => anyhow::anyhow!(
+                "--tls-key: the key in {} cannot be used with the certificate in {}: {other}",
+                key.display(),
+                cert.display()
+            ),
+        })?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A path as the string `tagwire-tls-config` takes (which also accepts PEM text and base64,
+/// but a path never looks like either).
+fn path_value<'a>(option: &str, path: &'a Path) -> Result<&'a str> {
+    path.to_str()
+        .with_context(|| format!("{option}: the path {} is not valid UTF-8", path.display()))
 }
 
 /// Accepts connections on `listener` until `shutdown` becomes true.

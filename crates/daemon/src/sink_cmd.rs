@@ -63,7 +63,11 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
     eprintln!(
         "tagwire sink: listening on {scheme}://{}{}",
         listener.local_addr()?,
-        if args.client_ca.is_some() { " (client certificates required)" } else { "" }
+        if args.client_ca.is_some() {
+            " (client certificates required)"
+        } else {
+            ""
+        }
     );
 
     let stats = Arc::new(SinkStats::default());
@@ -83,7 +87,13 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
         })
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let server = tokio::spawn(sink::serve(listener, tls, Arc::clone(&stats), on_message, stop_rx));
+    let server = tokio::spawn(sink::serve(
+        listener,
+        tls,
+        Arc::clone(&stats),
+        on_message,
+        stop_rx,
+    ));
 
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(5));

@@ -9,7 +9,10 @@ use std::process::{Output, Stdio};
 use support::tagwire;
 
 fn vectors() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/vectors"
+    ));
     assert!(
         dir.join("snapshots.ndjson").exists(),
         "test vectors not found at {} (the repository must be checked out next to shared/)",
@@ -42,13 +45,25 @@ fn every_vector_passes_through_the_encode_command() {
         ("tags", "false", "tags.neuron.noerr.txt"),
     ] {
         let out = encode(
-            &["--format", format, "--style", "neuron", "--upload-err", upload_err],
+            &[
+                "--format",
+                format,
+                "--style",
+                "neuron",
+                "--upload-err",
+                upload_err,
+            ],
             &input,
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want = std::fs::read_to_string(dir.join(file)).unwrap();
         let got = String::from_utf8(out.stdout).unwrap();
-        let (want_lines, got_lines): (Vec<_>, Vec<_>) = (want.lines().collect(), got.lines().collect());
+        let (want_lines, got_lines): (Vec<_>, Vec<_>) =
+            (want.lines().collect(), got.lines().collect());
         assert_eq!(got_lines.len(), want_lines.len(), "{file}: line count");
         for (i, (g, w)) in got_lines.iter().zip(&want_lines).enumerate() {
             assert_eq!(g, w, "{file}: line {}", i + 1);
@@ -81,14 +96,22 @@ fn bad_lines_are_reported_with_their_number_and_the_rest_is_encoded() {
     assert!(err.contains("line 2:"), "{err}");
     assert!(err.contains("line 4:") && err.contains("\"t\""), "{err}");
     assert!(err.contains("line 5:") && err.contains("NOPE"), "{err}");
-    assert!(!err.contains("line 1:") && !err.contains("line 3:"), "{err}");
+    assert!(
+        !err.contains("line 1:") && !err.contains("line 3:"),
+        "{err}"
+    );
 }
 
 fn check(config: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     std::fs::write(&path, config).unwrap();
-    let out = tagwire().arg("check").arg("--config").arg(&path).output().unwrap();
+    let out = tagwire()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
@@ -111,7 +134,10 @@ fn check_names_each_bad_key() {
             "[[north]]\nname = \"c\"\nurl = \"ws://h/\"\nurll = \"x\"\n",
             "north[0].urll: unknown key (did you mean \"url\"?)",
         ),
-        ("[[north]]\nname = \"c\"\nurl = \"http://h/\"\n", "north[0].url:"),
+        (
+            "[[north]]\nname = \"c\"\nurl = \"http://h/\"\n",
+            "north[0].url:",
+        ),
         ("[[north]]\nname = \"c\"\n", "north[0].url: missing"),
         (
             "[[north]]\nname = \"c\"\nurl = \"ws://h/\"\nformat = \"xml\"\n",
@@ -135,9 +161,8 @@ fn check_names_each_bad_key() {
 
 #[test]
 fn check_reports_every_problem_at_once() {
-    let (code, out) = check(
-        "[[north]]\nname = \"c\"\nurl = \"ftp://h/\"\nformat = 7\nupload_err = 1\n",
-    );
+    let (code, out) =
+        check("[[north]]\nname = \"c\"\nurl = \"ftp://h/\"\nformat = 7\nupload_err = 1\n");
     assert_eq!(code, 1);
     assert_eq!(out.lines().count(), 3, "{out}");
 }

@@ -112,9 +112,11 @@ fn a_stalled_connection_is_detected_within_the_pong_timeout_and_nothing_is_lost(
     std::thread::sleep(Duration::from_millis(300));
     proxy.stall(true);
     let stalled_at = Instant::now();
-    wait_for("link_state 0 after the stall", Duration::from_secs(5), || {
-        metric(dir.path(), "link_state", "peer") == 0
-    });
+    wait_for(
+        "link_state 0 after the stall",
+        Duration::from_secs(5),
+        || metric(dir.path(), "link_state", "peer") == 0,
+    );
     let detected = stalled_at.elapsed();
     eprintln!("stall detected after {detected:?} (pong timeout 1 s)");
     assert!(detected < Duration::from_millis(2500), "{detected:?}");
@@ -140,10 +142,10 @@ fn hostile_server(garbage: &'static [u8]) -> u16 {
                 let mut buf = [0u8; 4096];
                 let n = s.read(&mut buf).unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let Some(key) = req
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ").or_else(|| l.strip_prefix("sec-websocket-key: ")))
-                else {
+                let Some(key) = req.lines().find_map(|l| {
+                    l.strip_prefix("Sec-WebSocket-Key: ")
+                        .or_else(|| l.strip_prefix("sec-websocket-key: "))
+                }) else {
                     return;
                 };
                 let accept = ws_accept(key.trim());
@@ -179,11 +181,11 @@ fn hostile_servers_end_their_own_connection_and_affect_no_other_uplink() {
         return;
     };
     let hostile: [&'static [u8]; 5] = [
-        b"\xff\xff\xff\xff garbage",                    // reserved opcode 0xF, RSV bits
-        b"\x83\x03abc",                                 // reserved data opcode 3
-        b"\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff",    // 2^63-byte frame
-        b"\x88\x02\x03\xe7",                            // Close with code 999
-        b"\x81\x02\xc3\x28",                            // text that is not UTF-8
+        b"\xff\xff\xff\xff garbage", // reserved opcode 0xF, RSV bits
+        b"\x83\x03abc",              // reserved data opcode 3
+        b"\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff", // 2^63-byte frame
+        b"\x88\x02\x03\xe7",         // Close with code 999
+        b"\x81\x02\xc3\x28",         // text that is not UTF-8
     ];
     let mut north = String::new();
     for (i, garbage) in hostile.into_iter().enumerate() {
@@ -192,7 +194,10 @@ fn hostile_servers_end_their_own_connection_and_affect_no_other_uplink() {
             "[[north]]\nname = \"hostile{i}\"\nurl = \"ws://127.0.0.1:{port}/\"\nbackoff_min_ms = 50\nbackoff_max_ms = 200\ndrain_timeout_ms = 300\n"
         ));
     }
-    let cfg = format!("{}\n{north}", config(&format!("ws://127.0.0.1:{}/", peer.port), ""));
+    let cfg = format!(
+        "{}\n{north}",
+        config(&format!("ws://127.0.0.1:{}/", peer.port), "")
+    );
     let daemon = start_daemon(dir.path(), &cfg);
     std::thread::sleep(Duration::from_secs(3));
     for i in 0..5 {
@@ -202,4 +207,157 @@ fn hostile_servers_end_their_own_connection_and_affect_no_other_uplink() {
     let log = daemon_log(dir.path());
     assert!(!log.contains("panicked"), "{log}");
     finish(daemon, dir.path(), &peer, "next to 5 hostile servers");
+}
+
+/// A field of the daemon's "final counts" log line for `uplink`.
+fn final_count(dir: &std::path::Path, uplink: &str, field: &str) -> String {
+    let log = daemon_log(dir);
+    let line = log
+        .lines()
+        .find(|l| l.contains("final counts") && l.contains(&format!("uplink={uplink}")))
+        .unwrap_or_else(|| panic!("no final counts for {uplink} in:\n{log}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{field}=")))
+        .unwrap_or_else(|| panic!("no {field} in {line}"))
+        .to_string()
+}
+
+#[test]
+fn starting_while_the_server_is_down_queues_from_the_first_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let daemon = start_daemon(dir.path(), &config(&format!("ws://127.0.0.1:{port}/"), ""));
+    wait_for("reports to queue", Duration::from_secs(10), || {
+        metric(dir.path(), "cached_msgs", "peer") >= 100
+    });
+    assert_eq!(metric(dir.path(), "link_state", "peer"), 0);
+    let port_arg = port.to_string();
+    let Some(peer) = Peer::python(dir.path(), &["--port", &port_arg]) else {
+        return;
+    };
+    wait_for("the link to come up", Duration::from_secs(10), || {
+        metric(dir.path(), "link_state", "peer") == 1
+    });
+    let report = finish(daemon, dir.path(), &peer, "server down at start");
+    assert!(report.seen["fast"].contains(&1), "the first report arrived");
+}
+
+#[test]
+fn a_graceful_stop_drains_the_queue_and_sends_a_close_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = Peer::python(dir.path(), &[]) else {
+        return;
+    };
+    let daemon = start_daemon(
+        dir.path(),
+        &config(&format!("ws://127.0.0.1:{}/", peer.port), ""),
+    );
+    wait_for("100 messages", Duration::from_secs(10), || {
+        peer.messages().len() >= 100
+    });
+    finish(daemon, dir.path(), &peer, "graceful stop");
+    let lines = peer.lines();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("X 1000"),
+        "Close 1000 at the end"
+    );
+    assert_eq!(final_count(dir.path(), "peer", "dropped"), "none");
+    assert_eq!(
+        final_count(dir.path(), "peer", "queued"),
+        final_count(dir.path(), "peer", "delivered")
+    );
+}
+
+/// VmRSS of a process in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_slow_reader_keeps_memory_within_the_configured_bound_and_drops_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = Peer::python(dir.path(), &["--delay-ms", "20"]) else {
+        return;
+    };
+    // ~9 KB messages every 2 ms (~4.5 MB/s) into a server that reads 50 messages a second.
+    let cfg = format!(
+        r#"
+[[south]]
+name = "sim"
+kind = "simulator"
+[[south.groups]]
+name = "fast"
+interval_ms = 2
+tags = 300
+
+[[north]]
+name = "peer"
+url = "ws://127.0.0.1:{}/"
+drain_timeout_ms = 500
+[north.cache]
+memory_mb = 1
+"#,
+        peer.port
+    );
+    let mut daemon = start_daemon(dir.path(), &cfg);
+    let mut peak_rss = 0;
+    let mut peak_cached = 0;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(200));
+        peak_rss = peak_rss.max(rss_kib(daemon.child.id()));
+        peak_cached = peak_cached.max(metric(dir.path(), "cached_bytes", "peer"));
+    }
+    let dropped_while_running = {
+        let text = api_get(dir.path(), "/metrics");
+        text.lines()
+            .find(|l| {
+                l.starts_with("dropped_msgs_total{node=\"peer\",reason=\"queue_full_oldest\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap()
+    };
+    eprintln!(
+        "slow reader: peak cached {peak_cached} bytes (bound 1048576), peak RSS {peak_rss} KiB, {dropped_while_running} dropped (oldest first)"
+    );
+    assert!(peak_cached <= 1024 * 1024, "{peak_cached}");
+    assert!(
+        dropped_while_running > 0,
+        "the queue overflowed, so drops must be counted"
+    );
+    assert!(peak_rss < 48 * 1024, "RSS {peak_rss} KiB");
+    assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
+    // Every report is accounted for: delivered, or dropped with a reason.
+    let queued: u64 = final_count(dir.path(), "peer", "queued").parse().unwrap();
+    let delivered: u64 = final_count(dir.path(), "peer", "delivered")
+        .parse()
+        .unwrap();
+    let dropped: u64 = final_count(dir.path(), "peer", "dropped")
+        .split(',')
+        .filter_map(|kv| kv.split_once('=')?.1.parse::<u64>().ok())
+        .sum();
+    assert_eq!(queued, delivered + dropped, "queued = delivered + dropped");
+    // What arrived: every confirmed message, plus perhaps some that were still unconfirmed
+    // when the drain timeout ended (counted as dropped at shutdown, yet on the wire).
+    let received = CounterReport::from_payloads(peer.messages().iter().map(|(_, p)| p.as_str()));
+    let distinct = received.seen["fast"].len() as u64;
+    let shutdown_dropped: u64 = final_count(dir.path(), "peer", "dropped")
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("shutdown=")?.parse().ok())
+        .unwrap_or(0);
+    eprintln!(
+        "slow reader: queued {queued}, delivered {delivered}, dropped {dropped} ({shutdown_dropped} at shutdown), received {distinct} distinct"
+    );
+    assert!(distinct >= delivered, "every confirmed message arrived");
+    assert!(
+        distinct <= delivered + shutdown_dropped,
+        "nothing counted as dropped while running arrived"
+    );
 }

@@ -38,17 +38,28 @@ fn python_websockets_receives_every_counter_as_binary_values_messages() {
     let Some(peer) = Peer::python(dir.path(), &[]) else {
         return;
     };
-    let url = format!("ws://127.0.0.1:{}/ingest/data?site=plant-1&x=%20y", peer.port);
+    let url = format!(
+        "ws://127.0.0.1:{}/ingest/data?site=plant-1&x=%20y",
+        peer.port
+    );
     let mut daemon = start_daemon(dir.path(), &sim_config(&url, ""));
-    wait_for("200 messages at the Python server", Duration::from_secs(30), || {
-        peer.messages().len() >= 200
-    });
+    wait_for(
+        "200 messages at the Python server",
+        Duration::from_secs(30),
+        || peer.messages().len() >= 200,
+    );
     assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
     // After a graceful stop, everything the sources produced was confirmed and is there.
     let lines = peer.lines();
-    assert_eq!(lines[0], "C /ingest/data?site=plant-1&x=%20y", "path and query kept");
+    assert_eq!(
+        lines[0], "C /ingest/data?site=plant-1&x=%20y",
+        "path and query kept"
+    );
     let msgs = peer.messages();
-    assert!(msgs.iter().all(|(k, _)| *k == 'B'), "Neuron sends binary frames");
+    assert!(
+        msgs.iter().all(|(k, _)| *k == 'B'),
+        "Neuron sends binary frames"
+    );
     for (_, m) in &msgs {
         assert!(m.starts_with(r#"{"node": "sim", "group": ""#), "{m}");
         assert!(m.contains(r#", "values": {"counter": "#), "{m}");
@@ -56,7 +67,10 @@ fn python_websockets_receives_every_counter_as_binary_values_messages() {
     }
     let report = CounterReport::from_payloads(msgs.iter().map(|(_, p)| p.as_str()));
     report.assert_no_gaps();
-    assert_eq!(report.duplicates, 0, "no reconnect happened, so no duplicates");
+    assert_eq!(
+        report.duplicates, 0,
+        "no reconnect happened, so no duplicates"
+    );
     assert!(report.max("fast") >= 100);
     let log = daemon_log(dir.path());
     assert!(log.contains("connected"), "{log}");
@@ -71,16 +85,24 @@ fn node_ws_receives_tags_format_as_text_frames() {
     let url = format!("ws://localhost:{}/", peer.port);
     let mut daemon = start_daemon(
         dir.path(),
-        &sim_config(&url, "format = \"tags\"\nframe = \"text\"\nstyle = \"compact\""),
+        &sim_config(
+            &url,
+            "format = \"tags\"\nframe = \"text\"\nstyle = \"compact\"",
+        ),
     );
-    wait_for("100 messages at the Node server", Duration::from_secs(30), || {
-        peer.messages().len() >= 100
-    });
+    wait_for(
+        "100 messages at the Node server",
+        Duration::from_secs(30),
+        || peer.messages().len() >= 100,
+    );
     assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
     let msgs = peer.messages();
     assert!(msgs.iter().all(|(k, _)| *k == 'T'));
     for (_, m) in &msgs {
-        assert!(m.starts_with(r#"{"node":"sim","group":""#), "compact style: {m}");
+        assert!(
+            m.starts_with(r#"{"node":"sim","group":""#),
+            "compact style: {m}"
+        );
         assert!(m.contains(r#""tags":[{"name":"counter","value":"#), "{m}");
     }
     CounterReport::from_payloads(msgs.iter().map(|(_, p)| p.as_str())).assert_no_gaps();
@@ -116,7 +138,10 @@ fn tagwire_sink_receives_what_tagwire_run_sends() {
             if let Some(s) = sink.try_wait().unwrap() {
                 break s;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "sink never got 150 messages");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sink never got 150 messages"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     };

@@ -96,6 +96,8 @@ struct State {
     /// Oldest first. `messages[..in_flight]` are written but unconfirmed.
     messages: VecDeque<Message>,
     in_flight: usize,
+    /// Payload bytes of the in-flight messages.
+    in_flight_bytes: usize,
     bytes: usize,
     next_seq: u64,
     closed: bool,
@@ -142,8 +144,7 @@ impl MessageQueue {
         }
         let mut st = self.lock();
         let fits = |st: &State| {
-            st.bytes + size <= self.limits.max_bytes
-                && st.messages.len() < self.limits.max_messages
+            st.bytes + size <= self.limits.max_bytes && st.messages.len() < self.limits.max_messages
         };
         let mut dropped_oldest = 0;
         if !fits(&st) {
@@ -152,12 +153,24 @@ impl MessageQueue {
                 FullPolicy::Refuse => return PushOutcome::Refused,
                 FullPolicy::DropOldest => {
                     while !fits(&st) {
-                        let Some(old) = st.messages.pop_front() else {
+                        // The oldest message not yet written goes first: an in-flight one
+                        // is already on the wire and will probably arrive, so dropping it
+                        // would free memory but count as lost what is not. In-flight bytes
+                        // are capped at half the queue (take_batch), so this nearly always
+                        // makes room; only a huge message reaches into the in-flight ones.
+                        let victim = if st.in_flight < st.messages.len() {
+                            st.in_flight
+                        } else {
+                            0
+                        };
+                        let Some(old) = st.messages.remove(victim) else {
                             break;
                         };
                         st.bytes -= old.payload.len();
-                        // Dropping an in-flight message: its confirmation no longer matters.
-                        st.in_flight = st.in_flight.saturating_sub(1);
+                        if victim < st.in_flight {
+                            st.in_flight -= 1;
+                            st.in_flight_bytes -= old.payload.len();
+                        }
                         dropped_oldest += 1;
                     }
                 }
@@ -176,22 +189,31 @@ impl MessageQueue {
         PushOutcome::Queued { dropped_oldest }
     }
 
-    /// Takes up to `max_messages` / about `max_bytes` waiting messages (at least one if any
-    /// wait) and marks them in flight. Returns clones (cheap: the payload is shared).
+    /// Takes up to `max_messages` / about `max_bytes` waiting messages and marks them in
+    /// flight. Returns clones (cheap: the payload is shared). In-flight bytes are capped at
+    /// half the queue's byte limit (one message is always allowed when none is in flight),
+    /// so that a server that reads slowly leaves room for new messages without dropping
+    /// ones already on the wire.
     pub fn take_batch(&self, max_messages: usize, max_bytes: usize) -> Vec<Message> {
         let mut st = self.lock();
+        let in_flight_cap = self.limits.max_bytes / 2;
         let mut batch = Vec::new();
         let mut bytes = 0;
         while batch.len() < max_messages {
             let Some(msg) = st.messages.get(st.in_flight) else {
                 break;
             };
-            if !batch.is_empty() && bytes + msg.payload.len() > max_bytes {
+            let size = msg.payload.len();
+            if !batch.is_empty() && bytes + size > max_bytes {
                 break;
             }
-            bytes += msg.payload.len();
+            if st.in_flight > 0 && st.in_flight_bytes + size > in_flight_cap {
+                break;
+            }
+            bytes += size;
             batch.push(msg.clone());
             st.in_flight += 1;
+            st.in_flight_bytes += size;
         }
         batch
     }
@@ -207,6 +229,7 @@ impl MessageQueue {
                     let m = st.messages.pop_front().expect("front exists");
                     st.bytes -= m.payload.len();
                     st.in_flight -= 1;
+                    st.in_flight_bytes -= m.payload.len();
                     count += 1;
                     bytes += m.payload.len() as u64;
                 }
@@ -220,6 +243,7 @@ impl MessageQueue {
     /// returns how many will be sent again.
     pub fn rewind(&self) -> usize {
         let mut st = self.lock();
+        st.in_flight_bytes = 0;
         std::mem::take(&mut st.in_flight)
     }
 
@@ -253,6 +277,7 @@ impl MessageQueue {
     pub fn drain_all(&self) -> Vec<Message> {
         let mut st = self.lock();
         st.in_flight = 0;
+        st.in_flight_bytes = 0;
         st.bytes = 0;
         st.messages.drain(..).collect()
     }
@@ -320,16 +345,49 @@ mod tests {
     }
 
     #[test]
-    fn drop_oldest_makes_room_and_reports_how_many() {
-        let q = q(3, 100, FullPolicy::DropOldest);
+    fn drop_oldest_drops_the_oldest_unsent_messages_first() {
+        let q = q(4, 100, FullPolicy::DropOldest);
         push(&q, "a");
         push(&q, "b");
-        q.take_batch(1, 100); // "a" in flight
+        q.take_batch(1, 100); // "a" in flight: on the wire, probably arriving
         push(&q, "c");
-        assert_eq!(push(&q, "dd"), PushOutcome::Queued { dropped_oldest: 2 });
-        assert_eq!(q.in_flight(), 0);
+        push(&q, "d");
+        assert_eq!(push(&q, "ee"), PushOutcome::Queued { dropped_oldest: 2 });
+        assert_eq!(q.in_flight(), 1, "the in-flight message stays");
+        assert_eq!(q.confirm(1), (1, 1));
         let seqs: Vec<_> = q.take_batch(10, 100).iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, [3, 4]);
+        assert_eq!(
+            seqs,
+            [4],
+            "b and c were dropped (and e waits: 2 bytes may be in flight)"
+        );
+        q.confirm(4);
+        assert_eq!(q.take_batch(10, 100)[0].seq, 5);
+    }
+
+    #[test]
+    fn drop_oldest_reaches_in_flight_messages_only_when_nothing_else_is_left() {
+        let q = q(4, 100, FullPolicy::DropOldest);
+        push(&q, "aa");
+        q.take_batch(1, 100);
+        assert_eq!(push(&q, "bbb"), PushOutcome::Queued { dropped_oldest: 1 });
+        assert_eq!((q.in_flight(), q.waiting()), (0, 1));
+    }
+
+    #[test]
+    fn in_flight_bytes_are_capped_at_half_the_queue() {
+        let q = q(8, 100, FullPolicy::DropOldest);
+        for s in ["aa", "bb", "cc", "dd"] {
+            push(&q, s);
+        }
+        assert_eq!(
+            q.take_batch(10, 100).len(),
+            2,
+            "4 of 8 bytes may be in flight"
+        );
+        assert!(q.take_batch(10, 100).is_empty());
+        q.confirm(1);
+        assert_eq!(q.take_batch(10, 100).len(), 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 """A WebSocket server for tagwire's end-to-end tests, built on Python `websockets`.
 
 Writes one line per event to --out:  "C <path>" for each connection (the request path
-and query), "B <payload>" / "T <payload>" for each binary / text message. Prints
+and query), "B <payload>" / "T <payload>" for each binary / text message, "X <code>"
+when a connection ends (the close code received, "None" without a Close frame). Prints
 "READY <port>" on stdout once listening. Pings are answered by the library.
 """
 import argparse
@@ -20,6 +21,8 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--client-ca")
+    ap.add_argument("--delay-ms", type=float, default=0,
+                    help="sleep this long after each message: a slow reader")
     args = ap.parse_args()
     out = open(args.out, "a", encoding="utf-8")
 
@@ -40,6 +43,10 @@ def main():
             else:
                 out.write("B " + msg.decode("utf-8", "replace") + "\n")
             out.flush()
+            if args.delay_ms:
+                await asyncio.sleep(args.delay_ms / 1000)
+        out.write(f"X {ws.close_code}\n")
+        out.flush()
 
     async def run():
         # SIGTERM/SIGINT stop the server gracefully: connections get a Close frame and

@@ -24,10 +24,14 @@ pub fn peer_env(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ if std::env::var("TAGWIRE_REQUIRE_PEERS").as_deref() == Ok("1") => {
-            panic!("{var} is not set: run the tests with `cargo xtask test`, which installs the peers")
+            panic!(
+                "{var} is not set: run the tests with `cargo xtask test`, which installs the peers"
+            )
         }
         _ => {
-            eprintln!("SKIPPED: {var} is not set (run `cargo xtask test` to install the real peers)");
+            eprintln!(
+                "SKIPPED: {var} is not set (run `cargo xtask test` to install the real peers)"
+            );
             None
         }
     }
@@ -90,7 +94,9 @@ impl Peer {
         let out = dir.join(format!("{name}.out"));
         cmd.arg("--out").arg(&out);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let stdout = child.stdout.take().expect("piped");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -189,21 +195,31 @@ pub fn start_daemon(dir: &Path, config: &str) -> Proc {
 pub fn api_get(dir: &Path, path: &str) -> String {
     use std::io::{Read, Write};
     let mut port = None;
-    wait_for("the API address in the log", Duration::from_secs(10), || {
-        port = daemon_log(dir)
-            .lines()
-            .find(|l| l.contains("API listening"))
-            .and_then(|l| l.split("listen=").nth(1))
-            .and_then(|a| a.split_whitespace().next())
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok());
-        port.is_some()
-    });
+    wait_for(
+        "the API address in the log",
+        Duration::from_secs(10),
+        || {
+            port = daemon_log(dir)
+                .lines()
+                .find(|l| l.contains("API listening"))
+                .and_then(|l| l.split("listen=").nth(1))
+                .and_then(|a| a.split_whitespace().next())
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse::<u16>().ok());
+            port.is_some()
+        },
+    );
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port.unwrap())).expect("API connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 /// One metric's value from the API's Prometheus text, e.g. `metric(dir, "cached_msgs", "peer")`.
@@ -355,12 +371,16 @@ impl Proxy {
 
     /// Stops (true) or resumes (false) forwarding, without closing anything.
     pub fn stall(&self, on: bool) {
-        self.state.stalled.store(on, std::sync::atomic::Ordering::SeqCst);
+        self.state
+            .stalled
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Connections accepted so far.
     pub fn accepted(&self) -> u64 {
-        self.state.accepted.load(std::sync::atomic::Ordering::SeqCst)
+        self.state
+            .accepted
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
