@@ -196,6 +196,19 @@ pub(crate) fn write_shortest_f32(out: &mut Vec<u8>, v: f32) {
 /// Powers of ten used by the heuristic; C's `pow(10, n)` is exact for these.
 const POW10: [f64; 6] = [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0];
 
+/// C's `round` (half away from zero) for `0 <= x < 2^53`, without a libm call:
+/// subtracting the truncated integer part is exact in that range.
+#[inline]
+fn round_nonneg(x: f64) -> f64 {
+    debug_assert!((0.0..9_007_199_254_740_992.0).contains(&x));
+    let t = x as u64 as f64;
+    if x - t >= 0.5 {
+        t + 1.0
+    } else {
+        t
+    }
+}
+
 /// The result of Neuron's heuristic both as the `double` Neuron computes and as the
 /// decimal it stands for: `±(int + frac / 10^ndec)`.
 struct Cut {
@@ -216,7 +229,8 @@ fn cut(v: f64) -> Cut {
     let integer_part = value as i64;
     let mut decimal_part = value - integer_part as f64;
     decimal_part *= POW10[5];
-    decimal_part = decimal_part.round();
+    // In [0, 100000]: the fraction is in [0, 1).
+    decimal_part = round_nonneg(decimal_part);
     // "%05" PRId64 into a 6-byte buffer: at least five digits, cut to five. The
     // fraction is below one, so `d` is at most 100000, whose first five are "10000".
     let d = decimal_part as u64;
@@ -230,7 +244,7 @@ fn cut(v: f64) -> Cut {
         (0..4).find(|&i| (s[i] == b'0' && s[i + 1] == b'0') || (s[i] == b'9' && s[i + 1] == b'9'));
     let (value, frac, ndec) = match k {
         Some(k) if k != 0 => {
-            let cut = (decimal_part / POW10[5 - k]).round();
+            let cut = round_nonneg(decimal_part / POW10[5 - k]);
             (integer_part as f64 + cut / POW10[k], cut as u64, k as u32)
         }
         _ => (integer_part as f64 + decimal_part / POW10[5], d, 5),
@@ -387,6 +401,30 @@ mod tests {
             (any::<i64>(), 0i32..9).prop_map(|(n, s)| n as f64 / 10f64.powi(s)),
         ].prop_filter("below 2^63", |v| v.abs() < 9.2e18)) {
             prop_assert_eq!(direct(v), g15(heuristic(v)));
+        }
+    }
+
+    #[test]
+    fn round_nonneg_is_c_round() {
+        for x in [
+            0.0,
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.5,
+            99999.5,
+            99999.49999999999,
+            4503599627370495.5,
+            4503599627370497.0,
+        ] {
+            assert_eq!(round_nonneg(x), x.round(), "{x}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_nonneg_matches_round(x in 0.0..9.0e15f64) {
+            prop_assert_eq!(round_nonneg(x), x.round());
         }
     }
 

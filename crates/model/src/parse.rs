@@ -343,20 +343,52 @@ fn kind(node: Option<&Node<'_>>) -> &'static str {
 }
 
 /// The key/value index pairs of the object at `i`, or `None` if it is not an object.
-fn members<'i>(nodes: &[Node<'i>], i: usize) -> Option<Vec<(&'i str, usize)>> {
+/// Walks the tape in place: no allocation per object.
+fn members<'t, 'i>(nodes: &'t [Node<'i>], i: usize) -> Option<Members<'t, 'i>> {
     let &Node::Object { len, .. } = nodes.get(i)? else {
         return None;
     };
-    let mut out = Vec::with_capacity(len);
-    let mut j = i + 1;
-    for _ in 0..len {
-        let Some(Node::String(key)) = nodes.get(j) else {
+    Some(Members {
+        nodes,
+        next: i + 1,
+        left: len,
+    })
+}
+
+/// Iterator over an object's members as (key, index of the value).
+struct Members<'t, 'i> {
+    nodes: &'t [Node<'i>],
+    next: usize,
+    left: usize,
+}
+
+impl<'i> Iterator for Members<'_, 'i> {
+    type Item = (&'i str, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        // simd-json's tape always has a string key here; stop rather than trust it.
+        let Some(Node::String(key)) = self.nodes.get(self.next) else {
+            self.left = 0;
             return None;
         };
-        out.push((*key, j + 1));
-        j = skip(nodes, j + 1);
+        self.left -= 1;
+        let value = self.next + 1;
+        self.next = skip(self.nodes, value);
+        Some((key, value))
     }
-    Some(out)
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+impl Members<'_, '_> {
+    fn len(&self) -> usize {
+        self.left
+    }
 }
 
 fn string_at<'i>(nodes: &[Node<'i>], i: usize, field: &str, what: &str) -> Result<&'i str, Fail> {
@@ -686,9 +718,16 @@ fn parse_metas(nodes: &[Node<'_>], at: usize) -> Result<Vec<(String, Json)>, Fai
         ));
     };
     let mut out: Vec<(String, Json)> = Vec::with_capacity(fields.len());
+    // A set only for objects large enough for the quadratic scan to matter, so that a
+    // hostile body with thousands of keys cannot make the check slow.
+    let mut seen: Option<HashSet<&str>> = (fields.len() > 16).then(HashSet::new);
     for (key, v) in fields {
         let field = || format!("metas.{key}");
-        if out.iter().any(|(k, _)| k == key) {
+        let duplicate = match &mut seen {
+            Some(set) => !set.insert(key),
+            None => out.iter().any(|(k, _)| k == key),
+        };
+        if duplicate {
             return Err(Fail::field(field(), "given twice"));
         }
         let value = match nodes.get(v) {

@@ -173,10 +173,37 @@ impl DataType {
 
     /// The type named `name`; ASCII case is ignored (`"float"` is `FLOAT`).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|t| t.name().eq_ignore_ascii_case(name))
+        // Exact (upper-case) names first: one `match` on the string, which is what
+        // nearly every input uses; other spellings take the case-insensitive scan.
+        let exact = match name {
+            "INT8" => DataType::Int8,
+            "UINT8" => DataType::Uint8,
+            "INT16" => DataType::Int16,
+            "UINT16" => DataType::Uint16,
+            "INT32" => DataType::Int32,
+            "UINT32" => DataType::Uint32,
+            "INT64" => DataType::Int64,
+            "UINT64" => DataType::Uint64,
+            "FLOAT" => DataType::Float,
+            "DOUBLE" => DataType::Double,
+            "BIT" => DataType::Bit,
+            "BOOL" => DataType::Bool,
+            "STRING" => DataType::String,
+            "BYTES" => DataType::Bytes,
+            "WORD" => DataType::Word,
+            "DWORD" => DataType::Dword,
+            "LWORD" => DataType::Lword,
+            "TIME" => DataType::Time,
+            "DATA_AND_TIME" => DataType::DataAndTime,
+            "CUSTOM" => DataType::Custom,
+            _ => {
+                return Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|t| t.name().eq_ignore_ascii_case(name))
+            }
+        };
+        Some(exact)
     }
 
     /// True for the integer scalars INT8…UINT64 (not WORD/DWORD/LWORD, which Neuron

@@ -224,6 +224,15 @@ fn metas() {
         tag_err(r#"{"name": "m", "type": "INT8", "value": 1, "metas": {"u": 1, "u": 2}}"#),
         r#"snapshot 1, tag "m", field "metas.u": given twice"#
     );
+    // Large metas objects take the set-based duplicate check.
+    let many: Vec<String> = (0..40).map(|i| format!(r#""k{i}": {i}"#)).collect();
+    assert_eq!(
+        tag_err(&format!(
+            r#"{{"name": "m", "type": "INT8", "value": 1, "metas": {{{}, "k7": 0}}}}"#,
+            many.join(", ")
+        )),
+        r#"snapshot 1, tag "m", field "metas.k7": given twice"#
+    );
 }
 
 #[test]
