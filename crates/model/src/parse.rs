@@ -883,7 +883,9 @@ fn float64(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<f64, Fa
 fn float32(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<f32, Fail> {
     let v = float64(node, dt, field)?;
     // Neuron stores a FLOAT tag as a C float, so the input is rounded to the nearest
-    // f32 here, once, and every encoder sees the same value.
+    // f32 here, once, and every encoder sees the same value. Like Neuron (jansson reads
+    // a double, the tag stores a float) the text goes to the nearest f64 first; in rare
+    // halfway cases that can differ by one f32 ulp from rounding the decimal directly.
     let f = v as f32;
     if v.is_finite() && !f.is_finite() {
         return Err(Fail::field(

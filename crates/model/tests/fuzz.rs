@@ -2,7 +2,7 @@
 //! accepts must be a well-formed snapshot.
 
 use proptest::prelude::*;
-use tagwire_model::{parse_snapshot, parse_snapshots, Reading, Snapshot, MAX_PRECISION};
+use tagwire_model::{parse_snapshot, parse_snapshots, Reading, Snapshot, Value, MAX_PRECISION};
 
 /// A valid snapshot that uses every feature, as the seed for mutations.
 const SEED: &str = r#"{"node": "plc \"1\"", "group": "grp\\1/ü", "timestamp": 1650006388943, "tags": [
@@ -182,6 +182,35 @@ proptest! {
         array.extend_from_slice(&bytes);
         array.push(b']');
         run(&array);
+    }
+
+    /// Numbers are read exactly: the nearest f64 (FLOAT: then the nearest f32), and
+    /// integers at full 64-bit range.
+    #[test]
+    fn numbers_parse_exactly(bits in any::<u64>(), i in any::<i64>(), u in any::<u64>()) {
+        let d = f64::from_bits(bits);
+        prop_assume!(d.is_finite());
+        for text in [format!("{d:e}"), format!("{d:?}")] {
+            let json = format!(
+                r#"{{"node": "n", "group": "g", "tags": [{{"name": "d", "type": "DOUBLE", "value": {text}}},
+                {{"name": "f", "type": "FLOAT", "value": {text}}}, {{"name": "i", "type": "INT64", "value": {i}}},
+                {{"name": "u", "type": "UINT64", "value": {u}}}]}}"#
+            );
+            let mut bytes = json.into_bytes();
+            match parse_snapshot(&mut bytes, 0) {
+                Ok(s) => {
+                    prop_assert_eq!(&s.tags[0].reading, &Reading::Value(Value::Double(d)));
+                    prop_assert_eq!(&s.tags[1].reading, &Reading::Value(Value::Float(d as f32)));
+                    prop_assert_eq!(&s.tags[2].reading, &Reading::Value(Value::Int64(i)));
+                    prop_assert_eq!(&s.tags[3].reading, &Reading::Value(Value::Uint64(u)));
+                }
+                // Only a FLOAT out of f32 range may be refused.
+                Err(e) => prop_assert!(
+                    (d as f32).is_infinite() && e.tag() == Some("f"),
+                    "{} for {}", e, text
+                ),
+            }
+        }
     }
 
     #[test]
