@@ -12,8 +12,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use tagwire_encode::{EncodeOptions, Format, Style};
+use tagwire_pipeline::disk_log::SyncPolicy;
 use tagwire_pipeline::simulator::SimGroup;
-use tagwire_pipeline::{FullPolicy, QueueLimits, Subscription, Subscriptions, UplinkConfig};
+use tagwire_pipeline::{
+    DiskCacheConfig, FullPolicy, QueueLimits, Subscription, Subscriptions, UplinkConfig,
+};
 use tagwire_tls_config::{build_client_config, PasswordSource, TlsParams};
 use tagwire_ws_client::{ConnectOptions, FrameKind, KeepAlive, Scheme, WsUrl};
 use toml::{Table, Value};
@@ -132,6 +135,17 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
         north.iter().map(|n| n.name.as_str()),
         &mut problems,
     );
+    let mut dirs = BTreeSet::new();
+    for (i, n) in north.iter().enumerate() {
+        if let Some(d) = &n.queue.disk {
+            if !dirs.insert(d.dir.clone()) {
+                problems.push(format!(
+                    "north[{i}].cache.dir: {} is already used by another uplink (names that differ only in characters outside [A-Za-z0-9._-] share a directory): rename one",
+                    d.dir.display()
+                ));
+            }
+        }
+    }
 
     if problems.is_empty() {
         Ok(Config { api, south, north })
@@ -245,7 +259,12 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
     s.finish();
 
     let queue = cache.map_or_else(QueueLimits::default, |c| {
-        parse_cache(&format!("{path}.cache"), c, problems)
+        parse_cache(
+            &format!("{path}.cache"),
+            c,
+            name.as_deref().unwrap_or("north"),
+            problems,
+        )
     });
 
     let url = url?;
@@ -337,7 +356,7 @@ fn apply_timeouts(
     connect.keep_alive = Some(keep_alive);
 }
 
-fn parse_cache(path: &str, table: &Table, problems: &mut Vec<String>) -> QueueLimits {
+fn parse_cache(path: &str, table: &Table, uplink: &str, problems: &mut Vec<String>) -> QueueLimits {
     let mut s = Section::new(path.to_string(), table, problems);
     let mut limits = QueueLimits::default();
     if let Some(mb) = s.u64_in("memory_mb", 1, 4096) {
@@ -351,8 +370,62 @@ fn parse_cache(path: &str, table: &Table, problems: &mut Vec<String>) -> QueueLi
     {
         limits.policy = p;
     }
+    let dir = s.string("dir");
+    let disk_mb = s.u64_in("disk_mb", 1, 1024 * 1024);
+    let sync = match s.get("sync") {
+        None => Some(SyncPolicy::Interval(Duration::from_millis(DEFAULT_SYNC_MS))),
+        Some(Value::String(v)) if v == "always" => Some(SyncPolicy::Always),
+        Some(Value::Integer(ms)) if (1..=3_600_000).contains(ms) => {
+            Some(SyncPolicy::Interval(Duration::from_millis(*ms as u64)))
+        }
+        Some(other) => {
+            let other = other.to_string();
+            s.problem(
+                "sync",
+                &format!("{other} is not valid: use \"always\" (sync every write) or a number of milliseconds between syncs (1 to 3600000)"),
+            );
+            None
+        }
+    };
+    if dir.is_none() {
+        for key in ["disk_mb", "sync"] {
+            if table.contains_key(key) {
+                s.problem(
+                    key,
+                    "has no effect without `dir`: set dir to enable the disk cache",
+                );
+            }
+        }
+    }
     s.finish();
+    if let (Some(dir), Some(sync)) = (dir, sync) {
+        limits.disk = Some(DiskCacheConfig {
+            // One log per directory: each uplink gets its own below `dir`.
+            dir: Path::new(&dir).join(dir_name(uplink)),
+            max_bytes: disk_mb.unwrap_or(DEFAULT_DISK_MB) * 1024 * 1024,
+            sync,
+        });
+    }
     limits
+}
+
+/// Disk cache size when `disk_mb` is not given.
+const DEFAULT_DISK_MB: u64 = 256;
+/// Milliseconds between syncs of the disk cache when `sync` is not given.
+const DEFAULT_SYNC_MS: u64 = 1000;
+
+/// A directory name for an uplink: its name with anything but `[A-Za-z0-9._-]` replaced.
+fn dir_name(uplink: &str) -> String {
+    uplink
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// One table being taken apart: remembers which keys were used so that the rest can be

@@ -42,7 +42,7 @@ pub fn run(options: EncodeOptions) -> ExitCode {
             }
             Err(e) => {
                 bad_lines += 1;
-                eprintln!("line {n}: {e}");
+                eprintln!("{}", e.at_line(n));
             }
         }
     }

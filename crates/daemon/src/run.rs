@@ -28,7 +28,19 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     if cfg.north.is_empty() {
         tracing::warn!("no [[north]] uplink configured: snapshots have nowhere to go");
     }
-    let hub = Arc::new(Hub::new(cfg.north.into_iter().map(Uplink::new).collect()));
+    let mut uplinks = Vec::new();
+    for (i, north) in cfg.north.into_iter().enumerate() {
+        let name = north.name.clone();
+        // Opening a disk cache reads it back: blocking I/O, before anything runs.
+        match tokio::task::block_in_place(|| Uplink::new(north)) {
+            Ok(u) => uplinks.push(u),
+            Err(e) => {
+                eprintln!("tagwire: north[{i}].cache.dir: cannot open the disk cache of uplink {name:?}: {e}");
+                return Ok(ExitCode::from(crate::EXIT_USAGE));
+            }
+        }
+    }
+    let hub = Arc::new(Hub::new(uplinks));
     let listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await
         .with_context(|| format!("[api] listen: cannot listen on {}", cfg.api.listen))?;

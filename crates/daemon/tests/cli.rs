@@ -93,11 +93,17 @@ fn bad_lines_are_reported_with_their_number_and_the_rest_is_encoded() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2:"), "{err}");
-    assert!(err.contains("line 4:") && err.contains("\"t\""), "{err}");
-    assert!(err.contains("line 5:") && err.contains("NOPE"), "{err}");
+    assert!(err.contains("line 2: invalid JSON"), "{err}");
     assert!(
-        !err.contains("line 1:") && !err.contains("line 3:"),
+        err.contains("line 4, tag \"t\", field \"value\": 300 is out of range for INT8"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 5, tag \"t\", field \"type\"") && err.contains("NOPE"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("line 1") && !err.contains("line 3") && !err.contains("line 6"),
         "{err}"
     );
 }

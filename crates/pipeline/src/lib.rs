@@ -21,7 +21,7 @@
 //! use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
 //!
 //! let url = "ws://127.0.0.1:9/ingest".parse().unwrap();
-//! let uplink = Uplink::new(UplinkConfig::new("cloud", url));
+//! let uplink = Uplink::new(UplinkConfig::new("cloud", url)).unwrap();
 //! let hub = Hub::new(vec![uplink.clone()]);
 //!
 //! // Without a running uplink task nothing is sent, but the message waits in the queue.
@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod disk_log;
 pub mod metrics;
 pub mod queue;
 pub mod simulator;
@@ -47,7 +48,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use metrics::{DropReason, RunningState, UplinkMetrics};
-pub use queue::{FullPolicy, QueueLimits};
+pub use queue::{DiskCacheConfig, FullPolicy, QueueLimits};
 pub use subscription::{Subscription, Subscriptions};
 pub use uplink::{Offer, Uplink, UplinkConfig};
 
@@ -91,6 +92,11 @@ impl Hub {
             }
         }
         delivery
+    }
+
+    /// True when an uplink has a disk cache: publishing then does blocking I/O.
+    pub fn has_disk(&self) -> bool {
+        self.uplinks.iter().any(|u| u.queue().has_disk())
     }
 
     /// Starts every uplink's connection task.
@@ -137,7 +143,11 @@ pub fn spawn_simulator(
                         break;
                     }
                     let snapshot = generator.next_snapshot(now_ms());
-                    let delivery = hub.publish(&snapshot);
+                    let delivery = if hub.has_disk() {
+                        tokio::task::block_in_place(|| hub.publish(&snapshot))
+                    } else {
+                        hub.publish(&snapshot)
+                    };
                     if !delivery.refused.is_empty() {
                         tracing::warn!(group = %generator.group().name, uplinks = ?delivery.refused,
                             "report refused: queue full with policy \"refuse\"");

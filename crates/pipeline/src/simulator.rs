@@ -120,7 +120,12 @@ fn simulated_tag(name: String, ty: DataType, n: u64, i: usize) -> Tag {
         DataType::Word => Value::Word((k % 65536) as u16),
         DataType::Dword => Value::Dword(k as u32 ^ 0xDEAD_0000),
         DataType::Lword => Value::Lword(k << 20),
-        DataType::Time => Value::Time(format!("{:02}:{:02}:{:02}", k / 3600 % 24, k / 60 % 60, k % 60)),
+        DataType::Time => Value::Time(format!(
+            "{:02}:{:02}:{:02}",
+            k / 3600 % 24,
+            k / 60 % 60,
+            k % 60
+        )),
         DataType::DataAndTime => Value::DataAndTime(format!("2026-01-01 00:00:{:02}", k % 60)),
         DataType::ArrayChar => Value::ArrayChar(format!("chars{}", k % 10)),
         DataType::ArrayInt8 => Value::ArrayInt8(vec![-1, (k % 100) as i8]),
@@ -179,7 +184,11 @@ mod tests {
         let mut g = GroupGenerator::new("sim", SimGroup::default_group());
         let errors = (0..20)
             .map(|t| g.next_snapshot(t))
-            .filter(|s| s.tags.iter().any(|t| matches!(t.reading, tagwire_model::Reading::Error(SIMULATED_ERROR))))
+            .filter(|s| {
+                s.tags
+                    .iter()
+                    .any(|t| matches!(t.reading, tagwire_model::Reading::Error(SIMULATED_ERROR)))
+            })
             .count();
         assert_eq!(errors, 2);
     }

@@ -20,8 +20,9 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
+use crate::disk_log::{DiskLogError, SyncPolicy};
 use crate::metrics::{DropReason, RunningState, UplinkMetrics};
-use crate::queue::{MessageQueue, PushOutcome, QueueLimits};
+use crate::queue::{DiskCacheConfig, MessageQueue, PushOutcome, QueueLimits};
 use crate::subscription::Subscriptions;
 
 /// Everything one uplink needs; built by the daemon from a `[[north]]` entry.
@@ -113,17 +114,41 @@ enum SessionEnd {
 }
 
 impl Uplink {
-    /// A new, not yet running uplink.
-    pub fn new(config: UplinkConfig) -> Arc<Self> {
+    /// A new, not yet running uplink. With a disk cache this opens it (blocking I/O) and
+    /// takes back what a previous run left there, which then goes out first.
+    pub fn new(config: UplinkConfig) -> Result<Arc<Self>, DiskLogError> {
         let encoder = Encoder::new(config.encode);
         let metrics = UplinkMetrics::default();
         metrics.set_running_state(RunningState::Ready);
-        Arc::new(Self {
-            queue: MessageQueue::new(config.queue),
+        let (queue, recovery) = MessageQueue::open(config.queue.clone())?;
+        if let (Some(r), Some(disk)) = (recovery, &config.queue.disk) {
+            let dir = disk.dir.display();
+            if r.found_damage() {
+                warn!(uplink = %config.name, %dir, records = r.records,
+                    damaged_regions = r.damaged_regions, skipped_bytes = r.skipped_bytes,
+                    truncated_bytes = r.truncated_bytes, head_reset = r.head_reset,
+                    "disk cache was damaged: every intact message was salvaged, the damaged bytes were skipped");
+            } else if r.records > 0 {
+                info!(uplink = %config.name, %dir, records = r.records, bytes = r.bytes,
+                    "disk cache: messages from the previous run will be sent first");
+            }
+        }
+        Ok(Arc::new(Self {
+            queue,
             metrics,
             encoder: Mutex::new((encoder, Vec::with_capacity(4096))),
             config,
-        })
+        }))
+    }
+
+    /// Runs a queue operation; with a disk cache it does blocking I/O, so it leaves the
+    /// async worker thread free while it runs.
+    fn with_queue<T>(&self, op: impl FnOnce(&MessageQueue) -> T) -> T {
+        if self.queue.has_disk() {
+            tokio::task::block_in_place(|| op(&self.queue))
+        } else {
+            op(&self.queue)
+        }
     }
 
     /// The configuration.
@@ -162,7 +187,8 @@ impl Uplink {
         self.push(payload, snapshot.timestamp_ms)
     }
 
-    /// Queues an already encoded message (e.g. one read back from a cache).
+    /// Queues an already encoded message. With a disk cache this does blocking I/O:
+    /// call it (and [`offer`](Self::offer)) from a blocking context.
     pub fn push(&self, payload: Bytes, timestamp_ms: u64) -> Offer {
         match self.queue.push(payload, timestamp_ms) {
             PushOutcome::Queued { dropped_oldest } => {
@@ -195,6 +221,25 @@ impl Uplink {
     /// Starts the connection task. It runs until `shutdown` becomes true, then drains the
     /// queue for at most the drain timeout, closes the connection and returns.
     pub fn spawn(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        if let Some(DiskCacheConfig {
+            sync: SyncPolicy::Interval(period),
+            ..
+        }) = self.config.queue.disk
+        {
+            // Appends sync when the interval has passed, but a quiet period must not leave
+            // the last ones unsynced: a timer bounds what a power cut can lose.
+            let this = Arc::clone(self);
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => this.with_queue(MessageQueue::sync),
+                        _ = stop.changed() => break,
+                    }
+                }
+            });
+        }
         let this = Arc::clone(self);
         tokio::spawn(async move { this.run(shutdown).await })
     }
@@ -228,9 +273,11 @@ impl Uplink {
                     self.metrics.set_connected(true);
                     let end = self.session(conn, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
-                    let resend = self.queue.rewind();
+                    let resend = self.with_queue(MessageQueue::rewind);
                     if resend > 0 {
-                        self.metrics.resent_msgs_total.fetch_add(resend as u64, Relaxed);
+                        self.metrics
+                            .resent_msgs_total
+                            .fetch_add(resend as u64, Relaxed);
                         self.metrics.send_msg_errors_total.fetch_add(1, Relaxed);
                     }
                     if let SessionEnd::Lost(why) = &end {
@@ -254,11 +301,13 @@ impl Uplink {
                 }
             }
         }
-        let left = self.queue.drain_all();
-        if !left.is_empty() {
-            self.metrics
-                .add_dropped(DropReason::Shutdown, left.len() as u64);
-            warn!(uplink = %name, messages = left.len(), "stopped with undelivered messages (no disk cache configured)");
+        let (held, _) = self.queue.occupancy();
+        let lost = self.with_queue(MessageQueue::close_for_shutdown);
+        if lost > 0 {
+            self.metrics.add_dropped(DropReason::Shutdown, lost as u64);
+            warn!(uplink = %name, messages = lost, "stopped with undelivered messages and no disk cache to keep them");
+        } else if held > 0 {
+            info!(uplink = %name, messages = held, "stopped; undelivered messages are in the disk cache for the next start");
         }
         self.metrics.set_running_state(RunningState::Stopped);
     }
@@ -322,7 +371,7 @@ impl Uplink {
         last_pinged: &mut u64,
     ) -> Result<bool, SessionEnd> {
         use std::sync::atomic::Ordering::Relaxed;
-        let batch = self.queue.take_batch(BATCH_MESSAGES, BATCH_BYTES);
+        let batch = self.with_queue(|q| q.take_batch(BATCH_MESSAGES, BATCH_BYTES));
         let Some(last) = batch.last().map(|m| m.seq) else {
             return Ok(false);
         };
@@ -337,7 +386,7 @@ impl Uplink {
             conn.ping(&last.to_be_bytes()).await.map_err(lost)?;
             *last_pinged = last;
         } else {
-            let (count, bytes) = self.queue.confirm(last);
+            let (count, bytes) = self.with_queue(|q| q.confirm(last));
             self.metrics.send_msgs_total.fetch_add(count, Relaxed);
             self.metrics.send_bytes_total.fetch_add(bytes, Relaxed);
         }
@@ -351,7 +400,8 @@ impl Uplink {
             Event::Pong(payload) => {
                 // Keep-alive pings carry no payload; ours carry 8 bytes of sequence number.
                 if let Ok(bytes) = <[u8; 8]>::try_from(payload.as_slice()) {
-                    let (count, size) = self.queue.confirm(u64::from_be_bytes(bytes));
+                    let seq = u64::from_be_bytes(bytes);
+                    let (count, size) = self.with_queue(|q| q.confirm(seq));
                     if count > 0 {
                         self.metrics.send_msgs_total.fetch_add(count, Relaxed);
                         self.metrics.send_bytes_total.fetch_add(size, Relaxed);

@@ -12,6 +12,7 @@ import ssl
 import sys
 
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 
 def main():
@@ -37,14 +38,17 @@ def main():
     async def handler(ws):
         out.write(f"C {ws.request.path}\n")
         out.flush()
-        async for msg in ws:
-            if isinstance(msg, str):
-                out.write(f"T {msg}\n")
-            else:
-                out.write("B " + msg.decode("utf-8", "replace") + "\n")
-            out.flush()
-            if args.delay_ms:
-                await asyncio.sleep(args.delay_ms / 1000)
+        try:
+            async for msg in ws:
+                if isinstance(msg, str):
+                    out.write(f"T {msg}\n")
+                else:
+                    out.write("B " + msg.decode("utf-8", "replace") + "\n")
+                out.flush()
+                if args.delay_ms:
+                    await asyncio.sleep(args.delay_ms / 1000)
+        except ConnectionClosed:
+            pass  # a connection cut without a Close frame: recorded as "X None"
         out.write(f"X {ws.close_code}\n")
         out.flush()
 

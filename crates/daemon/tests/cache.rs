@@ -1,0 +1,226 @@
+//! The offline disk cache through the daemon: `kill -9` with the strictest sync, a
+//! damaged cache file, a full disk.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+fn config(port: u16, cache: &str, with_source: bool) -> String {
+    let south = if with_source {
+        "[[south]]\nname = \"sim\"\nkind = \"simulator\"\n[[south.groups]]\nname = \"fast\"\ninterval_ms = 5\ntags = 8\n"
+    } else {
+        ""
+    };
+    format!(
+        "{south}\n[[north]]\nname = \"peer\"\nurl = \"ws://127.0.0.1:{port}/\"\nbackoff_min_ms = 50\nbackoff_max_ms = 300\ndrain_timeout_ms = 300\n[north.cache]\n{cache}\n"
+    )
+}
+
+fn received(peer: &Peer) -> CounterReport {
+    CounterReport::from_payloads(peer.messages().iter().map(|(_, p)| p.as_str()))
+}
+
+#[test]
+fn messages_accepted_before_kill_9_are_delivered_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_cfg = format!("dir = \"{}\"\nsync = \"always\"", cache.display());
+    let port = free_port();
+    let mut daemon = start_daemon(dir.path(), &config(port, &cache_cfg, true));
+    wait_for("300 queued messages", Duration::from_secs(20), || {
+        metric(dir.path(), "queued_msgs_total", "peer") >= 300
+    });
+    let accepted = metric(dir.path(), "queued_msgs_total", "peer");
+    daemon.child.kill().unwrap(); // SIGKILL: no shutdown code runs
+    daemon.child.wait().unwrap();
+
+    let restart_dir = tempfile::tempdir().unwrap();
+    let port_arg = port.to_string();
+    let Some(peer) = Peer::python(restart_dir.path(), &["--port", &port_arg]) else {
+        return;
+    };
+    let daemon = start_daemon(restart_dir.path(), &config(port, &cache_cfg, false));
+    wait_for("the cached messages", Duration::from_secs(20), || {
+        received(&peer).max("fast") >= accepted
+    });
+    wait_for("the cache to empty", Duration::from_secs(20), || {
+        metric(restart_dir.path(), "cached_msgs", "peer") == 0
+    });
+    drop(daemon);
+    let report = received(&peer);
+    eprintln!(
+        "kill -9: {accepted} accepted before the kill (at least), {} delivered after the restart, {} duplicates",
+        report.max("fast"),
+        report.duplicates
+    );
+    report.assert_no_gaps();
+    assert!(report.seen["fast"].contains(&1));
+    let log = daemon_log(restart_dir.path());
+    assert!(
+        log.contains("messages from the previous run will be sent first"),
+        "{log}"
+    );
+}
+
+fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut segs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segs.sort();
+    segs
+}
+
+#[test]
+fn a_damaged_cache_file_is_salvaged_record_by_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_cfg = format!("dir = \"{}\"\nsync = 100", cache.display());
+    let port = free_port();
+    let mut daemon = start_daemon(dir.path(), &config(port, &cache_cfg, true));
+    wait_for("400 queued messages", Duration::from_secs(20), || {
+        metric(dir.path(), "queued_msgs_total", "peer") >= 400
+    });
+    assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
+    let accepted: u64 = metric_from_log(dir.path(), "queued");
+
+    // Damage 200 bytes in the middle of the first segment.
+    let seg = segments(&cache.join("peer"))[0].clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 200].fill(0x5A);
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let restart_dir = tempfile::tempdir().unwrap();
+    let port_arg = port.to_string();
+    let Some(peer) = Peer::python(restart_dir.path(), &["--port", &port_arg]) else {
+        return;
+    };
+    let daemon = start_daemon(restart_dir.path(), &config(port, &cache_cfg, false));
+    wait_for("the cache to empty", Duration::from_secs(20), || {
+        metric(restart_dir.path(), "cached_msgs", "peer") == 0
+            && metric(restart_dir.path(), "link_state", "peer") == 1
+    });
+    drop(daemon);
+    let report = received(&peer);
+    let got = report.seen["fast"].len() as u64;
+    let missing: Vec<u64> = (1..=accepted)
+        .filter(|c| !report.seen["fast"].contains(c))
+        .collect();
+    eprintln!(
+        "damaged cache: {accepted} cached, {got} salvaged and delivered, missing {missing:?}"
+    );
+    // 200 damaged bytes touch at most a few records of ~300 bytes; all others arrive.
+    assert!(!missing.is_empty(), "the damage destroyed something");
+    assert!(missing.len() <= 3, "{missing:?}");
+    assert!(
+        missing.windows(2).all(|w| w[1] == w[0] + 1),
+        "one damaged stretch: {missing:?}"
+    );
+    assert_eq!(
+        report.max("fast"),
+        accepted,
+        "records after the damage arrived"
+    );
+    let log = daemon_log(restart_dir.path());
+    assert!(log.contains("disk cache was damaged"), "{log}");
+}
+
+/// A field of the "final counts" line of the daemon's log.
+fn metric_from_log(dir: &Path, field: &str) -> u64 {
+    let log = daemon_log(dir);
+    log.lines()
+        .find(|l| l.contains("final counts"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{field}=")))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in final counts:\n{log}"))
+}
+
+/// A 192 KiB tmpfs, unmounted when dropped.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(at: &Path) -> Option<SmallFs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=192k", "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Some(SmallFs(at.to_path_buf()))
+        } else if std::env::var("TAGWIRE_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("cannot mount a small tmpfs (the full-disk test needs root)")
+        } else {
+            eprintln!("SKIPPED: cannot mount a small tmpfs (needs root)");
+            None
+        }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_falls_back_to_memory_says_so_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = SmallFs::mount(&dir.path().join("small")) else {
+        return;
+    };
+    let cache_cfg = format!(
+        "dir = \"{}\"\nsync = \"always\"\ndisk_mb = 64",
+        fs.0.display()
+    );
+    let port = free_port();
+    let daemon = start_daemon(dir.path(), &config(port, &cache_cfg, true));
+    wait_for(
+        "the daemon to notice the full disk",
+        Duration::from_secs(30),
+        || daemon_log(dir.path()).contains("the disk is full"),
+    );
+    // Keep going in memory for a while, then let the server come.
+    std::thread::sleep(Duration::from_millis(500));
+    let port_arg = port.to_string();
+    let Some(peer) = Peer::python(dir.path(), &["--port", &port_arg]) else {
+        return;
+    };
+    wait_for("the link", Duration::from_secs(10), || {
+        metric(dir.path(), "link_state", "peer") == 1
+    });
+    let queued = metric(dir.path(), "queued_msgs_total", "peer");
+    wait_for(
+        "everything queued so far to arrive",
+        Duration::from_secs(20),
+        || received(&peer).max("fast") >= queued,
+    );
+    let dropped = dropped_total(dir.path());
+    drop(daemon);
+    let report = received(&peer);
+    eprintln!(
+        "full disk: {} delivered without a gap, {} duplicates",
+        report.max("fast"),
+        report.duplicates
+    );
+    report.assert_no_gaps();
+    assert_eq!(dropped, 0, "nothing dropped: memory took over");
+}
+
+/// Sum of `dropped_msgs_total` over every reason, from the API.
+fn dropped_total(dir: &Path) -> u64 {
+    api_get(dir, "/metrics")
+        .lines()
+        .filter(|l| l.starts_with("dropped_msgs_total{node=\"peer\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
