@@ -106,9 +106,13 @@ fn install_peers() -> Result<Vec<(String, String)>> {
     std::fs::create_dir_all(&node_dir)?;
     if !node_dir.join("node_modules").join("ws").exists() {
         eprintln!("xtask: npm install ws");
-        run(Command::new("npm")
-            .current_dir(&node_dir)
-            .args(["install", "--silent", "--no-audit", "--no-fund", "ws@8"]))?;
+        run(Command::new("npm").current_dir(&node_dir).args([
+            "install",
+            "--silent",
+            "--no-audit",
+            "--no-fund",
+            "ws@8",
+        ]))?;
     }
     env.push((
         "TAGWIRE_NODE_PATH".into(),
