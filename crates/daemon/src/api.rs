@@ -170,33 +170,35 @@ async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes
     // Encoding (and, with a disk cache, writing) is blocking work: keep it off the
     // async threads.
     let result = tokio::task::spawn_blocking(move || {
-        let mut refused = Vec::new();
-        let mut queued = 0;
-        for s in &snapshots {
-            let d = hub.publish(s);
-            queued += d.queued;
-            refused.extend(d.refused);
+        // Stop at the first refusal so the client knows exactly what to send again.
+        for (i, s) in snapshots.iter().enumerate() {
+            let delivery = hub.publish(s);
+            if !delivery.refused.is_empty() {
+                return (i, delivery.refused);
+            }
         }
-        (snapshots.len(), queued, refused)
+        (snapshots.len(), Vec::new())
     })
     .await;
     match result {
-        Ok((n, _, refused)) if refused.is_empty() => respond(
+        Ok((n, refused)) if refused.is_empty() => respond(
             StatusCode::ACCEPTED,
             "application/json",
             serde_json::json!({ "accepted": n }).to_string(),
         ),
-        Ok((_, _, mut refused)) => {
-            refused.sort();
-            refused.dedup();
-            json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!(
-                    "queue full with policy \"refuse\" on uplink(s) {}: retry later",
-                    refused.join(", ")
+        Ok((n, refused)) => respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "application/json",
+            serde_json::json!({
+                "error": format!(
+                    "queue full with policy \"refuse\" on uplink(s) {}: retry later from snapshot {} of this body",
+                    refused.join(", "),
+                    n + 1
                 ),
-            )
-        }
+                "accepted": n,
+            })
+            .to_string(),
+        ),
         Err(e) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("ingest failed: {e}"),

@@ -1,0 +1,234 @@
+//! The management and ingest API of `tagwire run`: health, metrics, nodes, ingest with
+//! every answer the interface names (202, 400, 401, 413, 503).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use support::*;
+
+/// One HTTP request; returns (status, body).
+fn request(dir: &Path, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
+    api_get(dir, "/health"); // waits until the API address is in the log
+    let log = daemon_log(dir);
+    let port: u16 = log
+        .lines()
+        .find(|l| l.contains("API listening"))
+        .and_then(|l| l.split("listen=").nth(1))
+        .and_then(|a| a.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
+    )
+    .unwrap();
+    // A body over the limit is refused before it is all read: ignore a broken pipe.
+    let _ = s.write_all(body);
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {resp:?}"));
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn snapshot(counter: u64) -> String {
+    format!(
+        r#"{{"node": "plc", "group": "g", "tags": [{{"name": "counter", "type": "UINT64", "value": {counter}}}, {{"name": "t", "type": "FLOAT", "value": 21.5, "precision": 1}}]}}"#
+    )
+}
+
+#[test]
+fn ingest_health_metrics_and_nodes_work_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = Peer::python(dir.path(), &[]) else {
+        return;
+    };
+    let _daemon = start_daemon(
+        dir.path(),
+        &format!(
+            "[[north]]\nname = \"peer\"\nurl = \"ws://127.0.0.1:{}/\"\n",
+            peer.port
+        ),
+    );
+    let (status, body) = request(dir.path(), "GET", "/health", "", b"");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    // One object, an array, and NDJSON.
+    let (status, body) = request(
+        dir.path(),
+        "POST",
+        "/api/v1/ingest",
+        "",
+        snapshot(1).as_bytes(),
+    );
+    assert_eq!(status, 202, "{body}");
+    let array = format!("[{}, {}]", snapshot(2), snapshot(3));
+    assert_eq!(
+        request(dir.path(), "POST", "/api/v1/ingest", "", array.as_bytes()).0,
+        202
+    );
+    let ndjson = format!("{}\n{}\n", snapshot(4), snapshot(5));
+    assert_eq!(
+        request(dir.path(), "POST", "/api/v1/ingest", "", ndjson.as_bytes()).0,
+        202
+    );
+
+    // A bad snapshot: 400 naming the snapshot, tag and field; nothing of that body queued.
+    let bad = format!(
+        "{}\n{}\n",
+        snapshot(6),
+        r#"{"node": "plc", "group": "g", "tags": [{"name": "counter", "type": "UINT64", "value": -1}]}"#
+    );
+    let (status, body) = request(dir.path(), "POST", "/api/v1/ingest", "", bad.as_bytes());
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("line 2") && body.contains("counter") && body.contains("value"),
+        "{body}"
+    );
+
+    wait_for("5 messages at the server", Duration::from_secs(10), || {
+        peer.messages().len() >= 5
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let msgs = peer.messages();
+    assert_eq!(msgs.len(), 5, "the rejected body queued nothing");
+    assert_eq!(
+        msgs[0].1.split(", \"timestamp\"").next().unwrap(),
+        r#"{"node": "plc", "group": "g""#
+    );
+    assert!(
+        msgs[0]
+            .1
+            .ends_with(r#""values": {"counter": 1, "t": 21.5}, "errors": {}, "metas": {}}"#),
+        "{}",
+        msgs[0].1
+    );
+    CounterReport::from_payloads(msgs.iter().map(|(_, p)| p.as_str())).assert_no_gaps();
+
+    let (status, metrics) = request(dir.path(), "GET", "/metrics", "", b"");
+    assert_eq!(status, 200);
+    for line in [
+        "# TYPE send_msgs_total counter",
+        "# TYPE link_state gauge",
+        "link_state{node=\"peer\"} 1",
+        "running_state{node=\"peer\"} 3",
+        "dropped_msgs_total{node=\"peer\",reason=\"queue_full_oldest\"} 0",
+        "reconnects_total{node=\"peer\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in:\n{metrics}");
+    }
+    wait_for("5 confirmed", Duration::from_secs(5), || {
+        metric(dir.path(), "send_msgs_total", "peer") == 5
+    });
+    let (status, nodes) = request(dir.path(), "GET", "/api/v1/nodes", "", b"");
+    assert_eq!(status, 200);
+    let nodes: serde_json::Value = serde_json::from_str(&nodes).unwrap();
+    assert_eq!(nodes["north"][0]["name"], "peer");
+    assert_eq!(nodes["north"][0]["link_state"], 1);
+    assert_eq!(nodes["north"][0]["send_msgs_total"], 5);
+
+    assert_eq!(request(dir.path(), "GET", "/nope", "", b"").0, 404);
+    assert_eq!(request(dir.path(), "DELETE", "/metrics", "", b"").0, 405);
+}
+
+#[test]
+fn the_token_is_required_when_set_and_big_bodies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _daemon = start_daemon(
+        dir.path(),
+        "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"s3cret-t0ken\"\n[[north]]\nname = \"peer\"\nurl = \"ws://127.0.0.1:9/\"\n",
+    );
+    // api_get (used by `request` to wait) sends no token: 401, still a response.
+    let (status, body) = request(dir.path(), "GET", "/health", "", b"");
+    assert_eq!(status, 401);
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    let auth = "Authorization: Bearer s3cret-t0ken\r\n";
+    assert_eq!(request(dir.path(), "GET", "/health", auth, b"").0, 200);
+    assert_eq!(
+        request(
+            dir.path(),
+            "GET",
+            "/health",
+            "Authorization: Bearer wrong\r\n",
+            b""
+        )
+        .0,
+        401
+    );
+    let big = vec![b' '; 9 * 1024 * 1024];
+    assert_eq!(
+        request(dir.path(), "POST", "/api/v1/ingest", auth, &big).0,
+        413
+    );
+    assert!(
+        !daemon_log(dir.path()).contains("s3cret-t0ken"),
+        "the token is never logged"
+    );
+}
+
+#[test]
+fn a_full_queue_with_policy_refuse_answers_503() {
+    let dir = tempfile::tempdir().unwrap();
+    // The server is down, so the two-message queue fills up.
+    let _daemon = start_daemon(
+        dir.path(),
+        "[[north]]\nname = \"peer\"\nurl = \"ws://127.0.0.1:9/\"\n[north.cache]\nmax_messages = 2\npolicy = \"refuse\"\n",
+    );
+    assert_eq!(
+        request(
+            dir.path(),
+            "POST",
+            "/api/v1/ingest",
+            "",
+            snapshot(1).as_bytes()
+        )
+        .0,
+        202
+    );
+    assert_eq!(
+        request(
+            dir.path(),
+            "POST",
+            "/api/v1/ingest",
+            "",
+            snapshot(2).as_bytes()
+        )
+        .0,
+        202
+    );
+    let (status, body) = request(
+        dir.path(),
+        "POST",
+        "/api/v1/ingest",
+        "",
+        snapshot(3).as_bytes(),
+    );
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("peer") && body.contains("retry later"),
+        "{body}"
+    );
+    // A body of three: the first fits nowhere either; nothing of it was queued.
+    let three = format!("[{}, {}, {}]", snapshot(3), snapshot(4), snapshot(5));
+    let (status, body) = request(dir.path(), "POST", "/api/v1/ingest", "", three.as_bytes());
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("\"accepted\":0") && body.contains("from snapshot 1"),
+        "{body}"
+    );
+    assert_eq!(metric(dir.path(), "cached_msgs", "peer"), 2);
+}
