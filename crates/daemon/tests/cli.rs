@@ -172,3 +172,15 @@ fn check_reports_every_problem_at_once() {
     assert_eq!(code, 1);
     assert_eq!(out.lines().count(), 3, "{out}");
 }
+
+#[test]
+fn the_deploy_example_configuration_is_usable() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/tagwire.example.toml");
+    let out = tagwire().arg("check").arg("--config").arg(example).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
