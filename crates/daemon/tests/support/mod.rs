@@ -180,7 +180,10 @@ pub fn start_daemon(dir: &Path, config: &str) -> Proc {
         .arg("run")
         .arg("--config")
         .arg(&cfg)
-        .env("TAGWIRE_LOG", "info,tagwire_pipeline=debug,tagwire_ws_client=debug")
+        .env(
+            "TAGWIRE_LOG",
+            "info,tagwire_pipeline=debug,tagwire_ws_client=debug",
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
