@@ -3,6 +3,7 @@
 //! signals and logging; the work is done by the library crates.
 
 mod api;
+mod bench;
 mod config;
 mod demo;
 mod encode_cmd;
@@ -67,6 +68,9 @@ enum Command {
     },
     /// A WebSocket receiver for trying a setup: writes every message as one line.
     Sink(sink_cmd::SinkArgs),
+    /// A capacity test of this machine: snapshots pushed as fast as possible to an
+    /// in-process receiver over loopback (ws:// and wss://).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run::run(&config))),
         Command::Demo { seconds } => runtime().and_then(|rt| rt.block_on(demo::run(seconds))),
         Command::Sink(args) => runtime().and_then(|rt| rt.block_on(sink_cmd::run(args))),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
     };
     match result {
         Ok(code) => code,
@@ -109,8 +114,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Logs go to stderr, filtered by `TAGWIRE_LOG` (default `default_filter`).
 fn init_logging(default_filter: &str) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TAGWIRE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // An empty TAGWIRE_LOG counts as unset (an empty filter would let everything through).
+    let filter = std::env::var("TAGWIRE_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

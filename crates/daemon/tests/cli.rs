@@ -175,12 +175,43 @@ fn check_reports_every_problem_at_once() {
 
 #[test]
 fn the_deploy_example_configuration_is_usable() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/tagwire.example.toml");
-    let out = tagwire().arg("check").arg("--config").arg(example).output().unwrap();
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/tagwire.example.toml"
+    );
+    let out = tagwire()
+        .arg("check")
+        .arg("--config")
+        .arg(example)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn bench_reports_ws_and_wss_figures() {
+    let out = tagwire()
+        .args(["bench", "--seconds", "1", "--tags", "5"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for scheme in ["ws ", "wss "] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(scheme) && !l.contains("confirmed"))
+            .unwrap_or_else(|| panic!("no {scheme}row in:\n{text}"));
+        let msgs: f64 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(msgs > 0.0, "{row}");
+    }
+    assert!(text.contains("peak RSS"), "{text}");
 }

@@ -1,0 +1,222 @@
+//! `tagwire bench`: a capacity test of this machine. Synthetic snapshots are pushed as
+//! fast as the pipeline takes them through one uplink to an in-process receiver over
+//! loopback, once over ws:// and once over wss://, with delivery confirmation on, and
+//! the figures that matter for sizing a gateway are reported.
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tagwire_encode::{Format, Style};
+use tagwire_model::Snapshot;
+use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
+use tagwire_pipeline::{FullPolicy, Hub, Offer, QueueLimits, Uplink, UplinkConfig};
+use tagwire_tls_config::{build_client_config, TlsParams};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::sink::{self, SinkStats};
+
+/// Arguments of `tagwire bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Seconds per run (one over ws://, one over wss://).
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Tags per snapshot (besides `counter`).
+    #[arg(long, default_value_t = 100)]
+    tags: usize,
+    /// "values" or "tags".
+    #[arg(long, default_value = "values")]
+    format: Format,
+    /// "neuron" or "compact".
+    #[arg(long, default_value = "neuron")]
+    style: Style,
+}
+
+/// What one run measured.
+struct Figures {
+    scheme: &'static str,
+    messages: u64,
+    bytes: u64,
+    seconds: f64,
+    cpu_seconds: f64,
+}
+
+/// Runs the benchmark and prints a table.
+pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+    println!(
+        "tagwire bench: {} tags per snapshot, {} format, {} style, {} s per run, delivery confirmed by ping/pong",
+        args.tags, args.format, args.style, args.seconds
+    );
+    let mut results = Vec::new();
+    for tls in [false, true] {
+        results.push(run_one(&args, tls).await?);
+    }
+    println!(
+        "\n{:<6} {:>12} {:>14} {:>10} {:>14}",
+        "", "msgs/s", "tags/s", "MB/s", "CPU (cores)"
+    );
+    for f in &results {
+        println!(
+            "{:<6} {:>12.0} {:>14.0} {:>10.1} {:>14.2}",
+            f.scheme,
+            f.messages as f64 / f.seconds,
+            (f.messages * (args.tags as u64 + 1)) as f64 / f.seconds,
+            f.bytes as f64 / f.seconds / 1e6,
+            f.cpu_seconds / f.seconds,
+        );
+    }
+    println!(
+        "\npeak RSS {:.1} MiB (sender and receiver in one process; the receiver's share is included)",
+        peak_rss_kib() as f64 / 1024.0
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
+    let scheme = if tls { "wss" } else { "ws" };
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (acceptor, ca_pem) = if tls {
+        let (a, pem) = self_signed_acceptor()?;
+        (Some(a), Some(pem))
+    } else {
+        (None, None)
+    };
+    let stats = Arc::new(SinkStats::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let receiver = tokio::spawn(sink::serve(
+        listener,
+        acceptor,
+        Arc::clone(&stats),
+        Arc::new(|_, _: &[u8]| {}),
+        stop_rx.clone(),
+    ));
+
+    let url = format!("{scheme}://localhost:{port}/bench").parse()?;
+    let mut config = UplinkConfig::new("bench", url);
+    config.encode.format = args.format;
+    config.encode.style = args.style;
+    // Back-pressure instead of drops: the producer waits when the queue is full.
+    config.queue = QueueLimits {
+        policy: FullPolicy::Refuse,
+        ..QueueLimits::default()
+    };
+    if let Some(pem) = ca_pem {
+        config.connect.tls = Some(
+            build_client_config(&TlsParams {
+                ca: Some(pem),
+                ..TlsParams::default()
+            })
+            .context("bench TLS client")?,
+        );
+    }
+    let uplink = Uplink::new(config)?;
+    let hub = Hub::new(vec![Arc::clone(&uplink)]);
+    let tasks = hub.spawn_uplinks(&stop_rx);
+
+    // A pool of snapshots built beforehand, so that the figures are the pipeline's
+    // (encode, queue, frame, TLS, confirm), not the generator's.
+    let mut generator = GroupGenerator::new(
+        "bench",
+        SimGroup {
+            name: "g".into(),
+            interval: Duration::from_millis(1),
+            tags: args.tags,
+        },
+    );
+    let pool: Vec<Snapshot> = (0..64)
+        .map(|_| generator.next_snapshot(tagwire_pipeline::now_ms()))
+        .collect();
+
+    let duration = Duration::from_secs(args.seconds.max(1));
+    let producer_uplink = Arc::clone(&uplink);
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut i = 0;
+        while started.elapsed() < duration {
+            match producer_uplink.offer(&pool[i % pool.len()]) {
+                Offer::Refused => std::thread::sleep(Duration::from_micros(200)),
+                _ => i += 1,
+            }
+        }
+    });
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    while started.elapsed() < duration {
+        tick.tick().await;
+        println!(
+            "  {scheme:<3} {:>3.0}s  {:>9} confirmed",
+            started.elapsed().as_secs_f64(),
+            uplink.metrics().send_msgs_total.load(Relaxed)
+        );
+    }
+    producer.await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let messages = uplink.metrics().send_msgs_total.load(Relaxed);
+    let bytes = uplink.metrics().send_bytes_total.load(Relaxed);
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = receiver.await;
+    Ok(Figures {
+        scheme,
+        messages,
+        bytes,
+        seconds,
+        cpu_seconds: cpu,
+    })
+}
+
+/// A TLS acceptor with a fresh self-signed certificate for `localhost`, and that
+/// certificate in PEM for the client's `ca`.
+fn self_signed_acceptor() -> Result<(TlsAcceptor, String)> {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .context("generating the bench certificate")?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let cert: CertificateDer<'static> = certified.cert.der().clone();
+    let config = rustls::ServerConfig::builder_with_provider(tagwire_tls_config::crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)?;
+    Ok((TlsAcceptor::from(Arc::new(config)), certified.cert.pem()))
+}
+
+/// User plus system CPU time of this process, in seconds.
+fn cpu_seconds() -> f64 {
+    // /proc/self/stat fields 14 and 15 (utime, stime) in clock ticks; the command name
+    // (field 2) may contain spaces, so count from the closing parenthesis.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Linux's USER_HZ is 100 on every architecture tagwire targets.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
