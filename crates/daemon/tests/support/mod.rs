@@ -2,6 +2,8 @@
 //! waiting for conditions, and reading what the peers received.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod certs;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
