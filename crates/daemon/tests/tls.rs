@@ -332,9 +332,9 @@ fn connect_time_tls_errors_are_logged_with_advice() {
         client(Uplink::new("not-yet-valid", url("localhost", &future))),
         // The server requires a client certificate; none is configured. Python's asyncio
         // TLS drops such a connection without sending the TLS alert (checked with
-        // `openssl s_client`: "unexpected eof"), so the daemon cannot name the cause from
-        // the server's answer here; the sink test below covers a server that sends the
-        // `certificate_required` alert.
+        // `openssl s_client`: "unexpected eof"); the daemon still names the likely cause,
+        // since no client certificate is configured. The sink test below covers a server
+        // that sends the `certificate_required` alert.
         Uplink::new("no-client-cert", url("localhost", &localhost)).with("ca", certs::p(&pki.ca)),
     ];
     let daemon = start_daemon(dir.path(), &config(&uplinks));
@@ -373,7 +373,14 @@ fn connect_time_tls_errors_are_logged_with_advice() {
             "not-yet-valid",
             &["valid only from 2099-01-01 00:00:00 UTC", "clock"],
         ),
-        ("no-client-cert", &["wss://localhost:"]),
+        (
+            "no-client-cert",
+            &[
+                "wss://localhost:",
+                "right after the TLS handshake",
+                "set `cert` and `key`",
+            ],
+        ),
     ];
     for (uplink, wanted) in expectations {
         let line = wait_for_failure(dir.path(), uplink);

@@ -151,6 +151,11 @@ fn explain_certificate_error(err: &CertificateError) -> String {
              accept (SHA-1, or a key type it does not know): reissue it with SHA-256 or better"
                 .to_owned()
         }
+        // webpki reports it as an "other" error; its name is the stable part.
+        CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            "the server presents a CA certificate (basicConstraints CA:TRUE) as its own, which              TLS does not accept; typical of a self-signed certificate made with `openssl req              -x509`: make it with `-addext basicConstraints=critical,CA:FALSE`, or better,              issue the server certificate from a CA and give that CA as `ca`"
+                .to_owned()
+        }
         _ => "the server certificate was rejected".to_owned(),
     }
 }
@@ -279,6 +284,18 @@ mod tests {
         assert_eq!(format_utc(at(1_709_211_909)), "2024-02-29 13:05:09 UTC");
         assert_eq!(format_utc(at(951_782_400)), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_utc(at(4_102_444_799)), "2099-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn a_ca_certificate_used_by_the_server_gets_advice() {
+        let err = Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+            std::sync::Arc::new(webpki::Error::CaUsedAsEndEntity),
+        )));
+        let advice = explain_tls_error(&err);
+        assert!(
+            advice.contains("basicConstraints=critical,CA:FALSE"),
+            "{advice}"
+        );
     }
 
     #[test]

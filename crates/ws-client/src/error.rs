@@ -107,6 +107,19 @@ pub enum ConnectError {
         "the WebSocket upgrade failed: {0} (is this a WebSocket server, and is the scheme right?)"
     )]
     Http(#[source] hyper::Error),
+    /// Over TLS with no client certificate configured, the server closed the connection
+    /// right after the handshake without answering the upgrade: what servers that
+    /// require a client certificate but send no TLS alert do.
+    #[error(
+        "`{server_name}` closed the connection right after the TLS handshake, before answering the WebSocket upgrade ({source}): servers that require a client certificate do this when none is sent: set `cert` and `key` (or check the server's logs)"
+    )]
+    ClosedAfterTls {
+        /// The TLS name of the server.
+        server_name: String,
+        /// What hyper saw.
+        #[source]
+        source: hyper::Error,
+    },
     /// The server answered the upgrade request with something other than `101 Switching Protocols`.
     #[error("{}", rejected_message(*status, body, location.as_deref()))]
     HandshakeRejected {

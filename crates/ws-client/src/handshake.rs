@@ -85,6 +85,10 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
         None => upgrade_before(deadline, tcp, request, &key, &offered_protocols, None).await?,
         Some((connector, server_name)) => {
             let name_text = server_name.to_str().into_owned();
+            let sends_client_cert = options
+                .tls
+                .as_ref()
+                .is_some_and(|c| c.client_auth_cert_resolver.has_certs());
             let stream = timeout_at(deadline, connector.connect(server_name, tcp))
                 .await
                 .map_err(|_| ConnectError::Timeout(Phase::Tls))?
@@ -96,7 +100,10 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
                 request,
                 &key,
                 &offered_protocols,
-                Some(&name_text),
+                Some(TlsInfo {
+                    server_name: &name_text,
+                    sends_client_cert,
+                }),
             )
             .await?
         }
@@ -279,13 +286,20 @@ pub(crate) async fn connect_any(
     }))
 }
 
+/// What the upgrade needs to know of the TLS layer under it, to explain failures.
+struct TlsInfo<'a> {
+    server_name: &'a str,
+    /// Whether a client certificate is configured (the server may require one).
+    sends_client_cert: bool,
+}
+
 async fn upgrade_before<S>(
     deadline: Instant,
     io: S,
     request: Request<Empty<Bytes>>,
     key: &str,
     offered_protocols: &[String],
-    tls_name: Option<&str>,
+    tls: Option<TlsInfo<'_>>,
 ) -> Result<Upgraded, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -293,8 +307,8 @@ where
     timeout_at(deadline, upgrade(io, request, key, offered_protocols))
         .await
         .map_err(|_| ConnectError::Timeout(Phase::Upgrade))?
-        .map_err(|e| match (e, tls_name) {
-            (ConnectError::Http(e), Some(name)) => http_error_over_tls(e, name),
+        .map_err(|e| match (e, tls) {
+            (ConnectError::Http(e), Some(tls)) => http_error_over_tls(e, &tls),
             (e, _) => e,
         })
 }
@@ -302,7 +316,12 @@ where
 /// With TLS 1.3 the server checks our certificate (or its absence) after the
 /// client considers the handshake done, so its refusal arrives as an alert
 /// while reading the HTTP response. Report it as the TLS error it is.
-fn http_error_over_tls(error: hyper::Error, server_name: &str) -> ConnectError {
+///
+/// Some servers (Python's ssl module among them) instead close the connection without an
+/// alert when a required client certificate is missing; with none configured, that is
+/// the likely cause and the error says so.
+fn http_error_over_tls(error: hyper::Error, tls: &TlsInfo<'_>) -> ConnectError {
+    let server_name = tls.server_name;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = cause {
         // io::Error's source() skips the error it wraps, so look inside explicitly.
@@ -318,7 +337,34 @@ fn http_error_over_tls(error: hyper::Error, server_name: &str) -> ConnectError {
         }
         cause = e.source();
     }
+    if !tls.sends_client_cert && closed_early(&error) {
+        return ConnectError::ClosedAfterTls {
+            server_name: server_name.to_owned(),
+            source: error,
+        };
+    }
     ConnectError::Http(error)
+}
+
+/// Whether the server closed (or reset) the connection instead of answering.
+fn closed_early(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() || error.is_closed() {
+        return true;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            );
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// hyper's connection future (its type is not nameable, hence the box).
