@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tagwire_pipeline::{now_ms, DropReason, Hub};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Largest ingest body accepted (413 above).
 pub const MAX_INGEST_BYTES: usize = 8 * 1024 * 1024;
@@ -33,25 +33,10 @@ pub struct ApiState {
 }
 
 /// Serves the API on `listener` until `shutdown` becomes true.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<ApiState>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    warn!(error = %e, "api: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
+pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: watch::Receiver<bool>) {
+    crate::accept::accept_until("api", listener, shutdown, move |tcp, peer| {
         let state = Arc::clone(&state);
-        tokio::spawn(async move {
+        async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = Arc::clone(&state);
                 async move { Ok::<_, std::convert::Infallible>(handle(req, &state, peer).await) }
@@ -62,8 +47,9 @@ pub async fn serve(
             {
                 debug!(%peer, error = %e, "api: connection ended with an error");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {

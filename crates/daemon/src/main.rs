@@ -2,6 +2,7 @@
 //! servers. This binary is wiring only: the command line, the TOML configuration,
 //! signals and logging; the work is done by the library crates.
 
+mod accept;
 mod api;
 mod bench;
 mod config;

@@ -120,25 +120,13 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     stats: Arc<SinkStats>,
     on_message: OnMessage,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    warn!(error = %e, "sink: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let _ = tcp.set_nodelay(true);
+    crate::accept::accept_until("sink", listener, shutdown, move |tcp, peer| {
         let tls = tls.clone();
         let stats = Arc::clone(&stats);
         let on_message = Arc::clone(&on_message);
-        tokio::spawn(async move {
+        async move {
             match tls {
                 None => serve_http(tcp, peer, stats, on_message).await,
                 Some(acceptor) => match acceptor.accept(tcp).await {
@@ -146,8 +134,9 @@ pub async fn serve(
                     Err(e) => warn!(%peer, error = %e, "sink: TLS handshake failed"),
                 },
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn serve_http<S>(stream: S, peer: SocketAddr, stats: Arc<SinkStats>, on_message: OnMessage)

@@ -3,45 +3,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use support::*;
 
-/// One HTTP request; returns (status, body).
 fn request(dir: &Path, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
-    api_get(dir, "/health"); // waits until the API address is in the log
-    let log = daemon_log(dir);
-    let port: u16 = log
-        .lines()
-        .find(|l| l.contains("API listening"))
-        .and_then(|l| l.split("listen=").nth(1))
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
-        body.len()
-    )
-    .unwrap();
-    // A body over the limit is refused before it is all read: ignore a broken pipe.
-    let _ = s.write_all(body);
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {resp:?}"));
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    api_request(dir, method, path, headers, body)
 }
 
 fn snapshot(counter: u64) -> String {

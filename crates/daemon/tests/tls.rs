@@ -78,26 +78,12 @@ fn config(uplinks: &[Uplink]) -> String {
     c
 }
 
-/// Like `support::start_daemon`, with extra environment variables for the daemon and
-/// every log line of every module (`debug`), so that a password in any log would show.
-fn start_daemon_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Proc {
-    let cfg = dir.join("tagwire.toml");
-    std::fs::write(&cfg, format!("[api]\nlisten = \"127.0.0.1:0\"\n{config}")).unwrap();
-    let log = std::fs::File::create(dir.join("tagwire.log")).unwrap();
-    let child = tagwire()
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .env("TAGWIRE_LOG", "debug")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start tagwire run");
-    Proc {
-        child,
-        name: "tagwire run".into(),
-    }
+/// `support::start_daemon_with_env` with every log line of every module (`debug`), so
+/// that a password in any log would show.
+fn start_daemon_debug(dir: &Path, config: &str, env: &[(&str, &str)]) -> Proc {
+    let mut env = env.to_vec();
+    env.push(("TAGWIRE_LOG", "debug"));
+    start_daemon_with_env(dir, config, &env)
 }
 
 /// The `counter` tags received per group (= per uplink: each has a group of its own).
@@ -255,7 +241,7 @@ fn every_key_format_delivers_over_wss_with_client_certificates_required() {
     assert!(!check_out.contains(PASSWORD));
 
     let started = Instant::now();
-    let daemon = start_daemon_with_env(dir.path(), &config, &[("TAGWIRE_E2E_KEYPASS", PASSWORD)]);
+    let daemon = start_daemon_debug(dir.path(), &config, &[("TAGWIRE_E2E_KEYPASS", PASSWORD)]);
     wait_for_groups("every uplink's group at the server", &names, 10, || {
         peer_payloads(&peer)
     });
@@ -841,7 +827,7 @@ fn a_wrong_password_stops_the_daemon_and_never_reaches_its_log() {
             .with("key", certs::p(pki.key(KeyVariant::Pkcs8Scrypt)))
             .with("keypass", "env:TAGWIRE_E2E_KEYPASS"),
     ];
-    let mut daemon = start_daemon_with_env(
+    let mut daemon = start_daemon_debug(
         dir.path(),
         &config(&uplinks),
         &[("TAGWIRE_E2E_KEYPASS", PASSWORD)],

@@ -157,19 +157,34 @@ impl Peer {
     }
 }
 
-/// The lines of a file (empty when it does not exist yet).
+/// The complete lines of a file (empty when it does not exist yet). A last line still
+/// being written (no newline yet) is left out, so a reader never sees half a message.
 pub fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => "",
+    };
+    complete.lines().map(str::to_string).collect()
 }
 
 /// `tagwire run` with a configuration, logging to `<dir>/tagwire.log`. Unless the
 /// configuration has an `[api]` section, the API listens on a free loopback port (see
 /// [`api_get`]), so that tests can run in parallel.
 pub fn start_daemon(dir: &Path, config: &str) -> Proc {
+    start_daemon_with_env(
+        dir,
+        config,
+        &[(
+            "TAGWIRE_LOG",
+            "info,tagwire_pipeline=debug,tagwire_ws_client=debug",
+        )],
+    )
+}
+
+/// Like [`start_daemon`], with environment variables of the caller's (which may
+/// override `TAGWIRE_LOG`).
+pub fn start_daemon_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Proc {
     let cfg = dir.join("tagwire.toml");
     let config = if config.contains("[api]") {
         config.to_string()
@@ -182,10 +197,7 @@ pub fn start_daemon(dir: &Path, config: &str) -> Proc {
         .arg("run")
         .arg("--config")
         .arg(&cfg)
-        .env(
-            "TAGWIRE_LOG",
-            "info,tagwire_pipeline=debug,tagwire_ws_client=debug",
-        )
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -196,9 +208,8 @@ pub fn start_daemon(dir: &Path, config: &str) -> Proc {
     }
 }
 
-/// GETs `path` from the daemon's API (its port is read from the log); returns the body.
-pub fn api_get(dir: &Path, path: &str) -> String {
-    use std::io::{Read, Write};
+/// The API's port, read from the daemon's log (waits until it is there).
+pub fn api_port(dir: &Path) -> u16 {
     let mut port = None;
     wait_for(
         "the API address in the log",
@@ -214,17 +225,44 @@ pub fn api_get(dir: &Path, path: &str) -> String {
             port.is_some()
         },
     );
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port.unwrap())).expect("API connect");
+    port.unwrap()
+}
+
+/// One HTTP request to the daemon's API; returns (status, body).
+pub fn api_request(
+    dir: &Path,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", api_port(dir))).expect("API connect");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+        body.len()
     )
     .unwrap();
+    // A body over the limit is refused before it is all read: ignore a broken pipe.
+    let _ = s.write_all(body);
     let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    resp.split_once("\r\n\r\n")
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {resp:?}"));
+    let body = resp
+        .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// GETs `path` from the daemon's API; returns the body.
+pub fn api_get(dir: &Path, path: &str) -> String {
+    api_request(dir, "GET", path, "", b"").1
 }
 
 /// One metric's value from the API's Prometheus text, e.g. `metric(dir, "cached_msgs", "peer")`.
