@@ -77,11 +77,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo speaks for itself on stdout; its log would only interleave with it.
-    init_logging(if matches!(cli.command, Command::Demo { .. }) {
-        "warn"
-    } else {
-        "info"
-    });
+    init_logging(
+        if matches!(cli.command, Command::Demo { .. } | Command::Bench(_)) {
+            "warn"
+        } else {
+            "info"
+        },
+    );
     let result = match cli.command {
         Command::Encode {
             format,
