@@ -203,3 +203,64 @@ fn a_refused_upgrade_and_a_wrong_accept_are_logged_with_the_cause_and_retried() 
         assert!(attempts >= 2, "retried ({attempts} attempts logged at debug):\n{log}");
     }
 }
+
+#[test]
+fn subscriptions_route_each_group_to_the_uplinks_that_want_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each peer writes python-websockets.out in its own directory.
+    let second = dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let (Some(fast_peer), Some(all_peer)) =
+        (Peer::python(dir.path(), &[]), Peer::python(&second, &[]))
+    else {
+        return;
+    };
+    let config = format!(
+        r#"
+[[south]]
+name = "sim"
+kind = "simulator"
+[[south.groups]]
+name = "fast"
+interval_ms = 10
+tags = 2
+[[south.groups]]
+name = "slow"
+interval_ms = 50
+tags = 2
+
+[[north]]
+name = "only-fast"
+url = "ws://127.0.0.1:{}/"
+subscriptions = [{{ node = "sim", group = "fa*" }}]
+
+[[north]]
+name = "everything"
+url = "ws://127.0.0.1:{}/"
+"#,
+        fast_peer.port, all_peer.port
+    );
+    let mut daemon = start_daemon(dir.path(), &config);
+    wait_for(
+        "both groups at the second server",
+        Duration::from_secs(20),
+        || {
+            let r =
+                CounterReport::from_payloads(all_peer.messages().iter().map(|(_, p)| p.as_str()));
+            r.max("fast") >= 20 && r.max("slow") >= 4
+        },
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
+    let only_fast =
+        CounterReport::from_payloads(fast_peer.messages().iter().map(|(_, p)| p.as_str()));
+    let everything =
+        CounterReport::from_payloads(all_peer.messages().iter().map(|(_, p)| p.as_str()));
+    assert_eq!(
+        only_fast.seen.keys().collect::<Vec<_>>(),
+        ["fast"],
+        "the subscribed group only"
+    );
+    assert_eq!(everything.seen.keys().collect::<Vec<_>>(), ["fast", "slow"]);
+    only_fast.assert_no_gaps();
+    everything.assert_no_gaps();
+}
