@@ -398,6 +398,9 @@ fn parse_cache(path: &str, table: &Table, uplink: &str, problems: &mut Vec<Strin
         }
     }
     s.finish();
+    if let Some(problem) = dir.as_deref().and_then(unwritable_dir) {
+        problems.push(format!("{path}.dir: {problem}"));
+    }
     if let (Some(dir), Some(sync)) = (dir, sync) {
         limits.disk = Some(DiskCacheConfig {
             // One log per directory: each uplink gets its own below `dir`.
@@ -407,6 +410,34 @@ fn parse_cache(path: &str, table: &Table, uplink: &str, problems: &mut Vec<Strin
         });
     }
     limits
+}
+
+/// Why the disk cache could not live in `dir`, if it could not: checked by creating and
+/// removing a probe file in `dir` or, when `dir` does not exist yet, in its nearest
+/// existing ancestor (where the daemon will create it). Nothing else is touched, so this
+/// is safe while a daemon uses the cache.
+fn unwritable_dir(dir: &str) -> Option<String> {
+    let mut existing = Path::new(dir);
+    while !existing.exists() {
+        existing = existing.parent().filter(|p| !p.as_os_str().is_empty())?;
+    }
+    if !existing.is_dir() {
+        return Some(format!(
+            "{} is not a directory: point dir at a directory (it is created if missing)",
+            existing.display()
+        ));
+    }
+    let probe = existing.join(format!(".tagwire-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!(
+            "cannot write in {} ({e}): give the user tagwire runs as write access, or choose another directory",
+            existing.display()
+        )),
+    }
 }
 
 /// Disk cache size when `disk_mb` is not given.
@@ -734,6 +765,34 @@ mod tests {
     fn tls_parameters_on_a_plain_url_are_a_mistake() {
         let p = problems("[[north]]\nname = \"a\"\nurl = \"ws://h/\"\nca = \"/x.pem\"\n");
         assert!(p[0].starts_with("north[0].url: TLS parameters"), "{p:?}");
+    }
+
+    #[test]
+    fn a_cache_dir_that_cannot_be_used_is_named() {
+        let file = std::env::temp_dir().join(format!("tagwire-not-a-dir-{}", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let p = problems(&format!(
+            "[[north]]\nname = \"a\"\nurl = \"ws://h/\"\n[north.cache]\ndir = \"{}/sub\"\n",
+            file.display()
+        ));
+        std::fs::remove_file(&file).unwrap();
+        assert!(p[0].starts_with("north[0].cache.dir: "), "{p:?}");
+        assert!(p[0].contains("is not a directory"), "{p:?}");
+        // A directory that does not exist yet is fine: the daemon creates it.
+        let fresh = std::env::temp_dir().join(format!("tagwire-new-{}/cache", std::process::id()));
+        let ok = parse(&format!(
+            "[[north]]\nname = \"a b\"\nurl = \"ws://h/\"\n[north.cache]\ndir = \"{}\"\nsync = \"always\"\n",
+            fresh.display()
+        ))
+        .unwrap();
+        let disk = ok.north[0].queue.disk.as_ref().unwrap();
+        assert_eq!(
+            disk.dir,
+            fresh.join("a_b"),
+            "one directory per uplink, name sanitised"
+        );
+        assert_eq!(disk.sync, SyncPolicy::Always);
+        assert!(!fresh.exists(), "check creates nothing");
     }
 
     #[test]
