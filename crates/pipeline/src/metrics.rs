@@ -1,7 +1,7 @@
 //! Counters and gauges of one uplink, named as Neuron names them.
 //!
 //! Plain atomics: producers, the uplink task and the HTTP API all read and write them
-//! without locks. [`UplinkMetrics::snapshot`] gives a consistent-enough copy for display.
+//! without locks; readers take each value as it is at that moment.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 
