@@ -25,6 +25,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -137,9 +138,27 @@ struct Entry {
 #[derive(Debug)]
 struct Disk {
     log: DiskLog,
-    /// Set while the disk is full or failing: new messages stay in memory only.
-    degraded: bool,
+    /// Since when the disk is full or failing: new messages stay in memory only, and the
+    /// disk is tried again every [`DISK_RETRY`].
+    degraded_since: Option<Instant>,
 }
+
+impl Disk {
+    /// Whether the next message should go to disk: always, unless the disk failed less
+    /// than [`DISK_RETRY`] ago (trying every message would cost a failing write each).
+    fn usable(&self) -> bool {
+        self.degraded_since
+            .is_none_or(|t| t.elapsed() >= DISK_RETRY)
+    }
+}
+
+/// How long a full or failing disk is left alone before it is tried again (short in
+/// tests, so that the retry can be seen).
+const DISK_RETRY: Duration = if cfg!(test) {
+    Duration::from_millis(100)
+} else {
+    Duration::from_secs(5)
+};
 
 #[derive(Debug, Default)]
 struct State {
@@ -221,7 +240,7 @@ impl MessageQueue {
         }
         st.disk = Some(Disk {
             log,
-            degraded: false,
+            degraded_since: None,
         });
         let queue = Self {
             limits,
@@ -265,14 +284,13 @@ impl MessageQueue {
             }
         }
         let mut on_disk = false;
-        if let Some(disk) = st.disk.as_ref().filter(|d| !d.degraded) {
-            let _ = disk;
+        if st.disk.as_ref().is_some_and(Disk::usable) {
             loop {
                 let disk = st.disk.as_mut().expect("checked above");
                 match disk.log.append(timestamp_ms, &payload) {
                     Ok(()) => {
-                        if disk.degraded {
-                            disk.degraded = false;
+                        if disk.degraded_since.take().is_some() {
+                            info!(dir = %disk.log.dir().display(), "disk cache: writing to disk again");
                         }
                         on_disk = true;
                         break;
@@ -292,10 +310,11 @@ impl MessageQueue {
                     Err(DiskLogError::TooLarge { .. }) => return PushOutcome::TooLarge,
                     Err(e) => {
                         let dir = disk.log.dir().display().to_string();
-                        disk.degraded = true;
-                        if e.is_disk_full() {
+                        // Said once per episode; a retry that fails again stays quiet.
+                        let first = disk.degraded_since.replace(Instant::now()).is_none();
+                        if first && e.is_disk_full() {
                             warn!(%dir, "disk cache: the disk is full; keeping new messages in memory until space frees up");
-                        } else {
+                        } else if first {
                             error!(%dir, error = %e, "disk cache: cannot write; keeping new messages in memory");
                         }
                         break;
@@ -866,6 +885,68 @@ mod tests {
             push(&q2, s);
         }
         assert_eq!(push(&q2, "dd"), PushOutcome::Refused);
+    }
+
+    /// A small tmpfs fills up (needs root to mount; skipped otherwise): new messages stay
+    /// in memory, nothing is lost, and once space frees up the disk is used again.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_falls_back_to_memory_and_the_disk_is_used_again_when_space_frees() {
+        use std::process::Command;
+        let base = tempfile::tempdir().unwrap();
+        let mount = base.path().join("small");
+        std::fs::create_dir(&mount).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED: cannot mount a small tmpfs (needs root)");
+            return;
+        }
+        struct Unmount(std::path::PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(&self.0).status();
+            }
+        }
+        let _unmount = Unmount(mount.clone());
+        // Leave about 8 KiB free.
+        let filler = mount.join("filler");
+        std::fs::write(&filler, vec![0u8; 56 * 1024]).unwrap();
+        let q = disk_queue(&mount.join("q"), 1 << 20, 1 << 20, FullPolicy::DropOldest);
+        let msg = |i: usize| Bytes::from(format!("{i:04}").repeat(250)); // 1000 bytes
+        for i in 0..20 {
+            assert_eq!(
+                q.push(msg(i), i as u64),
+                PushOutcome::Queued { dropped_oldest: 0 }
+            );
+        }
+        let on_disk_before = q.lock().entries.iter().filter(|e| e.on_disk).count();
+        assert!(
+            (1..20).contains(&on_disk_before),
+            "{on_disk_before} on disk: the disk filled up"
+        );
+        std::fs::remove_file(&filler).unwrap();
+        std::thread::sleep(DISK_RETRY + Duration::from_millis(50));
+        q.push(msg(20), 20);
+        assert!(
+            q.lock().entries.back().unwrap().on_disk,
+            "the disk is used again"
+        );
+        // Everything is there, in order, from memory and disk alike.
+        let mut all = Vec::new();
+        loop {
+            let batch = q.take_batch(100, 1 << 20);
+            let Some(last) = batch.last().map(|m| m.seq) else {
+                break;
+            };
+            all.extend(batch.iter().map(|m| m.payload[..4].to_vec()));
+            q.confirm(last);
+        }
+        let want: Vec<Vec<u8>> = (0..21).map(|i| format!("{i:04}").into_bytes()).collect();
+        assert_eq!(all, want);
     }
 
     #[test]
