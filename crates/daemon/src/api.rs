@@ -202,7 +202,7 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
             let (cached_msgs, cached_bytes) = u.queue().occupancy();
             serde_json::json!({
                 "name": u.config().name,
-                "url": u.config().url.to_string(),
+                "url": u.config().url.for_logs(),
                 "running_state": m.running_state(),
                 "link_state": u8::from(m.connected()),
                 "send_msgs_total": m.send_msgs_total.load(Relaxed),

@@ -70,6 +70,9 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             )),
         }
     }
+    for u in hub.uplinks() {
+        log_uplink_settings(u.config());
+    }
     info!(
         uplinks = hub.uplinks().len(),
         sources = cfg.south.len(),
@@ -92,6 +95,32 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         log_final_counts(u);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What an uplink will do, once at start, so that a log shows the settings in force.
+fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
+    let cache = match &c.queue.disk {
+        Some(d) => format!(
+            "memory {} MiB + disk {} MiB in {} (sync {:?})",
+            c.queue.max_bytes >> 20,
+            d.max_bytes >> 20,
+            d.dir.display(),
+            d.sync
+        ),
+        None => format!("memory {} MiB, no disk cache", c.queue.max_bytes >> 20),
+    };
+    info!(
+        uplink = %c.name,
+        url = %c.url.for_logs(),
+        format = %c.encode.format,
+        style = %c.encode.style,
+        upload_err = c.encode.upload_err,
+        frame = ?c.frame,
+        confirm = c.confirm,
+        policy = ?c.queue.policy,
+        %cache,
+        "uplink configured"
+    );
 }
 
 /// One line per uplink at exit, so that a stop always says what became of the data:

@@ -74,6 +74,12 @@ fn python_websockets_receives_every_counter_as_binary_values_messages() {
     assert!(report.max("fast") >= 100);
     let log = daemon_log(dir.path());
     assert!(log.contains("connected"), "{log}");
+    // A query may carry a token: logs show the URL without it.
+    assert!(log.contains("/ingest/data?…"), "{log}");
+    assert!(
+        !log.contains("site=plant-1"),
+        "the query leaked into the log:\n{log}"
+    );
 }
 
 #[test]

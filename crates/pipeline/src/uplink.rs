@@ -494,7 +494,7 @@ impl FailureLog {
             .is_none_or(|t| now.duration_since(t) >= FAILURE_LOG_INTERVAL);
         if cause_changed || due {
             warn!(
-                uplink = %name, url = %url, failures = self.failures,
+                uplink = %name, url = %url.for_logs(), failures = self.failures,
                 failing_for = ?now.duration_since(since),
                 "cannot deliver: {cause}; retrying with backoff, messages stay queued"
             );
@@ -508,10 +508,10 @@ impl FailureLog {
     fn recovered(&mut self, name: &str, url: &WsUrl, peer: std::net::SocketAddr) {
         match self.failing_since.take() {
             Some(since) => info!(
-                uplink = %name, url = %url, %peer, failures = self.failures,
+                uplink = %name, url = %url.for_logs(), %peer, failures = self.failures,
                 "connected again after {:?}", since.elapsed()
             ),
-            None => info!(uplink = %name, url = %url, %peer, "connected"),
+            None => info!(uplink = %name, url = %url.for_logs(), %peer, "connected"),
         }
         self.failures = 0;
         self.last_logged = None;

@@ -181,6 +181,25 @@ impl WsUrl {
         self.scheme == Scheme::Wss
     }
 
+    /// The URL as logs and status pages should show it: the query, which may carry a
+    /// token, is replaced by `?…`.
+    ///
+    /// ```
+    /// let url = tagwire_ws_client::WsUrl::parse("wss://h:8443/in?token=s3cret").unwrap();
+    /// assert_eq!(url.for_logs(), "wss://h:8443/in?…");
+    /// ```
+    pub fn for_logs(&self) -> String {
+        let (path, query) = match self.path_and_query.split_once('?') {
+            Some((path, _)) => (path, "?…"),
+            None => (self.path_and_query.as_str(), ""),
+        };
+        format!(
+            "{}://{}{path}{query}",
+            self.scheme.as_str(),
+            self.host_header()
+        )
+    }
+
     /// The value of the HTTP `Host` header for this URL: IPv6 addresses in
     /// brackets, the port only when it is not the scheme's default (RFC 6455 section 4.1).
     pub fn host_header(&self) -> String {
