@@ -99,7 +99,7 @@ impl Layout {
             .names
             .iter()
             .zip(tags)
-            .take_while(|(cached, tag)| **cached == tag.name)
+            .take_while(|(cached, tag)| same_bytes(cached.as_bytes(), tag.name.as_bytes()))
             .count();
         if same == tags.len() && same == self.names.len() {
             return;
@@ -111,6 +111,31 @@ impl Layout {
             self.names.push(tag.name.clone());
             self.push_chunk(&tag.name, shape);
         }
+    }
+}
+
+/// `a == b`, inlined for the short strings tag names usually are: this runs for every
+/// tag of every message, and a call to `memcmp` for a dozen bytes costs more than the
+/// comparison itself.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // Two overlapping words cover any length from one word to two.
+    fn word<const W: usize>(s: &[u8], at: usize) -> [u8; W] {
+        let mut w = [0; W];
+        w.copy_from_slice(&s[at..at + W]);
+        w
+    }
+    match n {
+        17..=32 => {
+            word::<16>(a, 0) == word::<16>(b, 0) && word::<16>(a, n - 16) == word::<16>(b, n - 16)
+        }
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        _ => a == b,
     }
 }
 
@@ -171,5 +196,28 @@ impl LayoutCache {
         }
         layout.sync_names(snapshot, shape);
         layout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        // Every length around the word sizes, with one byte changed at every position
+        // (the overlapping-word comparison must see each of them).
+        for len in 0..40usize {
+            let a: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37)).collect();
+            assert!(same_bytes(&a, &a.clone()), "len {len}");
+            for pos in 0..len {
+                let mut b = a.clone();
+                b[pos] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "len {len}, byte {pos}");
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert!(!same_bytes(&a, &longer), "len {len} vs {}", len + 1);
+        }
     }
 }

@@ -70,9 +70,20 @@ use tagwire_model::{error_code, Json, Reading, Snapshot, Tag, Value, MAX_PRECISI
 pub struct Encoder {
     options: EncodeOptions,
     layouts: LayoutCache,
-    /// Error tags of the message being written (index, code), reused between
-    /// messages; values-format lists them after the values.
-    errors: Vec<(usize, i32)>,
+    /// Tag lists of the values-format message being written, collected during its
+    /// single pass over the tags and reused between messages (so that steady state
+    /// allocates nothing).
+    lists: Lists,
+}
+
+/// What values-format writes after the values, gathered while writing them: the
+/// `errors` and `metas` objects then walk only these tags instead of all of them.
+#[derive(Debug, Default)]
+struct Lists {
+    /// Error tags (index, code), in tag order.
+    errors: Vec<(u32, i32)>,
+    /// Tags whose metas are written, in tag order.
+    metas: Vec<u32>,
 }
 
 impl Encoder {
@@ -81,7 +92,7 @@ impl Encoder {
         Encoder {
             options,
             layouts: LayoutCache::new(options.style, options.format),
-            errors: Vec::new(),
+            lists: Lists::default(),
         }
     }
 
@@ -102,10 +113,10 @@ impl Encoder {
         // and every small copy is inlined.
         let sent = match (self.options.style, self.options.format) {
             (Style::Neuron, Format::Values) => {
-                Writer::<true> { upload_err }.values(layout, snapshot, &mut self.errors, out)
+                Writer::<true> { upload_err }.values(layout, snapshot, &mut self.lists, out)
             }
             (Style::Compact, Format::Values) => {
-                Writer::<false> { upload_err }.values(layout, snapshot, &mut self.errors, out)
+                Writer::<false> { upload_err }.values(layout, snapshot, &mut self.lists, out)
             }
             (Style::Neuron, Format::Tags) => {
                 Writer::<true> { upload_err }.tags(layout, snapshot, out)
@@ -233,23 +244,36 @@ impl<const NEURON: bool> Writer<NEURON> {
     }
 
     /// values-format (§2). Returns whether the message is to be sent.
+    ///
+    /// One pass over the tags writes the values and notes the error and meta tags;
+    /// the `errors` and `metas` objects then visit only those.
     fn values(
         &self,
         layout: &Layout,
         snapshot: &Snapshot,
-        errors: &mut Vec<(usize, i32)>,
+        lists: &mut Lists,
         out: &mut Vec<u8>,
     ) -> bool {
         Self::head(layout, snapshot, out);
         Self::key(out, b"\"values\"");
         out.push(b'{');
-        errors.clear();
+        lists.errors.clear();
+        lists.metas.clear();
         let mut n_values = 0usize;
         for (i, tag) in snapshot.tags.iter().enumerate() {
+            // A snapshot holds far fewer than 2^32 tags (its JSON would be gigabytes).
+            let index = i as u32;
             let o = classify(tag);
             if let Out::Error(code) = o {
-                errors.push((i, code));
+                lists.errors.push((index, code));
+                // An error tag's metas are sent only with its error.
+                if self.upload_err && !tag.metas.is_empty() {
+                    lists.metas.push(index);
+                }
                 continue;
+            }
+            if !tag.metas.is_empty() {
+                lists.metas.push(index);
             }
             if n_values > 0 {
                 out.extend_from_slice(Self::COMMA);
@@ -264,11 +288,11 @@ impl<const NEURON: bool> Writer<NEURON> {
         Self::key(out, b"\"errors\"");
         out.push(b'{');
         if self.upload_err {
-            for (n, &(i, code)) in errors.iter().enumerate() {
+            for (n, &(i, code)) in lists.errors.iter().enumerate() {
                 if n > 0 {
                     out.extend_from_slice(Self::COMMA);
                 }
-                out.extend_from_slice(layout.chunk(i));
+                out.extend_from_slice(layout.chunk(i as usize));
                 write_int(out, code);
             }
         }
@@ -276,22 +300,14 @@ impl<const NEURON: bool> Writer<NEURON> {
         out.extend_from_slice(Self::COMMA);
         Self::key(out, b"\"metas\"");
         out.push(b'{');
-        let mut first = true;
-        let mut next_error = errors.iter().map(|&(i, _)| i).peekable();
-        for (i, tag) in snapshot.tags.iter().enumerate() {
-            // `errors` is in tag order: advance to the first error at or after `i`.
-            while next_error.next_if(|&e| e < i).is_some() {}
-            let is_error = next_error.peek() == Some(&i);
-            if tag.metas.is_empty() || (is_error && !self.upload_err) {
-                continue;
-            }
-            if !first {
+        for (n, &i) in lists.metas.iter().enumerate() {
+            if n > 0 {
                 out.extend_from_slice(Self::COMMA);
             }
-            first = false;
+            let i = i as usize;
             out.extend_from_slice(layout.chunk(i));
             out.push(b'{');
-            self.members(out, &tag.metas);
+            self.members(out, &snapshot.tags[i].metas);
             out.push(b'}');
         }
         out.extend_from_slice(b"}}");

@@ -173,13 +173,77 @@ pub(crate) fn write_g15(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Powers of ten up to 10^17 (the largest precision) as integers.
+const POW10_FIXED: [u64; 18] = {
+    let mut p = [1u64; 18];
+    let mut i = 1;
+    while i < p.len() {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
 /// Appends `printf("%.{precision}f", v)`. `v` must be finite.
 pub(crate) fn write_fixed(out: &mut Vec<u8>, v: f64, precision: u8) {
     debug_assert!(v.is_finite());
+    if write_fixed_exact(out, v, precision) {
+        return;
+    }
     // Rust's exact formatting rounds the exact binary value half-to-even and keeps the
     // sign of negative zero, like glibc (see the snprintf comparison tests). Writing
     // into a Vec cannot fail.
     let _ = write!(out, "{:.*}", usize::from(precision), v);
+}
+
+/// `write_fixed` for the usual sensor values, in integers instead of `core::fmt` (which
+/// costs several times more). Returns false, having written nothing, when `v` is
+/// outside the range this handles.
+///
+/// A normal `v` is exactly `m · 2^-k`. With `k` in 0..=127 and a precision of at most
+/// 17, `m · 10^p` (below 2^53 · 10^17 < 2^110) fits a `u128`, so `v · 10^p` rounded
+/// half-to-even to an integer `n` is computed exactly, as glibc rounds the exact
+/// binary value. `n` below 2^64 is then printed with `p` decimals.
+fn write_fixed_exact(out: &mut Vec<u8>, v: f64, precision: u8) -> bool {
+    let p = usize::from(precision);
+    let bits = v.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    // Subnormals (and zero) and integers of 2^53 and up go the general way.
+    if biased == 0 || p >= POW10_FIXED.len() {
+        return false;
+    }
+    let k = 1075 - biased;
+    if !(0..=127).contains(&k) {
+        return false;
+    }
+    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    let scaled = m * u128::from(POW10_FIXED[p]);
+    let mut n = scaled >> k;
+    if k > 0 {
+        let rest = scaled & ((1u128 << k) - 1);
+        let half = 1u128 << (k - 1);
+        if rest > half || (rest == half && n & 1 == 1) {
+            n += 1;
+        }
+    }
+    let Ok(n) = u64::try_from(n) else {
+        return false;
+    };
+    if v.is_sign_negative() {
+        // Also for values that round to zero: printf writes "-0.00".
+        out.push(b'-');
+    }
+    let unit = POW10_FIXED[p];
+    out.extend_from_slice(itoa::Buffer::new().format(n / unit).as_bytes());
+    if p > 0 {
+        // The decimals, zero-padded: 10^p + frac has p + 1 digits, the first a 1
+        // that the '.' overwrites.
+        let mut digits = itoa::Buffer::new();
+        let text = digits.format(unit + n % unit).as_bytes();
+        out.push(b'.');
+        out.extend_from_slice(&text[1..]);
+    }
+    true
 }
 
 /// Appends the shortest text that reads back as `v` (`f64`), ryu style, with `.0` on
@@ -201,7 +265,8 @@ const POW10: [f64; 6] = [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0];
 #[inline]
 fn round_nonneg(x: f64) -> f64 {
     debug_assert!((0.0..9_007_199_254_740_992.0).contains(&x));
-    let t = x as u64 as f64;
+    // Through i64, not u64: x86-64 converts signed integers in one instruction.
+    let t = x as i64 as f64;
     if x - t >= 0.5 {
         t + 1.0
     } else {
@@ -209,21 +274,15 @@ fn round_nonneg(x: f64) -> f64 {
     }
 }
 
-/// The result of Neuron's heuristic both as the `double` Neuron computes and as the
-/// decimal it stands for: `±(int + frac / 10^ndec)`.
-struct Cut {
-    value: f64,
-    negative: bool,
-    int: u64,
-    frac: u64,
-    ndec: u32,
-}
-
-/// Neuron's rounding heuristic `h(v)` (spec §4): at most five decimals, cut where
-/// float noise (`00` or `99`) begins. Mirrors Neuron's C arithmetic step by step,
-/// including C's `round` (half away from zero) and its sign handling (`-0.0` is not
-/// below zero, so it comes back as `+0.0`). The caller ensures `|v| < 2^63`.
-fn cut(v: f64) -> Cut {
+/// Neuron's rounding heuristic `h(v)` (spec §4) as the `double` Neuron computes: at
+/// most five decimals, cut where float noise (`00` or `99`) begins. Mirrors Neuron's C
+/// arithmetic step by step, including C's `round` (half away from zero) and its sign
+/// handling (`-0.0` is not below zero, so it comes back as `+0.0`). The caller ensures
+/// `|v| < 2^63`.
+///
+/// [`write_heuristic`] prints the same number from integers ([`Cut`]); this float
+/// mirror is what it falls back on for large values, and what the tests hold it to.
+fn heuristic_value(v: f64) -> f64 {
     let negative = v < 0.0;
     let value = if negative { -v } else { v };
     let integer_part = value as i64;
@@ -242,33 +301,78 @@ fn cut(v: f64) -> Cut {
     };
     let k =
         (0..4).find(|&i| (s[i] == b'0' && s[i + 1] == b'0') || (s[i] == b'9' && s[i + 1] == b'9'));
-    let (value, frac, ndec) = match k {
+    let value = match k {
         Some(k) if k != 0 => {
             let cut = round_nonneg(decimal_part / POW10[5 - k]);
-            (integer_part as f64 + cut / POW10[k], cut as u64, k as u32)
+            integer_part as f64 + cut / POW10[k]
         }
-        _ => (integer_part as f64 + decimal_part / POW10[5], d, 5),
+        _ => integer_part as f64 + decimal_part / POW10[5],
     };
-    let (mut int, mut frac) = (integer_part as u64, frac);
-    let one = 10u64.pow(ndec);
-    if frac >= one {
-        // The fraction rounded up to a whole unit (…99999 -> next integer).
-        int += 1;
-        frac -= one;
-    }
-    Cut {
-        value: if negative { -value } else { value },
-        negative,
-        int,
-        frac,
-        ndec,
+    if negative {
+        -value
+    } else {
+        value
     }
 }
 
 /// `h(v)` as the `double` Neuron computes.
 #[cfg(test)]
 pub(crate) fn heuristic(v: f64) -> f64 {
-    cut(v).value
+    heuristic_value(v)
+}
+
+/// Powers of ten as integers, for [`cut`].
+const POW10_U64: [u64; 6] = [1, 10, 100, 1000, 10_000, 100_000];
+
+/// The decimal that Neuron's heuristic stands for: `±(int + frac / 10^ndec)`.
+struct Cut {
+    negative: bool,
+    int: u64,
+    frac: u64,
+    ndec: usize,
+}
+
+/// [`heuristic_value`]'s steps in integers, to get its decimal without formatting a
+/// float (this runs for most FLOAT/DOUBLE values in the neuron style). The caller
+/// ensures `|v| < 2^63`.
+#[inline]
+fn cut(v: f64) -> Cut {
+    let negative = v < 0.0;
+    let value = if negative { -v } else { v };
+    // C's `(int64_t)value` (the value is below 2^63, so it is not negative). Signed
+    // conversions, which x86-64 does in one instruction, for the same reason.
+    let int = value as i64;
+    // The same float steps as Neuron: the fraction times 10^5, rounded; at most 10^5.
+    let d = round_nonneg((value - int as f64) * POW10[5]) as i64 as u64;
+    let int = int as u64;
+    // Neuron cuts at the first pair of its five digits `%05d` (cut to "10000" for
+    // 10^5) that reads "00" or "99". As numbers, the four pairs are below; for 10^5
+    // the first pair reads 100 instead of "10", which neither rule matches either.
+    let pairs = [d / 1000, d / 100 % 100, d / 10 % 100, d % 100];
+    let k = pairs.iter().position(|&p| p == 0 || p == 99);
+    let (mut frac, ndec) = match k {
+        Some(k) if k != 0 => {
+            // C's `round(d / 10^(5-k))`: the float quotient is either exact (a tie,
+            // x.5, is representable) or at least 10^-4 away from a tie, so rounding
+            // half up in integers gives the same.
+            let m = POW10_U64[5 - k];
+            ((d + m / 2) / m, k)
+        }
+        _ => (d, 5),
+    };
+    let mut int = int;
+    let one = POW10_U64[ndec];
+    if frac >= one {
+        // The fraction rounded up to a whole unit (…99999 -> next integer).
+        int += 1;
+        frac -= one;
+    }
+    Cut {
+        negative,
+        int,
+        frac,
+        ndec,
+    }
 }
 
 /// Appends `printf("%.15g", h(v))` with jansson's clean-up, for `|v| < 2^63`.
@@ -282,7 +386,7 @@ pub(crate) fn write_heuristic(out: &mut Vec<u8>, v: f64) {
     let c = cut(v);
     // int below 10^10: at most 10 + 5 significant digits.
     if c.int >= 10_000_000_000 {
-        write_g15(out, c.value);
+        write_g15(out, heuristic_value(v));
         return;
     }
     let (mut frac, mut ndec) = (c.frac, c.ndec);
@@ -290,27 +394,41 @@ pub(crate) fn write_heuristic(out: &mut Vec<u8>, v: f64) {
         frac /= 10;
         ndec -= 1;
     }
-    if c.negative {
-        out.push(b'-');
-    }
     if c.int == 0 && ndec == 5 && frac < 10 {
         // Below 1e-4 %g switches to exponential notation: d e-5.
-        out.extend_from_slice(&[b'0' + frac as u8, b'e', b'-', b'5']);
+        let text = [b'-', b'0' + frac as u8, b'e', b'-', b'5'];
+        out.extend_from_slice(&text[usize::from(!c.negative)..]);
         return;
     }
-    out.extend_from_slice(itoa::Buffer::new().format(c.int).as_bytes());
+    // The text is built backwards on the stack and appended in one copy:
+    // at most "-" + 10 integer digits + "." + 5 decimals.
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
     if ndec == 0 {
-        out.extend_from_slice(b".0");
-    } else {
-        let mut digits = [b'0'; 6];
-        digits[0] = b'.';
-        let mut f = frac;
-        for i in (1..=ndec as usize).rev() {
-            digits[i] = b'0' + (f % 10) as u8;
-            f /= 10;
-        }
-        out.extend_from_slice(&digits[..=ndec as usize]);
+        at -= 1;
+        buf[at] = b'0';
     }
+    for _ in 0..ndec {
+        at -= 1;
+        buf[at] = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    at -= 1;
+    buf[at] = b'.';
+    let mut int = c.int;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (int % 10) as u8;
+        int /= 10;
+        if int == 0 {
+            break;
+        }
+    }
+    if c.negative {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    out.extend_from_slice(&buf[at..]);
 }
 
 #[cfg(test)]
@@ -508,6 +626,33 @@ mod tests {
                 String::from_utf8(out).unwrap(),
                 libc_printf::format(c"%.*f", p.into(), v)
             );
+        }
+
+        /// The integer path on its own, over the values it is there for (sensor
+        /// magnitudes, exact binary ties, negative values rounding to zero), so that
+        /// the comparison above is not left to the general path.
+        #[test]
+        fn fixed_integer_path_matches_c_printf(
+            v in prop_oneof![
+                -1e6..1e6f64,
+                -1e-3..1e-3f64,
+                any::<f32>().prop_map(f64::from).prop_filter("sensor range", |v| v.abs() < 1e6),
+                (-1_000_000i32..1_000_000, 0u32..20).prop_map(|(n, s)| f64::from(n) / f64::from(1u32 << s)),
+                (any::<i32>(), 0i32..18).prop_map(|(n, s)| f64::from(n) / 10f64.powi(s)),
+            ],
+            p in 1u8..=17,
+        ) {
+            let mut out = Vec::new();
+            // The integer path's range: from 2^-75 (k = 127) up, `n` below 2^64.
+            let in_range = v.abs() >= 2f64.powi(-75) && v.abs() * 10f64.powi(p.into()) < 1.8e19;
+            let taken = write_fixed_exact(&mut out, v, p);
+            proptest::prop_assert!(taken || !in_range, "{v:e} with {p} decimals not taken");
+            if taken {
+                proptest::prop_assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    libc_printf::format(c"%.*f", p.into(), v)
+                );
+            }
         }
     }
 }
