@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use tagwire_encode::{EncodeOptions, Format, Style};
+use tagwire_encode::{Format, Style};
 use tagwire_pipeline::disk_log::SyncPolicy;
 use tagwire_pipeline::simulator::SimGroup;
 use tagwire_pipeline::{
@@ -697,15 +697,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
-}
-
-/// Encoding options of a `[[north]]` entry, for commands that only encode.
-pub fn encode_options(format: Format, style: Style, upload_err: bool) -> EncodeOptions {
-    EncodeOptions {
-        format,
-        style,
-        upload_err,
-    }
 }
 
 #[cfg(test)]

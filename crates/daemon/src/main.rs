@@ -89,7 +89,13 @@ fn main() -> ExitCode {
             format,
             style,
             upload_err,
-        } => return encode_cmd::run(config::encode_options(format, style, upload_err)),
+        } => {
+            return encode_cmd::run(tagwire_encode::EncodeOptions {
+                format,
+                style,
+                upload_err,
+            })
+        }
         Command::Check { config } => return check(&config),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run::run(&config))),
         Command::Demo { seconds } => runtime().and_then(|rt| rt.block_on(demo::run(seconds))),
