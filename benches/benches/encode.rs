@@ -3,7 +3,7 @@
 //! Groups:
 //! - `encode/mixed100`: a realistic 100-tag group (integers, floats with and without
 //!   precision, scaled values, booleans, strings, a few errors and metas);
-//! - `encode/big1000`: the 1000-tag "big" snapshot of `shared/vectors`.
+//! - `encode/big1000`: the 1000-tag "big" snapshot of `crates/encode/tests/vectors`.
 //!
 //! Each group measures tagwire's encoder (values/tags × neuron/compact) writing into a
 //! reused buffer, and serde_json writing the equivalent compact message: once from a
@@ -48,15 +48,15 @@ fn mixed100() -> Snapshot {
     s
 }
 
-/// The "big" snapshot of the shared vectors (the line with 1000 tags).
+/// The "big" snapshot of the test vectors (the line with 1000 tags).
 fn big1000() -> Snapshot {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/snapshots.ndjson"
+        "/../crates/encode/tests/vectors/snapshots.ndjson"
     ));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {} ({e}): check out the repository next to `shared/`",
+            "cannot read {} ({e}): the vectors live in crates/encode/tests/vectors/",
             path.display()
         )
     });
@@ -69,7 +69,7 @@ fn big1000() -> Snapshot {
 fn big1000_line() -> Vec<u8> {
     let path = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/snapshots.ndjson"
+        "/../crates/encode/tests/vectors/snapshots.ndjson"
     ));
     let text = std::fs::read_to_string(path).expect("vectors readable");
     text.lines()

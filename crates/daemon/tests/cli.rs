@@ -11,11 +11,11 @@ use support::tagwire;
 fn vectors() -> PathBuf {
     let dir = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors"
+        "/../encode/tests/vectors"
     ));
     assert!(
         dir.join("snapshots.ndjson").exists(),
-        "test vectors not found at {} (the repository must be checked out next to shared/)",
+        "test vectors not found at {} (they live in crates/encode/tests/vectors/)",
         dir.display()
     );
     dir

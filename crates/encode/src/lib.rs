@@ -4,7 +4,7 @@
 //! Neuron's northbound plugins send: *values-format* and *tags-format*, in the `neuron`
 //! style (byte for byte what Neuron 2.10.2+ sends, down to the digits of every float)
 //! or the `compact` style (no whitespace, shortest round-trip floats). The contract is
-//! `shared/spec/formats.md` §2–§6.
+//! `docs/formats.md` §2–§6 (at the repository root).
 //!
 //! The encoder writes straight into a caller's reusable `Vec<u8>` and allocates nothing
 //! per message once it has seen a group: tag names are escaped once per group layout
@@ -170,7 +170,7 @@ enum Out<'a> {
 /// 2^63: from here on Neuron's heuristic (which truncates to `int64_t`) is skipped.
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
-/// Applies spec §4's scaling and float rules to one tag.
+/// Applies `docs/formats.md` §4's scaling and float rules to one tag.
 #[inline]
 fn classify(tag: &Tag) -> Out<'_> {
     let value = match &tag.reading {

@@ -1,4 +1,4 @@
-//! The shared test vectors (`shared/vectors`), byte for byte: every snapshot of
+//! The test vectors (`tests/vectors/`, described in `docs/formats.md` at the repository root), byte for byte: every snapshot of
 //! `snapshots.ndjson` through the parser and the encoder, in every format and error
 //! setting, against the expected messages; and the compact style against
 //! `compact.json`.
@@ -12,12 +12,11 @@ use tagwire_model::{parse_snapshot, Snapshot};
 fn vectors_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors"
+        "/tests/vectors"
     ));
     assert!(
         dir.join("snapshots.ndjson").is_file(),
-        "test vectors not found at {}: check out the repository next to `shared/` \
-         (the vectors live in shared/vectors/)",
+        "test vectors not found at {} (they are part of this crate: is the checkout complete?)",
         dir.display()
     );
     dir

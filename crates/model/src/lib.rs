@@ -2,7 +2,7 @@
 //!
 //! The data of an EMQ Neuron style "group snapshot": the values of one group's tags
 //! read at one moment, with Neuron's data types, codes and error codes, and the parser
-//! for the snapshot JSON that tagwire accepts (spec `formats.md` §1).
+//! for the snapshot JSON that tagwire accepts (`docs/formats.md` §1 in the repository).
 //!
 //! No I/O and no async runtime: this crate is the vocabulary shared by the encoder,
 //! the pipeline and anyone building their own gateway.
