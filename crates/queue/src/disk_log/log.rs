@@ -1,0 +1,739 @@
+//! The log itself: open (with recovery), append, read, pop, sync.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::error::DiskLogError;
+use super::format::*;
+use super::scan::scan_segment;
+
+/// The segment size [`DiskLogOptions::new`] picks: large enough that segment files are
+/// few, small enough that a removed-but-not-yet-deleted segment wastes little disk.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
+
+/// The largest accepted [`DiskLogOptions::segment_bytes`]. Record offsets inside a
+/// segment are indexed in memory as `u32` (4 bytes per cached message), which this
+/// limit keeps valid.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
+/// When appended records are forced from the kernel's cache to the device.
+///
+/// This only matters for power cuts and kernel crashes: a record whose
+/// [`DiskLog::append`] returned survives the death of the process in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Sync before `append` (and `pop_front`) return: nothing acknowledged is lost
+    /// even by a power cut. Costs one or two device flushes per call, which also
+    /// wears flash storage: prefer `Interval` for high message rates.
+    Always,
+    /// Sync on `append` when at least this long has passed since the last sync, and
+    /// whenever the caller calls [`DiskLog::sync`] (from a timer, so that a quiet
+    /// period does not leave records unsynced): a power cut loses at most about
+    /// this much.
+    Interval(Duration),
+    /// Never sync (except on an explicit [`DiskLog::sync`]); the kernel writes back
+    /// within its own delay, typically 30 s on Linux.
+    Never,
+}
+
+/// How to open a [`DiskLog`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskLogOptions {
+    /// The directory holding the log; created if missing. One log per directory:
+    /// two `DiskLog`s on the same directory would corrupt each other.
+    pub dir: PathBuf,
+    /// The most bytes the records in the log may take (payloads plus
+    /// [`RECORD_HEADER_LEN`] each); [`DiskLog::append`] returns
+    /// [`DiskLogError::Full`] beyond it. The files can exceed it by up to one
+    /// segment, because removed records at the start of the oldest segment are only
+    /// freed when the whole segment has been removed.
+    pub max_bytes: u64,
+    /// Size at which a new segment file is started, at most [`MAX_SEGMENT_BYTES`];
+    /// values above `max_bytes` act as `max_bytes`.
+    pub segment_bytes: u64,
+    /// When appends reach the device, see [`SyncPolicy`].
+    pub sync: SyncPolicy,
+}
+
+impl DiskLogOptions {
+    /// Options for a log in `dir` holding up to `max_bytes`, with
+    /// [`DEFAULT_SEGMENT_BYTES`] segments and the safest policy,
+    /// [`SyncPolicy::Always`].
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        DiskLogOptions {
+            dir: dir.into(),
+            max_bytes,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            sync: SyncPolicy::Always,
+        }
+    }
+}
+
+/// What [`DiskLog::open`] found in the directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Records recovered (not yet removed), now in the log.
+    pub records: u64,
+    /// Bytes those records take, as [`DiskLog::bytes`] counts them.
+    pub bytes: u64,
+    /// Damaged stretches skipped inside the segments: each one is a run of bytes
+    /// between valid records (or after the last record of an older segment) that
+    /// holds no valid record; the records in it, if any, are lost.
+    pub damaged_regions: u64,
+    /// Bytes in those damaged regions.
+    pub skipped_bytes: u64,
+    /// Bytes cut from the end of the newest segment because they hold no complete
+    /// valid record: normally a record torn by a crash or power cut mid-write.
+    /// A torn record was never acknowledged by `append` (unless the device lost data
+    /// it said was synced), so nothing acknowledged is lost with it.
+    pub truncated_bytes: u64,
+    /// The `head` file existed but was damaged, so the oldest segment was read from
+    /// its start: records already removed from it may come back.
+    pub head_reset: bool,
+}
+
+impl Recovery {
+    /// True when something was skipped, truncated or reset, that is when the caller
+    /// should log what was found.
+    pub fn found_damage(&self) -> bool {
+        self.damaged_regions > 0 || self.truncated_bytes > 0 || self.head_reset
+    }
+}
+
+/// One segment file and the records in it that have not been removed.
+struct Segment {
+    id: u64,
+    path: PathBuf,
+    /// Start offset of each record not yet removed, oldest first. `u32` halves the
+    /// memory per cached message; `MAX_SEGMENT_BYTES` keeps every start below 4 GiB.
+    offsets: VecDeque<u32>,
+    /// End of the last valid record: where the next append goes, for the segment
+    /// being written.
+    end: u64,
+    /// Size of the file on disk (bytes before the first record may be removed ones).
+    file_len: u64,
+}
+
+impl Segment {
+    /// Bytes from the oldest record still in the segment to the end of the newest.
+    fn live_bytes(&self) -> u64 {
+        match self.offsets.front() {
+            Some(&first) => self.end - u64::from(first),
+            None => 0,
+        }
+    }
+}
+
+/// A crash-safe, checksummed, segmented FIFO of timestamped records on disk.
+///
+/// See the [module documentation](self) for the guarantees and the file format.
+pub struct DiskLog {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    sync: SyncPolicy,
+    /// Oldest first. Every segment holds at least one record, except possibly the
+    /// last one while it is being appended to (`writer` is `Some`).
+    segments: VecDeque<Segment>,
+    /// Append handle (opened with `O_APPEND`) of the last segment, which this process
+    /// created. `None` until the first append after `open`, and after the last
+    /// segment was deleted or could not be repaired after a failed write.
+    writer: Option<File>,
+    /// Read handle, kept for the segment read last because consumption is sequential.
+    reader: Option<(u64, File)>,
+    next_id: u64,
+    len: u64,
+    bytes: u64,
+    disk_bytes: u64,
+    /// The position persisted in `head`: first segment number and byte offset.
+    head: (u64, u64),
+    /// `head` on disk matches `self.head`.
+    head_written: bool,
+    /// ... and was synced.
+    head_synced: bool,
+    /// Appended data not yet synced.
+    data_unsynced: bool,
+    /// A segment file was created since the directory was last synced.
+    dir_unsynced: bool,
+    last_sync: Instant,
+    /// Reused to encode each record so that it reaches the file in one `write`.
+    encode_buf: Vec<u8>,
+}
+
+impl DiskLog {
+    /// Opens the log in `options.dir`, creating the directory if needed, and recovers
+    /// the records left there by a previous run, salvaging damaged files record by
+    /// record (see [`Recovery`]). Damage is never an error; failing to list or read
+    /// the directory is.
+    pub fn open(options: DiskLogOptions) -> Result<(DiskLog, Recovery), DiskLogError> {
+        let DiskLogOptions {
+            dir,
+            max_bytes,
+            segment_bytes,
+            sync,
+        } = options;
+        if max_bytes == 0 {
+            return Err(DiskLogError::InvalidOptions {
+                field: "max_bytes",
+                reason: "is 0: give the disk cache a size, or do not configure one".into(),
+            });
+        }
+        if segment_bytes == 0 || segment_bytes > MAX_SEGMENT_BYTES {
+            return Err(DiskLogError::InvalidOptions {
+                field: "segment_bytes",
+                reason: format!(
+                    "is {segment_bytes}: use 1 to {MAX_SEGMENT_BYTES} bytes (default {DEFAULT_SEGMENT_BYTES})"
+                ),
+            });
+        }
+        fs::create_dir_all(&dir)
+            .map_err(|e| DiskLogError::io(&dir, "create the cache directory", e))?;
+        // A leftover from a crash between writing and renaming: the rename never
+        // happened, so `head` still holds the previous, valid position.
+        remove_if_exists(&dir.join(HEAD_TMP_FILE));
+
+        let mut recovery = Recovery::default();
+        let ids = list_segments(&dir)?;
+        let head = match read_head(&dir)? {
+            HeadFile::Valid(seg, offset) => Some((seg, offset)),
+            HeadFile::Missing => None,
+            HeadFile::Damaged => {
+                recovery.head_reset = true;
+                None
+            }
+        };
+        // Without a valid head, nothing counts as removed: re-delivery rather than loss.
+        let (head_seg, head_offset) = head.unwrap_or((ids.first().copied().unwrap_or(0), 0));
+
+        let mut segments = VecDeque::new();
+        let last_id = ids.last().copied();
+        for &id in &ids {
+            let path = segment_path(&dir, id);
+            if id < head_seg {
+                // Fully removed; the deletion was interrupted by a crash.
+                remove_or_warn(&path);
+                continue;
+            }
+            let start = if id == head_seg { head_offset } else { 0 };
+            let scan = scan_segment(&path, start)
+                .map_err(|e| DiskLogError::io(&path, "read segment", e))?;
+            recovery.damaged_regions += scan.damaged_regions;
+            recovery.skipped_bytes += scan.skipped_bytes;
+            let mut file_len = scan.file_len;
+            if scan.trailing_bytes > 0 {
+                if Some(id) == last_id {
+                    // The end of the newest segment is where a crash tears a write.
+                    // Cutting it off is tidiness only: appends go to a new segment
+                    // anyway, so failing to truncate is harmless.
+                    recovery.truncated_bytes += scan.trailing_bytes;
+                    match truncate_file(&path, scan.end) {
+                        Ok(()) => file_len = scan.end,
+                        Err(e) => tracing::warn!(
+                            path = %path.display(),
+                            error = %e,
+                            "disk cache: cannot truncate the torn end of a segment; it will be skipped again next time"
+                        ),
+                    }
+                } else {
+                    recovery.damaged_regions += 1;
+                    recovery.skipped_bytes += scan.trailing_bytes;
+                }
+            }
+            if scan.offsets.is_empty() {
+                remove_or_warn(&path);
+                continue;
+            }
+            segments.push_back(Segment {
+                id,
+                path,
+                offsets: scan.offsets,
+                end: scan.end,
+                file_len,
+            });
+        }
+
+        let highest = last_id.unwrap_or(0).max(head_seg);
+        // New segments must number above the head's segment, or their first records
+        // would count as removed.
+        let next_id = highest
+            .checked_add(1)
+            .ok_or_else(|| DiskLogError::InvalidOptions {
+                field: "dir",
+                reason: format!(
+                    "({}) holds a segment numbered {highest}, leaving no number for new ones: \
+                     move its files away",
+                    dir.display()
+                ),
+            })?;
+
+        let len = segments.iter().map(|s| s.offsets.len() as u64).sum();
+        let bytes = segments.iter().map(Segment::live_bytes).sum();
+        let disk_bytes = segments.iter().map(|s| s.file_len).sum();
+        recovery.records = len;
+        recovery.bytes = bytes;
+        let head = match segments.front() {
+            Some(seg) => (seg.id, u64::from(seg.offsets[0])),
+            None => (next_id, 0),
+        };
+        let log = DiskLog {
+            dir,
+            max_bytes,
+            segment_bytes: segment_bytes.min(max_bytes),
+            sync,
+            segments,
+            writer: None,
+            reader: None,
+            next_id,
+            len,
+            bytes,
+            disk_bytes,
+            head,
+            // The file may say less than `head` (fully removed segments were skipped),
+            // but both mean the same records, so it needs no rewrite now.
+            head_written: true,
+            head_synced: true,
+            data_unsynced: false,
+            dir_unsynced: false,
+            last_sync: Instant::now(),
+            encode_buf: Vec::new(),
+        };
+        Ok((log, recovery))
+    }
+
+    /// Appends a record at the end of the log.
+    ///
+    /// On `Ok` the record is in the kernel's hands (and on the device under
+    /// [`SyncPolicy::Always`]). On error nothing was stored: [`DiskLogError::Full`]
+    /// and [`DiskLogError::TooLarge`] before any I/O, an `Io` error after truncating
+    /// whatever part of the record was written.
+    pub fn append(&mut self, timestamp_ms: u64, payload: &[u8]) -> Result<(), DiskLogError> {
+        let size = RECORD_HEADER_LEN as u64 + payload.len() as u64;
+        if payload.len() as u64 > u64::from(u32::MAX) || size > self.max_bytes {
+            return Err(DiskLogError::TooLarge {
+                len: payload.len() as u64,
+                max_bytes: self.max_bytes,
+            });
+        }
+        if self.bytes + size > self.max_bytes {
+            return Err(DiskLogError::Full);
+        }
+        let tail_has_room = match (&self.writer, self.segments.back()) {
+            (Some(_), Some(tail)) => tail.end == 0 || tail.end + size <= self.segment_bytes,
+            _ => false,
+        };
+        if !tail_has_room {
+            self.start_segment()?;
+        }
+        encode_record(&mut self.encode_buf, timestamp_ms, payload);
+
+        let (Some(writer), Some(tail)) = (self.writer.as_mut(), self.segments.back_mut()) else {
+            unreachable!("start_segment leaves a writer on the last segment");
+        };
+        let start = tail.end;
+        // One `write_all` of the whole record: a crash leaves at most one torn record,
+        // at the end, which recovery cuts off.
+        if let Err(e) = writer.write_all(&self.encode_buf) {
+            let path = tail.path.clone();
+            self.undo_append(start);
+            return Err(DiskLogError::io(path, "write", e));
+        }
+        self.data_unsynced = true;
+        let sync_now = match self.sync {
+            SyncPolicy::Always => true,
+            SyncPolicy::Interval(every) => self.last_sync.elapsed() >= every,
+            SyncPolicy::Never => false,
+        };
+        if sync_now {
+            if let Err(e) = self.sync_data() {
+                // Not durable, so not accepted: the caller keeps the message.
+                self.undo_append(start);
+                return Err(e);
+            }
+            self.last_sync = Instant::now();
+        }
+
+        // `self.head` needs no change: when the log was empty it already pointed at
+        // `start` (or at a segment number no higher than this one's, from 0).
+        let tail = self.segments.back_mut().expect("checked above");
+        let start32 = u32::try_from(start).expect("record starts stay below segment_bytes");
+        tail.offsets.push_back(start32);
+        tail.end = start + size;
+        tail.file_len = tail.end;
+        self.len += 1;
+        self.bytes += size;
+        self.disk_bytes += size;
+        Ok(())
+    }
+
+    /// Number of records in the log.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the log holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes the records take, counted against `max_bytes`: payloads plus
+    /// [`RECORD_HEADER_LEN`] each (plus any damaged bytes recovery found between
+    /// records still in the log).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Bytes of the segment files, including removed records not yet freed because
+    /// their segment still holds others.
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk_bytes
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads up to `max` records starting `skip` records after the head (oldest),
+    /// without removing them. Returns fewer (or none) at the end of the log.
+    ///
+    /// Finding the start costs one step per segment, not per record, and each segment
+    /// is read with one read call, so consuming the log in order with a growing
+    /// `skip` stays cheap. Every record's CRC is checked again.
+    pub fn read(&mut self, skip: u64, max: usize) -> Result<Vec<Record>, DiskLogError> {
+        let mut out = Vec::new();
+        if max == 0 || skip >= self.len {
+            return Ok(out);
+        }
+        out.reserve(max.min(usize::try_from(self.len - skip).unwrap_or(usize::MAX)));
+        let mut remaining_skip = skip;
+        let mut first = 0;
+        while let Some(seg) = self.segments.get(first) {
+            let count = seg.offsets.len() as u64;
+            if remaining_skip < count {
+                break;
+            }
+            remaining_skip -= count;
+            first += 1;
+        }
+        let mut index = remaining_skip as usize;
+        let mut span = Vec::new();
+        for seg in self.segments.iter().skip(first) {
+            if out.len() == max {
+                break;
+            }
+            let to = seg.offsets.len().min(index.saturating_add(max - out.len()));
+            if index < to {
+                let span_start = u64::from(seg.offsets[index]);
+                let span_end = match seg.offsets.get(to) {
+                    Some(&next) => u64::from(next),
+                    None => seg.end,
+                };
+                read_span(&mut self.reader, seg, span_start, span_end, &mut span)?;
+                for i in index..to {
+                    let offset = u64::from(seg.offsets[i]);
+                    let at = (offset - span_start) as usize;
+                    let record =
+                        decode_record(&span[at..]).map_err(|reason| DiskLogError::Corrupt {
+                            path: seg.path.clone(),
+                            offset,
+                            reason,
+                        })?;
+                    out.push(record);
+                }
+            }
+            index = 0;
+        }
+        Ok(out)
+    }
+
+    /// Removes the `n` oldest records (confirmed by the server, or dropped by the
+    /// caller's policy), deleting segment files left without records.
+    ///
+    /// The removal takes effect in memory even when an error is returned: the error
+    /// means it may not be remembered after a restart (those records may then be
+    /// read again), or that a segment file could not be deleted (it is deleted at the
+    /// next open). Only [`DiskLogError::PopBeyondEnd`] leaves the log unchanged.
+    pub fn pop_front(&mut self, n: u64) -> Result<(), DiskLogError> {
+        if n > self.len {
+            return Err(DiskLogError::PopBeyondEnd {
+                requested: n,
+                len: self.len,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let mut left = n;
+        let mut first_error = None;
+        while left > 0 {
+            let writing_to_it = self.writer.is_some() && self.segments.len() == 1;
+            let seg = self.segments.front_mut().expect("n <= len");
+            let take = left.min(seg.offsets.len() as u64);
+            let before = seg.live_bytes();
+            seg.offsets.drain(..take as usize);
+            self.bytes -= before - seg.live_bytes();
+            self.len -= take;
+            left -= take;
+            if seg.offsets.is_empty() && !writing_to_it {
+                // Delete before writing `head`: that frees space first when the disk
+                // is full, and a crash in between is harmless (`open` starts at the
+                // oldest segment that still exists).
+                let seg = self.segments.pop_front().expect("front exists");
+                if let Err(e) = self.delete_segment(&seg) {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.head = match self.segments.front() {
+            Some(seg) => match seg.offsets.front() {
+                Some(&offset) => (seg.id, u64::from(offset)),
+                None => (seg.id, seg.end),
+            },
+            None => (self.next_id, 0),
+        };
+        self.head_written = false;
+        self.head_synced = false;
+        if let Err(e) = self.write_head(self.sync == SyncPolicy::Always) {
+            first_error.get_or_insert(e);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Forces appended records and the removal position to the device, whatever the
+    /// [`SyncPolicy`]. Call it from a timer with [`SyncPolicy::Interval`].
+    pub fn sync(&mut self) -> Result<(), DiskLogError> {
+        self.sync_data()?;
+        if !self.head_synced {
+            self.write_head(true)?;
+        }
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Syncs the segment being appended to and, if a segment was created, the
+    /// directory (without which a new file's name may not survive a power cut even
+    /// when its data does).
+    fn sync_data(&mut self) -> Result<(), DiskLogError> {
+        if self.data_unsynced {
+            if let (Some(writer), Some(tail)) = (&self.writer, self.segments.back()) {
+                writer
+                    .sync_data()
+                    .map_err(|e| DiskLogError::io(&tail.path, "sync", e))?;
+            }
+            self.data_unsynced = false;
+        }
+        if self.dir_unsynced {
+            sync_dir(&self.dir)?;
+            self.dir_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Closes the current segment and starts the next one.
+    fn start_segment(&mut self) -> Result<(), DiskLogError> {
+        if self.writer.is_some() {
+            // The closed segment is no longer reached by `sync`: sync it now unless
+            // the policy never syncs.
+            if self.sync != SyncPolicy::Never {
+                self.sync_data()?;
+            }
+            self.writer = None;
+            self.data_unsynced = false;
+        }
+        if self.segments.back().is_some_and(|s| s.offsets.is_empty()) {
+            // Kept only because it was being appended to; every record is removed.
+            let seg = self.segments.pop_back().expect("checked");
+            self.delete_segment(&seg)?;
+        }
+        let id = self.next_id;
+        let path = segment_path(&self.dir, id);
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| DiskLogError::io(&path, "create segment", e))?;
+        self.next_id += 1;
+        self.dir_unsynced = true;
+        self.writer = Some(file);
+        self.segments.push_back(Segment {
+            id,
+            path,
+            offsets: VecDeque::new(),
+            end: 0,
+            file_len: 0,
+        });
+        Ok(())
+    }
+
+    /// Cuts a failed append off the end of the current segment.
+    fn undo_append(&mut self, start: u64) {
+        let (Some(writer), Some(tail)) = (&self.writer, self.segments.back()) else {
+            return;
+        };
+        if let Err(e) = writer.set_len(start) {
+            // The bytes stay and would sit between this record and the next: append
+            // to a new segment instead, where recovery finds them only as the end of
+            // an older segment (one damaged region, every record kept).
+            tracing::warn!(
+                path = %tail.path.display(),
+                error = %e,
+                "disk cache: cannot cut a failed write off a segment; continuing in a new segment"
+            );
+            self.writer = None;
+            self.data_unsynced = false;
+        }
+    }
+
+    fn delete_segment(&mut self, seg: &Segment) -> Result<(), DiskLogError> {
+        // Close handles first: an open file keeps its space after deletion on Unix,
+        // and cannot be deleted at all on Windows.
+        if self.reader.as_ref().is_some_and(|(id, _)| *id == seg.id) {
+            self.reader = None;
+        }
+        if self.segments.back().is_none_or(|tail| tail.id < seg.id) && self.writer.is_some() {
+            self.writer = None;
+            self.data_unsynced = false;
+        }
+        self.disk_bytes -= seg.file_len;
+        match fs::remove_file(&seg.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(DiskLogError::io(&seg.path, "delete segment", e)),
+        }
+    }
+
+    /// Replaces `head` with the current position, atomically.
+    fn write_head(&mut self, durable: bool) -> Result<(), DiskLogError> {
+        let tmp = self.dir.join(HEAD_TMP_FILE);
+        let head = self.dir.join(HEAD_FILE);
+        let bytes = encode_head(self.head.0, self.head.1);
+        let mut file =
+            File::create(&tmp).map_err(|e| DiskLogError::io(&tmp, "create head file", e))?;
+        file.write_all(&bytes)
+            .map_err(|e| DiskLogError::io(&tmp, "write head file", e))?;
+        if durable {
+            // Before the rename, or a power cut could leave `head` named but empty.
+            file.sync_data()
+                .map_err(|e| DiskLogError::io(&tmp, "sync head file", e))?;
+        }
+        drop(file);
+        fs::rename(&tmp, &head).map_err(|e| DiskLogError::io(&head, "replace head file", e))?;
+        self.head_written = true;
+        if durable {
+            sync_dir(&self.dir)?;
+        }
+        self.head_synced = durable;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DiskLog {
+    // A summary: the index holds an entry per record, far too much to print.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiskLog")
+            .field("dir", &self.dir)
+            .field("len", &self.len)
+            .field("bytes", &self.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .field("segments", &self.segments.len())
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DiskLog {
+    fn drop(&mut self) {
+        // Best effort: a failure here only means re-delivery (head) or, for a power
+        // cut right after, the loss `SyncPolicy` allows.
+        let durable = self.sync != SyncPolicy::Never;
+        let result = if durable {
+            self.sync_data().and_then(|()| {
+                if self.head_synced {
+                    Ok(())
+                } else {
+                    self.write_head(true)
+                }
+            })
+        } else if !self.head_written {
+            self.write_head(false)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "disk cache: closing");
+        }
+    }
+}
+
+/// Reads `start..end` of `seg` into `buf`, reusing the cached read handle.
+fn read_span(
+    reader: &mut Option<(u64, File)>,
+    seg: &Segment,
+    start: u64,
+    end: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), DiskLogError> {
+    let io_error = |e| DiskLogError::io(&seg.path, "read segment", e);
+    if reader.as_ref().is_none_or(|(id, _)| *id != seg.id) {
+        *reader = None;
+        *reader = Some((seg.id, File::open(&seg.path).map_err(io_error)?));
+    }
+    let (_, file) = reader.as_mut().expect("set above");
+    // `end` comes from the index built while scanning or appending, never from a
+    // header read now, so the allocation is at most the segment's size.
+    buf.clear();
+    buf.resize((end - start) as usize, 0);
+    file.seek(SeekFrom::Start(start)).map_err(io_error)?;
+    file.read_exact(buf).map_err(|e| {
+        if e.kind() == ErrorKind::UnexpectedEof {
+            DiskLogError::Corrupt {
+                path: seg.path.clone(),
+                offset: start,
+                reason: "the segment file is shorter than when it was indexed",
+            }
+        } else {
+            io_error(e)
+        }
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), DiskLogError> {
+    // Syncing a directory makes file creations and renames in it durable. Only Unix
+    // lets a directory be opened for that; elsewhere the file system journals them.
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| DiskLogError::io(dir, "sync directory", e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn truncate_file(path: &Path, len: u64) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(len)?;
+    file.sync_all()
+}
+
+fn remove_if_exists(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "disk cache: cannot delete a leftover file");
+        }
+    }
+}
+
+/// Deletion during recovery is tidying: a segment that stays is dealt with again at
+/// the next open, so failure is logged, not fatal.
+fn remove_or_warn(path: &Path) {
+    remove_if_exists(path);
+}
