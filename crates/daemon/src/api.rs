@@ -147,32 +147,29 @@ async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes
             )
         }
     };
-    let mut body = body.to_vec();
+    // simd-json parses in place and needs a mutable buffer: take the collected body's
+    // own when it is not shared (one contiguous chunk), copy only otherwise.
+    let mut body = Vec::from(body);
     let snapshots = match tagwire_model::parse_snapshots(&mut body, now_ms()) {
         Ok(s) => s,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let hub = Arc::clone(&state.hub);
-    // Encoding (and, with a disk cache, writing) is blocking work: keep it off the
-    // async threads.
-    let result = tokio::task::spawn_blocking(move || {
-        // Stop at the first refusal so the client knows exactly what to send again.
-        for (i, s) in snapshots.iter().enumerate() {
-            let delivery = hub.publish(s);
-            if !delivery.refused.is_empty() {
-                return (i, delivery.refused);
-            }
+    // Stop at the first refusal so the client knows exactly what to send again.
+    let mut result = (snapshots.len(), Vec::new());
+    for (i, s) in snapshots.iter().enumerate() {
+        let enqueued = state.hub.publish(s).await;
+        if !enqueued.refused.is_empty() {
+            result = (i, enqueued.refused);
+            break;
         }
-        (snapshots.len(), Vec::new())
-    })
-    .await;
+    }
     match result {
-        Ok((n, refused)) if refused.is_empty() => respond(
+        (n, refused) if refused.is_empty() => respond(
             StatusCode::ACCEPTED,
             "application/json",
             serde_json::json!({ "accepted": n }).to_string(),
         ),
-        Ok((n, refused)) => respond(
+        (n, refused) => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "application/json",
             serde_json::json!({
@@ -184,10 +181,6 @@ async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes
                 "accepted": n,
             })
             .to_string(),
-        ),
-        Err(e) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("ingest failed: {e}"),
         ),
     }
 }

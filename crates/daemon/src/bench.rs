@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tagwire_encode::{Format, Style};
 use tagwire_model::Snapshot;
 use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
-use tagwire_pipeline::{FullPolicy, Hub, Offer, QueueLimits, Uplink, UplinkConfig};
+use tagwire_pipeline::{Enqueue, FullPolicy, Hub, QueueLimits, Uplink, UplinkConfig};
 use tagwire_tls_config::{build_client_config, TlsParams};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -116,7 +116,7 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
             .context("bench TLS client")?,
         );
     }
-    let uplink = Uplink::new(config)?;
+    let uplink = Uplink::open(config).await?;
     let hub = Hub::new(vec![Arc::clone(&uplink)]);
     let tasks = hub.spawn_uplinks(&stop_rx);
 
@@ -138,11 +138,14 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
     let producer_uplink = Arc::clone(&uplink);
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let producer = tokio::task::spawn_blocking(move || {
+    // The producer is a thread of its own, like a source outside the runtime, so that a
+    // tight loop of memory-only pushes (which never yield) cannot starve the uplink.
+    let runtime = tokio::runtime::Handle::current();
+    let producer = std::thread::spawn(move || {
         let mut i = 0;
         while started.elapsed() < duration {
-            match producer_uplink.offer(&pool[i % pool.len()]) {
-                Offer::Refused => std::thread::sleep(Duration::from_micros(200)),
+            match runtime.block_on(producer_uplink.enqueue(&pool[i % pool.len()])) {
+                Enqueue::Refused => std::thread::sleep(Duration::from_micros(200)),
                 _ => i += 1,
             }
         }
@@ -157,7 +160,9 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
             uplink.metrics().send_msgs_total.load(Relaxed)
         );
     }
-    producer.await?;
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the bench producer thread panicked"))?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     let messages = uplink.metrics().send_msgs_total.load(Relaxed);

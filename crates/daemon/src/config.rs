@@ -12,10 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use tagwire_encode::{Format, Style};
-use tagwire_pipeline::disk_log::SyncPolicy;
 use tagwire_pipeline::simulator::SimGroup;
 use tagwire_pipeline::{
-    DiskCacheConfig, FullPolicy, QueueLimits, Subscription, Subscriptions, UplinkConfig,
+    DiskCacheConfig, FullPolicy, QueueLimits, Subscription, Subscriptions, SyncPolicy, UplinkConfig,
 };
 use tagwire_tls_config::{build_client_config, PasswordSource, TlsParams};
 use tagwire_ws_client::{ConnectOptions, FrameKind, KeepAlive, Scheme, WsUrl};

@@ -80,7 +80,9 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
     ));
 
     let url = format!("ws://{addr}/demo").parse().context("demo url")?;
-    let uplink = Uplink::new(UplinkConfig::new("demo-uplink", url)).context("demo uplink")?;
+    let uplink = Uplink::open(UplinkConfig::new("demo-uplink", url))
+        .await
+        .context("demo uplink")?;
     let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
     let (stop_sources, sources_rx) = watch::channel(false);
     let uplink_task = hub.spawn_uplinks(&stop_rx);

@@ -31,8 +31,8 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     let mut uplinks = Vec::new();
     for (i, north) in cfg.north.into_iter().enumerate() {
         let name = north.name.clone();
-        // Opening a disk cache reads it back: blocking I/O, before anything runs.
-        match tokio::task::block_in_place(|| Uplink::new(north)) {
+        // Opening a disk cache reads it back, before anything runs.
+        match Uplink::open(north).await {
             Ok(u) => uplinks.push(u),
             Err(e) => {
                 eprintln!("tagwire: north[{i}].cache.dir: cannot open the disk cache of uplink {name:?}: {e}");
