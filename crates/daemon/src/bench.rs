@@ -4,7 +4,6 @@
 //! the figures that matter for sizing a gateway are reported.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tagwire_encode::{Format, Style};
 use tagwire_model::Snapshot;
 use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
-use tagwire_pipeline::{Enqueue, FullPolicy, Hub, QueueLimits, Uplink, UplinkConfig};
+use tagwire_pipeline::{Enqueue, Family, FullPolicy, Hub, QueueLimits, Uplink, UplinkConfig};
 use tagwire_tls_config::{build_client_config, TlsParams};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -157,7 +156,7 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
         println!(
             "  {scheme:<3} {:>3.0}s  {:>9} confirmed",
             started.elapsed().as_secs_f64(),
-            uplink.metrics().send_msgs_total.load(Relaxed)
+            uplink.metrics().get(Family::SendMsgs)
         );
     }
     producer
@@ -165,8 +164,8 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
         .map_err(|_| anyhow::anyhow!("the bench producer thread panicked"))?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    let messages = uplink.metrics().send_msgs_total.load(Relaxed);
-    let bytes = uplink.metrics().send_bytes_total.load(Relaxed);
+    let messages = uplink.metrics().get(Family::SendMsgs);
+    let bytes = uplink.metrics().get(Family::SendBytes);
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tagwire_pipeline::simulator::{SimGroup, COUNTER_TAG};
-use tagwire_pipeline::{spawn_simulator, Hub, Uplink, UplinkConfig};
+use tagwire_pipeline::{spawn_simulator, Family, Hub, Uplink, UplinkConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -130,7 +130,7 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
             "  {:>4.0}s  link {}  confirmed {:>6}  received {:>6}  queued {:>4}  gaps {}  duplicates {}",
             started.elapsed().as_secs_f64(),
             if m.connected() { "up  " } else { "down" },
-            m.send_msgs_total.load(Relaxed),
+            m.get(Family::SendMsgs),
             stats.messages.load(Relaxed),
             uplink.queue().occupancy().0,
             c.gaps,
@@ -156,7 +156,7 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
     println!(
         "tagwire demo: {received} messages ({:.1} KB) received in {secs:.1} s; {} confirmed by the receiver; {} gaps, {} duplicates in the counter tags; {} dropped",
         stats.bytes.load(Relaxed) as f64 / 1024.0,
-        m.send_msgs_total.load(Relaxed),
+        m.get(Family::SendMsgs),
         c.gaps,
         c.duplicates,
         tagwire_pipeline::DropReason::ALL.iter().map(|r| m.dropped(*r)).sum::<u64>(),

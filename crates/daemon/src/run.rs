@@ -50,6 +50,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         listener,
         Arc::new(api::ApiState {
             hub: Arc::clone(&hub),
+            registry: tagwire_pipeline::metrics::registry(hub.uplinks().to_vec()),
             south: cfg.south.iter().map(|s| s.name.clone()).collect(),
             token: cfg.api.token.clone(),
             started: std::time::Instant::now(),
@@ -126,21 +127,10 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
 /// One line per uplink at exit, so that a stop always says what became of the data:
 /// `delivered + dropped = queued` (with at-least-once, `resent` may also have arrived twice).
 fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let m = uplink.metrics();
-    let dropped: Vec<String> = tagwire_pipeline::DropReason::ALL
-        .iter()
-        .filter(|r| m.dropped(**r) > 0)
-        .map(|r| format!("{}={}", r.as_str(), m.dropped(*r)))
-        .collect();
     info!(
-        uplink = %uplink.config().name,
-        queued = m.queued_msgs_total.load(Relaxed),
-        delivered = m.send_msgs_total.load(Relaxed),
-        resent = m.resent_msgs_total.load(Relaxed),
-        refused = m.refused_msgs_total.load(Relaxed),
-        dropped = %if dropped.is_empty() { "none".to_string() } else { dropped.join(",") },
-        "final counts"
+        "final counts uplink={} {}",
+        uplink.config().name,
+        crate::metrics_render::final_counts(uplink)
     );
 }
 

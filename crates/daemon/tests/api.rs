@@ -90,7 +90,8 @@ fn ingest_health_metrics_and_nodes_work_end_to_end() {
     let (status, metrics) = request(dir.path(), "GET", "/metrics", "", b"");
     assert_eq!(status, 200);
     for line in [
-        "# TYPE send_msgs_total counter",
+        // OpenMetrics names a counter family without its `_total` samples' suffix.
+        "# TYPE send_msgs counter",
         "# TYPE link_state gauge",
         "link_state{node=\"peer\"} 1",
         "running_state{node=\"peer\"} 3",

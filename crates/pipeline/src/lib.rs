@@ -49,7 +49,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use link_error::LinkError;
-pub use metrics::{DropReason, RunningState, UplinkMetrics};
+pub use metrics::{DropReason, Family, Kind, RunningState, Sample, UplinkMetrics};
 pub use subscription::{Subscription, Subscriptions};
 pub use tagwire_queue::{
     DiskCacheConfig, DiskLogError, FullPolicy, MessageQueue, QueueLimits, Recovery, SyncPolicy,

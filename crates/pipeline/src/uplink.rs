@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::link_error::LinkError;
-use crate::metrics::{DropReason, RunningState, UplinkMetrics};
+use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
 
 /// Everything one uplink needs; built by the daemon from a `[[north]]` entry.
@@ -197,9 +197,7 @@ impl Uplink {
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> Enqueue {
         match self.queue.push(payload, timestamp_ms).await {
             PushOutcome::Queued { dropped_oldest } => {
-                self.metrics
-                    .queued_msgs_total
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.add(Family::QueuedMsgs, 1);
                 if dropped_oldest > 0 {
                     self.metrics
                         .add_dropped(DropReason::QueueFullOldest, dropped_oldest);
@@ -215,9 +213,7 @@ impl Uplink {
                 Enqueue::Dropped(DropReason::TooLarge)
             }
             PushOutcome::Refused => {
-                self.metrics
-                    .refused_msgs_total
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.add(Family::RefusedMsgs, 1);
                 Enqueue::Refused
             }
         }
@@ -250,7 +246,6 @@ impl Uplink {
     }
 
     async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        use std::sync::atomic::Ordering::Relaxed;
         let name = &self.config.name;
         self.metrics.set_running_state(RunningState::Running);
         let mut backoff = Backoff::new(self.config.backoff_floor, self.config.backoff_ceiling);
@@ -272,7 +267,7 @@ impl Uplink {
                 }
                 Ok(conn) => {
                     if connected_before {
-                        self.metrics.reconnects_total.fetch_add(1, Relaxed);
+                        self.metrics.add(Family::Reconnects, 1);
                     }
                     connected_before = true;
                     failures.recovered(name, &self.config.url, conn.peer_addr());
@@ -281,10 +276,8 @@ impl Uplink {
                     self.metrics.set_connected(false);
                     let resend = self.queue.rewind();
                     if resend > 0 {
-                        self.metrics
-                            .resent_msgs_total
-                            .fetch_add(resend as u64, Relaxed);
-                        self.metrics.send_msg_errors_total.fetch_add(1, Relaxed);
+                        self.metrics.add(Family::ResentMsgs, resend as u64);
+                        self.metrics.add(Family::SendMsgErrors, 1);
                     }
                     if let SessionEnd::Lost(why) = &end {
                         failures.record(name, &self.config.url, why);
@@ -376,7 +369,6 @@ impl Uplink {
         conn: &mut Connection,
         last_pinged: &mut u64,
     ) -> Result<bool, SessionEnd> {
-        use std::sync::atomic::Ordering::Relaxed;
         let batch = self.queue.take_batch(BATCH_MESSAGES, BATCH_BYTES).await;
         let Some(last) = batch.last().map(|m| m.seq) else {
             return Ok(false);
@@ -393,15 +385,14 @@ impl Uplink {
             *last_pinged = last;
         } else {
             let (count, bytes) = self.queue.confirm(last).await;
-            self.metrics.send_msgs_total.fetch_add(count, Relaxed);
-            self.metrics.send_bytes_total.fetch_add(bytes, Relaxed);
+            self.metrics.add(Family::SendMsgs, count);
+            self.metrics.add(Family::SendBytes, bytes);
         }
         Ok(true)
     }
 
     /// Applies one event from the server; Err ends the session.
     async fn handle_event(&self, ev: Event, backoff: &mut Backoff) -> Result<(), SessionEnd> {
-        use std::sync::atomic::Ordering::Relaxed;
         match ev {
             Event::Pong(payload) => {
                 // Keep-alive pings carry no payload; ours carry 8 bytes of sequence number.
@@ -409,8 +400,8 @@ impl Uplink {
                     let seq = u64::from_be_bytes(bytes);
                     let (count, size) = self.queue.confirm(seq).await;
                     if count > 0 {
-                        self.metrics.send_msgs_total.fetch_add(count, Relaxed);
-                        self.metrics.send_bytes_total.fetch_add(size, Relaxed);
+                        self.metrics.add(Family::SendMsgs, count);
+                        self.metrics.add(Family::SendBytes, size);
                         // The server reads what we send: the connection is healthy.
                         backoff.reset();
                     }
@@ -418,7 +409,7 @@ impl Uplink {
                 Ok(())
             }
             Event::Message { .. } => {
-                self.metrics.recv_msgs_total.fetch_add(1, Relaxed);
+                self.metrics.add(Family::RecvMsgs, 1);
                 Ok(())
             }
             Event::Closed { code, reason } => {
