@@ -98,7 +98,11 @@ async fn run(ops: Vec<Op>, disk: bool, memory: usize) -> Result<(), TestCaseErro
                 } else {
                     model.in_flight_seqs[i % model.in_flight_seqs.len()]
                 };
-                let n = model.in_flight_seqs.iter().take_while(|s| **s <= up_to).count();
+                let n = model
+                    .in_flight_seqs
+                    .iter()
+                    .take_while(|s| **s <= up_to)
+                    .count();
                 let (count, _) = queue.confirm(up_to).await;
                 prop_assert_eq!(count, n as u64);
                 model.in_flight_seqs.drain(..n);
