@@ -15,9 +15,9 @@ use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
 use tagwire_pipeline::{Enqueue, Family, FullPolicy, Hub, QueueLimits, Uplink, UplinkConfig};
 use tagwire_tls_config::{build_client_config, TlsParams};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::shutdown::Running;
 use crate::sink::{self, SinkStats};
 
 /// Arguments of `tagwire bench`.
@@ -88,14 +88,6 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
         (None, None)
     };
     let stats = Arc::new(SinkStats::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let receiver = tokio::spawn(sink::serve(
-        listener,
-        acceptor,
-        Arc::clone(&stats),
-        Arc::new(|_, _: &[u8]| {}),
-        stop_rx.clone(),
-    ));
 
     let url = format!("{scheme}://localhost:{port}/bench").parse()?;
     let mut config = UplinkConfig::new("bench", url);
@@ -116,8 +108,15 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
         );
     }
     let uplink = Uplink::open(config).await?;
-    let hub = Hub::new(vec![Arc::clone(&uplink)]);
-    let tasks = hub.spawn_uplinks(&stop_rx);
+    let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
+    let running = Running::start(&hub);
+    let receiver = tokio::spawn(sink::serve(
+        listener,
+        acceptor,
+        Arc::clone(&stats),
+        Arc::new(|_, _: &[u8]| {}),
+        running.uplinks_signal(),
+    ));
 
     // A pool of snapshots built beforehand, so that the figures are the pipeline's
     // (encode, queue, frame, TLS, confirm), not the generator's.
@@ -166,10 +165,7 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
     let cpu = cpu_seconds() - cpu_before;
     let messages = uplink.metrics().get(Family::SendMsgs);
     let bytes = uplink.metrics().get(Family::SendBytes);
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
+    running.stop().await;
     let _ = receiver.await;
     Ok(Figures {
         scheme,

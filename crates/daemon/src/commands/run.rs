@@ -11,6 +11,7 @@ use tracing::info;
 
 use crate::api;
 use crate::config::{self, SouthKind};
+use crate::shutdown::{self, Running};
 
 /// Runs sources and uplinks until SIGINT/SIGTERM, then stops gracefully: sources first,
 /// then every uplink drains its queue (bounded by its drain timeout) and sends a Close.
@@ -22,7 +23,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             for p in &problems.0 {
                 eprintln!("  {p}");
             }
-            return Ok(ExitCode::from(crate::EXIT_USAGE));
+            return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
         }
     };
     if cfg.north.is_empty() {
@@ -36,7 +37,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             Ok(u) => uplinks.push(u),
             Err(e) => {
                 eprintln!("tagwire: north[{i}].cache.dir: cannot open the disk cache of uplink {name:?}: {e}");
-                return Ok(ExitCode::from(crate::EXIT_USAGE));
+                return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
             }
         }
     }
@@ -57,17 +58,14 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         }),
         api_rx,
     ));
-    let (stop_uplinks, uplinks_rx) = watch::channel(false);
-    let (stop_sources, sources_rx) = watch::channel(false);
-    let uplink_tasks = hub.spawn_uplinks(&uplinks_rx);
-    let mut source_tasks = Vec::new();
+    let mut running = Running::start(&hub);
     for south in &cfg.south {
         match &south.kind {
-            SouthKind::Simulator(groups) => source_tasks.extend(spawn_simulator(
+            SouthKind::Simulator(groups) => running.add_sources(spawn_simulator(
                 &south.name,
                 groups.clone(),
                 Arc::clone(&hub),
-                sources_rx.clone(),
+                running.sources_signal(),
             )),
         }
     }
@@ -80,16 +78,9 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         "tagwire running; SIGINT or SIGTERM stops it gracefully"
     );
 
-    shutdown_signal().await;
+    shutdown::signal().await;
     info!("stopping: sources first, then uplinks drain their queues");
-    let _ = stop_sources.send(true);
-    for t in source_tasks {
-        let _ = t.await;
-    }
-    let _ = stop_uplinks.send(true);
-    for t in uplink_tasks {
-        let _ = t.await;
-    }
+    running.stop().await;
     let _ = stop_api.send(true);
     let _ = api_task.await;
     for u in hub.uplinks() {
@@ -132,21 +123,4 @@ fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
         uplink.config().name,
         crate::metrics_render::final_counts(uplink)
     );
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
