@@ -5,6 +5,8 @@ use std::io::{self, ErrorKind};
 use std::path::PathBuf;
 
 use super::format::RECORD_HEADER_LEN;
+#[cfg(doc)]
+use super::{DiskLog, DiskLogOptions};
 
 /// Why a [`DiskLog`] operation failed.
 #[derive(Debug)]

@@ -23,6 +23,8 @@ use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use super::error::DiskLogError;
+#[cfg(doc)]
+use super::DiskLog;
 
 /// Bytes each record takes on disk besides its payload (magic, length, CRC, timestamp).
 pub const RECORD_HEADER_LEN: usize = 20;

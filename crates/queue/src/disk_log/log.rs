@@ -130,7 +130,7 @@ impl Segment {
 
 /// A crash-safe, checksummed, segmented FIFO of timestamped records on disk.
 ///
-/// See the [module documentation](self) for the guarantees and the file format.
+/// See the [module documentation](super) for the guarantees and the file format.
 pub struct DiskLog {
     dir: PathBuf,
     max_bytes: u64,
