@@ -176,20 +176,7 @@ impl DiskLog {
             segment_bytes,
             sync,
         } = options;
-        if max_bytes == 0 {
-            return Err(DiskLogError::InvalidOptions {
-                field: "max_bytes",
-                reason: "is 0: give the disk cache a size, or do not configure one".into(),
-            });
-        }
-        if segment_bytes == 0 || segment_bytes > MAX_SEGMENT_BYTES {
-            return Err(DiskLogError::InvalidOptions {
-                field: "segment_bytes",
-                reason: format!(
-                    "is {segment_bytes}: use 1 to {MAX_SEGMENT_BYTES} bytes (default {DEFAULT_SEGMENT_BYTES})"
-                ),
-            });
-        }
+        check_sizes(max_bytes, segment_bytes)?;
         fs::create_dir_all(&dir)
             .map_err(|e| DiskLogError::io(&dir, "create the cache directory", e))?;
         // A leftover from a crash between writing and renaming: the rename never
@@ -219,41 +206,11 @@ impl DiskLog {
                 continue;
             }
             let start = if id == head_seg { head_offset } else { 0 };
-            let scan = scan_segment(&path, start)
-                .map_err(|e| DiskLogError::io(&path, "read segment", e))?;
-            recovery.damaged_regions += scan.damaged_regions;
-            recovery.skipped_bytes += scan.skipped_bytes;
-            let mut file_len = scan.file_len;
-            if scan.trailing_bytes > 0 {
-                if Some(id) == last_id {
-                    // The end of the newest segment is where a crash tears a write.
-                    // Cutting it off is tidiness only: appends go to a new segment
-                    // anyway, so failing to truncate is harmless.
-                    recovery.truncated_bytes += scan.trailing_bytes;
-                    match truncate_file(&path, scan.end) {
-                        Ok(()) => file_len = scan.end,
-                        Err(e) => tracing::warn!(
-                            path = %path.display(),
-                            error = %e,
-                            "disk cache: cannot truncate the torn end of a segment; it will be skipped again next time"
-                        ),
-                    }
-                } else {
-                    recovery.damaged_regions += 1;
-                    recovery.skipped_bytes += scan.trailing_bytes;
-                }
+            if let Some(segment) =
+                recover_segment(id, path, start, Some(id) == last_id, &mut recovery)?
+            {
+                segments.push_back(segment);
             }
-            if scan.offsets.is_empty() {
-                remove_or_warn(&path);
-                continue;
-            }
-            segments.push_back(Segment {
-                id,
-                path,
-                offsets: scan.offsets,
-                end: scan.end,
-                file_len,
-            });
         }
 
         let highest = last_id.unwrap_or(0).max(head_seg);
@@ -670,6 +627,72 @@ impl Drop for DiskLog {
             tracing::warn!(error = %e, "disk cache: closing");
         }
     }
+}
+
+/// Rejects sizes the log cannot work with.
+fn check_sizes(max_bytes: u64, segment_bytes: u64) -> Result<(), DiskLogError> {
+    if max_bytes == 0 {
+        return Err(DiskLogError::InvalidOptions {
+            field: "max_bytes",
+            reason: "is 0: give the disk cache a size, or do not configure one".into(),
+        });
+    }
+    if segment_bytes == 0 || segment_bytes > MAX_SEGMENT_BYTES {
+        return Err(DiskLogError::InvalidOptions {
+            field: "segment_bytes",
+            reason: format!(
+                "is {segment_bytes}: use 1 to {MAX_SEGMENT_BYTES} bytes (default {DEFAULT_SEGMENT_BYTES})"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Scans segment `id` from `start` at open, adds what it found to `recovery`, cuts a torn
+/// end off the newest segment (`is_last`), and deletes a segment left with no record.
+/// Returns the segment when it holds records.
+fn recover_segment(
+    id: u64,
+    path: PathBuf,
+    start: u64,
+    is_last: bool,
+    recovery: &mut Recovery,
+) -> Result<Option<Segment>, DiskLogError> {
+    let scan =
+        scan_segment(&path, start).map_err(|e| DiskLogError::io(&path, "read segment", e))?;
+    recovery.damaged_regions += scan.damaged_regions;
+    recovery.skipped_bytes += scan.skipped_bytes;
+    let mut file_len = scan.file_len;
+    if scan.trailing_bytes > 0 {
+        if is_last {
+            // The end of the newest segment is where a crash tears a write.
+            // Cutting it off is tidiness only: appends go to a new segment
+            // anyway, so failing to truncate is harmless.
+            recovery.truncated_bytes += scan.trailing_bytes;
+            match truncate_file(&path, scan.end) {
+                Ok(()) => file_len = scan.end,
+                Err(e) => tracing::warn!(
+                    path = %path.display(),
+                    error = %e,
+                    "disk cache: cannot truncate the torn end of a segment; it will be skipped again next time"
+                ),
+            }
+        } else {
+            recovery.damaged_regions += 1;
+            recovery.skipped_bytes += scan.trailing_bytes;
+        }
+    }
+    if scan.offsets.is_empty() {
+        remove_or_warn(&path);
+        return Ok(None);
+    }
+    Ok(Some(Segment {
+        id,
+        path,
+        offsets: scan.offsets,
+        end: scan.end,
+        file_len,
+    }))
 }
 
 /// Reads `start..end` of `seg` into `buf`, reusing the cached read handle.
