@@ -1,7 +1,7 @@
 //! Who does the queue's disk I/O: the cost of handing one operation to another thread
 //! (tokio's blocking pool, a dedicated thread, `block_in_place`) next to the cost of the
-//! operation itself (a disk-cached push + take + confirm cycle), and the memory-only
-//! queue, which never leaves the caller's task.
+//! operation itself (a disk-cached push + take + confirm cycle, on the queue's I/O
+//! thread), and the memory-only queue, which never leaves the caller's task.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -77,7 +77,7 @@ fn queue_cycles(c: &mut Criterion) {
         .unwrap()
         .0
     });
-    group.bench_function("disk_cache_spawn_blocking", |b| {
+    group.bench_function("disk_cache_io_thread", |b| {
         b.to_async(&rt).iter(|| cycle(&disk, &payload))
     });
     group.finish();
