@@ -2,7 +2,7 @@
 //! waiting for conditions, and reading what the peers received.
 #![allow(dead_code)] // each test file uses a different part of this module
 
-pub mod certs;
+pub use tagwire_test_pki as certs;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
