@@ -2,6 +2,8 @@
 //! waiting for conditions, and reading what the peers received.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+// Only the TLS tests use it; every test binary compiles this module.
+#[allow(unused_imports)]
 pub use tagwire_test_pki as certs;
 
 use std::collections::BTreeMap;
