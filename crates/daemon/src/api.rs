@@ -1,9 +1,7 @@
 //! The management and ingest HTTP API (`[api] listen`): health, Prometheus metrics,
 //! node states, and `POST /api/v1/ingest` for snapshots from other programs.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,18 +10,23 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tagwire_pipeline::{now_ms, DropReason, Hub};
+use prometheus_client::registry::Registry;
+use tagwire_pipeline::{now_ms, Hub};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::debug;
+
+use crate::metrics_render;
 
 /// Largest ingest body accepted (413 above).
 pub const MAX_INGEST_BYTES: usize = 8 * 1024 * 1024;
 
 /// What the API serves.
 pub struct ApiState {
-    /// The uplinks, for metrics and ingest.
+    /// The uplinks, for ingest and the nodes list.
     pub hub: Arc<Hub>,
+    /// Every uplink's metrics, for `/metrics`.
+    pub registry: Registry,
     /// South nodes by name (for `/api/v1/nodes`).
     pub south: Vec<String>,
     /// `Authorization: Bearer <token>` required when set.
@@ -101,8 +104,8 @@ async fn handle(
         ),
         (&Method::GET, "/metrics") => respond(
             StatusCode::OK,
-            "text/plain; version=0.0.4",
-            prometheus_text(&state.hub),
+            metrics_render::EXPOSITION_CONTENT_TYPE,
+            metrics_render::exposition(&state.registry),
         ),
         (&Method::GET, "/api/v1/nodes") => respond(
             StatusCode::OK,
@@ -147,32 +150,29 @@ async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes
             )
         }
     };
-    let mut body = body.to_vec();
+    // simd-json parses in place and needs a mutable buffer: take the collected body's
+    // own when it is not shared (one contiguous chunk), copy only otherwise.
+    let mut body = Vec::from(body);
     let snapshots = match tagwire_model::parse_snapshots(&mut body, now_ms()) {
         Ok(s) => s,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let hub = Arc::clone(&state.hub);
-    // Encoding (and, with a disk cache, writing) is blocking work: keep it off the
-    // async threads.
-    let result = tokio::task::spawn_blocking(move || {
-        // Stop at the first refusal so the client knows exactly what to send again.
-        for (i, s) in snapshots.iter().enumerate() {
-            let delivery = hub.publish(s);
-            if !delivery.refused.is_empty() {
-                return (i, delivery.refused);
-            }
+    // Stop at the first refusal so the client knows exactly what to send again.
+    let mut result = (snapshots.len(), Vec::new());
+    for (i, s) in snapshots.iter().enumerate() {
+        let enqueued = state.hub.publish(s).await;
+        if !enqueued.refused.is_empty() {
+            result = (i, enqueued.refused);
+            break;
         }
-        (snapshots.len(), Vec::new())
-    })
-    .await;
+    }
     match result {
-        Ok((n, refused)) if refused.is_empty() => respond(
+        (n, refused) if refused.is_empty() => respond(
             StatusCode::ACCEPTED,
             "application/json",
             serde_json::json!({ "accepted": n }).to_string(),
         ),
-        Ok((n, refused)) => respond(
+        (n, refused) => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "application/json",
             serde_json::json!({
@@ -185,10 +185,6 @@ async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes
             })
             .to_string(),
         ),
-        Err(e) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("ingest failed: {e}"),
-        ),
     }
 }
 
@@ -198,25 +194,11 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
         .uplinks()
         .iter()
         .map(|u| {
-            let m = u.metrics();
-            let (cached_msgs, cached_bytes) = u.queue().occupancy();
-            serde_json::json!({
-                "name": u.config().name,
-                "url": u.config().url.for_logs(),
-                "running_state": m.running_state(),
-                "link_state": u8::from(m.connected()),
-                "send_msgs_total": m.send_msgs_total.load(Relaxed),
-                "send_bytes_total": m.send_bytes_total.load(Relaxed),
-                "send_msg_errors_total": m.send_msg_errors_total.load(Relaxed),
-                "recv_msgs_total": m.recv_msgs_total.load(Relaxed),
-                "resent_msgs_total": m.resent_msgs_total.load(Relaxed),
-                "reconnects_total": m.reconnects_total.load(Relaxed),
-                "cached_msgs": cached_msgs,
-                "cached_bytes": cached_bytes,
-                "dropped_msgs_total": DropReason::ALL.iter()
-                    .map(|r| (r.as_str().to_string(), serde_json::json!(m.dropped(*r))))
-                    .collect::<serde_json::Map<_, _>>(),
-            })
+            let mut node = serde_json::Map::new();
+            node.insert("name".into(), u.config().name.clone().into());
+            node.insert("url".into(), u.config().url.for_logs().into());
+            node.extend(metrics_render::node_json(u));
+            serde_json::Value::Object(node)
         })
         .collect();
     let south: Vec<_> = state
@@ -225,105 +207,4 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
         .map(|name| serde_json::json!({ "name": name, "running_state": 3 }))
         .collect();
     serde_json::json!({ "north": north, "south": south })
-}
-
-/// The Prometheus text exposition of every uplink's metrics.
-pub fn prometheus_text(hub: &Hub) -> String {
-    type Getter = fn(&tagwire_pipeline::Uplink) -> u64;
-    let families: [(&str, &str, &str, Getter); 11] = [
-        ("link_state", "gauge", "1 when connected", |u| {
-            u64::from(u.metrics().connected())
-        }),
-        (
-            "running_state",
-            "gauge",
-            "Neuron's codes: 1 init, 2 ready, 3 running, 4 stopped",
-            |u| u64::from(u.metrics().running_state()),
-        ),
-        (
-            "send_msgs_total",
-            "counter",
-            "messages delivered (confirmed by the server)",
-            |u| u.metrics().send_msgs_total.load(Relaxed),
-        ),
-        (
-            "send_bytes_total",
-            "counter",
-            "payload bytes delivered",
-            |u| u.metrics().send_bytes_total.load(Relaxed),
-        ),
-        (
-            "send_msg_errors_total",
-            "counter",
-            "failed sends and connections lost with messages in flight",
-            |u| u.metrics().send_msg_errors_total.load(Relaxed),
-        ),
-        (
-            "recv_msgs_total",
-            "counter",
-            "data frames received from the server",
-            |u| u.metrics().recv_msgs_total.load(Relaxed),
-        ),
-        (
-            "resent_msgs_total",
-            "counter",
-            "messages sent again after a reconnect (possible duplicates)",
-            |u| u.metrics().resent_msgs_total.load(Relaxed),
-        ),
-        (
-            "reconnects_total",
-            "counter",
-            "connections made after the first",
-            |u| u.metrics().reconnects_total.load(Relaxed),
-        ),
-        (
-            "queued_msgs_total",
-            "counter",
-            "messages accepted into the queue",
-            |u| u.metrics().queued_msgs_total.load(Relaxed),
-        ),
-        (
-            "cached_msgs",
-            "gauge",
-            "messages held, waiting or unconfirmed",
-            |u| u.queue().occupancy().0 as u64,
-        ),
-        ("cached_bytes", "gauge", "payload bytes held", |u| {
-            u.queue().occupancy().1 as u64
-        }),
-    ];
-    let mut out = String::new();
-    for (name, kind, help, get) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for u in hub.uplinks() {
-            let _ = writeln!(
-                out,
-                "{name}{{node=\"{}\"}} {}",
-                escape_label(&u.config().name),
-                get(u)
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP dropped_msgs_total messages dropped, by reason\n# TYPE dropped_msgs_total counter"
-    );
-    for u in hub.uplinks() {
-        for r in DropReason::ALL {
-            let _ = writeln!(
-                out,
-                "dropped_msgs_total{{node=\"{}\",reason=\"{}\"}} {}",
-                escape_label(&u.config().name),
-                r.as_str(),
-                u.metrics().dropped(r)
-            );
-        }
-    }
-    out
-}
-
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

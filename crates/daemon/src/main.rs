@@ -4,24 +4,19 @@
 
 mod accept;
 mod api;
-mod bench;
+mod commands;
 mod config;
-mod demo;
-mod encode_cmd;
-mod run;
+mod metrics_render;
+mod shutdown;
 mod sink;
-mod sink_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use commands::{bench, check, demo, encode, run};
+use shutdown::EXIT_RUNTIME;
 use tagwire_encode::{Format, Style};
-
-/// Exit code for a usage, configuration or data problem (the message says what).
-pub const EXIT_USAGE: u8 = 1;
-/// Exit code for a failure while running.
-pub const EXIT_RUNTIME: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -68,7 +63,7 @@ enum Command {
         upload_err: bool,
     },
     /// A WebSocket receiver for trying a setup: writes every message as one line.
-    Sink(sink_cmd::SinkArgs),
+    Sink(commands::sink::SinkArgs),
     /// A capacity test of this machine: snapshots pushed as fast as possible to an
     /// in-process receiver over loopback (ws:// and wss://).
     Bench(bench::BenchArgs),
@@ -90,16 +85,16 @@ fn main() -> ExitCode {
             style,
             upload_err,
         } => {
-            return encode_cmd::run(tagwire_encode::EncodeOptions {
+            return encode::run(tagwire_encode::EncodeOptions {
                 format,
                 style,
                 upload_err,
             })
         }
-        Command::Check { config } => return check(&config),
+        Command::Check { config } => return check::run(&config),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run::run(&config))),
         Command::Demo { seconds } => runtime().and_then(|rt| rt.block_on(demo::run(seconds))),
-        Command::Sink(args) => runtime().and_then(|rt| rt.block_on(sink_cmd::run(args))),
+        Command::Sink(args) => runtime().and_then(|rt| rt.block_on(commands::sink::run(args))),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
     };
     match result {
@@ -135,24 +130,4 @@ fn init_logging(default_filter: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-}
-
-fn check(path: &std::path::Path) -> ExitCode {
-    match config::load(path) {
-        Ok(cfg) => {
-            println!(
-                "{}: usable ({} south, {} north)",
-                path.display(),
-                cfg.south.len(),
-                cfg.north.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(problems) => {
-            for p in &problems.0 {
-                println!("{p}");
-            }
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
 }

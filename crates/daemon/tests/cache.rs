@@ -10,18 +10,13 @@ use std::time::Duration;
 use support::*;
 
 fn config(port: u16, cache: &str, with_source: bool) -> String {
-    let south = if with_source {
-        "[[south]]\nname = \"sim\"\nkind = \"simulator\"\n[[south.groups]]\nname = \"fast\"\ninterval_ms = 5\ntags = 8\n"
-    } else {
-        ""
-    };
-    format!(
-        "{south}\n[[north]]\nname = \"peer\"\nurl = \"ws://127.0.0.1:{port}/\"\nbackoff_min_ms = 50\nbackoff_max_ms = 300\ndrain_timeout_ms = 300\n[north.cache]\n{cache}\n"
+    one_uplink_config(
+        if with_source { FAST_SIMULATOR } else { "" },
+        &format!("ws://127.0.0.1:{port}/"),
+        &format!(
+            "backoff_min_ms = 50\nbackoff_max_ms = 300\ndrain_timeout_ms = 300\n[north.cache]\n{cache}"
+        ),
     )
-}
-
-fn received(peer: &Peer) -> CounterReport {
-    CounterReport::from_payloads(peer.messages().iter().map(|(_, p)| p.as_str()))
 }
 
 #[test]
@@ -45,13 +40,13 @@ fn messages_accepted_before_kill_9_are_delivered_after_the_restart() {
     };
     let daemon = start_daemon(restart_dir.path(), &config(port, &cache_cfg, false));
     wait_for("the cached messages", Duration::from_secs(20), || {
-        received(&peer).max("fast") >= accepted
+        peer.counter_report().max("fast") >= accepted
     });
     wait_for("the cache to empty", Duration::from_secs(20), || {
         metric(restart_dir.path(), "cached_msgs", "peer") == 0
     });
     drop(daemon);
-    let report = received(&peer);
+    let report = peer.counter_report();
     eprintln!(
         "kill -9: {accepted} accepted before the kill (at least), {} delivered after the restart, {} duplicates",
         report.max("fast"),
@@ -87,7 +82,7 @@ fn a_damaged_cache_file_is_salvaged_record_by_record() {
         metric(dir.path(), "queued_msgs_total", "peer") >= 400
     });
     assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
-    let accepted: u64 = metric_from_log(dir.path(), "queued");
+    let accepted: u64 = final_count(dir.path(), None, "queued").parse().unwrap();
 
     // Damage 200 bytes in the middle of the first segment.
     let seg = segments(&cache.join("peer"))[0].clone();
@@ -107,7 +102,7 @@ fn a_damaged_cache_file_is_salvaged_record_by_record() {
             && metric(restart_dir.path(), "link_state", "peer") == 1
     });
     drop(daemon);
-    let report = received(&peer);
+    let report = peer.counter_report();
     let got = report.seen["fast"].len() as u64;
     let missing: Vec<u64> = (1..=accepted)
         .filter(|c| !report.seen["fast"].contains(c))
@@ -129,19 +124,6 @@ fn a_damaged_cache_file_is_salvaged_record_by_record() {
     );
     let log = daemon_log(restart_dir.path());
     assert!(log.contains("disk cache was damaged"), "{log}");
-}
-
-/// A field of the "final counts" line of the daemon's log.
-fn metric_from_log(dir: &Path, field: &str) -> u64 {
-    let log = daemon_log(dir);
-    log.lines()
-        .find(|l| l.contains("final counts"))
-        .and_then(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{field}=")))
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in final counts:\n{log}"))
 }
 
 /// A 192 KiB tmpfs, unmounted when dropped.
@@ -202,11 +184,11 @@ fn a_full_disk_falls_back_to_memory_says_so_and_loses_nothing() {
     wait_for(
         "everything queued so far to arrive",
         Duration::from_secs(20),
-        || received(&peer).max("fast") >= queued,
+        || peer.counter_report().max("fast") >= queued,
     );
     let dropped = dropped_total(dir.path());
     drop(daemon);
-    let report = received(&peer);
+    let report = peer.counter_report();
     eprintln!(
         "full disk: {} delivered without a gap, {} duplicates",
         report.max("fast"),

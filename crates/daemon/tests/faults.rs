@@ -10,23 +10,10 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn config(url: &str, north_extra: &str) -> String {
-    format!(
-        r#"
-[[south]]
-name = "sim"
-kind = "simulator"
-[[south.groups]]
-name = "fast"
-interval_ms = 5
-tags = 8
-
-[[north]]
-name = "peer"
-url = "{url}"
-backoff_min_ms = 50
-backoff_max_ms = 400
-{north_extra}
-"#
+    one_uplink_config(
+        FAST_SIMULATOR,
+        url,
+        &format!("backoff_min_ms = 50\nbackoff_max_ms = 400\n{north_extra}"),
     )
 }
 
@@ -35,7 +22,7 @@ fn finish(mut daemon: Proc, dir: &std::path::Path, peer: &Peer, what: &str) -> C
     let queued = metric(dir, "queued_msgs_total", "peer");
     assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
     let msgs = peer.messages();
-    let report = CounterReport::from_payloads(msgs.iter().map(|(_, p)| p.as_str()));
+    let report = peer.counter_report();
     eprintln!(
         "{what}: {} messages queued before the stop, {} received, {} distinct counters, {} duplicates",
         queued,
@@ -209,19 +196,6 @@ fn hostile_servers_end_their_own_connection_and_affect_no_other_uplink() {
     finish(daemon, dir.path(), &peer, "next to 5 hostile servers");
 }
 
-/// A field of the daemon's "final counts" log line for `uplink`.
-fn final_count(dir: &std::path::Path, uplink: &str, field: &str) -> String {
-    let log = daemon_log(dir);
-    let line = log
-        .lines()
-        .find(|l| l.contains("final counts") && l.contains(&format!("uplink={uplink}")))
-        .unwrap_or_else(|| panic!("no final counts for {uplink} in:\n{log}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{field}=")))
-        .unwrap_or_else(|| panic!("no {field} in {line}"))
-        .to_string()
-}
-
 #[test]
 fn starting_while_the_server_is_down_queues_from_the_first_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -262,10 +236,10 @@ fn a_graceful_stop_drains_the_queue_and_sends_a_close_frame() {
         Some("X 1000"),
         "Close 1000 at the end"
     );
-    assert_eq!(final_count(dir.path(), "peer", "dropped"), "none");
+    assert_eq!(final_count(dir.path(), Some("peer"), "dropped"), "none");
     assert_eq!(
-        final_count(dir.path(), "peer", "queued"),
-        final_count(dir.path(), "peer", "delivered")
+        final_count(dir.path(), Some("peer"), "queued"),
+        final_count(dir.path(), Some("peer"), "delivered")
     );
 }
 
@@ -335,11 +309,13 @@ memory_mb = 1
     assert!(peak_rss < 48 * 1024, "RSS {peak_rss} KiB");
     assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
     // Every report is accounted for: delivered, or dropped with a reason.
-    let queued: u64 = final_count(dir.path(), "peer", "queued").parse().unwrap();
-    let delivered: u64 = final_count(dir.path(), "peer", "delivered")
+    let queued: u64 = final_count(dir.path(), Some("peer"), "queued")
         .parse()
         .unwrap();
-    let dropped: u64 = final_count(dir.path(), "peer", "dropped")
+    let delivered: u64 = final_count(dir.path(), Some("peer"), "delivered")
+        .parse()
+        .unwrap();
+    let dropped: u64 = final_count(dir.path(), Some("peer"), "dropped")
         .split(',')
         .filter_map(|kv| kv.split_once('=')?.1.parse::<u64>().ok())
         .sum();
@@ -348,7 +324,7 @@ memory_mb = 1
     // when the drain timeout ended (counted as dropped at shutdown, yet on the wire).
     let received = CounterReport::from_payloads(peer.messages().iter().map(|(_, p)| p.as_str()));
     let distinct = received.seen["fast"].len() as u64;
-    let shutdown_dropped: u64 = final_count(dir.path(), "peer", "dropped")
+    let shutdown_dropped: u64 = final_count(dir.path(), Some("peer"), "dropped")
         .split(',')
         .find_map(|kv| kv.strip_prefix("shutdown=")?.parse().ok())
         .unwrap_or(0);

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! source (simulator | ingest | your code) --Snapshot--> Hub::publish
-//!     -> for each Uplink whose subscriptions match: encode once -> MessageQueue
+//!     -> for each Uplink whose subscriptions match: encode once -> MessageQueue (tagwire-queue)
 //!     -> the uplink's task: connect (backoff) -> write batches -> Ping(seq) -> Pong confirms
 //! ```
 //!
@@ -17,25 +17,26 @@
 //! ## Example
 //!
 //! ```
-//! use tagwire_pipeline::{Hub, Offer, Uplink, UplinkConfig};
+//! use tagwire_pipeline::{Hub, Uplink, UplinkConfig};
 //! use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
 //!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let url = "ws://127.0.0.1:9/ingest".parse().unwrap();
-//! let uplink = Uplink::new(UplinkConfig::new("cloud", url)).unwrap();
+//! let uplink = Uplink::open(UplinkConfig::new("cloud", url)).await.unwrap();
 //! let hub = Hub::new(vec![uplink.clone()]);
 //!
 //! // Without a running uplink task nothing is sent, but the message waits in the queue.
 //! let mut sim = GroupGenerator::new("sim", SimGroup::default_group());
-//! let delivery = hub.publish(&sim.next_snapshot(1_650_006_388_943));
-//! assert_eq!(delivery.queued, 1);
+//! let enqueued = hub.publish(&sim.next_snapshot(1_650_006_388_943)).await;
+//! assert_eq!(enqueued.queued, 1);
 //! assert_eq!(uplink.queue().waiting(), 1);
+//! # });
 //! ```
 #![deny(missing_docs)]
 
 pub mod backoff;
-pub mod disk_log;
+mod link_error;
 pub mod metrics;
-pub mod queue;
 pub mod simulator;
 pub mod subscription;
 mod uplink;
@@ -47,14 +48,18 @@ use tagwire_model::Snapshot;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use metrics::{DropReason, RunningState, UplinkMetrics};
-pub use queue::{DiskCacheConfig, FullPolicy, QueueLimits};
+pub use link_error::LinkError;
+pub use metrics::{DropReason, Family, Kind, RunningState, Sample, UplinkMetrics};
 pub use subscription::{Subscription, Subscriptions};
-pub use uplink::{Offer, Uplink, UplinkConfig};
+pub use tagwire_queue::{
+    DiskCacheConfig, DiskLogError, FullPolicy, MessageQueue, QueueLimits, Recovery, SyncPolicy,
+};
+pub use uplink::{Enqueue, Uplink, UplinkConfig};
 
-/// What [`Hub::publish`] did with one snapshot.
+/// What [`Hub::publish`] did with one snapshot: how many uplinks *queued* it (delivery
+/// happens later, and is counted in each uplink's metrics).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Delivery {
+pub struct Enqueued {
     /// Uplinks that queued it.
     pub queued: usize,
     /// Uplinks that dropped it (or dropped older messages for it) under their policy.
@@ -80,23 +85,19 @@ impl Hub {
         &self.uplinks
     }
 
-    /// Encodes and queues `snapshot` for every matching uplink.
-    pub fn publish(&self, snapshot: &Snapshot) -> Delivery {
-        let mut delivery = Delivery::default();
+    /// Encodes and queues `snapshot` for every matching uplink. Runs in the caller's
+    /// task; the queues move disk I/O off it themselves.
+    pub async fn publish(&self, snapshot: &Snapshot) -> Enqueued {
+        let mut enqueued = Enqueued::default();
         for uplink in &self.uplinks {
-            match uplink.offer(snapshot) {
-                Offer::Queued => delivery.queued += 1,
-                Offer::Skipped => {}
-                Offer::Dropped(_) => delivery.dropped += 1,
-                Offer::Refused => delivery.refused.push(uplink.config().name.clone()),
+            match uplink.enqueue(snapshot).await {
+                Enqueue::Queued => enqueued.queued += 1,
+                Enqueue::Skipped => {}
+                Enqueue::Dropped(_) => enqueued.dropped += 1,
+                Enqueue::Refused => enqueued.refused.push(uplink.config().name.clone()),
             }
         }
-        delivery
-    }
-
-    /// True when an uplink has a disk cache: publishing then does blocking I/O.
-    pub fn has_disk(&self) -> bool {
-        self.uplinks.iter().any(|u| u.queue().has_disk())
+        enqueued
     }
 
     /// Starts every uplink's connection task.
@@ -143,13 +144,9 @@ pub fn spawn_simulator(
                         break;
                     }
                     let snapshot = generator.next_snapshot(now_ms());
-                    let delivery = if hub.has_disk() {
-                        tokio::task::block_in_place(|| hub.publish(&snapshot))
-                    } else {
-                        hub.publish(&snapshot)
-                    };
-                    if !delivery.refused.is_empty() {
-                        tracing::warn!(group = %generator.group().name, uplinks = ?delivery.refused,
+                    let enqueued = hub.publish(&snapshot).await;
+                    if !enqueued.refused.is_empty() {
+                        tracing::warn!(group = %generator.group().name, uplinks = ?enqueued.refused,
                             "report refused: queue full with policy \"refuse\"");
                     }
                 }

@@ -1,9 +1,24 @@
-//! Counters and gauges of one uplink, named as Neuron names them.
+//! The metrics of an uplink, named as Neuron names them, defined once.
 //!
-//! Plain atomics: producers, the uplink task and the HTTP API all read and write them
-//! without locks; readers take each value as it is at that moment.
+//! [`Family`] lists every metric family; it is the only place a metric is declared,
+//! and [`UplinkMetrics::sample`] is the only way to read one. Every renderer (the
+//! OpenMetrics exposition of [`registry`], the daemon's nodes JSON and final-counts
+//! line) iterates [`Family::ALL`], so a metric cannot exist without being shown by all
+//! of them.
+//!
+//! Values are plain atomics: producers, the uplink task and the HTTP API all read and
+//! write them without locks; readers take each value as it is at that moment. The
+//! [`prometheus_client`] registry reads them at scrape time through a collector.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::Uplink;
 
 /// Why a message was dropped; the `reason` label of `dropped_msgs_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -56,49 +71,171 @@ pub enum RunningState {
     Stopped = 4,
 }
 
-/// The live counters of one uplink.
+/// Whether a family only goes up or goes both ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (exposed with the `_total` suffix).
+    Counter,
+    /// A level.
+    Gauge,
+}
+
+/// Every metric family of an uplink, in exposition order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// 1 when connected.
+    LinkState,
+    /// Neuron's running state code.
+    RunningState,
+    /// Messages confirmed by the server (or written, without confirmation).
+    SendMsgs,
+    /// Payload bytes of those messages.
+    SendBytes,
+    /// Failed sends: writes that failed and connections lost with messages in flight.
+    SendMsgErrors,
+    /// Data frames received from the server.
+    RecvMsgs,
+    /// Messages written again after a reconnect (possible duplicates at the server).
+    ResentMsgs,
+    /// Successful connections after the first one.
+    Reconnects,
+    /// Messages accepted into the queue.
+    QueuedMsgs,
+    /// Snapshots refused because the queue was full and the policy is `refuse`.
+    RefusedMsgs,
+    /// Messages held, waiting or unconfirmed (read from the queue).
+    CachedMsgs,
+    /// Payload bytes held (read from the queue).
+    CachedBytes,
+    /// Messages dropped, by [`DropReason`].
+    DroppedMsgs,
+}
+
+impl Family {
+    /// Every family, in the order renderers list them.
+    pub const ALL: [Family; 13] = [
+        Family::LinkState,
+        Family::RunningState,
+        Family::SendMsgs,
+        Family::SendBytes,
+        Family::SendMsgErrors,
+        Family::RecvMsgs,
+        Family::ResentMsgs,
+        Family::Reconnects,
+        Family::QueuedMsgs,
+        Family::RefusedMsgs,
+        Family::CachedMsgs,
+        Family::CachedBytes,
+        Family::DroppedMsgs,
+    ];
+
+    /// The name of its samples (with `_total` for counters), as Neuron names them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::LinkState => "link_state",
+            Family::RunningState => "running_state",
+            Family::SendMsgs => "send_msgs_total",
+            Family::SendBytes => "send_bytes_total",
+            Family::SendMsgErrors => "send_msg_errors_total",
+            Family::RecvMsgs => "recv_msgs_total",
+            Family::ResentMsgs => "resent_msgs_total",
+            Family::Reconnects => "reconnects_total",
+            Family::QueuedMsgs => "queued_msgs_total",
+            Family::RefusedMsgs => "refused_msgs_total",
+            Family::CachedMsgs => "cached_msgs",
+            Family::CachedBytes => "cached_bytes",
+            Family::DroppedMsgs => "dropped_msgs_total",
+        }
+    }
+
+    /// Counter or gauge.
+    pub fn kind(self) -> Kind {
+        match self {
+            Family::LinkState | Family::RunningState | Family::CachedMsgs | Family::CachedBytes => {
+                Kind::Gauge
+            }
+            _ => Kind::Counter,
+        }
+    }
+
+    /// One line of help for the exposition.
+    pub fn help(self) -> &'static str {
+        match self {
+            Family::LinkState => "1 when connected",
+            Family::RunningState => "Neuron's codes: 1 init, 2 ready, 3 running, 4 stopped",
+            Family::SendMsgs => "messages delivered (confirmed by the server)",
+            Family::SendBytes => "payload bytes delivered",
+            Family::SendMsgErrors => "failed sends and connections lost with messages in flight",
+            Family::RecvMsgs => "data frames received from the server",
+            Family::ResentMsgs => "messages sent again after a reconnect (possible duplicates)",
+            Family::Reconnects => "connections made after the first",
+            Family::QueuedMsgs => "messages accepted into the queue",
+            Family::RefusedMsgs => "snapshots refused: queue full with policy refuse",
+            Family::CachedMsgs => "messages held, waiting or unconfirmed",
+            Family::CachedBytes => "payload bytes held",
+            Family::DroppedMsgs => "messages dropped, by reason",
+        }
+    }
+
+    /// The field of the final-counts log line: the short names it always had for the
+    /// ones that tell what became of the data, the metric name for the others.
+    pub fn final_count_field(self) -> &'static str {
+        match self {
+            Family::QueuedMsgs => "queued",
+            Family::SendMsgs => "delivered",
+            Family::ResentMsgs => "resent",
+            Family::RefusedMsgs => "refused",
+            Family::DroppedMsgs => "dropped",
+            other => other.name(),
+        }
+    }
+}
+
+/// The value(s) of one family for one uplink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sample {
+    /// One value.
+    One(u64),
+    /// One value per drop reason, in [`DropReason::ALL`] order.
+    ByReason([(DropReason, u64); DropReason::ALL.len()]),
+}
+
+/// The live values of one uplink (the queue's occupancy is read from the queue).
 #[derive(Debug)]
 pub struct UplinkMetrics {
-    link_state: AtomicU8,
-    running_state: AtomicU8,
-    /// Messages the server confirmed (or wrote, without confirmation).
-    pub send_msgs_total: AtomicU64,
-    /// Payload bytes of those messages.
-    pub send_bytes_total: AtomicU64,
-    /// Failed sends: writes that failed and connections lost with messages in flight.
-    pub send_msg_errors_total: AtomicU64,
-    /// Data frames received from the server.
-    pub recv_msgs_total: AtomicU64,
-    /// Messages written again after a reconnect (possible duplicates at the server).
-    pub resent_msgs_total: AtomicU64,
-    /// Successful connections after the first one.
-    pub reconnects_total: AtomicU64,
-    /// Messages accepted into the queue.
-    pub queued_msgs_total: AtomicU64,
-    /// Snapshots refused because the queue was full and the policy is `refuse`.
-    pub refused_msgs_total: AtomicU64,
+    /// Indexed by `Family as usize`; the cached and dropped slots are unused.
+    values: [AtomicU64; Family::ALL.len()],
     dropped: [AtomicU64; DropReason::ALL.len()],
 }
 
 impl Default for UplinkMetrics {
     fn default() -> Self {
-        Self {
-            link_state: AtomicU8::new(0),
-            running_state: AtomicU8::new(RunningState::Init as u8),
-            send_msgs_total: AtomicU64::new(0),
-            send_bytes_total: AtomicU64::new(0),
-            send_msg_errors_total: AtomicU64::new(0),
-            recv_msgs_total: AtomicU64::new(0),
-            resent_msgs_total: AtomicU64::new(0),
-            reconnects_total: AtomicU64::new(0),
-            queued_msgs_total: AtomicU64::new(0),
-            refused_msgs_total: AtomicU64::new(0),
+        let metrics = Self {
+            values: Default::default(),
             dropped: Default::default(),
-        }
+        };
+        metrics.set_running_state(RunningState::Init);
+        metrics
     }
 }
 
 impl UplinkMetrics {
+    /// Adds `n` to a counter family. Gauges and the families with their own setters
+    /// (dropped, cached) are not counters: a debug build panics.
+    pub fn add(&self, family: Family, n: u64) {
+        debug_assert!(
+            family.kind() == Kind::Counter && family != Family::DroppedMsgs,
+            "{family:?} is not a plain counter"
+        );
+        self.values[family as usize].fetch_add(n, Relaxed);
+    }
+
+    /// The current value of a family held here (not the cached ones, read from the queue,
+    /// nor the dropped ones, see [`dropped`](Self::dropped)).
+    pub fn get(&self, family: Family) -> u64 {
+        self.values[family as usize].load(Relaxed)
+    }
+
     /// Records `n` dropped messages.
     pub fn add_dropped(&self, reason: DropReason, n: u64) {
         self.dropped[reason.index()].fetch_add(n, Relaxed);
@@ -111,21 +248,105 @@ impl UplinkMetrics {
 
     /// Sets `link_state` (true: connected).
     pub fn set_connected(&self, up: bool) {
-        self.link_state.store(up as u8, Relaxed);
+        self.values[Family::LinkState as usize].store(u64::from(up), Relaxed);
     }
 
     /// True while connected.
     pub fn connected(&self) -> bool {
-        self.link_state.load(Relaxed) == 1
+        self.get(Family::LinkState) == 1
     }
 
     /// Sets `running_state`.
     pub fn set_running_state(&self, state: RunningState) {
-        self.running_state.store(state as u8, Relaxed);
+        self.values[Family::RunningState as usize].store(state as u64, Relaxed);
     }
 
     /// The current `running_state` code.
     pub fn running_state(&self) -> u8 {
-        self.running_state.load(Relaxed)
+        self.get(Family::RunningState) as u8
+    }
+
+    /// The value(s) of `family`, given the queue's `(messages, bytes)` occupancy.
+    pub fn sample(&self, family: Family, occupancy: (usize, usize)) -> Sample {
+        match family {
+            Family::CachedMsgs => Sample::One(occupancy.0 as u64),
+            Family::CachedBytes => Sample::One(occupancy.1 as u64),
+            Family::DroppedMsgs => Sample::ByReason(DropReason::ALL.map(|r| (r, self.dropped(r)))),
+            other => Sample::One(self.get(other)),
+        }
+    }
+}
+
+/// A registry holding every uplink's metrics, read at each scrape. Encode it with
+/// [`prometheus_client::encoding::text::encode`] (OpenMetrics text).
+pub fn registry(uplinks: Vec<Arc<Uplink>>) -> Registry {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(UplinksCollector { uplinks }));
+    registry
+}
+
+#[derive(Debug)]
+struct UplinksCollector {
+    uplinks: Vec<Arc<Uplink>>,
+}
+
+impl Collector for UplinksCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for family in Family::ALL {
+            let (base, kind) = match family.kind() {
+                // The encoder appends `_total` to counters.
+                Kind::Counter => (
+                    family
+                        .name()
+                        .strip_suffix("_total")
+                        .unwrap_or(family.name()),
+                    MetricType::Counter,
+                ),
+                Kind::Gauge => (family.name(), MetricType::Gauge),
+            };
+            let mut metric = encoder.encode_descriptor(base, family.help(), None, kind)?;
+            for uplink in &self.uplinks {
+                let node = Escaped(&uplink.config().name);
+                let sample = uplink.metrics().sample(family, uplink.queue().occupancy());
+                let series: Vec<(Vec<(&str, Escaped)>, u64)> = match sample {
+                    Sample::One(v) => vec![(vec![("node", node)], v)],
+                    Sample::ByReason(values) => values
+                        .iter()
+                        .map(|(r, v)| (vec![("node", node), ("reason", Escaped(r.as_str()))], *v))
+                        .collect(),
+                };
+                for (labels, value) in series {
+                    let mut one = metric.encode_family(&labels)?;
+                    match family.kind() {
+                        Kind::Counter => one
+                            .encode_counter::<prometheus_client::encoding::NoLabelSet, u64, u64>(
+                                &value, None,
+                            )?,
+                        Kind::Gauge => one.encode_gauge(&(value as i64))?,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A label value escaped as the exposition format requires (prometheus-client writes
+/// label values as they are, and node names come from the configuration).
+#[derive(Clone, Copy, Debug)]
+struct Escaped<'a>(&'a str);
+
+impl EncodeLabelValue for Escaped<'_> {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
     }
 }

@@ -14,15 +14,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tagwire_encode::{EncodeOptions, Encoder};
 use tagwire_model::Snapshot;
+use tagwire_queue::{
+    DiskCacheConfig, DiskLogError, MessageQueue, PushOutcome, QueueLimits, SyncPolicy,
+};
 use tagwire_ws_client::{connect, ConnectOptions, Connection, Event, FrameKind, WsUrl};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
-use crate::disk_log::{DiskLogError, SyncPolicy};
-use crate::metrics::{DropReason, RunningState, UplinkMetrics};
-use crate::queue::{DiskCacheConfig, MessageQueue, PushOutcome, QueueLimits};
+use crate::link_error::LinkError;
+use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
 
 /// Everything one uplink needs; built by the daemon from a `[[north]]` entry.
@@ -71,9 +73,10 @@ impl UplinkConfig {
     }
 }
 
-/// What became of one snapshot offered to an uplink.
+/// What became of one snapshot given to [`Uplink::enqueue`]: queued or not (delivery
+/// comes later).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Offer {
+pub enum Enqueue {
     /// Encoded and queued.
     Queued,
     /// Not for this uplink (subscriptions) or nothing to send (`upload_err = false`).
@@ -101,8 +104,9 @@ pub struct Uplink {
     config: UplinkConfig,
     queue: MessageQueue,
     metrics: UplinkMetrics,
-    /// The encoder and its reusable buffer. A std mutex: encoding never awaits.
-    encoder: Mutex<(Encoder, Vec<u8>)>,
+    /// The encoder and the size of the last message, to size the next buffer. A std
+    /// mutex: encoding never awaits.
+    encoder: Mutex<(Encoder, usize)>,
 }
 
 /// How a connection's life ended.
@@ -110,17 +114,17 @@ enum SessionEnd {
     /// Shutdown was asked for; the queue was drained as far as the drain timeout allowed.
     Shutdown,
     /// The connection failed; reconnect.
-    Lost(String),
+    Lost(LinkError),
 }
 
 impl Uplink {
-    /// A new, not yet running uplink. With a disk cache this opens it (blocking I/O) and
-    /// takes back what a previous run left there, which then goes out first.
-    pub fn new(config: UplinkConfig) -> Result<Arc<Self>, DiskLogError> {
+    /// A new, not yet running uplink. With a disk cache this opens it (off the caller's
+    /// thread) and takes back what a previous run left there, which then goes out first.
+    pub async fn open(config: UplinkConfig) -> Result<Arc<Self>, DiskLogError> {
         let encoder = Encoder::new(config.encode);
         let metrics = UplinkMetrics::default();
         metrics.set_running_state(RunningState::Ready);
-        let (queue, recovery) = MessageQueue::open(config.queue.clone())?;
+        let (queue, recovery) = MessageQueue::open(config.queue.clone()).await?;
         if let (Some(r), Some(disk)) = (recovery, &config.queue.disk) {
             let dir = disk.dir.display();
             if r.found_damage() {
@@ -136,19 +140,9 @@ impl Uplink {
         Ok(Arc::new(Self {
             queue,
             metrics,
-            encoder: Mutex::new((encoder, Vec::with_capacity(4096))),
+            encoder: Mutex::new((encoder, 4096)),
             config,
         }))
-    }
-
-    /// Runs a queue operation; with a disk cache it does blocking I/O, so it leaves the
-    /// async worker thread free while it runs.
-    fn with_queue<T>(&self, op: impl FnOnce(&MessageQueue) -> T) -> T {
-        if self.queue.has_disk() {
-            tokio::task::block_in_place(|| op(&self.queue))
-        } else {
-            op(&self.queue)
-        }
     }
 
     /// The configuration.
@@ -167,53 +161,60 @@ impl Uplink {
     }
 
     /// Encodes `snapshot` for this uplink, if subscribed, and queues it.
-    pub fn offer(&self, snapshot: &Snapshot) -> Offer {
+    pub async fn enqueue(&self, snapshot: &Snapshot) -> Enqueue {
         if !self
             .config
             .subscriptions
             .matches(&snapshot.node, &snapshot.group)
         {
-            return Offer::Skipped;
+            return Enqueue::Skipped;
         }
-        let payload = {
-            let mut guard = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
-            let (encoder, buf) = &mut *guard;
-            buf.clear();
-            if !encoder.encode(snapshot, buf) {
-                return Offer::Skipped;
-            }
-            Bytes::copy_from_slice(buf)
+        let Some(payload) = self.encode(snapshot) else {
+            return Enqueue::Skipped;
         };
-        self.push(payload, snapshot.timestamp_ms)
+        self.push(payload, snapshot.timestamp_ms).await
     }
 
-    /// Queues an already encoded message. With a disk cache this does blocking I/O:
-    /// call it (and [`offer`](Self::offer)) from a blocking context.
-    pub fn push(&self, payload: Bytes, timestamp_ms: u64) -> Offer {
-        match self.queue.push(payload, timestamp_ms) {
+    /// Encodes straight into the buffer that becomes the message (no copy), sized from
+    /// the previous message so that it rarely grows. `None`: nothing to send.
+    fn encode(&self, snapshot: &Snapshot) -> Option<Bytes> {
+        let mut guard = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
+        let (encoder, last_len) = &mut *guard;
+        // An eighth of headroom: snapshots of one uplink vary little in size.
+        let mut buf = Vec::with_capacity(*last_len + *last_len / 8 + 64);
+        if !encoder.encode(snapshot, &mut buf) {
+            return None;
+        }
+        *last_len = buf.len();
+        if buf.capacity() - buf.len() > buf.len() / 4 {
+            // It grew past the estimate: do not let queued messages hold the slack.
+            buf.shrink_to_fit();
+        }
+        Some(Bytes::from(buf))
+    }
+
+    /// Queues an already encoded message.
+    pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> Enqueue {
+        match self.queue.push(payload, timestamp_ms).await {
             PushOutcome::Queued { dropped_oldest } => {
-                self.metrics
-                    .queued_msgs_total
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.add(Family::QueuedMsgs, 1);
                 if dropped_oldest > 0 {
                     self.metrics
                         .add_dropped(DropReason::QueueFullOldest, dropped_oldest);
                 }
-                Offer::Queued
+                Enqueue::Queued
             }
             PushOutcome::DroppedNewest => {
                 self.metrics.add_dropped(DropReason::QueueFullNewest, 1);
-                Offer::Dropped(DropReason::QueueFullNewest)
+                Enqueue::Dropped(DropReason::QueueFullNewest)
             }
             PushOutcome::TooLarge => {
                 self.metrics.add_dropped(DropReason::TooLarge, 1);
-                Offer::Dropped(DropReason::TooLarge)
+                Enqueue::Dropped(DropReason::TooLarge)
             }
             PushOutcome::Refused => {
-                self.metrics
-                    .refused_msgs_total
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Offer::Refused
+                self.metrics.add(Family::RefusedMsgs, 1);
+                Enqueue::Refused
             }
         }
     }
@@ -234,7 +235,7 @@ impl Uplink {
                 let mut tick = tokio::time::interval(period);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => this.with_queue(MessageQueue::sync),
+                        _ = tick.tick() => this.queue.sync().await,
                         _ = stop.changed() => break,
                     }
                 }
@@ -245,7 +246,6 @@ impl Uplink {
     }
 
     async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        use std::sync::atomic::Ordering::Relaxed;
         let name = &self.config.name;
         self.metrics.set_running_state(RunningState::Running);
         let mut backoff = Backoff::new(self.config.backoff_floor, self.config.backoff_ceiling);
@@ -261,24 +261,23 @@ impl Uplink {
             };
             let end = match attempt {
                 Err(err) => {
-                    failures.record(name, &self.config.url, &err.to_string());
-                    SessionEnd::Lost(err.to_string())
+                    let err = LinkError::Connect(err);
+                    failures.record(name, &self.config.url, &err);
+                    SessionEnd::Lost(err)
                 }
                 Ok(conn) => {
                     if connected_before {
-                        self.metrics.reconnects_total.fetch_add(1, Relaxed);
+                        self.metrics.add(Family::Reconnects, 1);
                     }
                     connected_before = true;
                     failures.recovered(name, &self.config.url, conn.peer_addr());
                     self.metrics.set_connected(true);
                     let end = self.session(conn, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
-                    let resend = self.with_queue(MessageQueue::rewind);
+                    let resend = self.queue.rewind();
                     if resend > 0 {
-                        self.metrics
-                            .resent_msgs_total
-                            .fetch_add(resend as u64, Relaxed);
-                        self.metrics.send_msg_errors_total.fetch_add(1, Relaxed);
+                        self.metrics.add(Family::ResentMsgs, resend as u64);
+                        self.metrics.add(Family::SendMsgErrors, 1);
                     }
                     if let SessionEnd::Lost(why) = &end {
                         failures.record(name, &self.config.url, why);
@@ -302,7 +301,7 @@ impl Uplink {
             }
         }
         let (held, _) = self.queue.occupancy();
-        let lost = self.with_queue(MessageQueue::close_for_shutdown);
+        let lost = self.queue.close_for_shutdown().await;
         if lost > 0 {
             self.metrics.add_dropped(DropReason::Shutdown, lost as u64);
             warn!(uplink = %name, messages = lost, "stopped with undelivered messages and no disk cache to keep them");
@@ -329,7 +328,7 @@ impl Uplink {
                         // Look at what the server said (pongs, closes) without waiting, then
                         // go on writing.
                         while let Some(ev) = poll_now(&mut conn).await {
-                            if let Err(end) = self.handle_event(ev, backoff) {
+                            if let Err(end) = self.handle_event(ev, backoff).await {
                                 return end;
                             }
                         }
@@ -342,15 +341,15 @@ impl Uplink {
             let nothing_waits = self.queue.waiting() == 0;
             tokio::select! {
                 ev = conn.next_event() => match ev {
-                    Some(ev) => if let Err(end) = self.handle_event(ev, backoff) { return end },
-                    None => return SessionEnd::Lost("the connection ended".into()),
+                    Some(ev) => if let Err(end) = self.handle_event(ev, backoff).await { return end },
+                    None => return SessionEnd::Lost(LinkError::Ended),
                 },
                 _ = self.queue.wait_ready(), if nothing_waits => {}
                 _ = confirm_tick.tick() => {
                     if let Some(seq) = self.queue.last_in_flight_seq() {
                         if self.config.confirm && seq > last_pinged {
                             if let Err(e) = conn.ping(&seq.to_be_bytes()).await {
-                                return SessionEnd::Lost(e.to_string());
+                                return SessionEnd::Lost(LinkError::Ws(e));
                             }
                             last_pinged = seq;
                         }
@@ -370,12 +369,11 @@ impl Uplink {
         conn: &mut Connection,
         last_pinged: &mut u64,
     ) -> Result<bool, SessionEnd> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let batch = self.with_queue(|q| q.take_batch(BATCH_MESSAGES, BATCH_BYTES));
+        let batch = self.queue.take_batch(BATCH_MESSAGES, BATCH_BYTES).await;
         let Some(last) = batch.last().map(|m| m.seq) else {
             return Ok(false);
         };
-        let lost = |e: tagwire_ws_client::WsError| SessionEnd::Lost(e.to_string());
+        let lost = |e| SessionEnd::Lost(LinkError::Ws(e));
         for msg in &batch {
             conn.send(self.config.frame, &msg.payload)
                 .await
@@ -386,25 +384,24 @@ impl Uplink {
             conn.ping(&last.to_be_bytes()).await.map_err(lost)?;
             *last_pinged = last;
         } else {
-            let (count, bytes) = self.with_queue(|q| q.confirm(last));
-            self.metrics.send_msgs_total.fetch_add(count, Relaxed);
-            self.metrics.send_bytes_total.fetch_add(bytes, Relaxed);
+            let (count, bytes) = self.queue.confirm(last).await;
+            self.metrics.add(Family::SendMsgs, count);
+            self.metrics.add(Family::SendBytes, bytes);
         }
         Ok(true)
     }
 
     /// Applies one event from the server; Err ends the session.
-    fn handle_event(&self, ev: Event, backoff: &mut Backoff) -> Result<(), SessionEnd> {
-        use std::sync::atomic::Ordering::Relaxed;
+    async fn handle_event(&self, ev: Event, backoff: &mut Backoff) -> Result<(), SessionEnd> {
         match ev {
             Event::Pong(payload) => {
                 // Keep-alive pings carry no payload; ours carry 8 bytes of sequence number.
                 if let Ok(bytes) = <[u8; 8]>::try_from(payload.as_slice()) {
                     let seq = u64::from_be_bytes(bytes);
-                    let (count, size) = self.with_queue(|q| q.confirm(seq));
+                    let (count, size) = self.queue.confirm(seq).await;
                     if count > 0 {
-                        self.metrics.send_msgs_total.fetch_add(count, Relaxed);
-                        self.metrics.send_bytes_total.fetch_add(size, Relaxed);
+                        self.metrics.add(Family::SendMsgs, count);
+                        self.metrics.add(Family::SendBytes, size);
                         // The server reads what we send: the connection is healthy.
                         backoff.reset();
                     }
@@ -412,15 +409,13 @@ impl Uplink {
                 Ok(())
             }
             Event::Message { .. } => {
-                self.metrics.recv_msgs_total.fetch_add(1, Relaxed);
+                self.metrics.add(Family::RecvMsgs, 1);
                 Ok(())
             }
-            Event::Closed { code, reason } => Err(SessionEnd::Lost(format!(
-                "the server closed the connection (code {}, reason {:?})",
-                code.map_or_else(|| "none".to_string(), |c| c.to_string()),
-                reason
-            ))),
-            Event::Failed(e) => Err(SessionEnd::Lost(e.to_string())),
+            Event::Closed { code, reason } => {
+                Err(SessionEnd::Lost(LinkError::ClosedByServer { code, reason }))
+            }
+            Event::Failed(e) => Err(SessionEnd::Lost(LinkError::Ws(e))),
         }
     }
 
@@ -451,7 +446,7 @@ impl Uplink {
             };
             match ev {
                 Some(ev) => {
-                    if self.handle_event(ev, backoff).is_err() {
+                    if self.handle_event(ev, backoff).await.is_err() {
                         return;
                     }
                 }
@@ -483,8 +478,12 @@ struct FailureLog {
     last_cause: String,
 }
 
+// `FailureLog` compares causes by their text: two failures with the same message are
+// the same episode for the log's purposes.
+
 impl FailureLog {
-    fn record(&mut self, name: &str, url: &WsUrl, cause: &str) {
+    fn record(&mut self, name: &str, url: &WsUrl, cause: &LinkError) {
+        let cause = cause.to_string();
         let now = Instant::now();
         self.failures += 1;
         let since = *self.failing_since.get_or_insert(now);
@@ -499,7 +498,7 @@ impl FailureLog {
                 "cannot deliver: {cause}; retrying with backoff, messages stay queued"
             );
             self.last_logged = Some(now);
-            self.last_cause = cause.to_string();
+            self.last_cause = cause;
         } else {
             debug!(uplink = %name, "connection attempt failed: {cause}");
         }

@@ -2,7 +2,9 @@
 //! waiting for conditions, and reading what the peers received.
 #![allow(dead_code)] // each test file uses a different part of this module
 
-pub mod certs;
+// Only the TLS tests use it; every test binary compiles this module.
+#[allow(unused_imports)]
+pub use tagwire_test_pki as certs;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -141,6 +143,11 @@ impl Peer {
         read_lines(&self.out)
     }
 
+    /// The `counter` tags received so far, per group.
+    pub fn counter_report(&self) -> CounterReport {
+        CounterReport::from_payloads(self.messages().iter().map(|(_, p)| p.as_str()))
+    }
+
     /// The messages received so far: `(frame kind 'B' | 'T', payload)`.
     pub fn messages(&self) -> Vec<(char, String)> {
         self.lines()
@@ -273,6 +280,38 @@ pub fn metric(dir: &Path, name: &str, node: &str) -> u64 {
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+}
+
+/// A simulator source `sim` with one group, `fast`: 8 tags every 5 ms.
+pub const FAST_SIMULATOR: &str = r#"
+[[south]]
+name = "sim"
+kind = "simulator"
+[[south.groups]]
+name = "fast"
+interval_ms = 5
+tags = 8
+"#;
+
+/// A configuration of `south` (such as [`FAST_SIMULATOR`]) and one uplink `peer` to
+/// `url` with `north_extra` keys (which may open sub-tables).
+pub fn one_uplink_config(south: &str, url: &str, north_extra: &str) -> String {
+    format!("{south}\n[[north]]\nname = \"peer\"\nurl = \"{url}\"\n{north_extra}\n")
+}
+
+/// A field of the daemon's "final counts" log line (for `uplink`, or the first line).
+pub fn final_count(dir: &Path, uplink: Option<&str>, field: &str) -> String {
+    let log = daemon_log(dir);
+    let line = log
+        .lines()
+        .find(|l| {
+            l.contains("final counts") && uplink.is_none_or(|u| l.contains(&format!("uplink={u}")))
+        })
+        .unwrap_or_else(|| panic!("no final counts for {uplink:?} in:\n{log}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{field}=")))
+        .unwrap_or_else(|| panic!("no {field} in {line}"))
+        .to_string()
 }
 
 /// The daemon's log so far.

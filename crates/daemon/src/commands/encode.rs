@@ -20,7 +20,7 @@ pub fn run(options: EncodeOptions) -> ExitCode {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("tagwire encode: cannot read stdin: {e}");
-                return ExitCode::from(crate::EXIT_RUNTIME);
+                return ExitCode::from(crate::shutdown::EXIT_RUNTIME);
             }
         };
         if line.last() == Some(&b'\r') {
@@ -36,7 +36,7 @@ pub fn run(options: EncodeOptions) -> ExitCode {
                     buf.push(b'\n');
                     if let Err(e) = out.write_all(&buf) {
                         eprintln!("tagwire encode: cannot write stdout: {e}");
-                        return ExitCode::from(crate::EXIT_RUNTIME);
+                        return ExitCode::from(crate::shutdown::EXIT_RUNTIME);
                     }
                 }
             }
@@ -48,11 +48,11 @@ pub fn run(options: EncodeOptions) -> ExitCode {
     }
     if let Err(e) = out.flush() {
         eprintln!("tagwire encode: cannot write stdout: {e}");
-        return ExitCode::from(crate::EXIT_RUNTIME);
+        return ExitCode::from(crate::shutdown::EXIT_RUNTIME);
     }
     if bad_lines > 0 {
         eprintln!("tagwire encode: {bad_lines} bad line(s) skipped");
-        ExitCode::from(crate::EXIT_USAGE)
+        ExitCode::from(crate::shutdown::EXIT_USAGE)
     } else {
         ExitCode::SUCCESS
     }

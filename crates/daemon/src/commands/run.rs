@@ -11,6 +11,7 @@ use tracing::info;
 
 use crate::api;
 use crate::config::{self, SouthKind};
+use crate::shutdown::{self, Running};
 
 /// Runs sources and uplinks until SIGINT/SIGTERM, then stops gracefully: sources first,
 /// then every uplink drains its queue (bounded by its drain timeout) and sends a Close.
@@ -22,7 +23,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             for p in &problems.0 {
                 eprintln!("  {p}");
             }
-            return Ok(ExitCode::from(crate::EXIT_USAGE));
+            return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
         }
     };
     if cfg.north.is_empty() {
@@ -31,12 +32,12 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     let mut uplinks = Vec::new();
     for (i, north) in cfg.north.into_iter().enumerate() {
         let name = north.name.clone();
-        // Opening a disk cache reads it back: blocking I/O, before anything runs.
-        match tokio::task::block_in_place(|| Uplink::new(north)) {
+        // Opening a disk cache reads it back, before anything runs.
+        match Uplink::open(north).await {
             Ok(u) => uplinks.push(u),
             Err(e) => {
                 eprintln!("tagwire: north[{i}].cache.dir: cannot open the disk cache of uplink {name:?}: {e}");
-                return Ok(ExitCode::from(crate::EXIT_USAGE));
+                return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
             }
         }
     }
@@ -50,23 +51,21 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         listener,
         Arc::new(api::ApiState {
             hub: Arc::clone(&hub),
+            registry: tagwire_pipeline::metrics::registry(hub.uplinks().to_vec()),
             south: cfg.south.iter().map(|s| s.name.clone()).collect(),
             token: cfg.api.token.clone(),
             started: std::time::Instant::now(),
         }),
         api_rx,
     ));
-    let (stop_uplinks, uplinks_rx) = watch::channel(false);
-    let (stop_sources, sources_rx) = watch::channel(false);
-    let uplink_tasks = hub.spawn_uplinks(&uplinks_rx);
-    let mut source_tasks = Vec::new();
+    let mut running = Running::start(&hub);
     for south in &cfg.south {
         match &south.kind {
-            SouthKind::Simulator(groups) => source_tasks.extend(spawn_simulator(
+            SouthKind::Simulator(groups) => running.add_sources(spawn_simulator(
                 &south.name,
                 groups.clone(),
                 Arc::clone(&hub),
-                sources_rx.clone(),
+                running.sources_signal(),
             )),
         }
     }
@@ -79,16 +78,9 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         "tagwire running; SIGINT or SIGTERM stops it gracefully"
     );
 
-    shutdown_signal().await;
+    shutdown::signal().await;
     info!("stopping: sources first, then uplinks drain their queues");
-    let _ = stop_sources.send(true);
-    for t in source_tasks {
-        let _ = t.await;
-    }
-    let _ = stop_uplinks.send(true);
-    for t in uplink_tasks {
-        let _ = t.await;
-    }
+    running.stop().await;
     let _ = stop_api.send(true);
     let _ = api_task.await;
     for u in hub.uplinks() {
@@ -126,37 +118,9 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
 /// One line per uplink at exit, so that a stop always says what became of the data:
 /// `delivered + dropped = queued` (with at-least-once, `resent` may also have arrived twice).
 fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let m = uplink.metrics();
-    let dropped: Vec<String> = tagwire_pipeline::DropReason::ALL
-        .iter()
-        .filter(|r| m.dropped(**r) > 0)
-        .map(|r| format!("{}={}", r.as_str(), m.dropped(*r)))
-        .collect();
     info!(
-        uplink = %uplink.config().name,
-        queued = m.queued_msgs_total.load(Relaxed),
-        delivered = m.send_msgs_total.load(Relaxed),
-        resent = m.resent_msgs_total.load(Relaxed),
-        refused = m.refused_msgs_total.load(Relaxed),
-        dropped = %if dropped.is_empty() { "none".to_string() } else { dropped.join(",") },
-        "final counts"
+        "final counts uplink={} {}",
+        uplink.config().name,
+        crate::metrics_render::final_counts(uplink)
     );
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

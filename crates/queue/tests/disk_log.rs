@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tagwire_pipeline::disk_log::{
+use tagwire_queue::disk_log::{
     DiskLog, DiskLogError, DiskLogOptions, Record, Recovery, SyncPolicy, RECORD_HEADER_LEN,
 };
 

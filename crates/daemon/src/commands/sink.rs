@@ -44,7 +44,7 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
             Ok(a) => Some(a),
             Err(e) => {
                 eprintln!("tagwire sink: {e:#}");
-                return Ok(ExitCode::from(crate::EXIT_USAGE));
+                return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
             }
         },
         _ => None,
@@ -108,7 +108,7 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
                 let _ = out.lock().unwrap_or_else(|e| e.into_inner()).flush();
             }
             _ = done_rx.changed() => break,
-            _ = crate::run::shutdown_signal() => break,
+            _ = crate::shutdown::signal() => break,
         }
     }
     let _ = stop_tx.send(true);

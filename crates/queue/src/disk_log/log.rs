@@ -1,121 +1,15 @@
-//! A crash-safe, checksummed, segmented FIFO of records on disk: the offline cache
-//! behind an uplink's memory queue.
-//!
-//! [`DiskLog`] keeps messages that could not be delivered yet, oldest first, each with
-//! its original timestamp. A record leaves the log only through [`DiskLog::pop_front`],
-//! which the caller calls once the server confirmed it (or its drop policy discarded
-//! it); [`DiskLog::read`] looks at records without removing them, so messages in
-//! flight stay on disk until they are confirmed.
-//!
-//! All I/O is blocking `std::fs`: call it from a blocking thread
-//! (`tokio::task::spawn_blocking` or a dedicated thread), never from an async task.
-//!
-//! # Guarantees
-//!
-//! * Every record carries a CRC-32; nothing damaged is ever returned as a message.
-//! * [`DiskLog::open`] salvages a damaged directory record by record: a damaged region
-//!   is skipped by scanning forward to the next record whose magic, length and CRC are
-//!   valid, and counted in [`Recovery`]. It never panics and never allocates from a
-//!   length read on disk.
-//! * When [`DiskLog::append`] returns `Ok`, the record has been handed to the kernel
-//!   (no user-space buffering), so it survives `kill -9` of the process whatever the
-//!   [`SyncPolicy`]. Surviving a power cut needs the data on the device: that is what
-//!   the policy decides ([`SyncPolicy::Always`] syncs before `append` returns).
-//! * When `append` returns an error the record is not in the log (a partial write is
-//!   truncated away), so the caller may keep the message elsewhere, for example in
-//!   memory when the disk is full ([`DiskLogError::is_disk_full`]).
-//! * Removal is at least once: after a crash, the latest removals may be forgotten and
-//!   those records read again. No record is ever lost because of a crash during removal.
-//!
-//! # On-disk format
-//!
-//! All integers are little-endian. The directory holds:
-//!
-//! * **Segment files** `NNNNNNNNNNNNNNNNNNNN.seg`: the segment number, 20 decimal digits
-//!   (the width of `u64::MAX`) so that names sort like numbers. Numbers only grow; the
-//!   records of a lower-numbered segment are older. A segment is a plain sequence of
-//!   records with no file header:
-//!
-//!   | bytes   | field        | meaning                                                |
-//!   |---------|--------------|--------------------------------------------------------|
-//!   | 0..4    | magic        | `F7 54 57 31` (`\xF7TW1`, format version 1)            |
-//!   | 4..8    | length `u32` | payload length in bytes                                |
-//!   | 8..12   | crc `u32`    | CRC-32 (IEEE) of bytes 4..8, then 12..20, then payload |
-//!   | 12..20  | timestamp    | `u64`, milliseconds since the Unix epoch               |
-//!   | 20..    | payload      | `length` bytes                                         |
-//!
-//!   The CRC covers the length as well as the timestamp and payload, so a corrupted
-//!   length cannot pair with a valid checksum. `0xF7` never occurs in UTF-8 text, so
-//!   when resynchronising inside JSON payloads the scan stops only at real record
-//!   starts (or at binary header fields, which the CRC then rejects).
-//!
-//!   A new segment is started when the next record would take the current one past
-//!   `segment_bytes` (a record larger than that gets a segment of its own), and on the
-//!   first append after [`DiskLog::open`]: this process never appends after bytes a
-//!   previous one left behind, which may end with a torn record. A segment whose
-//!   records have all been removed is deleted (the one being appended to is kept
-//!   until the next segment starts, so a queue that keeps draining does not create
-//!   and delete a file per message).
-//!
-//! * **`head`**, 24 bytes: magic `TWH1`, the segment number `u64` and the byte offset
-//!   `u64` of the oldest record not yet removed, then a CRC-32 of the first 20 bytes.
-//!   Records in lower-numbered segments, or before that offset in that segment, have
-//!   been removed. It is replaced atomically (written to `head.tmp`, then renamed). A
-//!   missing or damaged `head` means "nothing removed": removed records come back
-//!   rather than unremoved ones being lost.
-//!
-//! # Durability
-//!
-//! * [`SyncPolicy::Always`]: `append` calls `fdatasync` on the segment (and `fsync` on
-//!   the directory when it created the segment file) before returning; `pop_front`
-//!   syncs the new `head` before the rename and the directory after it.
-//! * [`SyncPolicy::Interval`]: `append` syncs when at least the interval has passed
-//!   since the last sync, and the caller calls [`DiskLog::sync`] from a timer, so a
-//!   power cut loses at most about one interval of appends.
-//! * [`SyncPolicy::Never`]: the kernel writes back when it likes.
-//!
-//! Whatever the policy, `pop_front` writes the `head` file (without syncing unless the
-//! policy is `Always`), so `kill -9` brings back no removed record; only a power cut
-//! can.
-//!
-//! # Example
-//!
-//! ```
-//! use tagwire_pipeline::disk_log::{DiskLog, DiskLogOptions, SyncPolicy};
-//!
-//! let dir = std::env::temp_dir().join(format!("disk-log-doc-{}", std::process::id()));
-//! let mut options = DiskLogOptions::new(&dir, 1 << 20);
-//! options.sync = SyncPolicy::Never;
-//!
-//! let (mut log, recovery) = DiskLog::open(options.clone())?;
-//! assert_eq!(recovery.records, 0);
-//! log.append(1_650_006_388_943, br#"{"node":"sim"}"#)?;
-//! log.append(1_650_006_389_943, br#"{"node":"sim2"}"#)?;
-//!
-//! // Reading does not remove: the first record stays until it is confirmed.
-//! let batch = log.read(0, 10)?;
-//! assert_eq!(batch[0].timestamp_ms, 1_650_006_388_943);
-//! log.pop_front(1)?;
-//! drop(log);
-//!
-//! // After a restart the unconfirmed record is still there.
-//! let (mut log, recovery) = DiskLog::open(options)?;
-//! assert_eq!(recovery.records, 1);
-//! assert_eq!(log.read(0, 10)?[0].payload, br#"{"node":"sim2"}"#);
-//! # drop(log);
-//! # std::fs::remove_dir_all(&dir).unwrap();
-//! # Ok::<(), tagwire_pipeline::disk_log::DiskLogError>(())
-//! ```
+//! The log itself: open (with recovery), append, read, pop, sync.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Bytes each record takes on disk besides its payload (magic, length, CRC, timestamp).
-pub const RECORD_HEADER_LEN: usize = 20;
+use super::error::DiskLogError;
+use super::format::*;
+use super::scan::scan_segment;
 
 /// The segment size [`DiskLogOptions::new`] picks: large enough that segment files are
 /// few, small enough that a removed-but-not-yet-deleted segment wastes little disk.
@@ -125,17 +19,6 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 /// segment are indexed in memory as `u32` (4 bytes per cached message), which this
 /// limit keeps valid.
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
-
-const RECORD_MAGIC: [u8; 4] = [0xF7, b'T', b'W', b'1'];
-const HEAD_MAGIC: [u8; 4] = *b"TWH1";
-const HEAD_LEN: usize = 24;
-const HEAD_FILE: &str = "head";
-const HEAD_TMP_FILE: &str = "head.tmp";
-const SEGMENT_EXT: &str = ".seg";
-const SEGMENT_DIGITS: usize = 20;
-/// Read buffer of the recovery scan; payloads are checksummed through it in chunks,
-/// so a length read from a damaged header never sizes an allocation.
-const SCAN_BUFFER: usize = 64 * 1024;
 
 /// When appended records are forced from the kernel's cache to the device.
 ///
@@ -190,15 +73,6 @@ impl DiskLogOptions {
     }
 }
 
-/// One message read back from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// The timestamp given to [`DiskLog::append`] (milliseconds since the Unix epoch).
-    pub timestamp_ms: u64,
-    /// The bytes given to [`DiskLog::append`].
-    pub payload: Vec<u8>,
-}
-
 /// What [`DiskLog::open`] found in the directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -230,153 +104,6 @@ impl Recovery {
     }
 }
 
-/// Why a [`DiskLog`] operation failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum DiskLogError {
-    /// The record does not fit within `max_bytes` until older records are removed:
-    /// the caller applies its drop policy (remove the oldest, drop the new one, or
-    /// refuse).
-    Full,
-    /// The record alone is larger than the whole log may be, so it can never be
-    /// stored, whatever is removed.
-    TooLarge {
-        /// Payload length in bytes.
-        len: u64,
-        /// The log's `max_bytes`.
-        max_bytes: u64,
-    },
-    /// A file system operation failed. The log is still consistent: a failed append
-    /// stored nothing. [`is_disk_full`](Self::is_disk_full) tells a full disk apart.
-    Io {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// What was being done, such as "write" or "create segment".
-        action: &'static str,
-        /// The operating system's error.
-        source: io::Error,
-    },
-    /// A record that was valid when indexed no longer is (the file changed under the
-    /// log, or the device returned different data). Remove it with
-    /// [`DiskLog::pop_front`] to go on; the other records are unaffected.
-    Corrupt {
-        /// The segment file.
-        path: PathBuf,
-        /// Byte offset of the record in the file.
-        offset: u64,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// An option in [`DiskLogOptions`] is unusable.
-    InvalidOptions {
-        /// The field, such as `max_bytes`.
-        field: &'static str,
-        /// What is wrong and what is accepted.
-        reason: String,
-    },
-    /// [`DiskLog::pop_front`] was asked to remove more records than the log holds;
-    /// nothing was removed.
-    PopBeyondEnd {
-        /// Records asked for.
-        requested: u64,
-        /// Records in the log.
-        len: u64,
-    },
-}
-
-impl DiskLogError {
-    /// True when the file system is out of space: the caller should keep messages in
-    /// memory and retry later.
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            DiskLogError::Io { source, .. } => is_disk_full_io(source),
-            _ => false,
-        }
-    }
-
-    fn io(path: impl Into<PathBuf>, action: &'static str, source: io::Error) -> Self {
-        DiskLogError::Io {
-            path: path.into(),
-            action,
-            source,
-        }
-    }
-}
-
-fn is_disk_full_io(error: &io::Error) -> bool {
-    // ENOSPC (ERROR_DISK_FULL on Windows). `ErrorKind::QuotaExceeded` (EDQUOT) is
-    // newer than the workspace's minimum Rust, so a used-up quota reads as plain I/O.
-    error.kind() == ErrorKind::StorageFull
-}
-
-impl fmt::Display for DiskLogError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DiskLogError::Full => write!(
-                f,
-                "disk cache is full (max_bytes reached): remove older messages first, \
-                 or raise the disk cache size"
-            ),
-            DiskLogError::TooLarge { len, max_bytes } => write!(
-                f,
-                "a {len}-byte message (plus a {RECORD_HEADER_LEN}-byte record header) can \
-                 never fit in a disk cache of max_bytes = {max_bytes}: raise the disk \
-                 cache size"
-            ),
-            DiskLogError::Io {
-                path,
-                action,
-                source,
-            } => {
-                write!(
-                    f,
-                    "disk cache: cannot {action} {}: {source}",
-                    path.display()
-                )?;
-                if is_disk_full_io(source) {
-                    write!(
-                        f,
-                        "; the disk is full: free space on it or lower the disk cache size"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "; check that the cache directory exists, is writable by this \
-                         user and that the disk is healthy"
-                    )
-                }
-            }
-            DiskLogError::Corrupt {
-                path,
-                offset,
-                reason,
-            } => write!(
-                f,
-                "disk cache record at byte {offset} of {} is damaged ({reason}): remove it \
-                 (pop it) to go on; the other records are unaffected",
-                path.display()
-            ),
-            DiskLogError::InvalidOptions { field, reason } => {
-                write!(f, "disk cache option `{field}` {reason}")
-            }
-            DiskLogError::PopBeyondEnd { requested, len } => write!(
-                f,
-                "cannot remove {requested} records from a disk cache holding {len} \
-                 (a bug in the caller); nothing was removed"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DiskLogError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DiskLogError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
 /// One segment file and the records in it that have not been removed.
 struct Segment {
     id: u64,
@@ -403,7 +130,7 @@ impl Segment {
 
 /// A crash-safe, checksummed, segmented FIFO of timestamped records on disk.
 ///
-/// See the [module documentation](self) for the guarantees and the file format.
+/// See the [module documentation](super) for the guarantees and the file format.
 pub struct DiskLog {
     dir: PathBuf,
     max_bytes: u64,
@@ -449,20 +176,7 @@ impl DiskLog {
             segment_bytes,
             sync,
         } = options;
-        if max_bytes == 0 {
-            return Err(DiskLogError::InvalidOptions {
-                field: "max_bytes",
-                reason: "is 0: give the disk cache a size, or do not configure one".into(),
-            });
-        }
-        if segment_bytes == 0 || segment_bytes > MAX_SEGMENT_BYTES {
-            return Err(DiskLogError::InvalidOptions {
-                field: "segment_bytes",
-                reason: format!(
-                    "is {segment_bytes}: use 1 to {MAX_SEGMENT_BYTES} bytes (default {DEFAULT_SEGMENT_BYTES})"
-                ),
-            });
-        }
+        check_sizes(max_bytes, segment_bytes)?;
         fs::create_dir_all(&dir)
             .map_err(|e| DiskLogError::io(&dir, "create the cache directory", e))?;
         // A leftover from a crash between writing and renaming: the rename never
@@ -492,41 +206,11 @@ impl DiskLog {
                 continue;
             }
             let start = if id == head_seg { head_offset } else { 0 };
-            let scan = scan_segment(&path, start)
-                .map_err(|e| DiskLogError::io(&path, "read segment", e))?;
-            recovery.damaged_regions += scan.damaged_regions;
-            recovery.skipped_bytes += scan.skipped_bytes;
-            let mut file_len = scan.file_len;
-            if scan.trailing_bytes > 0 {
-                if Some(id) == last_id {
-                    // The end of the newest segment is where a crash tears a write.
-                    // Cutting it off is tidiness only: appends go to a new segment
-                    // anyway, so failing to truncate is harmless.
-                    recovery.truncated_bytes += scan.trailing_bytes;
-                    match truncate_file(&path, scan.end) {
-                        Ok(()) => file_len = scan.end,
-                        Err(e) => tracing::warn!(
-                            path = %path.display(),
-                            error = %e,
-                            "disk cache: cannot truncate the torn end of a segment; it will be skipped again next time"
-                        ),
-                    }
-                } else {
-                    recovery.damaged_regions += 1;
-                    recovery.skipped_bytes += scan.trailing_bytes;
-                }
+            if let Some(segment) =
+                recover_segment(id, path, start, Some(id) == last_id, &mut recovery)?
+            {
+                segments.push_back(segment);
             }
-            if scan.offsets.is_empty() {
-                remove_or_warn(&path);
-                continue;
-            }
-            segments.push_back(Segment {
-                id,
-                path,
-                offsets: scan.offsets,
-                end: scan.end,
-                file_len,
-            });
         }
 
         let highest = last_id.unwrap_or(0).max(head_seg);
@@ -945,118 +629,70 @@ impl Drop for DiskLog {
     }
 }
 
-fn segment_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("{id:0SEGMENT_DIGITS$}{SEGMENT_EXT}"))
+/// Rejects sizes the log cannot work with.
+fn check_sizes(max_bytes: u64, segment_bytes: u64) -> Result<(), DiskLogError> {
+    if max_bytes == 0 {
+        return Err(DiskLogError::InvalidOptions {
+            field: "max_bytes",
+            reason: "is 0: give the disk cache a size, or do not configure one".into(),
+        });
+    }
+    if segment_bytes == 0 || segment_bytes > MAX_SEGMENT_BYTES {
+        return Err(DiskLogError::InvalidOptions {
+            field: "segment_bytes",
+            reason: format!(
+                "is {segment_bytes}: use 1 to {MAX_SEGMENT_BYTES} bytes (default {DEFAULT_SEGMENT_BYTES})"
+            ),
+        });
+    }
+    Ok(())
 }
 
-/// Segment numbers in `dir`, ascending. Other files are left alone.
-fn list_segments(dir: &Path) -> Result<Vec<u64>, DiskLogError> {
-    let entries = fs::read_dir(dir).map_err(|e| DiskLogError::io(dir, "list", e))?;
-    let mut ids = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| DiskLogError::io(dir, "list", e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(digits) = name.strip_suffix(SEGMENT_EXT) else {
-            continue;
-        };
-        if digits.len() == SEGMENT_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(id) = digits.parse::<u64>() {
-                ids.push(id);
+/// Scans segment `id` from `start` at open, adds what it found to `recovery`, cuts a torn
+/// end off the newest segment (`is_last`), and deletes a segment left with no record.
+/// Returns the segment when it holds records.
+fn recover_segment(
+    id: u64,
+    path: PathBuf,
+    start: u64,
+    is_last: bool,
+    recovery: &mut Recovery,
+) -> Result<Option<Segment>, DiskLogError> {
+    let scan =
+        scan_segment(&path, start).map_err(|e| DiskLogError::io(&path, "read segment", e))?;
+    recovery.damaged_regions += scan.damaged_regions;
+    recovery.skipped_bytes += scan.skipped_bytes;
+    let mut file_len = scan.file_len;
+    if scan.trailing_bytes > 0 {
+        if is_last {
+            // The end of the newest segment is where a crash tears a write.
+            // Cutting it off is tidiness only: appends go to a new segment
+            // anyway, so failing to truncate is harmless.
+            recovery.truncated_bytes += scan.trailing_bytes;
+            match truncate_file(&path, scan.end) {
+                Ok(()) => file_len = scan.end,
+                Err(e) => tracing::warn!(
+                    path = %path.display(),
+                    error = %e,
+                    "disk cache: cannot truncate the torn end of a segment; it will be skipped again next time"
+                ),
             }
+        } else {
+            recovery.damaged_regions += 1;
+            recovery.skipped_bytes += scan.trailing_bytes;
         }
     }
-    ids.sort_unstable();
-    Ok(ids)
-}
-
-enum HeadFile {
-    Valid(u64, u64),
-    Missing,
-    Damaged,
-}
-
-fn encode_head(segment: u64, offset: u64) -> [u8; HEAD_LEN] {
-    let mut bytes = [0u8; HEAD_LEN];
-    bytes[0..4].copy_from_slice(&HEAD_MAGIC);
-    bytes[4..12].copy_from_slice(&segment.to_le_bytes());
-    bytes[12..20].copy_from_slice(&offset.to_le_bytes());
-    let crc = crc32fast::hash(&bytes[0..20]);
-    bytes[20..24].copy_from_slice(&crc.to_le_bytes());
-    bytes
-}
-
-fn decode_head(bytes: &[u8]) -> Option<(u64, u64)> {
-    if bytes.len() != HEAD_LEN || bytes[0..4] != HEAD_MAGIC {
-        return None;
+    if scan.offsets.is_empty() {
+        remove_or_warn(&path);
+        return Ok(None);
     }
-    let crc = u32::from_le_bytes(bytes[20..24].try_into().ok()?);
-    if crc != crc32fast::hash(&bytes[0..20]) {
-        return None;
-    }
-    let segment = u64::from_le_bytes(bytes[4..12].try_into().ok()?);
-    let offset = u64::from_le_bytes(bytes[12..20].try_into().ok()?);
-    Some((segment, offset))
-}
-
-fn read_head(dir: &Path) -> Result<HeadFile, DiskLogError> {
-    let path = dir.join(HEAD_FILE);
-    let mut bytes = Vec::with_capacity(HEAD_LEN);
-    match File::open(&path) {
-        // `take` bounds the read: a huge garbage file is just "damaged".
-        Ok(file) => file
-            .take(HEAD_LEN as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| DiskLogError::io(&path, "read head file", e))?,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(HeadFile::Missing),
-        Err(e) => return Err(DiskLogError::io(&path, "open head file", e)),
-    };
-    Ok(match decode_head(&bytes) {
-        Some((segment, offset)) => HeadFile::Valid(segment, offset),
-        None => HeadFile::Damaged,
-    })
-}
-
-fn encode_record(buf: &mut Vec<u8>, timestamp_ms: u64, payload: &[u8]) {
-    let len = u32::try_from(payload.len()).expect("checked by append");
-    buf.clear();
-    buf.reserve(RECORD_HEADER_LEN + payload.len());
-    buf.extend_from_slice(&RECORD_MAGIC);
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(&[0; 4]); // CRC, filled in below
-    buf.extend_from_slice(&timestamp_ms.to_le_bytes());
-    buf.extend_from_slice(payload);
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&buf[4..8]);
-    crc.update(&buf[12..]);
-    let crc = crc.finalize();
-    buf[8..12].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// Decodes the record at the start of `bytes` (which may continue past it).
-fn decode_record(bytes: &[u8]) -> Result<Record, &'static str> {
-    if bytes.len() < RECORD_HEADER_LEN {
-        return Err("header cut short");
-    }
-    if bytes[0..4] != RECORD_MAGIC {
-        return Err("bad magic");
-    }
-    let len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
-    if bytes.len() - RECORD_HEADER_LEN < len {
-        return Err("length runs past the record");
-    }
-    let stored_crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    let end = RECORD_HEADER_LEN + len;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&bytes[4..8]);
-    crc.update(&bytes[12..end]);
-    if crc.finalize() != stored_crc {
-        return Err("checksum mismatch");
-    }
-    Ok(Record {
-        timestamp_ms: u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")),
-        payload: bytes[RECORD_HEADER_LEN..end].to_vec(),
-    })
+    Ok(Some(Segment {
+        id,
+        path,
+        offsets: scan.offsets,
+        end: scan.end,
+        file_len,
+    }))
 }
 
 /// Reads `start..end` of `seg` into `buf`, reusing the cached read handle.
@@ -1123,206 +759,4 @@ fn remove_if_exists(path: &Path) {
 /// the next open, so failure is logged, not fatal.
 fn remove_or_warn(path: &Path) {
     remove_if_exists(path);
-}
-
-/// What scanning one segment found.
-#[derive(Debug, Default)]
-struct Scan {
-    offsets: VecDeque<u32>,
-    /// End of the last valid record (the scan start if there is none).
-    end: u64,
-    file_len: u64,
-    /// Damaged regions followed by a valid record.
-    damaged_regions: u64,
-    skipped_bytes: u64,
-    /// Bytes after the last valid record: a torn write or a damaged end.
-    trailing_bytes: u64,
-}
-
-/// A buffered reader that knows its position, so that the scan can jump to a
-/// candidate record and come back without discarding the buffer.
-struct ScanReader {
-    inner: BufReader<File>,
-    pos: u64,
-}
-
-impl ScanReader {
-    fn seek_to(&mut self, pos: u64) -> io::Result<()> {
-        if pos != self.pos {
-            let delta = i64::try_from(i128::from(pos) - i128::from(self.pos))
-                .map_err(|_| io::Error::new(ErrorKind::InvalidInput, "seek too far"))?;
-            self.inner.seek_relative(delta)?;
-            self.pos = pos;
-        }
-        Ok(())
-    }
-
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        self.inner.read_exact(buf)?;
-        self.pos += buf.len() as u64;
-        Ok(())
-    }
-
-    /// Is there a valid record at `pos`? Returns its size.
-    fn probe(&mut self, pos: u64, file_len: u64) -> io::Result<Option<u64>> {
-        if file_len - pos < RECORD_HEADER_LEN as u64 {
-            return Ok(None);
-        }
-        self.seek_to(pos)?;
-        let mut header = [0u8; RECORD_HEADER_LEN];
-        self.read_exact(&mut header)?;
-        if header[0..4] != RECORD_MAGIC {
-            return Ok(None);
-        }
-        let len = u64::from(u32::from_le_bytes(
-            header[4..8].try_into().expect("4 bytes"),
-        ));
-        // The real bound on a length read from disk: it must fit in the file.
-        if file_len - pos - (RECORD_HEADER_LEN as u64) < len {
-            return Ok(None);
-        }
-        let stored_crc = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&header[4..8]);
-        crc.update(&header[12..20]);
-        // Checksum the payload through the reader's buffer, chunk by chunk.
-        let mut left = len;
-        while left > 0 {
-            let chunk = self.inner.fill_buf()?;
-            if chunk.is_empty() {
-                return Ok(None); // the file shrank under us
-            }
-            let take = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            crc.update(&chunk[..take]);
-            self.inner.consume(take);
-            self.pos += take as u64;
-            left -= take as u64;
-        }
-        Ok((crc.finalize() == stored_crc).then_some(RECORD_HEADER_LEN as u64 + len))
-    }
-
-    /// Position of the next byte that could start a record, at or after `from`.
-    fn next_candidate(&mut self, from: u64, file_len: u64) -> io::Result<Option<u64>> {
-        if from >= file_len {
-            return Ok(None);
-        }
-        self.seek_to(from)?;
-        loop {
-            let chunk = self.inner.fill_buf()?;
-            if chunk.is_empty() {
-                return Ok(None);
-            }
-            if let Some(i) = chunk.iter().position(|&b| b == RECORD_MAGIC[0]) {
-                return Ok(Some(self.pos + i as u64));
-            }
-            let n = chunk.len();
-            self.inner.consume(n);
-            self.pos += n as u64;
-        }
-    }
-}
-
-/// Scans a segment from `start`, record by record, resynchronising after damage.
-fn scan_segment(path: &Path, start: u64) -> io::Result<Scan> {
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
-    let mut reader = ScanReader {
-        inner: BufReader::with_capacity(SCAN_BUFFER, file),
-        pos: 0,
-    };
-    let mut scan = Scan {
-        file_len,
-        ..Scan::default()
-    };
-    let mut pos = start.min(file_len);
-    scan.end = pos;
-    // Start of the damaged region being skipped, if any.
-    let mut damage_start = None;
-    while pos < file_len {
-        // Record starts are indexed as u32; this log never writes a record starting
-        // beyond MAX_SEGMENT_BYTES, so anything further is not ours: leave it as
-        // trailing bytes.
-        let Ok(pos32) = u32::try_from(pos) else { break };
-        match reader.probe(pos, file_len)? {
-            Some(size) => {
-                if let Some(damaged) = damage_start.take() {
-                    scan.damaged_regions += 1;
-                    scan.skipped_bytes += pos - damaged;
-                }
-                scan.offsets.push_back(pos32);
-                pos += size;
-                scan.end = pos;
-            }
-            None => {
-                damage_start.get_or_insert(pos);
-                match reader.next_candidate(pos + 1, file_len)? {
-                    Some(candidate) => pos = candidate,
-                    None => break,
-                }
-            }
-        }
-    }
-    scan.trailing_bytes = file_len - scan.end;
-    Ok(scan)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn record_layout_is_the_documented_one() {
-        let mut buf = Vec::new();
-        encode_record(&mut buf, 0x0102_0304_0506_0708, b"hi");
-        assert_eq!(buf.len(), RECORD_HEADER_LEN + 2);
-        assert_eq!(&buf[0..4], b"\xF7TW1");
-        assert_eq!(&buf[4..8], &2u32.to_le_bytes());
-        let mut covered = Vec::new();
-        covered.extend_from_slice(&buf[4..8]);
-        covered.extend_from_slice(&buf[12..]);
-        assert_eq!(&buf[8..12], &crc32fast::hash(&covered).to_le_bytes());
-        assert_eq!(&buf[12..20], &0x0102_0304_0506_0708u64.to_le_bytes());
-        assert_eq!(&buf[20..], b"hi");
-        let record = decode_record(&buf).unwrap();
-        assert_eq!(record.timestamp_ms, 0x0102_0304_0506_0708);
-        assert_eq!(record.payload, b"hi");
-    }
-
-    #[test]
-    fn decode_rejects_every_single_bit_flip() {
-        let mut buf = Vec::new();
-        encode_record(&mut buf, 42, b"{\"a\":1}");
-        for bit in 0..buf.len() * 8 {
-            let mut damaged = buf.clone();
-            damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode_record(&damaged).is_err(), "bit {bit} flip accepted");
-        }
-    }
-
-    #[test]
-    fn head_round_trips_and_rejects_damage() {
-        let bytes = encode_head(7, 1234);
-        assert_eq!(&bytes[0..4], b"TWH1");
-        assert_eq!(decode_head(&bytes), Some((7, 1234)));
-        for i in 0..HEAD_LEN {
-            let mut damaged = bytes;
-            damaged[i] ^= 0x10;
-            assert_eq!(decode_head(&damaged), None, "byte {i}");
-        }
-        assert_eq!(decode_head(&bytes[..HEAD_LEN - 1]), None);
-        assert_eq!(decode_head(&[]), None);
-    }
-
-    #[test]
-    fn segment_names_sort_like_numbers() {
-        let dir = Path::new("d");
-        let a = segment_path(dir, 9);
-        let b = segment_path(dir, 10);
-        assert_eq!(a, Path::new("d/00000000000000000009.seg"));
-        assert!(a < b);
-        assert_eq!(
-            segment_path(dir, u64::MAX),
-            Path::new("d/18446744073709551615.seg")
-        );
-    }
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tagwire_pipeline::simulator::{SimGroup, COUNTER_TAG};
-use tagwire_pipeline::{spawn_simulator, Hub, Uplink, UplinkConfig};
+use tagwire_pipeline::{spawn_simulator, Family, Hub, Uplink, UplinkConfig};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
+use crate::shutdown::Running;
 use crate::sink::{self, SinkStats};
 
 /// What the receiver learnt from the `counter` tags.
@@ -61,7 +61,12 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
     let addr = listener.local_addr()?;
     let stats = Arc::new(SinkStats::default());
     let check = Arc::new(Mutex::new(CounterCheck::default()));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let url = format!("ws://{addr}/demo").parse().context("demo url")?;
+    let uplink = Uplink::open(UplinkConfig::new("demo-uplink", url))
+        .await
+        .context("demo uplink")?;
+    let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
+    let mut running = Running::start(&hub);
     let on_message: sink::OnMessage = {
         let check = Arc::clone(&check);
         Arc::new(move |_, payload: &[u8]| {
@@ -76,14 +81,10 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
         None,
         Arc::clone(&stats),
         on_message,
-        stop_rx.clone(),
+        // The receiver stops with the uplinks, so that it reads their drain.
+        running.uplinks_signal(),
     ));
 
-    let url = format!("ws://{addr}/demo").parse().context("demo url")?;
-    let uplink = Uplink::new(UplinkConfig::new("demo-uplink", url)).context("demo uplink")?;
-    let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
-    let (stop_sources, sources_rx) = watch::channel(false);
-    let uplink_task = hub.spawn_uplinks(&stop_rx);
     let groups = vec![
         SimGroup::default_group(),
         SimGroup {
@@ -97,7 +98,12 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
         "  groups: \"default\" (one tag of every Neuron type, every 1 s), \"fast\" (100 tags, every 20 ms)"
     );
     println!("  format: values, style: neuron, binary frames, delivery confirmed by ping/pong");
-    let sources = spawn_simulator("demo-sim", groups, Arc::clone(&hub), sources_rx);
+    running.add_sources(spawn_simulator(
+        "demo-sim",
+        groups,
+        Arc::clone(&hub),
+        running.sources_signal(),
+    ));
 
     let started = Instant::now();
     let deadline = tokio::time::sleep(Duration::from_secs(seconds));
@@ -109,7 +115,7 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
         tokio::select! {
             _ = tick.tick() => {}
             _ = &mut deadline => break,
-            _ = crate::run::shutdown_signal() => break,
+            _ = crate::shutdown::signal() => break,
         }
         let c = check.lock().unwrap_or_else(|e| e.into_inner());
         if !sample_shown {
@@ -128,7 +134,7 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
             "  {:>4.0}s  link {}  confirmed {:>6}  received {:>6}  queued {:>4}  gaps {}  duplicates {}",
             started.elapsed().as_secs_f64(),
             if m.connected() { "up  " } else { "down" },
-            m.send_msgs_total.load(Relaxed),
+            m.get(Family::SendMsgs),
             stats.messages.load(Relaxed),
             uplink.queue().occupancy().0,
             c.gaps,
@@ -137,14 +143,7 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
     }
 
     // Stop the sources, let the uplink drain and close, then stop the receiver.
-    let _ = stop_sources.send(true);
-    for s in sources {
-        let _ = s.await;
-    }
-    let _ = stop_tx.send(true);
-    for t in uplink_task {
-        let _ = t.await;
-    }
+    running.stop().await;
     let _ = receiver.await;
 
     let c = check.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,14 +153,14 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
     println!(
         "tagwire demo: {received} messages ({:.1} KB) received in {secs:.1} s; {} confirmed by the receiver; {} gaps, {} duplicates in the counter tags; {} dropped",
         stats.bytes.load(Relaxed) as f64 / 1024.0,
-        m.send_msgs_total.load(Relaxed),
+        m.get(Family::SendMsgs),
         c.gaps,
         c.duplicates,
         tagwire_pipeline::DropReason::ALL.iter().map(|r| m.dropped(*r)).sum::<u64>(),
     );
     if c.gaps > 0 || received == 0 {
         eprintln!("tagwire demo: data was lost; run with TAGWIRE_LOG=debug to see why");
-        return Ok(ExitCode::from(crate::EXIT_RUNTIME));
+        return Ok(ExitCode::from(crate::shutdown::EXIT_RUNTIME));
     }
     Ok(ExitCode::SUCCESS)
 }

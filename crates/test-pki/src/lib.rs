@@ -1,7 +1,8 @@
-//! Certificates and keys for the TLS end-to-end tests, made at test time by the `openssl`
-//! command line (OpenSSL 3), once per test binary: a CA, server certificates (for
-//! `localhost`, for `gateway.test` only, expired, not yet valid), client certificates of
-//! several key types, and each client key written in every format the issue names.
+//! Test support only (not published): certificates and keys for the TLS end-to-end
+//! tests, made at test time by the `openssl` command line (OpenSSL 3), once per test
+//! binary: a CA, server certificates (for `localhost`, for `gateway.test` only,
+//! expired, not yet valid), client certificates of several key types, and each client
+//! key written in every format the issue names.
 //!
 //! Every file is checked after `openssl` wrote it (PEM label, `DEK-Info`, the algorithm
 //! identifiers inside an encrypted PKCS#8 key, and that an encrypted key really refuses a
@@ -735,11 +736,12 @@ impl Runner {
     }
 }
 
-/// A new, empty directory for this process's PKI under Cargo's temporary directory for
-/// integration tests; those of earlier runs whose process is gone are removed first.
+/// A new, empty directory for this process's PKI under the system's temporary directory
+/// (a library has no `CARGO_TARGET_TMPDIR`); those of earlier runs whose process is gone
+/// are removed first.
 fn fresh_dir() -> PathBuf {
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    if let Ok(entries) = std::fs::read_dir(base) {
+    let base = std::env::temp_dir().join("tagwire-test-pki");
+    if let Ok(entries) = std::fs::read_dir(&base) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let stale = name

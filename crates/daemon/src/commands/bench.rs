@@ -4,7 +4,6 @@
 //! the figures that matter for sizing a gateway are reported.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,12 +12,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tagwire_encode::{Format, Style};
 use tagwire_model::Snapshot;
 use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
-use tagwire_pipeline::{FullPolicy, Hub, Offer, QueueLimits, Uplink, UplinkConfig};
+use tagwire_pipeline::{Enqueue, Family, FullPolicy, Hub, QueueLimits, Uplink, UplinkConfig};
 use tagwire_tls_config::{build_client_config, TlsParams};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::shutdown::Running;
 use crate::sink::{self, SinkStats};
 
 /// Arguments of `tagwire bench`.
@@ -89,14 +88,6 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
         (None, None)
     };
     let stats = Arc::new(SinkStats::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let receiver = tokio::spawn(sink::serve(
-        listener,
-        acceptor,
-        Arc::clone(&stats),
-        Arc::new(|_, _: &[u8]| {}),
-        stop_rx.clone(),
-    ));
 
     let url = format!("{scheme}://localhost:{port}/bench").parse()?;
     let mut config = UplinkConfig::new("bench", url);
@@ -116,9 +107,16 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
             .context("bench TLS client")?,
         );
     }
-    let uplink = Uplink::new(config)?;
-    let hub = Hub::new(vec![Arc::clone(&uplink)]);
-    let tasks = hub.spawn_uplinks(&stop_rx);
+    let uplink = Uplink::open(config).await?;
+    let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
+    let running = Running::start(&hub);
+    let receiver = tokio::spawn(sink::serve(
+        listener,
+        acceptor,
+        Arc::clone(&stats),
+        Arc::new(|_, _: &[u8]| {}),
+        running.uplinks_signal(),
+    ));
 
     // A pool of snapshots built beforehand, so that the figures are the pipeline's
     // (encode, queue, frame, TLS, confirm), not the generator's.
@@ -138,11 +136,14 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
     let producer_uplink = Arc::clone(&uplink);
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let producer = tokio::task::spawn_blocking(move || {
+    // The producer is a thread of its own, like a source outside the runtime, so that a
+    // tight loop of memory-only pushes (which never yield) cannot starve the uplink.
+    let runtime = tokio::runtime::Handle::current();
+    let producer = std::thread::spawn(move || {
         let mut i = 0;
         while started.elapsed() < duration {
-            match producer_uplink.offer(&pool[i % pool.len()]) {
-                Offer::Refused => std::thread::sleep(Duration::from_micros(200)),
+            match runtime.block_on(producer_uplink.enqueue(&pool[i % pool.len()])) {
+                Enqueue::Refused => std::thread::sleep(Duration::from_micros(200)),
                 _ => i += 1,
             }
         }
@@ -154,18 +155,17 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
         println!(
             "  {scheme:<3} {:>3.0}s  {:>9} confirmed",
             started.elapsed().as_secs_f64(),
-            uplink.metrics().send_msgs_total.load(Relaxed)
+            uplink.metrics().get(Family::SendMsgs)
         );
     }
-    producer.await?;
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the bench producer thread panicked"))?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    let messages = uplink.metrics().send_msgs_total.load(Relaxed);
-    let bytes = uplink.metrics().send_bytes_total.load(Relaxed);
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
+    let messages = uplink.metrics().get(Family::SendMsgs);
+    let bytes = uplink.metrics().get(Family::SendBytes);
+    running.stop().await;
     let _ = receiver.await;
     Ok(Figures {
         scheme,

@@ -1,0 +1,8 @@
+//! One module per subcommand, each with a `run` entry point.
+
+pub mod bench;
+pub mod check;
+pub mod demo;
+pub mod encode;
+pub mod run;
+pub mod sink;

@@ -1,0 +1,93 @@
+//! Stopping: exit codes, the signals that stop the daemon, and the stop sequence that
+//! `run`, `demo` and `bench` share (sources first, then the uplinks drain and close).
+
+use std::sync::Arc;
+
+use tagwire_pipeline::Hub;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Exit code for a usage, configuration or data problem (the message says what).
+pub const EXIT_USAGE: u8 = 1;
+/// Exit code for a failure while running.
+pub const EXIT_RUNTIME: u8 = 2;
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Tasks stopped together by one signal.
+struct Stage {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Stage {
+    fn new() -> Self {
+        Self {
+            stop: watch::channel(false).0,
+            tasks: Vec::new(),
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A running pipeline: the uplinks of a hub and the sources feeding it.
+pub struct Running {
+    sources: Stage,
+    uplinks: Stage,
+}
+
+impl Running {
+    /// Starts every uplink of `hub`.
+    pub fn start(hub: &Arc<Hub>) -> Self {
+        let mut uplinks = Stage::new();
+        uplinks.tasks = hub.spawn_uplinks(&uplinks.stop.subscribe());
+        Self {
+            sources: Stage::new(),
+            uplinks,
+        }
+    }
+
+    /// The signal sources watch: true when they must stop.
+    pub fn sources_signal(&self) -> watch::Receiver<bool> {
+        self.sources.stop.subscribe()
+    }
+
+    /// A signal that turns true once the sources stopped, when the uplinks start
+    /// draining: a local receiver watches it so that it outlives them.
+    pub fn uplinks_signal(&self) -> watch::Receiver<bool> {
+        self.uplinks.stop.subscribe()
+    }
+
+    /// Adds source tasks, stopped first.
+    pub fn add_sources(&mut self, tasks: impl IntoIterator<Item = JoinHandle<()>>) {
+        self.sources.tasks.extend(tasks);
+    }
+
+    /// Stops the sources, then lets every uplink drain its queue (bounded by its drain
+    /// timeout) and close; returns when all have.
+    pub async fn stop(self) {
+        self.sources.stop().await;
+        self.uplinks.stop().await;
+    }
+}

@@ -1,0 +1,565 @@
+//! The queue's state and every operation on it, synchronous: [`MessageQueue`] wraps
+//! it in a lock and decides on which thread each operation runs.
+//!
+//! Entries and disk log records are in the same order, so the log's head is always
+//! the oldest on-disk entry and confirmation pops both. The byte and in-flight
+//! counters are derived data kept for speed; [`Core::counters_match`] recomputes them
+//! and every operation is followed by a `debug_assert!` of it.
+//!
+//! [`MessageQueue`]: crate::MessageQueue
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{error, info, warn};
+
+use crate::disk_log::{DiskLog, DiskLogError, DiskLogOptions, Recovery};
+use crate::limits::{FullPolicy, QueueLimits};
+use crate::{Message, PushOutcome};
+
+/// Where one message's bytes are. An entry cannot be "nowhere" nor "on disk without a
+/// disk", which `Option<Bytes>` plus a flag used to allow.
+#[derive(Debug)]
+enum Stored {
+    /// Only in memory: lost at a crash (no disk cache, or the disk was full/failing).
+    Memory(Bytes),
+    /// In the disk log, with a copy in memory for sending.
+    DiskAndMemory(Bytes),
+    /// Only in the disk log: read back when its turn comes.
+    Disk,
+}
+
+/// One queued message.
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    timestamp_ms: u64,
+    len: usize,
+    stored: Stored,
+}
+
+impl Entry {
+    fn on_disk(&self) -> bool {
+        !matches!(self.stored, Stored::Memory(_))
+    }
+
+    fn in_memory(&self) -> Option<&Bytes> {
+        match &self.stored {
+            Stored::Memory(p) | Stored::DiskAndMemory(p) => Some(p),
+            Stored::Disk => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Disk {
+    log: DiskLog,
+    /// Since when the disk is full or failing: new messages stay in memory only, and the
+    /// disk is tried again every [`DISK_RETRY`].
+    degraded_since: Option<Instant>,
+}
+
+impl Disk {
+    /// Whether the next message should go to disk: always, unless the disk failed less
+    /// than [`DISK_RETRY`] ago (trying every message would cost a failing write each).
+    fn usable(&self) -> bool {
+        self.degraded_since
+            .is_none_or(|t| t.elapsed() >= DISK_RETRY)
+    }
+}
+
+/// How long a full or failing disk is left alone before it is tried again (short in
+/// tests, so that the retry can be seen).
+pub(crate) const DISK_RETRY: Duration = if cfg!(test) {
+    Duration::from_millis(100)
+} else {
+    Duration::from_secs(5)
+};
+
+/// Above this many entries the invariant check is skipped: it walks every entry, and a
+/// debug build holding a large backlog would otherwise go quadratic.
+const INVARIANT_SCAN_LIMIT: usize = 20_000;
+
+/// The queue's state. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Core {
+    limits: QueueLimits,
+    /// Oldest first. `entries[..in_flight]` are written but unconfirmed.
+    entries: VecDeque<Entry>,
+    in_flight: usize,
+    /// Payload bytes of the in-flight messages.
+    in_flight_bytes: usize,
+    /// On-disk entries among the in-flight ones: where reading from disk resumes.
+    in_flight_on_disk: u64,
+    /// Payload bytes held, in memory or on disk.
+    bytes: usize,
+    /// Payload bytes held in memory.
+    mem_bytes: usize,
+    next_seq: u64,
+    disk: Option<Disk>,
+}
+
+impl Core {
+    /// An empty, memory-only queue (any `disk` setting is ignored).
+    pub(crate) fn new(limits: QueueLimits) -> Self {
+        Self {
+            limits: QueueLimits {
+                disk: None,
+                ..limits
+            },
+            entries: VecDeque::new(),
+            in_flight: 0,
+            in_flight_bytes: 0,
+            in_flight_on_disk: 0,
+            bytes: 0,
+            mem_bytes: 0,
+            next_seq: 1,
+            disk: None,
+        }
+    }
+
+    /// Opens the disk cache of `limits` (blocking I/O) and takes back every message a
+    /// previous run left there.
+    pub(crate) fn open(limits: QueueLimits) -> Result<(Self, Option<Recovery>), DiskLogError> {
+        let Some(disk) = limits.disk.clone() else {
+            return Ok((Self::new(limits), None));
+        };
+        let mut options = DiskLogOptions::new(&disk.dir, disk.max_bytes);
+        options.sync = disk.sync;
+        let (mut log, recovery) = DiskLog::open(options)?;
+        let mut core = Self::new(limits.clone());
+        core.limits = limits;
+        // Index what is on disk; keep payloads in memory while the budget allows.
+        let mut skip = 0;
+        while skip < log.len() {
+            let records = log.read(skip, 1024)?;
+            skip += records.len() as u64;
+            for r in records {
+                let len = r.payload.len();
+                let keep = core.mem_bytes + len <= core.limits.max_bytes;
+                let stored = if keep {
+                    Stored::DiskAndMemory(Bytes::from(r.payload))
+                } else {
+                    Stored::Disk
+                };
+                core.push_entry(stored, r.timestamp_ms, len);
+            }
+        }
+        core.disk = Some(Disk {
+            log,
+            degraded_since: None,
+        });
+        Ok((core, Some(recovery)))
+    }
+
+    pub(crate) fn limits(&self) -> &QueueLimits {
+        &self.limits
+    }
+
+    /// Queues `payload`, applying the full-queue policy.
+    pub(crate) fn push(&mut self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
+        let size = payload.len();
+        let policy = self.limits.policy;
+        let mut dropped_oldest = 0;
+        if self.entries.len() >= self.limits.max_messages {
+            match policy {
+                FullPolicy::DropNewest => return PushOutcome::DroppedNewest,
+                FullPolicy::Refuse => return PushOutcome::Refused,
+                FullPolicy::DropOldest => {
+                    if !self.drop_one_oldest(true) {
+                        return PushOutcome::TooLarge;
+                    }
+                    dropped_oldest += 1;
+                }
+            }
+        }
+        let mut on_disk = false;
+        if self.disk.as_ref().is_some_and(Disk::usable) {
+            loop {
+                let disk = self.disk.as_mut().expect("checked above");
+                match disk.log.append(timestamp_ms, &payload) {
+                    Ok(()) => {
+                        if disk.degraded_since.take().is_some() {
+                            info!(dir = %disk.log.dir().display(), "disk cache: writing to disk again");
+                        }
+                        on_disk = true;
+                        break;
+                    }
+                    Err(DiskLogError::Full) => match policy {
+                        FullPolicy::DropNewest => return PushOutcome::DroppedNewest,
+                        FullPolicy::Refuse => return PushOutcome::Refused,
+                        FullPolicy::DropOldest => {
+                            // Only removing an on-disk message frees disk space, and the
+                            // log removes from its front: drop the oldest on-disk entry.
+                            if !self.drop_one_oldest(false) {
+                                return PushOutcome::TooLarge;
+                            }
+                            dropped_oldest += 1;
+                        }
+                    },
+                    Err(DiskLogError::TooLarge { .. }) => return PushOutcome::TooLarge,
+                    Err(e) => {
+                        let dir = disk.log.dir().display().to_string();
+                        // Said once per episode; a retry that fails again stays quiet.
+                        let first = disk.degraded_since.replace(Instant::now()).is_none();
+                        if first && e.is_disk_full() {
+                            warn!(%dir, "disk cache: the disk is full; keeping new messages in memory until space frees up");
+                        } else if first {
+                            error!(%dir, error = %e, "disk cache: cannot write; keeping new messages in memory");
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if on_disk {
+            // Keep the payload in memory only while the memory budget allows; it can be
+            // read back from disk when its turn comes.
+            let stored = if self.mem_bytes + size <= self.limits.max_bytes {
+                Stored::DiskAndMemory(payload)
+            } else {
+                Stored::Disk
+            };
+            self.push_entry(stored, timestamp_ms, size);
+        } else {
+            if size > self.limits.max_bytes {
+                return PushOutcome::TooLarge;
+            }
+            while self.mem_bytes + size > self.limits.max_bytes {
+                if self.spill_one_payload() {
+                    continue;
+                }
+                match policy {
+                    FullPolicy::DropNewest => return PushOutcome::DroppedNewest,
+                    FullPolicy::Refuse => return PushOutcome::Refused,
+                    FullPolicy::DropOldest => {
+                        if !self.drop_oldest_in_memory() {
+                            return PushOutcome::TooLarge;
+                        }
+                        dropped_oldest += 1;
+                    }
+                }
+            }
+            self.push_entry(Stored::Memory(payload), timestamp_ms, size);
+        }
+        PushOutcome::Queued { dropped_oldest }
+    }
+
+    /// Appends an entry of `len` payload bytes with the next sequence number: the one
+    /// place that counts a message in.
+    fn push_entry(&mut self, stored: Stored, timestamp_ms: u64, len: usize) {
+        self.bytes += len;
+        if matches!(stored, Stored::Memory(_) | Stored::DiskAndMemory(_)) {
+            self.mem_bytes += len;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.entries.push_back(Entry {
+            seq,
+            timestamp_ms,
+            len,
+            stored,
+        });
+    }
+
+    /// See [`MessageQueue::take_batch`](crate::MessageQueue::take_batch).
+    pub(crate) fn take_batch(&mut self, max_messages: usize, max_bytes: usize) -> Vec<Message> {
+        let in_flight_cap = self.limits.max_bytes / 2;
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        // Records read from disk for this batch, and the log position of the next one.
+        let mut disk_pos = self.in_flight_on_disk;
+        let mut read_ahead: VecDeque<Bytes> = VecDeque::new();
+        while batch.len() < max_messages {
+            let Some(entry) = self.entries.get(self.in_flight) else {
+                break;
+            };
+            let size = entry.len;
+            if !batch.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            if self.in_flight > 0 && self.in_flight_bytes + size > in_flight_cap {
+                break;
+            }
+            let payload = match &entry.stored {
+                Stored::DiskAndMemory(p) => {
+                    // Keep the read-ahead in step with the log position.
+                    read_ahead.pop_front();
+                    p.clone()
+                }
+                Stored::Memory(p) => p.clone(),
+                Stored::Disk => {
+                    if read_ahead.is_empty() {
+                        let disk = self
+                            .disk
+                            .as_mut()
+                            .expect("entries stored on disk only exist with a disk log");
+                        match disk.log.read(disk_pos, max_messages - batch.len()) {
+                            Ok(records) => {
+                                read_ahead = records
+                                    .into_iter()
+                                    .map(|r| Bytes::from(r.payload))
+                                    .collect()
+                            }
+                            Err(e) => {
+                                error!(dir = %disk.log.dir().display(), error = %e,
+                                    "disk cache: cannot read queued messages back; will retry");
+                                break;
+                            }
+                        }
+                    }
+                    match read_ahead.pop_front() {
+                        Some(p) => p,
+                        None => break,
+                    }
+                }
+            };
+            if entry.on_disk() {
+                disk_pos += 1;
+                self.in_flight_on_disk += 1;
+            }
+            batch.push(Message {
+                seq: entry.seq,
+                payload,
+                timestamp_ms: entry.timestamp_ms,
+            });
+            bytes += size;
+            self.in_flight += 1;
+            self.in_flight_bytes += size;
+        }
+        batch
+    }
+
+    /// See [`MessageQueue::confirm`](crate::MessageQueue::confirm).
+    pub(crate) fn confirm(&mut self, up_to: u64) -> (u64, u64) {
+        let (mut count, mut bytes, mut from_disk) = (0u64, 0u64, 0u64);
+        while self.in_flight > 0 && self.entries.front().is_some_and(|e| e.seq <= up_to) {
+            let e = self.remove_at(0).expect("front exists");
+            if e.on_disk() {
+                from_disk += 1;
+            }
+            count += 1;
+            bytes += e.len as u64;
+        }
+        self.pop_disk(from_disk);
+        (count, bytes)
+    }
+
+    /// Moves every in-flight message back to waiting; returns how many.
+    pub(crate) fn rewind(&mut self) -> usize {
+        self.in_flight_bytes = 0;
+        self.in_flight_on_disk = 0;
+        std::mem::take(&mut self.in_flight)
+    }
+
+    pub(crate) fn last_in_flight_seq(&self) -> Option<u64> {
+        self.in_flight
+            .checked_sub(1)
+            .and_then(|i| self.entries.get(i))
+            .map(|m| m.seq)
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    pub(crate) fn waiting(&self) -> usize {
+        self.entries.len() - self.in_flight
+    }
+
+    pub(crate) fn occupancy(&self) -> (usize, usize) {
+        (self.entries.len(), self.bytes)
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.mem_bytes
+    }
+
+    /// Forces appended messages to the device.
+    pub(crate) fn sync(&mut self) {
+        if let Some(disk) = self.disk.as_mut() {
+            if let Err(e) = disk.log.sync() {
+                warn!(dir = %disk.log.dir().display(), error = %e, "disk cache: sync failed");
+            }
+        }
+    }
+
+    /// See [`MessageQueue::close_for_shutdown`](crate::MessageQueue::close_for_shutdown).
+    pub(crate) fn close_for_shutdown(&mut self) -> usize {
+        let entries = std::mem::take(&mut self.entries);
+        self.in_flight = 0;
+        self.in_flight_bytes = 0;
+        self.in_flight_on_disk = 0;
+        self.bytes = 0;
+        self.mem_bytes = 0;
+        let Some(disk) = self.disk.as_mut() else {
+            return entries.len();
+        };
+        let mut lost = 0;
+        let mut persisted = 0;
+        for e in &entries {
+            if let Stored::Memory(payload) = &e.stored {
+                if disk.log.append(e.timestamp_ms, payload).is_ok() {
+                    persisted += 1;
+                } else {
+                    lost += 1;
+                }
+            }
+        }
+        if let Err(e) = disk.log.sync() {
+            warn!(dir = %disk.log.dir().display(), error = %e, "disk cache: final sync failed");
+        }
+        if persisted > 0 {
+            info!(dir = %disk.log.dir().display(), messages = persisted,
+                "disk cache: messages held in memory were written to disk for the next start");
+        }
+        lost
+    }
+
+    /// Removes the entry at `index` and updates every counter: the one place that
+    /// counts a message out (the disk log is popped by the caller).
+    fn remove_at(&mut self, index: usize) -> Option<Entry> {
+        let e = self.entries.remove(index)?;
+        self.bytes -= e.len;
+        if e.in_memory().is_some() {
+            self.mem_bytes -= e.len;
+        }
+        if index < self.in_flight {
+            self.in_flight -= 1;
+            self.in_flight_bytes -= e.len;
+            if e.on_disk() {
+                self.in_flight_on_disk -= 1;
+            }
+        }
+        Some(e)
+    }
+
+    /// Removes `n` records from the disk log's front (they left the queue).
+    fn pop_disk(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(disk) = self.disk.as_mut() {
+            if let Err(e) = disk.log.pop_front(n) {
+                // The records stay on disk and would be sent again after a restart: a
+                // duplicate, never a loss.
+                error!(dir = %disk.log.dir().display(), error = %e, "disk cache: cannot remove delivered messages");
+            }
+        }
+    }
+
+    /// Drops the entry at `index` to make room, from the disk log too.
+    fn drop_at(&mut self, index: usize) -> bool {
+        match self.remove_at(index) {
+            Some(e) => {
+                if e.on_disk() {
+                    // Only the front on-disk entry is ever dropped, matching the log's front.
+                    self.pop_disk(1);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the oldest entry to make room. Prefers a waiting one (an in-flight message is
+    /// on the wire and will probably arrive) when `prefer_waiting`; with a disk log only the
+    /// front can be removed, so disk pressure drops from the front. Returns false when the
+    /// queue is empty.
+    fn drop_one_oldest(&mut self, prefer_waiting: bool) -> bool {
+        let first_waiting_in_memory = self
+            .entries
+            .get(self.in_flight)
+            .is_some_and(|e| !e.on_disk());
+        let index = if prefer_waiting && first_waiting_in_memory {
+            self.in_flight
+        } else {
+            let no_disk = self.disk.is_none();
+            match self.entries.iter().position(|e| e.on_disk() || no_disk) {
+                Some(i) => i,
+                None => return false,
+            }
+        };
+        self.drop_at(index)
+    }
+
+    /// Drops the oldest waiting memory-only entry (or, failing that, the oldest memory-only
+    /// one). Entries on disk cannot leave from the middle of the log, and their payloads
+    /// were already spilled by the caller.
+    fn drop_oldest_in_memory(&mut self) -> bool {
+        let memory_only = |e: &Entry| matches!(e.stored, Stored::Memory(_));
+        let waiting = (self.in_flight..self.entries.len()).find(|&i| memory_only(&self.entries[i]));
+        let any = || self.entries.iter().position(memory_only);
+        match waiting.or_else(any) {
+            Some(i) => self.drop_at(i),
+            None => {
+                // Only on-disk entries hold memory: drop from the front like the disk does.
+                if self.entries.iter().any(|e| e.in_memory().is_some()) {
+                    self.drop_at(0)
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// Frees memory without losing anything: leaves the payload of the newest waiting
+    /// on-disk entry on disk only. Returns false when there is none.
+    fn spill_one_payload(&mut self) -> bool {
+        let in_flight = self.in_flight;
+        let Some(e) = self
+            .entries
+            .iter_mut()
+            .skip(in_flight)
+            .rev()
+            .find(|e| matches!(e.stored, Stored::DiskAndMemory(_)))
+        else {
+            return false;
+        };
+        e.stored = Stored::Disk;
+        self.mem_bytes -= e.len;
+        true
+    }
+
+    /// Recomputes every counter from the entries and compares (skipped above
+    /// [`INVARIANT_SCAN_LIMIT`] entries). Checked after every operation in debug builds.
+    pub(crate) fn counters_match(&self) -> bool {
+        if self.entries.len() > INVARIANT_SCAN_LIMIT {
+            return true;
+        }
+        let (mut bytes, mut mem, mut in_flight_bytes, mut in_flight_on_disk) = (0, 0, 0, 0);
+        let mut on_disk = 0;
+        let mut previous_seq = 0;
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.seq <= previous_seq || e.seq >= self.next_seq {
+                return false;
+            }
+            previous_seq = e.seq;
+            if e.in_memory().is_some_and(|p| p.len() != e.len) {
+                return false;
+            }
+            bytes += e.len;
+            if e.in_memory().is_some() {
+                mem += e.len;
+            }
+            on_disk += u64::from(e.on_disk());
+            if i < self.in_flight {
+                in_flight_bytes += e.len;
+                in_flight_on_disk += u64::from(e.on_disk());
+            }
+        }
+        self.in_flight <= self.entries.len()
+            && bytes == self.bytes
+            && mem == self.mem_bytes
+            && in_flight_bytes == self.in_flight_bytes
+            && in_flight_on_disk == self.in_flight_on_disk
+            && (self.disk.is_some() || on_disk == 0)
+    }
+
+    /// Test access: whether each entry is in the disk log, oldest first.
+    #[cfg(test)]
+    pub(crate) fn on_disk_flags(&self) -> Vec<bool> {
+        self.entries.iter().map(Entry::on_disk).collect()
+    }
+}

@@ -1,0 +1,222 @@
+//! The bytes on disk: record and `head` layouts, segment file names, and the format
+//! version they carry.
+//!
+//! # Versioning
+//!
+//! The format version is part of both magics: records start with `\xF7TW1` and the
+//! `head` file with `TWH1` (version 1). A reader of version 1 treats a record with any
+//! other magic as damage, so it never misreads a newer record: it skips it and counts
+//! it in `Recovery::damaged_regions`. A future version **must** therefore:
+//!
+//! * use a new magic (`\xF7TW2`, `TWH2`) rather than reinterpret fields of version 1;
+//! * read version 1 files it finds (segments and `head`) and keep delivering their
+//!   records, oldest first, before its own: a gateway upgraded with messages in its
+//!   cache must not lose them; it may write only the new version from then on;
+//! * never rewrite a version 1 segment in place (it would not be crash-safe); old
+//!   segments leave as their records are confirmed, like any other.
+//!
+//! A downgrade is not supported: an older tagwire skips newer records as damage (and
+//! says so in its recovery log line) rather than misdelivering them.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read};
+use std::path::{Path, PathBuf};
+
+use super::error::DiskLogError;
+#[cfg(doc)]
+use super::DiskLog;
+
+/// Bytes each record takes on disk besides its payload (magic, length, CRC, timestamp).
+pub const RECORD_HEADER_LEN: usize = 20;
+
+pub(super) const RECORD_MAGIC: [u8; 4] = [0xF7, b'T', b'W', b'1'];
+pub(super) const HEAD_MAGIC: [u8; 4] = *b"TWH1";
+pub(super) const HEAD_LEN: usize = 24;
+pub(super) const HEAD_FILE: &str = "head";
+pub(super) const HEAD_TMP_FILE: &str = "head.tmp";
+pub(super) const SEGMENT_EXT: &str = ".seg";
+pub(super) const SEGMENT_DIGITS: usize = 20;
+
+/// One message read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The timestamp given to [`DiskLog::append`] (milliseconds since the Unix epoch).
+    pub timestamp_ms: u64,
+    /// The bytes given to [`DiskLog::append`].
+    pub payload: Vec<u8>,
+}
+
+pub(super) fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:0SEGMENT_DIGITS$}{SEGMENT_EXT}"))
+}
+
+/// Segment numbers in `dir`, ascending. Other files are left alone.
+pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>, DiskLogError> {
+    let entries = fs::read_dir(dir).map_err(|e| DiskLogError::io(dir, "list", e))?;
+    let mut ids = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| DiskLogError::io(dir, "list", e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(digits) = name.strip_suffix(SEGMENT_EXT) else {
+            continue;
+        };
+        if digits.len() == SEGMENT_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(id) = digits.parse::<u64>() {
+                ids.push(id);
+            }
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+pub(super) enum HeadFile {
+    Valid(u64, u64),
+    Missing,
+    Damaged,
+}
+
+pub(super) fn encode_head(segment: u64, offset: u64) -> [u8; HEAD_LEN] {
+    let mut bytes = [0u8; HEAD_LEN];
+    bytes[0..4].copy_from_slice(&HEAD_MAGIC);
+    bytes[4..12].copy_from_slice(&segment.to_le_bytes());
+    bytes[12..20].copy_from_slice(&offset.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[0..20]);
+    bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+pub(super) fn decode_head(bytes: &[u8]) -> Option<(u64, u64)> {
+    if bytes.len() != HEAD_LEN || bytes[0..4] != HEAD_MAGIC {
+        return None;
+    }
+    let crc = u32::from_le_bytes(bytes[20..24].try_into().ok()?);
+    if crc != crc32fast::hash(&bytes[0..20]) {
+        return None;
+    }
+    let segment = u64::from_le_bytes(bytes[4..12].try_into().ok()?);
+    let offset = u64::from_le_bytes(bytes[12..20].try_into().ok()?);
+    Some((segment, offset))
+}
+
+pub(super) fn read_head(dir: &Path) -> Result<HeadFile, DiskLogError> {
+    let path = dir.join(HEAD_FILE);
+    let mut bytes = Vec::with_capacity(HEAD_LEN);
+    match File::open(&path) {
+        // `take` bounds the read: a huge garbage file is just "damaged".
+        Ok(file) => file
+            .take(HEAD_LEN as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| DiskLogError::io(&path, "read head file", e))?,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(HeadFile::Missing),
+        Err(e) => return Err(DiskLogError::io(&path, "open head file", e)),
+    };
+    Ok(match decode_head(&bytes) {
+        Some((segment, offset)) => HeadFile::Valid(segment, offset),
+        None => HeadFile::Damaged,
+    })
+}
+
+pub(super) fn encode_record(buf: &mut Vec<u8>, timestamp_ms: u64, payload: &[u8]) {
+    let len = u32::try_from(payload.len()).expect("checked by append");
+    buf.clear();
+    buf.reserve(RECORD_HEADER_LEN + payload.len());
+    buf.extend_from_slice(&RECORD_MAGIC);
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(&[0; 4]); // CRC, filled in below
+    buf.extend_from_slice(&timestamp_ms.to_le_bytes());
+    buf.extend_from_slice(payload);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&buf[4..8]);
+    crc.update(&buf[12..]);
+    let crc = crc.finalize();
+    buf[8..12].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Decodes the record at the start of `bytes` (which may continue past it).
+pub(super) fn decode_record(bytes: &[u8]) -> Result<Record, &'static str> {
+    if bytes.len() < RECORD_HEADER_LEN {
+        return Err("header cut short");
+    }
+    if bytes[0..4] != RECORD_MAGIC {
+        return Err("bad magic");
+    }
+    let len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
+    if bytes.len() - RECORD_HEADER_LEN < len {
+        return Err("length runs past the record");
+    }
+    let stored_crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    let end = RECORD_HEADER_LEN + len;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[4..8]);
+    crc.update(&bytes[12..end]);
+    if crc.finalize() != stored_crc {
+        return Err("checksum mismatch");
+    }
+    Ok(Record {
+        timestamp_ms: u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")),
+        payload: bytes[RECORD_HEADER_LEN..end].to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_layout_is_the_documented_one() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 0x0102_0304_0506_0708, b"hi");
+        assert_eq!(buf.len(), RECORD_HEADER_LEN + 2);
+        assert_eq!(&buf[0..4], b"\xF7TW1");
+        assert_eq!(&buf[4..8], &2u32.to_le_bytes());
+        let mut covered = Vec::new();
+        covered.extend_from_slice(&buf[4..8]);
+        covered.extend_from_slice(&buf[12..]);
+        assert_eq!(&buf[8..12], &crc32fast::hash(&covered).to_le_bytes());
+        assert_eq!(&buf[12..20], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&buf[20..], b"hi");
+        let record = decode_record(&buf).unwrap();
+        assert_eq!(record.timestamp_ms, 0x0102_0304_0506_0708);
+        assert_eq!(record.payload, b"hi");
+    }
+
+    #[test]
+    fn decode_rejects_every_single_bit_flip() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 42, b"{\"a\":1}");
+        for bit in 0..buf.len() * 8 {
+            let mut damaged = buf.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_record(&damaged).is_err(), "bit {bit} flip accepted");
+        }
+    }
+
+    #[test]
+    fn head_round_trips_and_rejects_damage() {
+        let bytes = encode_head(7, 1234);
+        assert_eq!(&bytes[0..4], b"TWH1");
+        assert_eq!(decode_head(&bytes), Some((7, 1234)));
+        for i in 0..HEAD_LEN {
+            let mut damaged = bytes;
+            damaged[i] ^= 0x10;
+            assert_eq!(decode_head(&damaged), None, "byte {i}");
+        }
+        assert_eq!(decode_head(&bytes[..HEAD_LEN - 1]), None);
+        assert_eq!(decode_head(&[]), None);
+    }
+
+    #[test]
+    fn segment_names_sort_like_numbers() {
+        let dir = Path::new("d");
+        let a = segment_path(dir, 9);
+        let b = segment_path(dir, 10);
+        assert_eq!(a, Path::new("d/00000000000000000009.seg"));
+        assert!(a < b);
+        assert_eq!(
+            segment_path(dir, u64::MAX),
+            Path::new("d/18446744073709551615.seg")
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! A crash-safe, checksummed, segmented FIFO of records on disk: the offline cache
+//! behind an uplink's memory queue.
+//!
+//! [`DiskLog`] keeps messages that could not be delivered yet, oldest first, each with
+//! its original timestamp. A record leaves the log only through [`DiskLog::pop_front`],
+//! which the caller calls once the server confirmed it (or its drop policy discarded
+//! it); [`DiskLog::read`] looks at records without removing them, so messages in
+//! flight stay on disk until they are confirmed.
+//!
+//! All I/O is blocking `std::fs`: call it from a blocking thread
+//! (`tokio::task::spawn_blocking` or a dedicated thread), never from an async task.
+//!
+//! # Guarantees
+//!
+//! * Every record carries a CRC-32; nothing damaged is ever returned as a message.
+//! * [`DiskLog::open`] salvages a damaged directory record by record: a damaged region
+//!   is skipped by scanning forward to the next record whose magic, length and CRC are
+//!   valid, and counted in [`Recovery`]. It never panics and never allocates from a
+//!   length read on disk.
+//! * When [`DiskLog::append`] returns `Ok`, the record has been handed to the kernel
+//!   (no user-space buffering), so it survives `kill -9` of the process whatever the
+//!   [`SyncPolicy`]. Surviving a power cut needs the data on the device: that is what
+//!   the policy decides ([`SyncPolicy::Always`] syncs before `append` returns).
+//! * When `append` returns an error the record is not in the log (a partial write is
+//!   truncated away), so the caller may keep the message elsewhere, for example in
+//!   memory when the disk is full ([`DiskLogError::is_disk_full`]).
+//! * Removal is at least once: after a crash, the latest removals may be forgotten and
+//!   those records read again. No record is ever lost because of a crash during removal.
+//!
+//! # On-disk format
+//!
+//! All integers are little-endian. The directory holds:
+//!
+//! * **Segment files** `NNNNNNNNNNNNNNNNNNNN.seg`: the segment number, 20 decimal digits
+//!   (the width of `u64::MAX`) so that names sort like numbers. Numbers only grow; the
+//!   records of a lower-numbered segment are older. A segment is a plain sequence of
+//!   records with no file header:
+//!
+//!   | bytes   | field        | meaning                                                |
+//!   |---------|--------------|--------------------------------------------------------|
+//!   | 0..4    | magic        | `F7 54 57 31` (`\xF7TW1`, format version 1)            |
+//!   | 4..8    | length `u32` | payload length in bytes                                |
+//!   | 8..12   | crc `u32`    | CRC-32 (IEEE) of bytes 4..8, then 12..20, then payload |
+//!   | 12..20  | timestamp    | `u64`, milliseconds since the Unix epoch               |
+//!   | 20..    | payload      | `length` bytes                                         |
+//!
+//!   The CRC covers the length as well as the timestamp and payload, so a corrupted
+//!   length cannot pair with a valid checksum. `0xF7` never occurs in UTF-8 text, so
+//!   when resynchronising inside JSON payloads the scan stops only at real record
+//!   starts (or at binary header fields, which the CRC then rejects).
+//!
+//!   A new segment is started when the next record would take the current one past
+//!   `segment_bytes` (a record larger than that gets a segment of its own), and on the
+//!   first append after [`DiskLog::open`]: this process never appends after bytes a
+//!   previous one left behind, which may end with a torn record. A segment whose
+//!   records have all been removed is deleted (the one being appended to is kept
+//!   until the next segment starts, so a queue that keeps draining does not create
+//!   and delete a file per message).
+//!
+//! * **`head`**, 24 bytes: magic `TWH1`, the segment number `u64` and the byte offset
+//!   `u64` of the oldest record not yet removed, then a CRC-32 of the first 20 bytes.
+//!   Records in lower-numbered segments, or before that offset in that segment, have
+//!   been removed. It is replaced atomically (written to `head.tmp`, then renamed). A
+//!   missing or damaged `head` means "nothing removed": removed records come back
+//!   rather than unremoved ones being lost.
+//!
+//! # Durability
+//!
+//! * [`SyncPolicy::Always`]: `append` calls `fdatasync` on the segment (and `fsync` on
+//!   the directory when it created the segment file) before returning; `pop_front`
+//!   syncs the new `head` before the rename and the directory after it.
+//! * [`SyncPolicy::Interval`]: `append` syncs when at least the interval has passed
+//!   since the last sync, and the caller calls [`DiskLog::sync`] from a timer, so a
+//!   power cut loses at most about one interval of appends.
+//! * [`SyncPolicy::Never`]: the kernel writes back when it likes.
+//!
+//! Whatever the policy, `pop_front` writes the `head` file (without syncing unless the
+//! policy is `Always`), so `kill -9` brings back no removed record; only a power cut
+//! can.
+//!
+//! # Example
+//!
+//! ```
+//! use tagwire_queue::disk_log::{DiskLog, DiskLogOptions, SyncPolicy};
+//!
+//! let dir = std::env::temp_dir().join(format!("disk-log-doc-{}", std::process::id()));
+//! let mut options = DiskLogOptions::new(&dir, 1 << 20);
+//! options.sync = SyncPolicy::Never;
+//!
+//! let (mut log, recovery) = DiskLog::open(options.clone())?;
+//! assert_eq!(recovery.records, 0);
+//! log.append(1_650_006_388_943, br#"{"node":"sim"}"#)?;
+//! log.append(1_650_006_389_943, br#"{"node":"sim2"}"#)?;
+//!
+//! // Reading does not remove: the first record stays until it is confirmed.
+//! let batch = log.read(0, 10)?;
+//! assert_eq!(batch[0].timestamp_ms, 1_650_006_388_943);
+//! log.pop_front(1)?;
+//! drop(log);
+//!
+//! // After a restart the unconfirmed record is still there.
+//! let (mut log, recovery) = DiskLog::open(options)?;
+//! assert_eq!(recovery.records, 1);
+//! assert_eq!(log.read(0, 10)?[0].payload, br#"{"node":"sim2"}"#);
+//! # drop(log);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), tagwire_queue::disk_log::DiskLogError>(())
+//! ```
+
+mod error;
+mod format;
+mod log;
+mod scan;
+
+pub use error::DiskLogError;
+pub use format::{Record, RECORD_HEADER_LEN};
+pub use log::{
+    DiskLog, DiskLogOptions, Recovery, SyncPolicy, DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES,
+};

@@ -1,0 +1,67 @@
+//! What a queue may hold and what it does when full.
+
+use std::path::PathBuf;
+
+use crate::disk_log::SyncPolicy;
+
+/// What to do when a new message does not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FullPolicy {
+    /// Drop the oldest queued messages to make room (Neuron's behaviour, and the default).
+    #[default]
+    DropOldest,
+    /// Drop the new message and keep what is queued.
+    DropNewest,
+    /// Refuse the new message so the source can push back (the ingest API answers 503).
+    Refuse,
+}
+
+impl std::str::FromStr for FullPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "drop_oldest" => Ok(Self::DropOldest),
+            "drop_newest" => Ok(Self::DropNewest),
+            "refuse" => Ok(Self::Refuse),
+            other => Err(format!(
+                "unknown policy {other:?}: use \"drop_oldest\", \"drop_newest\" or \"refuse\""
+            )),
+        }
+    }
+}
+
+/// The disk cache behind a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskCacheConfig {
+    /// This uplink's own directory (one log per directory).
+    pub dir: PathBuf,
+    /// Most bytes on disk.
+    pub max_bytes: u64,
+    /// When appends reach the device.
+    pub sync: SyncPolicy,
+}
+
+/// Limits of one queue.
+#[derive(Clone, Debug)]
+pub struct QueueLimits {
+    /// Most payload bytes held in memory (with a disk cache: payloads kept in memory,
+    /// the rest is read back from disk when needed).
+    pub max_bytes: usize,
+    /// Most messages held at once.
+    pub max_messages: usize,
+    /// What happens when a message does not fit.
+    pub policy: FullPolicy,
+    /// The disk cache, if any.
+    pub disk: Option<DiskCacheConfig>,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 * 1024 * 1024,
+            max_messages: 100_000,
+            policy: FullPolicy::DropOldest,
+            disk: None,
+        }
+    }
+}
