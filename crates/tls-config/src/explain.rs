@@ -172,7 +172,9 @@ fn explain_other(other: &OtherError) -> String {
              should send only its certificate and intermediates"
                 .to_owned()
         }
-        other => format!("the server certificate was rejected by the certificate checks ({other:?})"),
+        other => {
+            format!("the server certificate was rejected by the certificate checks ({other:?})")
+        }
     }
 }
 
@@ -243,7 +245,11 @@ fn explain_certificate_error(err: &CertificateError) -> String {
             if presented.is_empty() {
                 "no name at all".to_owned()
             } else {
-                presented.join(", ")
+                presented
+                    .iter()
+                    .map(|name| plain_name(name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ),
         CertificateError::NotValidForName => {
@@ -286,6 +292,18 @@ fn explain_certificate_error(err: &CertificateError) -> String {
             "the server certificate was rejected by this client's checks".to_owned()
         }
         _ => "the server certificate was rejected".to_owned(),
+    }
+}
+
+/// webpki lists the names a certificate has in `Debug` form (`DnsName("plant.example")`,
+/// `IpAddress(10.0.0.5)`): the name alone reads better.
+fn plain_name(name: &str) -> &str {
+    let inner = ["DnsName(", "IpAddress(", "UriName(", "DirectoryName("]
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix)?.strip_suffix(')'));
+    match inner {
+        Some(inner) => inner.trim_matches('"'),
+        None => name,
     }
 }
 

@@ -57,8 +57,8 @@ pub(crate) fn open(
         })?,
         None => "",
     };
-    let store = KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Strict).map_err(|err| {
-        match err {
+    let store = KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Strict).map_err(
+        |err| match err {
             p12_keystore::error::Error::MacError(_) if keypass.is_none() => TlsConfigError::new(
                 "keypass",
                 ErrorKind::KeypassMissing,
@@ -90,8 +90,8 @@ pub(crate) fn open(
                 ErrorKind::BadCertificate,
                 format!("the PKCS#12 bundle {origin} cannot be read: {other}"),
             ),
-        }
-    })?;
+        },
+    )?;
     let Some((_, chain)) = store.private_key_chain() else {
         return Err(TlsConfigError::new(
             "cert",

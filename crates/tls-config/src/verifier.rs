@@ -135,7 +135,8 @@ impl Verifier {
             Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(why))))
         };
         let bad_encoding = || Error::InvalidCertificate(CertificateError::BadEncoding);
-        let (_, leaf) = X509Certificate::from_der(end_entity.as_ref()).map_err(|_| bad_encoding())?;
+        let (_, leaf) =
+            X509Certificate::from_der(end_entity.as_ref()).map_err(|_| bad_encoding())?;
         let version = leaf.version().0 + 1;
         if version != 1 {
             return Err(refuse(V1Refusal::Version(version)));
@@ -180,10 +181,12 @@ impl Verifier {
             ));
         }
         if now_secs > validity.not_after.timestamp() {
-            return Err(Error::InvalidCertificate(CertificateError::ExpiredContext {
-                time: now,
-                not_after: at(validity.not_after.timestamp()),
-            }));
+            return Err(Error::InvalidCertificate(
+                CertificateError::ExpiredContext {
+                    time: now,
+                    not_after: at(validity.not_after.timestamp()),
+                },
+            ));
         }
 
         let names = ServerNames::of(&leaf);
