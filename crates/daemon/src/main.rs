@@ -5,6 +5,7 @@
 mod accept;
 mod api;
 mod bench;
+mod cert_report;
 mod config;
 mod demo;
 mod encode_cmd;
@@ -146,6 +147,14 @@ fn check(path: &std::path::Path) -> ExitCode {
                 cfg.south.len(),
                 cfg.north.len()
             );
+            for uplink in &cfg.north {
+                if let Some(cert) = cert_report::client_certificate(uplink) {
+                    println!("{}", cert_report::describe(uplink, &cert));
+                    if let Some(warning) = cert_report::warning(uplink, &cert) {
+                        println!("{warning}");
+                    }
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(problems) => {
