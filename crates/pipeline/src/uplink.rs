@@ -346,7 +346,10 @@ impl Uplink {
         let mut last_pinged = 0u64;
         // Kept across loop turns: a timer made anew each turn would never fire while
         // messages flow.
-        let tls_watch = self.config.tls_watch.filter(|_| self.config.tls_source.is_some());
+        let tls_watch = self
+            .config
+            .tls_watch
+            .filter(|_| self.config.tls_source.is_some());
         let mut next_tls_check = tokio::time::Instant::now() + tls_watch.unwrap_or_default();
         loop {
             if self.queue.in_flight() < MAX_IN_FLIGHT {

@@ -828,8 +828,16 @@ impl Recipes {
             self.dir.join(format!("{name}.csr")),
         );
         self.openssl(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(&key), "-out", p(&csr),
-            "-subj", subject,
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&csr),
+            "-subj",
+            subject,
         ]);
         (key, csr)
     }
@@ -837,7 +845,13 @@ impl Recipes {
     /// The recipe of the issue: `x509 -req -CA ca.pem -CAkey ca.key -CAcreateserial -days
     /// 365`, with `-extfile` when `ext` is given (its text). Without it OpenSSL 3.0 makes
     /// an X.509 v1 certificate. `other_ca` issues from the other test CA instead.
-    pub fn x509_req(&self, name: &str, subject: &str, ext: Option<&str>, other_ca: bool) -> Identity {
+    pub fn x509_req(
+        &self,
+        name: &str,
+        subject: &str,
+        ext: Option<&str>,
+        other_ca: bool,
+    ) -> Identity {
         self.x509_req_days(name, subject, ext, other_ca, "365")
     }
 
@@ -859,8 +873,19 @@ impl Recipes {
         };
         let ext_file = self.dir.join(format!("{name}.ext"));
         let mut args = vec![
-            "x509", "-req", "-in", p(&csr), "-CA", p(ca), "-CAkey", p(ca_key),
-            "-CAcreateserial", "-out", p(&cert), "-days", days,
+            "x509",
+            "-req",
+            "-in",
+            p(&csr),
+            "-CA",
+            p(ca),
+            "-CAkey",
+            p(ca_key),
+            "-CAcreateserial",
+            "-out",
+            p(&cert),
+            "-days",
+            days,
         ];
         if let Some(text) = ext {
             std::fs::write(&ext_file, text).unwrap();
@@ -878,8 +903,19 @@ impl Recipes {
             self.dir.join(format!("{name}.pem")),
         );
         self.openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p(&key), "-out",
-            p(&cert), "-days", "365", "-subj", subject,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&cert),
+            "-days",
+            "365",
+            "-subj",
+            subject,
         ]);
         Identity { cert, key }
     }
@@ -899,9 +935,21 @@ impl Recipes {
         let ext_file = self.dir.join(format!("{name}.ext"));
         std::fs::write(&ext_file, CLIENT_EXT).unwrap();
         self.openssl(&[
-            "x509", "-req", "-in", p(&csr), "-CA", p(&intermediate.cert), "-CAkey",
-            p(&intermediate.key), "-CAcreateserial", "-out", p(&leaf), "-days", "365",
-            "-extfile", p(&ext_file),
+            "x509",
+            "-req",
+            "-in",
+            p(&csr),
+            "-CA",
+            p(&intermediate.cert),
+            "-CAkey",
+            p(&intermediate.key),
+            "-CAcreateserial",
+            "-out",
+            p(&leaf),
+            "-days",
+            "365",
+            "-extfile",
+            p(&ext_file),
         ]);
         let cert = self.dir.join(format!("{name}.pem"));
         let chain = std::fs::read_to_string(&leaf).unwrap()
@@ -916,9 +964,23 @@ impl Recipes {
         let (key, csr) = self.request(name, subject);
         let cert = self.dir.join(format!("{name}.pem"));
         self.openssl(&[
-            "ca", "-batch", "-config", "ca.cnf", "-cert", p(&self.ca), "-keyfile",
-            p(&self.ca_key), "-in", p(&csr), "-out", p(&cert), "-startdate", start,
-            "-enddate", end, "-notext",
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            p(&self.ca),
+            "-keyfile",
+            p(&self.ca_key),
+            "-in",
+            p(&csr),
+            "-out",
+            p(&cert),
+            "-startdate",
+            start,
+            "-enddate",
+            end,
+            "-notext",
         ]);
         Identity { cert, key }
     }
@@ -926,11 +988,23 @@ impl Recipes {
     /// `openssl pkcs12 -export -inkey KEY -in CERT -certfile ca.pem`, with OpenSSL's
     /// current defaults (AES-256-CBC, PBKDF2, SHA-256 MAC) or `-legacy` (RC2/3DES, SHA-1).
     pub fn pkcs12(&self, identity: &Identity, password: &str, legacy: bool) -> PathBuf {
-        let out = identity.cert.with_extension(if legacy { "legacy.p12" } else { "p12" });
+        let out = identity
+            .cert
+            .with_extension(if legacy { "legacy.p12" } else { "p12" });
         let pass = format!("pass:{password}");
         let mut args = vec![
-            "pkcs12", "-export", "-inkey", p(&identity.key), "-in", p(&identity.cert),
-            "-certfile", p(&self.ca), "-passout", &pass, "-out", p(&out),
+            "pkcs12",
+            "-export",
+            "-inkey",
+            p(&identity.key),
+            "-in",
+            p(&identity.cert),
+            "-certfile",
+            p(&self.ca),
+            "-passout",
+            &pass,
+            "-out",
+            p(&out),
         ];
         if legacy {
             args.push("-legacy");
@@ -941,7 +1015,15 @@ impl Recipes {
 
     /// A copy of `identity` whose certificate's signature has its last byte changed.
     pub fn bad_signature(&self, identity: &Identity) -> Identity {
-        self.openssl(&["x509", "-in", p(&identity.cert), "-outform", "DER", "-out", "bad.der"]);
+        self.openssl(&[
+            "x509",
+            "-in",
+            p(&identity.cert),
+            "-outform",
+            "DER",
+            "-out",
+            "bad.der",
+        ]);
         let mut bytes = std::fs::read(self.dir.join("bad.der")).unwrap();
         *bytes.last_mut().unwrap() ^= 0x01;
         let cert = identity.cert.with_extension("bad-signature.pem");
