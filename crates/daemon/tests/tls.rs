@@ -400,40 +400,13 @@ fn connect_time_tls_errors_are_logged_with_advice() {
 #[test]
 fn nginx_with_client_certificate_check_in_front_of_a_plain_websocket_server() {
     let Some(pki) = Pki::shared() else { return };
-    let Some(nginx) = peer_env("TAGWIRE_NGINX") else {
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
     let Some(upstream) = Peer::python(dir.path(), &[]) else {
         return;
     };
-    let port = free_port();
-    let conf = std::fs::read_to_string(peers_dir().join("nginx-mtls.conf.in"))
-        .unwrap()
-        .replace("@DIR@", certs::p(dir.path()))
-        .replace("@PORT@", &port.to_string())
-        .replace("@UPSTREAM@", &upstream.port.to_string())
-        .replace("@CERT@", certs::p(&pki.server.cert))
-        .replace("@KEY@", certs::p(&pki.server.key))
-        .replace("@CA@", certs::p(&pki.ca));
-    std::fs::create_dir_all(dir.path().join("nginx-tmp")).unwrap();
-    let conf_path = write(dir.path(), "nginx.conf", &conf);
-    let _nginx = Proc {
-        child: Command::new(&nginx)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir.path())
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nginx"),
-        name: "nginx".into(),
+    let Some((_nginx, port)) = start_nginx(dir.path(), &pki.server, &pki.ca, upstream.port) else {
+        return;
     };
-    wait_for("nginx to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
 
     let url = format!("wss://localhost:{port}/through-nginx");
     let uplinks = [
