@@ -16,12 +16,22 @@
 //!   intermediates; `key` its private key, as PKCS#8, PKCS#1 (RSA) or SEC1 (EC), plain or
 //!   encrypted: PBES2 PKCS#8 (PBKDF2 with HMAC-SHA-1/224/256/384/512 or scrypt; AES-CBC,
 //!   DES-EDE3-CBC, DES-CBC), and OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` PEM (AES-CBC,
-//!   DES-EDE3-CBC, DES-CBC). Older PBES1 and PKCS#12 schemes get an error naming the
-//!   `openssl` command that converts the key. Key types: RSA 2048–8192 bits, ECDSA P-256 and
-//!   P-384, Ed25519. The key is checked against the certificate before connecting.
-//!   `keypass` is only read when the key is encrypted; given for a plain key it is ignored.
-//!   An empty `keypass` is tried, and if it fails the error says `keypass` is empty rather
-//!   than "wrong password". scrypt parameters needing more than 256 MiB are refused.
+//!   DES-EDE3-CBC, DES-CBC). Older PBES1 and PKCS#12-scheme PEM keys get an error naming
+//!   the `openssl` command that converts the key. Or `cert` is a whole PKCS#12 bundle
+//!   (file or base64, recognised by content; OpenSSL 3 defaults and `-legacy`), `key` is
+//!   left out and `keypass` opens the bundle. Key types: RSA 2048–8192 bits, ECDSA P-256
+//!   and P-384, Ed25519. The certificate is sent as given, whatever its X.509 version or
+//!   extensions (the server judges it); before connecting it must parse as X.509 and its
+//!   public key must be the key's, compared as SubjectPublicKeyInfo. `keypass` is only
+//!   read when the key is encrypted; given for a plain key it is ignored. An empty
+//!   `keypass` is tried, and if it fails the error says `keypass` is empty rather than
+//!   "wrong password". scrypt parameters needing more than 256 MiB are refused.
+//! * **Server certificates OpenSSL accepts and webpki does not**: a certificate without
+//!   any subjectAltName is checked against its subject CN, and an X.509 v1 leaf issued
+//!   directly by a `ca` certificate is verified here (signature, dates, CN); both log a
+//!   warning once per uplink. Everything else is webpki's verdict.
+//! * **Renewal**: [`ClientConfigSource`] re-reads the files before each connection and
+//!   keeps the last good configuration when the new files are unusable.
 //! * **Crypto**: the `ring` provider, chosen explicitly, so another provider compiled into
 //!   the same program cannot make rustls panic; TLS 1.2 and 1.3.
 //! * **Secrets**: passwords and inline key text never appear in an error, `Debug` or log.
