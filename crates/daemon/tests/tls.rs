@@ -1246,7 +1246,7 @@ fn renewed_certificates_are_presented_at_the_next_connection() {
         .unwrap_or_else(|| panic!("no renewal line in\n{log}"));
     assert!(
         renewed_line.contains(
-            "now presenting \"CN=gw-second\" issued by \"CN=tagwire e2e test CA\", expires in 36"
+            "now presenting \"CN=gw-second\" issued by \"CN=tagwire e2e test CA\", expires in 365 days ("
         ),
         "{renewed_line}"
     );
@@ -1314,14 +1314,14 @@ fn check_reports_client_certificates_and_their_expiry() {
     assert_eq!(lines.len(), 5, "{out}");
     assert!(
         lines[0].starts_with(&format!(
-            "north \"fresh\": client certificate \"CN=gw-fresh\" {issuer}, expires in 36"
+            "north \"fresh\": client certificate \"CN=gw-fresh\" {issuer}, expires in 365 days ("
         )),
         "{out}"
     );
     assert!(!lines[0].contains("v1"), "{out}");
     assert!(
         lines[1].starts_with(&format!(
-            "north \"soon\": client certificate \"CN=gw-soon\" {issuer}, expires in 9 days ("
+            "north \"soon\": client certificate \"CN=gw-soon\" {issuer}, expires in 10 days ("
         )),
         "{out}"
     );
@@ -1331,7 +1331,7 @@ fn check_reports_client_certificates_and_their_expiry() {
     );
     assert!(
         lines[2].starts_with(
-            "north \"soon\": warning: the client certificate \"CN=gw-soon\" expires in 9 days ("
+            "north \"soon\": warning: the client certificate \"CN=gw-soon\" expires in 10 days ("
         ),
         "{out}"
     );
@@ -1347,6 +1347,30 @@ fn check_reports_client_certificates_and_their_expiry() {
         "{out}"
     );
 
+    // A PKCS#12 bundle with the wrong password is named by `check`, which then reports no
+    // certificate.
+    let bundle = r.pkcs12(&fresh, PASSWORD, false);
+    let wrong = [Uplink::new("p12", "wss://localhost:1/".into())
+        .with("ca", certs::p(&pki.ca))
+        .with("cert", certs::p(&bundle))
+        .with("keypass", "not-the-password")];
+    let wrong_path = write(d, "wrong.toml", &config(&wrong));
+    let check = tagwire()
+        .args(["check", "--config"])
+        .arg(&wrong_path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert_eq!(check.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.trim_end(),
+        format!(
+            "north[0].keypass: wrong password for the PKCS#12 bundle {}",
+            bundle.display()
+        )
+    );
+    assert!(!out.contains("not-the-password"), "{out}");
+
     // The same warnings in the start-up log.
     let mut daemon = start_daemon(d, &config(&uplinks));
     wait_for(
@@ -1357,7 +1381,7 @@ fn check_reports_client_certificates_and_their_expiry() {
     let log = daemon_log(d);
     assert!(
         log.lines()
-            .any(|l| l.contains("WARN") && l.contains("\"CN=gw-soon\" expires in 9 days")),
+            .any(|l| l.contains("WARN") && l.contains("\"CN=gw-soon\" expires in 10 days")),
         "{log}"
     );
     assert!(

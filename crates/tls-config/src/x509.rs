@@ -38,9 +38,10 @@ impl CertSummary {
         })
     }
 
-    /// Whole days from `now` to the end of validity; negative once expired.
+    /// Days from `now` to the end of validity, rounded to the nearest day (a certificate
+    /// made a second ago with `-days 365` has 365 left, not 364); negative once expired.
     pub fn days_left(&self, now: UnixTime) -> i64 {
-        (self.not_after - now.as_secs() as i64).div_euclid(86_400)
+        (self.not_after - now.as_secs() as i64 + 43_200).div_euclid(86_400)
     }
 
     /// The end of validity as `2027-02-24 10:00:00 UTC`.
@@ -76,7 +77,7 @@ impl CertSummary {
     pub fn expiry_phrase(&self, now: UnixTime) -> String {
         let days = self.days_left(now);
         if self.not_after < now.as_secs() as i64 {
-            let ago = (now.as_secs() as i64 - self.not_after) / 86_400;
+            let ago = -days;
             format!("EXPIRED {ago} days ago ({})", self.expiry())
         } else {
             format!("expires in {days} days ({})", self.expiry())
@@ -203,6 +204,36 @@ mod tests {
             has_san: false,
             common_names: cns.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn days_are_rounded_to_the_nearest() {
+        let cert = CertSummary {
+            subject: "CN=x".into(),
+            issuer: "CN=ca".into(),
+            version: 3,
+            not_before: 0,
+            not_after: 10 * 86_400,
+        };
+        let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        assert_eq!(cert.days_left(at(3)), 10);
+        assert_eq!(cert.days_left(at(86_400 + 50_000)), 8);
+        assert!(cert
+            .expiry_phrase(at(3))
+            .starts_with("expires in 10 days (1970-01-11"));
+        assert!(cert
+            .expiry_warning(at(3))
+            .unwrap()
+            .contains("expires in 10 days"));
+        assert_eq!(
+            cert.expiry_phrase(at(13 * 86_400)),
+            "EXPIRED 3 days ago (1970-01-11 00:00:00 UTC)"
+        );
+        let long = CertSummary {
+            not_after: 31 * 86_400,
+            ..cert
+        };
+        assert_eq!(long.expiry_warning(at(0)), None);
     }
 
     #[test]

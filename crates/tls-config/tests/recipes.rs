@@ -88,7 +88,7 @@ fn v1_client_certificate_is_sent_as_given() {
     assert!(
         summary
             .expiry_phrase(UnixTime::now())
-            .starts_with("expires in 36"),
+            .starts_with("expires in 365 days ("),
         "{}",
         summary.expiry_phrase(UnixTime::now())
     );
