@@ -357,6 +357,7 @@ fn load_client_key(
     keypass: Option<&PasswordSource>,
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, TlsConfigError> {
+    let is_bundle = key.is_none();
     let (chain, key_der, cert_origin, key_origin) = match pkcs12::detect(cert) {
         Some((bytes, origin)) => {
             if key.is_some() {
@@ -408,6 +409,18 @@ fn load_client_key(
         .map_err(|err| key::unusable("key", &key_origin, &key_der, &err))?;
     drop(key_der);
 
+    let mut chain = chain;
+    if is_bundle {
+        // A bundle's certificates come in no promised order: the key's own goes first,
+        // the others (its issuers) follow in bundle order.
+        if let Some(index) = chain
+            .iter()
+            .position(|cert| key_matches(cert, signing_key.as_ref()) == Some(true))
+        {
+            let own = chain.remove(index);
+            chain.insert(0, own);
+        }
+    }
     let certified = CertifiedKey::new(chain, signing_key);
     match key_matches(&certified.cert[0], certified.key.as_ref()) {
         // `None`: the provider cannot tell the public key; ring always can, but do not

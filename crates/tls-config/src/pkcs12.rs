@@ -2,7 +2,7 @@
 //! the base64 of one), unlocked with `keypass`, read by `p12-keystore` (current OpenSSL
 //! defaults, AES-256-CBC with PBKDF2 and a SHA-256 MAC, and `-legacy` RC2/3DES with SHA-1).
 
-use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+use p12_keystore::Pkcs12Archive;
 use pkcs8::der::zeroize::Zeroizing;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -11,7 +11,8 @@ use crate::password::PasswordSource;
 use crate::source::{decode_base64, Origin, PemSource};
 use crate::x509::der_elements;
 
-/// A client certificate, its chain and its key, taken from a bundle.
+/// The certificates and the key of a bundle; the certificates in bundle order, so the
+/// key's own certificate is not necessarily first.
 pub(crate) struct Bundle {
     pub(crate) chain: Vec<CertificateDer<'static>>,
     pub(crate) key: PrivateKeyDer<'static>,
@@ -57,58 +58,76 @@ pub(crate) fn open(
         })?,
         None => "",
     };
-    let store = KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Strict).map_err(
-        |err| match err {
-            p12_keystore::error::Error::MacError(_) if keypass.is_none() => TlsConfigError::new(
-                "keypass",
-                ErrorKind::KeypassMissing,
-                format!(
-                    "the PKCS#12 bundle {origin} needs a password, but `keypass` is not set: \
+    let archive = Pkcs12Archive::from_pkcs12(bytes, password).map_err(|err| match err {
+        p12_keystore::error::Error::MacError(_) if keypass.is_none() => TlsConfigError::new(
+            "keypass",
+            ErrorKind::KeypassMissing,
+            format!(
+                "the PKCS#12 bundle {origin} needs a password, but `keypass` is not set: \
                      set keypass to the password, to file:/path/of/a/password/file or to \
                      env:VARIABLE"
-                ),
             ),
-            p12_keystore::error::Error::MacError(_) => TlsConfigError::new(
-                "keypass",
-                ErrorKind::WrongPassword,
-                format!("wrong password for the PKCS#12 bundle {origin}"),
-            ),
-            p12_keystore::error::Error::UnsupportedEncryptionScheme
-            | p12_keystore::error::Error::UnsupportedMacAlgorithm => TlsConfigError::new(
-                "cert",
-                ErrorKind::UnsupportedEncryption,
-                format!(
-                    "the PKCS#12 bundle {origin} is protected with a scheme this program does \
+        ),
+        p12_keystore::error::Error::MacError(_) => TlsConfigError::new(
+            "keypass",
+            ErrorKind::WrongPassword,
+            format!("wrong password for the PKCS#12 bundle {origin}"),
+        ),
+        p12_keystore::error::Error::UnsupportedEncryptionScheme
+        | p12_keystore::error::Error::UnsupportedMacAlgorithm => TlsConfigError::new(
+            "cert",
+            ErrorKind::UnsupportedEncryption,
+            format!(
+                "the PKCS#12 bundle {origin} is protected with a scheme this program does \
                      not read ({err}): convert it to PEM with `openssl pkcs12 -in {} -out \
                      client.pem` (add -legacy for old bundles) and give `cert` and `key` as \
                      PEM",
-                    origin.path_for_command()
-                ),
+                origin.path_for_command()
             ),
-            other => TlsConfigError::new(
+        ),
+        other => TlsConfigError::new(
+            "cert",
+            ErrorKind::BadCertificate,
+            format!("the PKCS#12 bundle {origin} cannot be read: {other}"),
+        ),
+    })?;
+    // One key, whatever the bags' localKeyId and friendlyName attributes say (exports
+    // from Windows and Java differ in those): the caller puts that key's certificate first.
+    let key = match archive.keys.as_slice() {
+        [one] => one.key.as_der().to_vec(),
+        keys => {
+            return Err(TlsConfigError::new(
                 "cert",
-                ErrorKind::BadCertificate,
-                format!("the PKCS#12 bundle {origin} cannot be read: {other}"),
-            ),
-        },
-    )?;
-    let Some((_, chain)) = store.private_key_chain() else {
+                if keys.is_empty() {
+                    ErrorKind::NoKey
+                } else {
+                    ErrorKind::MultipleKeys
+                },
+                format!(
+                    "the PKCS#12 bundle {origin} holds {} private keys, where one is needed: \
+                     export it again with the client certificate's key only (`openssl pkcs12 \
+                     -export -inkey client.key -in client.pem …`)",
+                    keys.len()
+                ),
+            ))
+        }
+    };
+    if archive.certs.is_empty() {
         return Err(TlsConfigError::new(
             "cert",
-            ErrorKind::NoKey,
+            ErrorKind::NoCertificate,
             format!(
-                "the PKCS#12 bundle {origin} holds no private key together with its \
-                 certificate: export it again with the key (`openssl pkcs12 -export -inkey \
-                 client.key -in client.pem …`)"
+                "the PKCS#12 bundle {origin} holds no certificate: export it again with the \
+                 client certificate (`-in client.pem`)"
             ),
         ));
-    };
-    let certs = chain
-        .certs()
+    }
+    let certs = archive
+        .certs
         .iter()
-        .map(|cert| CertificateDer::from(cert.as_der().to_vec()))
+        .map(|bag| CertificateDer::from(bag.cert.as_der().to_vec()))
         .collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
     Ok(Bundle {
         chain: certs,
         key,

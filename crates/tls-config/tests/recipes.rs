@@ -389,6 +389,32 @@ fn pkcs12_bundles_of_current_and_legacy_openssl() {
     );
     assert!(err.to_string().contains("remove `key`"), "{err}");
 
+    // A bundle of certificates only (`-nokeys`) is named as such.
+    let no_key = pki.file("no-key-bundle");
+    let pass = format!("pass:{PASSWORD}");
+    pki.openssl(&[
+        "pkcs12",
+        "-export",
+        "-nokeys",
+        "-in",
+        &s(&client.cert),
+        "-passout",
+        &pass,
+        "-out",
+        &s(&no_key),
+    ]);
+    let err = build_client_config(&bundle_params(&pki, s(&no_key), Some(PASSWORD))).unwrap_err();
+    assert_eq!(
+        (err.parameter(), err.kind()),
+        ("cert", ErrorKind::NoKey),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("holds 0 private keys, where one is needed"),
+        "{err}"
+    );
+
     // A bundle with an empty password opens without `keypass`.
     let open = pki.pkcs12(&client, "", false);
     build_client_config(&bundle_params(&pki, s(&open), None)).expect("empty password");
