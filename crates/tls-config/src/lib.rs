@@ -406,7 +406,11 @@ fn load_client_key(
     let signing_key = provider
         .key_provider
         .load_private_key(key_der.clone_key())
-        .map_err(|err| key::unusable("key", &key_origin, &key_der, &err))?;
+        .map_err(|err| {
+            // A bundle's key is part of `cert`: name the parameter the user can change.
+            let parameter = if is_bundle { "cert" } else { "key" };
+            key::unusable(parameter, &key_origin, &key_der, &err)
+        })?;
     drop(key_der);
 
     let mut chain = chain;
