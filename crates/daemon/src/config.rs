@@ -14,7 +14,7 @@ use std::time::Duration;
 use tagwire_encode::Style;
 use tagwire_pipeline::simulator::SimGroup;
 use tagwire_pipeline::{DiskCacheConfig, FullPolicy, QueueLimits, SyncPolicy, UplinkConfig};
-use tagwire_tls_config::{build_client_config, PasswordSource, TlsParams};
+use tagwire_tls_config::{ClientConfigSource, PasswordSource, TlsParams};
 use tagwire_ws_client::{ConnectOptions, FrameKind, KeepAlive, Scheme, WsUrl};
 use toml::{Table, Value};
 
@@ -246,6 +246,11 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
         keypass: s.string("keypass").map(|p| PasswordSource::parse(&p)),
         server_name: s.string("server_name"),
     };
+    // 0 (the default) is off: a renewed certificate waits for the next reconnect.
+    let tls_watch = s
+        .u64_in("tls_watch_s", 0, 86_400)
+        .filter(|&secs| secs > 0)
+        .map(Duration::from_secs);
     let confirm = s.bool("confirm");
     let connect_timeout = s.millis("connect_timeout_ms");
     let write_timeout = s.millis("write_timeout_ms");
@@ -276,14 +281,19 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
         .any(|p| p.is_some())
         || tls.keypass.is_some();
     if is_tls {
-        match build_client_config(&tls) {
-            Ok(cfg) => config.connect.tls = Some(cfg),
+        let server_name = tls.server_name.clone();
+        match ClientConfigSource::new(&config.name, tls) {
+            Ok(source) => {
+                config.connect.tls = Some(source.current());
+                config.tls_source = Some(std::sync::Arc::new(source));
+                config.tls_watch = tls_watch;
+            }
             Err(e) => problems.push(format!("{path}.{}", e)),
         }
-        config.connect.server_name = tls.server_name.clone();
-    } else if tls_given {
+        config.connect.server_name = server_name;
+    } else if tls_given || tls_watch.is_some() {
         problems.push(format!(
-            "{path}.url: TLS parameters (ca/cert/key/keypass/server_name) are set but the url is ws://: use wss:// or remove them"
+            "{path}.url: TLS parameters (ca/cert/key/keypass/server_name/tls_watch_s) are set but the url is ws://: use wss:// or remove them"
         ));
     }
     if let Some(f) = format {

@@ -4,6 +4,7 @@
 
 mod accept;
 mod api;
+mod cert_report;
 mod commands;
 mod config;
 mod metrics_render;

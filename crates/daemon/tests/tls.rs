@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::certs::{self, toml_str, Form, KeyVariant, Pki, PASSWORD};
+use support::certs::{
+    self, toml_str, Form, KeyVariant, Pki, Recipes, CLIENT_EXT, PASSWORD, SERVER_EXT_NO_SAN,
+};
 use support::*;
 
 /// One `[[north]]` uplink of a test configuration.
@@ -398,40 +400,13 @@ fn connect_time_tls_errors_are_logged_with_advice() {
 #[test]
 fn nginx_with_client_certificate_check_in_front_of_a_plain_websocket_server() {
     let Some(pki) = Pki::shared() else { return };
-    let Some(nginx) = peer_env("TAGWIRE_NGINX") else {
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
     let Some(upstream) = Peer::python(dir.path(), &[]) else {
         return;
     };
-    let port = free_port();
-    let conf = std::fs::read_to_string(peers_dir().join("nginx-mtls.conf.in"))
-        .unwrap()
-        .replace("@DIR@", certs::p(dir.path()))
-        .replace("@PORT@", &port.to_string())
-        .replace("@UPSTREAM@", &upstream.port.to_string())
-        .replace("@CERT@", certs::p(&pki.server.cert))
-        .replace("@KEY@", certs::p(&pki.server.key))
-        .replace("@CA@", certs::p(&pki.ca));
-    std::fs::create_dir_all(dir.path().join("nginx-tmp")).unwrap();
-    let conf_path = write(dir.path(), "nginx.conf", &conf);
-    let _nginx = Proc {
-        child: Command::new(&nginx)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(dir.path())
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nginx"),
-        name: "nginx".into(),
+    let Some((_nginx, port)) = start_nginx(dir.path(), &pki.server, &pki.ca, upstream.port) else {
+        return;
     };
-    wait_for("nginx to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
 
     let url = format!("wss://localhost:{port}/through-nginx");
     let uplinks = [
@@ -867,4 +842,552 @@ fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     path
+}
+
+// ---------------------------------------------------------------------------------------
+// The certificates users really have (issue 8): the openssl recipes of how-tos and IT
+// departments, against OpenSSL-based peers (Python `ssl` with CERT_REQUIRED, nginx with
+// `ssl_verify_client on`).
+
+/// A Python `websockets` server with `server` as its certificate, requiring client
+/// certificates that chain to `client_ca`.
+fn python_wss_trusting(
+    dir: &Path,
+    server: &certs::Identity,
+    client_ca: &Path,
+    name: &str,
+    port: Option<u16>,
+) -> Option<Peer> {
+    let sub = dir.join(name);
+    std::fs::create_dir_all(&sub).unwrap();
+    let port = port.map(|p| p.to_string());
+    let mut args = vec![
+        "--tls-cert",
+        certs::p(&server.cert),
+        "--tls-key",
+        certs::p(&server.key),
+        "--client-ca",
+        certs::p(client_ca),
+    ];
+    if let Some(port) = &port {
+        args.extend_from_slice(&["--port", port]);
+    }
+    Peer::python(&sub, &args)
+}
+
+/// nginx terminating TLS with `server`'s certificate and `ssl_verify_client on` against
+/// `client_ca`, in front of the plain WebSocket server on `upstream`. Returns the process
+/// and its port.
+fn start_nginx(
+    dir: &Path,
+    server: &certs::Identity,
+    client_ca: &Path,
+    upstream: u16,
+) -> Option<(Proc, u16)> {
+    let nginx = peer_env("TAGWIRE_NGINX")?;
+    let port = free_port();
+    let conf = std::fs::read_to_string(peers_dir().join("nginx-mtls.conf.in"))
+        .unwrap()
+        .replace("@DIR@", certs::p(dir))
+        .replace("@PORT@", &port.to_string())
+        .replace("@UPSTREAM@", &upstream.to_string())
+        .replace("@CERT@", certs::p(&server.cert))
+        .replace("@KEY@", certs::p(&server.key))
+        .replace("@CA@", certs::p(client_ca));
+    std::fs::create_dir_all(dir.join("nginx-tmp")).unwrap();
+    let conf_path = write(dir, "nginx.conf", &conf);
+    let proc = Proc {
+        child: Command::new(&nginx)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(dir)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx"),
+        name: "nginx".into(),
+    };
+    wait_for("nginx to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    Some((proc, port))
+}
+
+/// The client certificate CNs a Python peer verified on connections to `path`, in order.
+fn presented(lines: &[String], path: &str) -> Vec<String> {
+    let prefix = format!("P {path} ");
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        .collect()
+}
+
+/// Every recipe that must be accepted delivers its group completely, and the server saw the
+/// certificate it was given: v1 client certificates (`x509 -req` without `-extfile`), v3
+/// ones with `-extfile`, a self-signed `req -x509` one the server trusts directly, one
+/// issued by an intermediate CA, PKCS#12 bundles of current and `-legacy` OpenSSL; and, on
+/// the server side, a v1 certificate issued by `ca` and a v3 one named only by its CN.
+#[test]
+fn certificates_from_the_usual_openssl_recipes_deliver_to_python_and_nginx() {
+    let Some(pki) = Pki::shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = Recipes::new(pki, &d.join("recipes"));
+    let v1 = r.x509_req("v1-client", "/CN=gw-v1", None, false);
+    assert_eq!(
+        r.version(&v1.cert),
+        "Version: 1 (0x0)",
+        "the recipe makes v1"
+    );
+    let ext = r.x509_req("ext-client", "/CN=gw-ext", Some(CLIENT_EXT), false);
+    assert_eq!(r.version(&ext.cert), "Version: 3 (0x2)");
+    let self_signed = r.self_signed("self-client", "/CN=gw-self");
+    let inter = r.via_intermediate("inter-client", "/CN=gw-inter");
+    let bundled = r.x509_req("p12-client", "/CN=gw-p12", None, false);
+    let p12 = r.pkcs12(&bundled, PASSWORD, false);
+    let p12_legacy = r.pkcs12(&bundled, PASSWORD, true);
+    let v1_server = r.x509_req("v1-server", "/CN=localhost", None, false);
+    assert_eq!(r.version(&v1_server.cert), "Version: 1 (0x0)");
+    let cn_server = r.x509_req("cn-server", "/CN=localhost", Some(SERVER_EXT_NO_SAN), false);
+
+    // The server trusts the test CA and, directly, the self-signed client certificate.
+    let client_cas = write(
+        d,
+        "client-cas.pem",
+        &(std::fs::read_to_string(&pki.ca).unwrap()
+            + &std::fs::read_to_string(&self_signed.cert).unwrap()),
+    );
+    let Some(main) = python_wss_trusting(d, &pki.server, &client_cas, "main", None) else {
+        return;
+    };
+    let v1_peer = python_wss_trusting(d, &v1_server, &pki.ca, "v1-server", None).unwrap();
+    let cn_peer = python_wss_trusting(d, &cn_server, &pki.ca, "cn-server", None).unwrap();
+    std::fs::create_dir_all(d.join("upstream")).unwrap();
+    let upstream = Peer::python(&d.join("upstream"), &[]).unwrap();
+    let nginx_dir = d.join("nginx");
+    std::fs::create_dir_all(&nginx_dir).unwrap();
+    let Some((_nginx, nginx_port)) =
+        start_nginx(&nginx_dir, &v1_server, &client_cas, upstream.port)
+    else {
+        return;
+    };
+
+    let ca = certs::p(&pki.ca).to_owned();
+    let at = |peer: &Peer, path: &str| format!("wss://localhost:{}/{path}", peer.port);
+    let pem_pair = |name: &'static str, url: String, id: &certs::Identity| {
+        Uplink::new(name, url)
+            .with("ca", ca.clone())
+            .with("cert", certs::p(&id.cert))
+            .with("key", certs::p(&id.key))
+    };
+    let bundle = |name: &'static str, url: String, value: String| {
+        Uplink::new(name, url)
+            .with("ca", ca.clone())
+            .with("cert", value)
+            .with("keypass", PASSWORD)
+    };
+    let nginx_url = format!("wss://localhost:{nginx_port}/nginx");
+    let uplinks = [
+        pem_pair("v1-client", at(&main, "v1-client"), &v1),
+        pem_pair("ext-client", at(&main, "ext-client"), &ext),
+        pem_pair("self-signed", at(&main, "self-signed"), &self_signed),
+        pem_pair("intermediate", at(&main, "intermediate"), &inter),
+        bundle("p12", at(&main, "p12"), certs::p(&p12).to_owned()),
+        bundle(
+            "p12-legacy",
+            at(&main, "p12-legacy"),
+            certs::base64(&std::fs::read(&p12_legacy).unwrap()),
+        ),
+        pem_pair(
+            "v1-server",
+            at(&v1_peer, "v1-server"),
+            pki.client(certs::Alg::EcP256),
+        ),
+        pem_pair(
+            "cn-only-server",
+            at(&cn_peer, "cn-only-server"),
+            pki.client(certs::Alg::EcP256),
+        ),
+        pem_pair("nginx-v1", nginx_url.clone(), &v1),
+        pem_pair("nginx-ext", nginx_url.clone(), &ext),
+        pem_pair("nginx-self-signed", nginx_url.clone(), &self_signed),
+        pem_pair("nginx-intermediate", nginx_url.clone(), &inter),
+        bundle("nginx-p12", nginx_url.clone(), certs::p(&p12).to_owned()),
+        bundle(
+            "nginx-p12-legacy",
+            nginx_url,
+            certs::p(&p12_legacy).to_owned(),
+        ),
+    ];
+    let names: Vec<&str> = uplinks.iter().map(|u| u.name).collect();
+    let payloads = || {
+        [&main, &v1_peer, &cn_peer, &upstream]
+            .iter()
+            .flat_map(|peer| peer_payloads(peer))
+            .collect::<Vec<_>>()
+    };
+    let daemon = start_daemon(d, &config(&uplinks));
+    wait_for_groups("every recipe delivering", &names, 10, payloads);
+    stop_and_check_delivery(daemon, d, &names, payloads);
+
+    // The servers verified what they were given.
+    let lines = main.lines();
+    for (path, cn) in [
+        ("/v1-client", "gw-v1"),
+        ("/ext-client", "gw-ext"),
+        ("/self-signed", "gw-self"),
+        ("/intermediate", "gw-inter"),
+        ("/p12", "gw-p12"),
+        ("/p12-legacy", "gw-p12"),
+    ] {
+        let seen = presented(&lines, path);
+        assert!(
+            !seen.is_empty() && seen.iter().all(|c| c == cn),
+            "{path}: {seen:?}"
+        );
+    }
+    assert_eq!(
+        presented(&v1_peer.lines(), "/v1-server")[0],
+        "client EcP256"
+    );
+    let nginx_log = std::fs::read_to_string(nginx_dir.join("nginx-error.log")).unwrap();
+    assert!(
+        !nginx_log.contains("client SSL certificate verify error"),
+        "{nginx_log}"
+    );
+
+    // The fallbacks are logged once per uplink, and only for their uplinks.
+    let log = daemon_log(d);
+    let warnings = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains(what))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let cn = warnings("has no subjectAltName");
+    assert_eq!(cn.len(), 1, "{cn:#?}");
+    assert!(cn[0].contains("uplink=cn-only-server"), "{}", cn[0]);
+    let v1_warnings = warnings("is X.509 v1 (no extensions); it was accepted");
+    assert_eq!(
+        v1_warnings.len(),
+        7,
+        "v1-server and the six uplinks through nginx: {v1_warnings:#?}"
+    );
+    for name in names
+        .iter()
+        .filter(|n| **n == "v1-server" || n.starts_with("nginx-"))
+    {
+        let field = format!("uplink={name} ");
+        assert!(
+            v1_warnings.iter().any(|w| w.contains(&field)),
+            "{name}: {v1_warnings:#?}"
+        );
+    }
+    assert!(!log.contains("Other("), "{log}");
+    assert!(!log.contains(PASSWORD), "a password is in the log");
+}
+
+/// Server certificates that must be refused are, with the cause named, and nothing is
+/// sent: another CA's v1 certificate, an expired v1 one, a v1 one with a damaged
+/// signature, a v1 one for another name, and a v3 one whose SAN does not match although
+/// its CN does.
+#[test]
+fn server_certificates_that_must_be_refused_name_the_cause() {
+    let Some(pki) = Pki::shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = Recipes::new(pki, &d.join("recipes"));
+    let v1 = r.x509_req("v1-server", "/CN=localhost", None, false);
+    let foreign = r.x509_req("foreign-v1", "/CN=localhost", None, true);
+    let expired = r.v1_dated(
+        "expired-v1",
+        "/CN=localhost",
+        "20200101000000Z",
+        "20210101000000Z",
+    );
+    assert_eq!(r.version(&expired.cert), "Version: 1 (0x0)");
+    let damaged = r.bad_signature(&v1);
+    let san_elsewhere = r.x509_req(
+        "san-elsewhere",
+        "/CN=localhost",
+        Some(&format!(
+            "{SERVER_EXT_NO_SAN}subjectAltName=DNS:plant.example\n"
+        )),
+        false,
+    );
+    let servers = [
+        ("foreign-v1", &foreign, None, "is X.509 v1 (no extensions) and its issuer \"CN=some other CA\" is not a certificate in `ca`"),
+        ("expired-v1", &expired, None, "the server certificate expired at 2021-01-01 00:00:00 UTC"),
+        ("damaged-v1", &damaged, None, "a signature in the server's certificate chain does not verify"),
+        ("wrong-name-v1", &v1, Some("plant.example"), "not valid for the name plant.example (it is valid for CN=localhost)"),
+        ("san-elsewhere", &san_elsewhere, None, "not valid for the name localhost (it is valid for plant.example)"),
+    ];
+    let mut peers = Vec::new();
+    let mut uplinks = Vec::new();
+    for (name, server, server_name, _) in &servers {
+        let Some(peer) = python_wss_trusting(d, server, &pki.ca, name, None) else {
+            return;
+        };
+        let mut uplink = Uplink::new(name, format!("wss://localhost:{}/{name}", peer.port)).client(
+            pki,
+            KeyVariant::Pkcs8Plain,
+            [Form::Path; 3],
+        );
+        if let Some(sn) = server_name {
+            uplink = uplink.with("server_name", *sn);
+        }
+        uplinks.push(uplink);
+        peers.push(peer);
+    }
+    let mut daemon = start_daemon(d, &config(&uplinks));
+    for (name, _, _, cause) in &servers {
+        let line = wait_for_failure(d, name);
+        assert!(
+            line.contains(cause),
+            "{name}: expected {cause:?} in\n{line}"
+        );
+        assert!(!line.contains("Other("), "{line}");
+    }
+    // Nothing reached a server: TLS failed before any HTTP request.
+    for ((name, ..), peer) in servers.iter().zip(&peers) {
+        assert_eq!(metric(d, "send_msgs_total", name), 0, "{name}");
+        assert!(peer.lines().is_empty(), "{name}: {:?}", peer.lines());
+    }
+    assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
+}
+
+/// Renewal: the certificate and key files are replaced while tagwire runs. Without
+/// `tls_watch_s` the new pair is presented at the next connection (the server is
+/// restarted to cause one); with `tls_watch_s = 1` tagwire reconnects by itself. A broken
+/// renewal keeps the last good pair. The server's side says what was presented, and no
+/// counter is missing through all of it.
+#[test]
+fn renewed_certificates_are_presented_at_the_next_connection() {
+    let Some(pki) = Pki::shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = Recipes::new(pki, &d.join("recipes"));
+    let first = r.x509_req("first", "/CN=gw-first", Some(CLIENT_EXT), false);
+    let second = r.x509_req("second", "/CN=gw-second", None, false);
+    let live = |stem: &str| {
+        (
+            d.join(format!("{stem}-cert.pem")),
+            d.join(format!("{stem}-key.pem")),
+        )
+    };
+    let install = |stem: &str, id: &certs::Identity| {
+        let (cert, key) = live(stem);
+        std::fs::copy(&id.cert, cert).unwrap();
+        std::fs::copy(&id.key, key).unwrap();
+    };
+    install("renewed", &first);
+    install("watched", &first);
+
+    let port = free_port();
+    let start_server = || python_wss_trusting(d, &pki.server, &pki.ca, "server", Some(port));
+    let Some(mut server) = start_server() else {
+        return;
+    };
+    let out = server.out.clone();
+    let lines = || read_lines(&out);
+    let url = |path: &str| format!("wss://localhost:{port}/{path}");
+    let files = |name: &'static str, stem: &str| {
+        let (cert, key) = live(stem);
+        Uplink::new(name, url(name))
+            .with("ca", certs::p(&pki.ca))
+            .with("cert", certs::p(&cert))
+            .with("key", certs::p(&key))
+    };
+    let uplinks = [
+        files("renewed", "renewed"),
+        files("watched", "watched").with("tls_watch_s", "1"),
+    ];
+    // `tls_watch_s` is an integer: written without quotes.
+    let conf = config(&uplinks).replace("tls_watch_s = \"1\"", "tls_watch_s = 1");
+    let daemon = start_daemon(d, &conf);
+    let payloads = || {
+        lines()
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("B ").map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    wait_for_groups("first certificates", &["renewed", "watched"], 5, payloads);
+    assert_eq!(presented(&lines(), "/renewed"), ["gw-first"]);
+    assert_eq!(presented(&lines(), "/watched"), ["gw-first"]);
+
+    // Renewal. The watched uplink reconnects by itself; the other keeps its connection.
+    install("watched", &second);
+    install("renewed", &second);
+    wait_for(
+        "the watched uplink to present the new certificate",
+        Duration::from_secs(15),
+        || presented(&lines(), "/watched").last().map(String::as_str) == Some("gw-second"),
+    );
+    assert_eq!(
+        presented(&lines(), "/renewed"),
+        ["gw-first"],
+        "no reconnect without tls_watch_s"
+    );
+
+    // A server restart: the next connection presents the renewed certificate.
+    server.proc.terminate(Duration::from_secs(10));
+    server = start_server().unwrap();
+    wait_for(
+        "the renewed certificate after the restart",
+        Duration::from_secs(15),
+        || presented(&lines(), "/renewed").last().map(String::as_str) == Some("gw-second"),
+    );
+    let log = daemon_log(d);
+    let renewed_line = log
+        .lines()
+        .find(|l| l.contains("uplink=renewed") && l.contains("client certificate renewed"))
+        .unwrap_or_else(|| panic!("no renewal line in\n{log}"));
+    assert!(
+        renewed_line.contains(
+            "now presenting \"CN=gw-second\" issued by \"CN=tagwire e2e test CA\", expires in 365 days ("
+        ),
+        "{renewed_line}"
+    );
+
+    // A broken renewal (a certificate cut short) keeps the last good pair.
+    let (cert, _) = live("renewed");
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+    server.proc.terminate(Duration::from_secs(10));
+    server = start_server().unwrap();
+    wait_for(
+        "a reconnect with the last good certificate",
+        Duration::from_secs(15),
+        || presented(&lines(), "/renewed").len() >= 3,
+    );
+    assert_eq!(presented(&lines(), "/renewed").last().unwrap(), "gw-second");
+    let log = daemon_log(d);
+    assert!(
+        log.lines().any(|l| l.contains("uplink=renewed")
+            && l.contains("the changed TLS files cannot be used, so the previous certificate and key stay in use: cert:")),
+        "{log}"
+    );
+    // Both uplinks deliver again after the last restart (a stop while one is still
+    // reconnecting could not drain its queue).
+    let report = counters(&payloads());
+    for name in ["renewed", "watched"] {
+        let n = report.max(name) + 10;
+        wait_for_groups("data after the restarts", &[name], n, payloads);
+    }
+    stop_and_check_delivery(daemon, d, &["renewed", "watched"], payloads);
+    drop(server);
+}
+
+/// `tagwire check` prints each uplink's client certificate (subject, issuer, expiry) and
+/// warns when it expires within 30 days or has expired; `run` logs the same at start.
+#[test]
+fn check_reports_client_certificates_and_their_expiry() {
+    let Some(pki) = Pki::shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r = Recipes::new(pki, &d.join("recipes"));
+    let fresh = r.x509_req("fresh", "/CN=gw-fresh", Some(CLIENT_EXT), false);
+    let soon = r.x509_req_days("soon", "/CN=gw-soon", None, false, "10");
+    let old = r.v1_dated("old", "/CN=gw-old", "20200101000000Z", "20210101000000Z");
+    let pair = |name: &'static str, id: &certs::Identity| {
+        Uplink::new(name, "wss://localhost:1/".into())
+            .with("ca", certs::p(&pki.ca))
+            .with("cert", certs::p(&id.cert))
+            .with("key", certs::p(&id.key))
+    };
+    let uplinks = [
+        pair("fresh", &fresh),
+        pair("soon", &soon),
+        pair("old", &old),
+    ];
+    let path = write(d, "check.toml", &config(&uplinks));
+    let check = tagwire()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert_eq!(check.status.code(), Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    let issuer = "issued by \"CN=tagwire e2e test CA\"";
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "north \"fresh\": client certificate \"CN=gw-fresh\" {issuer}, expires in 365 days ("
+        )),
+        "{out}"
+    );
+    assert!(!lines[0].contains("v1"), "{out}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "north \"soon\": client certificate \"CN=gw-soon\" {issuer}, expires in 10 days ("
+        )),
+        "{out}"
+    );
+    assert!(
+        lines[1].ends_with("(X.509 v1: sent as is; the server decides)"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "north \"soon\": warning: the client certificate \"CN=gw-soon\" expires in 10 days ("
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with(&format!(
+            "north \"old\": client certificate \"CN=gw-old\" {issuer}, EXPIRED "
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        lines[4],
+        "north \"old\": warning: the client certificate \"CN=gw-old\" expired on 2021-01-01 00:00:00 UTC: the server will probably refuse it; renew it",
+        "{out}"
+    );
+
+    // A PKCS#12 bundle with the wrong password is named by `check`, which then reports no
+    // certificate.
+    let bundle = r.pkcs12(&fresh, PASSWORD, false);
+    let wrong = [Uplink::new("p12", "wss://localhost:1/".into())
+        .with("ca", certs::p(&pki.ca))
+        .with("cert", certs::p(&bundle))
+        .with("keypass", "not-the-password")];
+    let wrong_path = write(d, "wrong.toml", &config(&wrong));
+    let check = tagwire()
+        .args(["check", "--config"])
+        .arg(&wrong_path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert_eq!(check.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.trim_end(),
+        format!(
+            "north[0].keypass: wrong password for the PKCS#12 bundle {}",
+            bundle.display()
+        )
+    );
+    assert!(!out.contains("not-the-password"), "{out}");
+
+    // The same warnings in the start-up log.
+    let mut daemon = start_daemon(d, &config(&uplinks));
+    wait_for(
+        "the start-up certificate lines",
+        Duration::from_secs(10),
+        || daemon_log(d).contains("north \"old\": warning:"),
+    );
+    let log = daemon_log(d);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("\"CN=gw-soon\" expires in 10 days")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("\"CN=gw-old\" expired on 2021-01-01")),
+        "{log}"
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
 }

@@ -22,6 +22,9 @@ pub enum LinkError {
     },
     /// The connection's event stream ended without a reason.
     Ended,
+    /// The uplink left a working connection because its certificate files changed
+    /// (`tls_watch`), to present the renewed certificate on the next one.
+    CertificatesRenewed,
 }
 
 impl fmt::Display for LinkError {
@@ -36,6 +39,9 @@ impl fmt::Display for LinkError {
                 reason
             ),
             LinkError::Ended => f.write_str("the connection ended"),
+            LinkError::CertificatesRenewed => {
+                f.write_str("reconnecting for renewed certificate files")
+            }
         }
     }
 }

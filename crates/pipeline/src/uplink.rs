@@ -17,6 +17,7 @@ use tagwire_model::Snapshot;
 use tagwire_queue::{
     DiskCacheConfig, DiskLogError, MessageQueue, PushOutcome, QueueLimits, SyncPolicy,
 };
+use tagwire_tls_config::ClientConfigSource;
 use tagwire_ws_client::{connect, ConnectOptions, Connection, Event, FrameKind, WsUrl};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,6 +53,14 @@ pub struct UplinkConfig {
     pub confirm: bool,
     /// At shutdown, how long to keep sending what is queued before closing.
     pub drain_timeout: Duration,
+    /// Where each connection's TLS configuration comes from when the certificate files
+    /// may be renewed while running: asked once before each connection, it replaces
+    /// `connect.tls`.
+    pub tls_source: Option<Arc<ClientConfigSource>>,
+    /// With `tls_source`: how often to look for changed certificate files while
+    /// connected, reconnecting to present them. `None`: a change waits for the next
+    /// reconnect.
+    pub tls_watch: Option<Duration>,
 }
 
 impl UplinkConfig {
@@ -69,6 +78,8 @@ impl UplinkConfig {
             backoff_ceiling: Duration::from_secs(30),
             confirm: true,
             drain_timeout: Duration::from_secs(5),
+            tls_source: None,
+            tls_watch: None,
         }
     }
 }
@@ -255,8 +266,9 @@ impl Uplink {
             if *shutdown.borrow() {
                 break;
             }
+            let options = self.connect_options();
             let attempt = tokio::select! {
-                r = connect(&self.config.url, &self.config.connect) => r,
+                r = connect(&self.config.url, &options) => r,
                 _ = shutdown.changed() => break,
             };
             let end = match attempt {
@@ -311,6 +323,16 @@ impl Uplink {
         self.metrics.set_running_state(RunningState::Stopped);
     }
 
+    /// The options of the next connection, with the TLS configuration of the files as
+    /// they are now when they may be renewed.
+    fn connect_options(&self) -> std::borrow::Cow<'_, ConnectOptions> {
+        let mut options = std::borrow::Cow::Borrowed(&self.config.connect);
+        if let Some(source) = &self.config.tls_source {
+            options.to_mut().tls = Some(source.current());
+        }
+        options
+    }
+
     /// Runs one connection until it fails or shutdown is asked for.
     async fn session(
         &self,
@@ -321,6 +343,13 @@ impl Uplink {
         let mut confirm_tick = tokio::time::interval(CONFIRM_INTERVAL);
         confirm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_pinged = 0u64;
+        // Kept across loop turns: a timer made anew each turn would never fire while
+        // messages flow.
+        let tls_watch = self
+            .config
+            .tls_watch
+            .filter(|_| self.config.tls_source.is_some());
+        let mut next_tls_check = tokio::time::Instant::now() + tls_watch.unwrap_or_default();
         loop {
             if self.queue.in_flight() < MAX_IN_FLIGHT {
                 match self.write_batch(&mut conn, &mut last_pinged).await {
@@ -358,6 +387,13 @@ impl Uplink {
                 _ = shutdown.changed() => {
                     self.drain(conn, backoff).await;
                     return SessionEnd::Shutdown;
+                }
+                _ = tokio::time::sleep_until(next_tls_check), if tls_watch.is_some() => {
+                    next_tls_check += tls_watch.unwrap_or_default();
+                    if self.config.tls_source.as_ref().is_some_and(|s| s.files_changed()) {
+                        info!(uplink = %self.config.name, "the certificate files changed: reconnecting to present the new ones (tls_watch_s)");
+                        return SessionEnd::Lost(LinkError::CertificatesRenewed);
+                    }
                 }
             }
         }

@@ -763,3 +763,298 @@ fn fresh_dir() -> PathBuf {
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
+
+/// Certificates made in a test's own directory with the `openssl` recipes users follow,
+/// issued by the shared test CA (copied in, so that `-CAcreateserial` and `openssl ca`
+/// write their bookkeeping files there and tests running in parallel do not share them).
+/// The commands run without this module's `openssl.cnf` where the recipe does, as a user
+/// would type them.
+pub struct Recipes {
+    dir: PathBuf,
+    ca: PathBuf,
+    ca_key: PathBuf,
+    other_ca: PathBuf,
+    other_ca_key: PathBuf,
+}
+
+/// Extensions of a v3 client certificate made with `-extfile`.
+pub const CLIENT_EXT: &str = "basicConstraints=critical,CA:FALSE\n\
+                              keyUsage=critical,digitalSignature,keyEncipherment\n\
+                              extendedKeyUsage=clientAuth\n\
+                              subjectAltName=DNS:gw-17.plant.example\n";
+/// Extensions of a v3 server certificate without subjectAltName (the name in the CN only).
+pub const SERVER_EXT_NO_SAN: &str = "basicConstraints=critical,CA:FALSE\n\
+                                     keyUsage=critical,digitalSignature,keyEncipherment\n\
+                                     extendedKeyUsage=serverAuth\n";
+
+impl Recipes {
+    /// A recipe maker writing into `dir`.
+    pub fn new(pki: &Pki, dir: &Path) -> Recipes {
+        std::fs::create_dir_all(dir).unwrap();
+        let copy = |from: &Path, name: &str| {
+            let to = dir.join(name);
+            std::fs::copy(from, &to).unwrap();
+            to
+        };
+        std::fs::write(dir.join("ca.cnf"), OPENSSL_CNF).unwrap();
+        std::fs::write(dir.join("ca-index.txt"), "").unwrap();
+        std::fs::write(dir.join("ca-serial.txt"), "2000\n").unwrap();
+        Recipes {
+            ca: copy(&pki.ca, "ca.pem"),
+            ca_key: copy(&pki.ca_key, "ca.key"),
+            other_ca: copy(&pki.other_ca, "other-ca.pem"),
+            other_ca_key: copy(&pki.dir.join("other-ca.key"), "other-ca.key"),
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn openssl(&self, args: &[&str]) -> String {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("the openssl command runs");
+        assert!(
+            output.status.success(),
+            "openssl {} failed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `openssl req -newkey rsa:2048 -nodes -keyout NAME.key -out NAME.csr -subj SUBJECT`.
+    fn request(&self, name: &str, subject: &str) -> (PathBuf, PathBuf) {
+        let (key, csr) = (
+            self.dir.join(format!("{name}.key")),
+            self.dir.join(format!("{name}.csr")),
+        );
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&csr),
+            "-subj",
+            subject,
+        ]);
+        (key, csr)
+    }
+
+    /// The recipe of the issue: `x509 -req -CA ca.pem -CAkey ca.key -CAcreateserial -days
+    /// 365`, with `-extfile` when `ext` is given (its text). Without it OpenSSL 3.0 makes
+    /// an X.509 v1 certificate. `other_ca` issues from the other test CA instead.
+    pub fn x509_req(
+        &self,
+        name: &str,
+        subject: &str,
+        ext: Option<&str>,
+        other_ca: bool,
+    ) -> Identity {
+        self.x509_req_days(name, subject, ext, other_ca, "365")
+    }
+
+    /// [`Recipes::x509_req`] with a chosen `-days`.
+    pub fn x509_req_days(
+        &self,
+        name: &str,
+        subject: &str,
+        ext: Option<&str>,
+        other_ca: bool,
+        days: &str,
+    ) -> Identity {
+        let (key, csr) = self.request(name, subject);
+        let cert = self.dir.join(format!("{name}.pem"));
+        let (ca, ca_key) = if other_ca {
+            (&self.other_ca, &self.other_ca_key)
+        } else {
+            (&self.ca, &self.ca_key)
+        };
+        let ext_file = self.dir.join(format!("{name}.ext"));
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            p(&csr),
+            "-CA",
+            p(ca),
+            "-CAkey",
+            p(ca_key),
+            "-CAcreateserial",
+            "-out",
+            p(&cert),
+            "-days",
+            days,
+        ];
+        if let Some(text) = ext {
+            std::fs::write(&ext_file, text).unwrap();
+            args.extend_from_slice(&["-extfile", p(&ext_file)]);
+        }
+        self.openssl(&args);
+        Identity { cert, key }
+    }
+
+    /// `openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj SUBJECT`: a self-signed
+    /// certificate (a CA certificate too, by OpenSSL's defaults).
+    pub fn self_signed(&self, name: &str, subject: &str) -> Identity {
+        let (key, cert) = (
+            self.dir.join(format!("{name}.key")),
+            self.dir.join(format!("{name}.pem")),
+        );
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&cert),
+            "-days",
+            "365",
+            "-subj",
+            subject,
+        ]);
+        Identity { cert, key }
+    }
+
+    /// A client certificate issued by an intermediate CA (itself issued by the test CA),
+    /// with the file holding the certificate followed by the intermediate, as servers
+    /// expect the chain.
+    pub fn via_intermediate(&self, name: &str, subject: &str) -> Identity {
+        let intermediate = self.x509_req(
+            &format!("{name}-intermediate"),
+            "/CN=tagwire e2e intermediate CA",
+            Some("basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n"),
+            false,
+        );
+        let (key, csr) = self.request(name, subject);
+        let leaf = self.dir.join(format!("{name}-leaf.pem"));
+        let ext_file = self.dir.join(format!("{name}.ext"));
+        std::fs::write(&ext_file, CLIENT_EXT).unwrap();
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            p(&csr),
+            "-CA",
+            p(&intermediate.cert),
+            "-CAkey",
+            p(&intermediate.key),
+            "-CAcreateserial",
+            "-out",
+            p(&leaf),
+            "-days",
+            "365",
+            "-extfile",
+            p(&ext_file),
+        ]);
+        let cert = self.dir.join(format!("{name}.pem"));
+        let chain = std::fs::read_to_string(&leaf).unwrap()
+            + &std::fs::read_to_string(&intermediate.cert).unwrap();
+        std::fs::write(&cert, chain).unwrap();
+        Identity { cert, key }
+    }
+
+    /// An X.509 v1 certificate valid only from `start` to `end` (`YYYYMMDDHHMMSSZ`):
+    /// `openssl ca` with no extensions (`x509 -req` of OpenSSL 3.0 cannot set dates).
+    pub fn v1_dated(&self, name: &str, subject: &str, start: &str, end: &str) -> Identity {
+        let (key, csr) = self.request(name, subject);
+        let cert = self.dir.join(format!("{name}.pem"));
+        self.openssl(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            p(&self.ca),
+            "-keyfile",
+            p(&self.ca_key),
+            "-in",
+            p(&csr),
+            "-out",
+            p(&cert),
+            "-startdate",
+            start,
+            "-enddate",
+            end,
+            "-notext",
+        ]);
+        Identity { cert, key }
+    }
+
+    /// `openssl pkcs12 -export -inkey KEY -in CERT -certfile ca.pem`, with OpenSSL's
+    /// current defaults (AES-256-CBC, PBKDF2, SHA-256 MAC) or `-legacy` (RC2/3DES, SHA-1).
+    pub fn pkcs12(&self, identity: &Identity, password: &str, legacy: bool) -> PathBuf {
+        let out = identity
+            .cert
+            .with_extension(if legacy { "legacy.p12" } else { "p12" });
+        let pass = format!("pass:{password}");
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            p(&identity.key),
+            "-in",
+            p(&identity.cert),
+            "-certfile",
+            p(&self.ca),
+            "-passout",
+            &pass,
+            "-out",
+            p(&out),
+        ];
+        if legacy {
+            args.push("-legacy");
+        }
+        self.openssl(&args);
+        out
+    }
+
+    /// A copy of `identity` whose certificate's signature has its last byte changed.
+    pub fn bad_signature(&self, identity: &Identity) -> Identity {
+        self.openssl(&[
+            "x509",
+            "-in",
+            p(&identity.cert),
+            "-outform",
+            "DER",
+            "-out",
+            "bad.der",
+        ]);
+        let mut bytes = std::fs::read(self.dir.join("bad.der")).unwrap();
+        *bytes.last_mut().unwrap() ^= 0x01;
+        let cert = identity.cert.with_extension("bad-signature.pem");
+        std::fs::write(
+            &cert,
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                base64(&bytes)
+            ),
+        )
+        .unwrap();
+        Identity {
+            cert,
+            key: identity.key.clone(),
+        }
+    }
+
+    /// The `Version:` line of `openssl x509 -text`, e.g. `Version: 1 (0x0)`.
+    pub fn version(&self, cert: &Path) -> String {
+        let text = self.openssl(&["x509", "-in", p(cert), "-noout", "-text"]);
+        text.lines()
+            .find(|l| l.trim_start().starts_with("Version:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// The test CA's certificate (the copy in this directory).
+    pub fn ca(&self) -> &Path {
+        &self.ca
+    }
+}

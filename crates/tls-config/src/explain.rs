@@ -3,8 +3,10 @@
 use std::error::Error as StdError;
 use std::io;
 
-use rustls::{AlertDescription, CertificateError, Error};
+use rustls::{AlertDescription, CertificateError, Error, OtherError};
 use rustls_pki_types::UnixTime;
+
+use crate::verifier::V1Refusal;
 
 /// Explains a rustls error from a failed handshake (or from the first read after it: with
 /// TLS 1.3 a server reports a rejected client certificate only then) as advice that names
@@ -52,9 +54,128 @@ pub fn explain_tls_error(err: &Error) -> String {
              was issued for"
                 .to_owned()
         }
+        Error::InvalidCertRevocationList(_) => {
+            "a certificate revocation list could not be used".to_owned()
+        }
+        Error::NoApplicationProtocol => {
+            "the server and tagwire have no application protocol (ALPN) in common".to_owned()
+        }
+        Error::FailedToGetCurrentTime => {
+            "this machine's clock could not be read, so certificate dates cannot be checked"
+                .to_owned()
+        }
+        Error::FailedToGetRandomBytes => {
+            "the operating system's random number generator failed".to_owned()
+        }
+        Error::EncryptError => "a TLS record could not be encrypted".to_owned(),
+        Error::PeerSentOversizedRecord => {
+            "the server sent a TLS record larger than TLS allows (a buggy server or something \
+             in between rewriting the connection)"
+                .to_owned()
+        }
+        Error::UnsupportedNameType => {
+            "the name to verify the server against is neither a DNS name nor an IP address: \
+             set `server_name`"
+                .to_owned()
+        }
+        Error::Other(other) => explain_other(other),
         _ => "the TLS connection failed".to_owned(),
     };
-    format!("{advice} (TLS error: {err})")
+    match rustls_words(err) {
+        Some(words) => format!("{advice} (TLS error: {words})"),
+        None => advice,
+    }
+}
+
+/// rustls's own wording of `err`, to follow the advice; `None` when it would only be a
+/// `Debug` dump of another library's error type (`Other(OtherError(…))`), which says
+/// nothing a person can use: the advice then stands alone.
+fn rustls_words(err: &Error) -> Option<String> {
+    let words = err.to_string();
+    (!words.contains("Other(")).then_some(words)
+}
+
+/// A problem with a certificate found before connecting (a `ca` certificate rustls will
+/// not take as a trust anchor), without rustls's `Debug` dumps.
+pub(crate) fn certificate_problem(err: &Error) -> String {
+    match err {
+        Error::InvalidCertificate(CertificateError::Other(other)) => explain_other(other),
+        Error::InvalidCertificate(CertificateError::BadEncoding) => {
+            "it is not a valid X.509 certificate".to_owned()
+        }
+        other => rustls_words(other).unwrap_or_else(|| "it was refused".to_owned()),
+    }
+}
+
+/// The errors webpki (or this crate's verifier) reports through rustls's `OtherError`.
+fn explain_other(other: &OtherError) -> String {
+    if let Some(refusal) = other.0.downcast_ref::<V1Refusal>() {
+        return refusal.to_string();
+    }
+    let Some(webpki) = other.0.downcast_ref::<webpki::Error>() else {
+        return format!("the server certificate was rejected: {}", other.0);
+    };
+    use webpki::Error as W;
+    match webpki {
+        W::CaUsedAsEndEntity => {
+            "the server presents a CA certificate (basicConstraints CA:TRUE) as its own, which \
+             TLS does not accept; typical of a self-signed certificate made with `openssl req \
+             -x509`: make it with `-addext basicConstraints=critical,CA:FALSE`, or better, \
+             issue the server certificate from a CA and give that CA as `ca`"
+                .to_owned()
+        }
+        W::EndEntityUsedAsCa => {
+            "a certificate in the server's chain that issued another one is not a CA \
+             certificate (no basicConstraints CA:TRUE): the server's chain is wrong, or `ca` \
+             holds a server certificate instead of the CA certificate"
+                .to_owned()
+        }
+        W::UnsupportedCertVersion => {
+            "a certificate in the server's chain is X.509 v1 (no extensions): only a v1 server \
+             certificate issued directly by the CA in `ca` is accepted; have the chain \
+             reissued as v3"
+                .to_owned()
+        }
+        W::PathLenConstraintViolated | W::MaximumPathDepthExceeded => {
+            "the server's certificate chain is longer than its CAs allow (pathlen constraint, \
+             or more than 6 intermediates): the server's chain is wrong"
+                .to_owned()
+        }
+        W::NameConstraintViolation
+        | W::MalformedNameConstraint
+        | W::MaximumNameConstraintComparisonsExceeded => {
+            "the server certificate's name is outside what its CA may issue for (name \
+             constraints): the server needs a certificate from a CA allowed to issue for it"
+                .to_owned()
+        }
+        W::SignatureAlgorithmMismatch => {
+            "the server certificate's two signature algorithm fields disagree: the certificate \
+             is malformed; have it reissued"
+                .to_owned()
+        }
+        W::ExtensionValueInvalid
+        | W::MalformedExtensions
+        | W::EmptyEkuExtension
+        | W::InvalidSerialNumber
+        | W::MalformedDnsIdentifier
+        | W::InvalidNetworkMaskConstraint => {
+            "the server certificate has an extension or field that is malformed: have it \
+             reissued (e.g. with `openssl x509 -req … -extfile`)"
+                .to_owned()
+        }
+        W::CertDistrusted => {
+            "the server certificate's CA is no longer trusted for TLS server certificates"
+                .to_owned()
+        }
+        W::MaximumPathBuildCallsExceeded | W::MaximumSignatureChecksExceeded => {
+            "the server sent so many certificates that checking them was given up: the server \
+             should send only its certificate and intermediates"
+                .to_owned()
+        }
+        other => {
+            format!("the server certificate was rejected by the certificate checks ({other:?})")
+        }
+    }
 }
 
 /// Like [`explain_tls_error`] for an I/O error that wraps a rustls error (as tokio-rustls
@@ -124,7 +245,11 @@ fn explain_certificate_error(err: &CertificateError) -> String {
             if presented.is_empty() {
                 "no name at all".to_owned()
             } else {
-                presented.join(", ")
+                presented
+                    .iter()
+                    .map(|name| plain_name(name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ),
         CertificateError::NotValidForName => {
@@ -151,12 +276,34 @@ fn explain_certificate_error(err: &CertificateError) -> String {
              accept (SHA-1, or a key type it does not know): reissue it with SHA-256 or better"
                 .to_owned()
         }
-        // webpki reports it as an "other" error; its name is the stable part.
-        CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
-            "the server presents a CA certificate (basicConstraints CA:TRUE) as its own, which              TLS does not accept; typical of a self-signed certificate made with `openssl req              -x509`: make it with `-addext basicConstraints=critical,CA:FALSE`, or better,              issue the server certificate from a CA and give that CA as `ca`"
+        CertificateError::Other(other) => explain_other(other),
+        #[allow(deprecated)] // rustls still reports it for some algorithms
+        CertificateError::UnsupportedSignatureAlgorithm => {
+            "the server certificate chain is signed with an algorithm this client does not \
+             accept (SHA-1, or a key type it does not know): reissue it with SHA-256 or better"
                 .to_owned()
         }
+        CertificateError::UnknownRevocationStatus
+        | CertificateError::ExpiredRevocationList
+        | CertificateError::ExpiredRevocationListContext { .. } => {
+            "the server certificate's revocation status could not be established".to_owned()
+        }
+        CertificateError::ApplicationVerificationFailure => {
+            "the server certificate was rejected by this client's checks".to_owned()
+        }
         _ => "the server certificate was rejected".to_owned(),
+    }
+}
+
+/// webpki lists the names a certificate has in `Debug` form (`DnsName("plant.example")`,
+/// `IpAddress(10.0.0.5)`): the name alone reads better.
+fn plain_name(name: &str) -> &str {
+    let inner = ["DnsName(", "IpAddress(", "UriName(", "DirectoryName("]
+        .iter()
+        .find_map(|prefix| name.strip_prefix(prefix)?.strip_suffix(')'));
+    match inner {
+        Some(inner) => inner.trim_matches('"'),
+        None => name,
     }
 }
 
@@ -239,7 +386,7 @@ fn alert_name(alert: AlertDescription) -> String {
 }
 
 /// `2024-02-29 13:05:09 UTC`.
-fn format_utc(time: UnixTime) -> String {
+pub(crate) fn format_utc(time: UnixTime) -> String {
     let secs = time.as_secs();
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;

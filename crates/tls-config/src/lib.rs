@@ -16,12 +16,22 @@
 //!   intermediates; `key` its private key, as PKCS#8, PKCS#1 (RSA) or SEC1 (EC), plain or
 //!   encrypted: PBES2 PKCS#8 (PBKDF2 with HMAC-SHA-1/224/256/384/512 or scrypt; AES-CBC,
 //!   DES-EDE3-CBC, DES-CBC), and OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` PEM (AES-CBC,
-//!   DES-EDE3-CBC, DES-CBC). Older PBES1 and PKCS#12 schemes get an error naming the
-//!   `openssl` command that converts the key. Key types: RSA 2048–8192 bits, ECDSA P-256 and
-//!   P-384, Ed25519. The key is checked against the certificate before connecting.
-//!   `keypass` is only read when the key is encrypted; given for a plain key it is ignored.
-//!   An empty `keypass` is tried, and if it fails the error says `keypass` is empty rather
-//!   than "wrong password". scrypt parameters needing more than 256 MiB are refused.
+//!   DES-EDE3-CBC, DES-CBC). Older PBES1 and PKCS#12-scheme PEM keys get an error naming
+//!   the `openssl` command that converts the key. Or `cert` is a whole PKCS#12 bundle
+//!   (file or base64, recognised by content; OpenSSL 3 defaults and `-legacy`), `key` is
+//!   left out and `keypass` opens the bundle. Key types: RSA 2048–8192 bits, ECDSA P-256
+//!   and P-384, Ed25519. The certificate is sent as given, whatever its X.509 version or
+//!   extensions (the server judges it); before connecting it must parse as X.509 and its
+//!   public key must be the key's, compared as SubjectPublicKeyInfo. `keypass` is only
+//!   read when the key is encrypted; given for a plain key it is ignored. An empty
+//!   `keypass` is tried, and if it fails the error says `keypass` is empty rather than
+//!   "wrong password". scrypt parameters needing more than 256 MiB are refused.
+//! * **Server certificates OpenSSL accepts and webpki does not**: a certificate without
+//!   any subjectAltName is checked against its subject CN, and an X.509 v1 leaf issued
+//!   directly by a `ca` certificate is verified here (signature, dates, CN); both log a
+//!   warning once per uplink. Everything else is webpki's verdict.
+//! * **Renewal**: [`ClientConfigSource`] re-reads the files before each connection and
+//!   keeps the last good configuration when the new files are unusable.
 //! * **Crypto**: the `ring` provider, chosen explicitly, so another provider compiled into
 //!   the same program cannot make rustls panic; TLS 1.2 and 1.3.
 //! * **Secrets**: passwords and inline key text never appear in an error, `Debug` or log.
@@ -83,24 +93,31 @@ mod legacy;
 mod oids;
 mod password;
 mod pem;
+mod pkcs12;
+mod renewal;
 mod source;
+mod verifier;
+mod x509;
 
 use std::fmt;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::{ClientConfig, InconsistentKeys, RootCertStore};
+use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub use error::{ErrorKind, TlsConfigError};
 pub use explain::{explain_io_error, explain_tls_error};
 pub use password::{PasswordSource, Secret};
+pub use renewal::ClientConfigSource;
 pub use source::PemSource;
+pub use x509::CertSummary;
 
 use key::PemWanted;
 use source::Origin;
+use verifier::{Notices, Verifier};
 
 /// The TLS parameters of one uplink, with Neuron's names.
 ///
@@ -173,22 +190,33 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 /// The first problem found is returned, checked in the order `ca`, `cert`, `key`,
 /// `keypass`, `server_name`.
 pub fn build_client_config(params: &TlsParams) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    build(params, &Notices::new(String::new())).map(|built| built.config)
+}
+
+/// What [`build`] made: the configuration, and what the client certificate says about
+/// itself (for the logs and `tagwire check`).
+pub(crate) struct Built {
+    pub(crate) config: Arc<ClientConfig>,
+    pub(crate) client_cert: Option<CertSummary>,
+    /// The client certificate chain as sent, to tell a renewed one from the same.
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+}
+
+/// [`build_client_config`] with the once-per-uplink warnings of the verifier shared
+/// through `notices`.
+pub(crate) fn build(params: &TlsParams, notices: &Arc<Notices>) -> Result<Built, TlsConfigError> {
     let provider = crypto_provider();
-    let roots = match non_empty(&params.ca) {
+    let (roots, ca) = match non_empty(&params.ca) {
         Some(ca) => load_ca(ca)?,
-        None => RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
+        None => (
+            RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+            Vec::new(),
+        ),
     };
     let client_key = match (non_empty(&params.cert), non_empty(&params.key)) {
         (None, None) => None,
-        (Some(_), None) => {
-            return Err(TlsConfigError::new(
-                "key",
-                ErrorKind::Incomplete,
-                "`cert` is set but `key` is not: a client certificate needs its private key",
-            ))
-        }
         (None, Some(_)) => {
             return Err(TlsConfigError::new(
                 "cert",
@@ -196,7 +224,7 @@ pub fn build_client_config(params: &TlsParams) -> Result<Arc<ClientConfig>, TlsC
                 "`key` is set but `cert` is not: a private key needs its client certificate",
             ))
         }
-        (Some(cert), Some(key)) => Some(load_client_key(
+        (Some(cert), key) => Some(load_client_key(
             cert,
             key,
             params.keypass.as_ref(),
@@ -207,17 +235,30 @@ pub fn build_client_config(params: &TlsParams) -> Result<Arc<ClientConfig>, TlsC
         params.server_name_for("")?;
     }
 
+    let verifier = Verifier::new(roots, ca, Arc::clone(&provider), Arc::clone(notices))
+        .map_err(|err| TlsConfigError::new("ca", ErrorKind::Rustls, err.to_string()))?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|err| TlsConfigError::new("ca", ErrorKind::Rustls, err.to_string()))?
-        .with_root_certificates(roots);
-    let config = match client_key {
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let (config, client_cert, chain) = match client_key {
         Some(certified) => {
-            builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
+            let summary = CertSummary::of(&certified.cert[0]);
+            let chain = certified.cert.clone();
+            (
+                builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified))),
+                summary,
+                chain,
+            )
         }
-        None => builder.with_no_client_auth(),
+        None => (builder.with_no_client_auth(), None, Vec::new()),
     };
-    Ok(Arc::new(config))
+    Ok(Built {
+        config: Arc::new(config),
+        client_cert,
+        chain,
+    })
 }
 
 /// Reads the certificates of a PEM parameter (a path, PEM text or base64 of PEM), in file
@@ -246,24 +287,27 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.trim().is_empty())
 }
 
-fn load_ca(value: &str) -> Result<RootCertStore, TlsConfigError> {
+/// The trust anchors of `ca`, and its certificates as given (for the v1 path of the
+/// verifier).
+fn load_ca(value: &str) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsConfigError> {
     let loaded = PemSource::detect(value).read("ca")?;
     let certs = read_certificates("ca", &loaded)?;
     let mut roots = RootCertStore::empty();
-    for (index, cert) in certs.into_iter().enumerate() {
-        roots.add(cert).map_err(|err| {
+    for (index, cert) in certs.iter().enumerate() {
+        roots.add(cert.clone()).map_err(|err| {
             TlsConfigError::new(
                 "ca",
                 ErrorKind::BadCertificate,
                 format!(
-                    "certificate #{} in {} cannot be used as a CA: {err}",
+                    "certificate #{} in {} cannot be used as a CA: {}",
                     index + 1,
-                    loaded.origin
+                    loaded.origin,
+                    explain::certificate_problem(&err)
                 ),
             )
         })?;
     }
-    Ok(roots)
+    Ok((roots, certs))
 }
 
 fn read_certificates(
@@ -304,49 +348,98 @@ fn read_certificates(
     Ok(certs)
 }
 
-/// Loads `cert` and `key`, and checks that they belong together.
+/// Loads `cert` and `key` (or the PKCS#12 bundle in `cert`), and checks that they belong
+/// together. The certificate is not judged beyond parsing as X.509: it is the server's to
+/// accept, whatever its version or extensions.
 fn load_client_key(
     cert: &str,
-    key: &str,
+    key: Option<&str>,
     keypass: Option<&PasswordSource>,
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, TlsConfigError> {
-    let cert_loaded = PemSource::detect(cert).read("cert")?;
-    let chain = read_certificates("cert", &cert_loaded)?;
-    let cert_origin = &cert_loaded.origin;
-    // The server parses the client certificate the same way; a certificate that fails here
-    // would fail there, with a vaguer message.
-    rustls::server::ParsedCertificate::try_from(&chain[0]).map_err(|err| {
-        TlsConfigError::new(
-            "cert",
-            ErrorKind::BadCertificate,
-            format!("the first certificate in {cert_origin} cannot be parsed: {err}"),
-        )
-    })?;
-
-    let key_loaded = PemSource::detect(key).read("key")?;
-    let key_origin = &key_loaded.origin;
-    let key_der = key::load("key", &key_loaded, keypass)?;
+    let is_bundle = key.is_none();
+    let (chain, key_der, cert_origin, key_origin) = match pkcs12::detect(cert) {
+        Some((bytes, origin)) => {
+            if key.is_some() {
+                return Err(TlsConfigError::new(
+                    "key",
+                    ErrorKind::Incomplete,
+                    format!(
+                        "`cert` is a PKCS#12 bundle ({origin}), which holds the private key \
+                         itself: remove `key` (`keypass` unlocks the bundle)"
+                    ),
+                ));
+            }
+            let bundle = pkcs12::open(&bytes, origin, keypass)?;
+            let origin = bundle.origin;
+            (bundle.chain, bundle.key, origin.clone(), origin)
+        }
+        None => {
+            let Some(key) = key else {
+                return Err(TlsConfigError::new(
+                    "key",
+                    ErrorKind::Incomplete,
+                    "`cert` is set but `key` is not: a client certificate needs its private \
+                     key (only a PKCS#12 bundle in `cert` holds its own key)",
+                ));
+            };
+            let cert_loaded = PemSource::detect(cert).read("cert")?;
+            let chain = read_certificates("cert", &cert_loaded)?;
+            let key_loaded = PemSource::detect(key).read("key")?;
+            let key_der = key::load("key", &key_loaded, keypass)?;
+            (chain, key_der, cert_loaded.origin, key_loaded.origin)
+        }
+    };
+    for (index, der) in chain.iter().enumerate() {
+        if let Some(why) = x509::parse_error(der) {
+            return Err(TlsConfigError::new(
+                "cert",
+                ErrorKind::BadCertificate,
+                format!(
+                    "certificate #{} in {cert_origin} is not a valid X.509 certificate ({why}): \
+                     give the certificate in PEM (-----BEGIN CERTIFICATE-----)",
+                    index + 1
+                ),
+            ));
+        }
+    }
     let signing_key = provider
         .key_provider
         .load_private_key(key_der.clone_key())
-        .map_err(|err| key::unusable("key", key_origin, &key_der, &err))?;
+        .map_err(|err| {
+            // A bundle's key is part of `cert`: name the parameter the user can change.
+            let parameter = if is_bundle { "cert" } else { "key" };
+            key::unusable(parameter, &key_origin, &key_der, &err)
+        })?;
     drop(key_der);
 
-    let certified = CertifiedKey::new(chain, signing_key);
-    match certified.keys_match() {
-        // `Unknown`: the provider cannot tell the public key; ring always can, but do not
-        // refuse a key only because it cannot be checked.
-        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(certified),
-        Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
-            Err(mismatch_error(&certified, key_origin, cert_origin))
+    let mut chain = chain;
+    if is_bundle {
+        // A bundle's certificates come in no promised order: the key's own goes first,
+        // the others (its issuers) follow in bundle order.
+        if let Some(index) = chain
+            .iter()
+            .position(|cert| key_matches(cert, signing_key.as_ref()) == Some(true))
+        {
+            let own = chain.remove(index);
+            chain.insert(0, own);
         }
-        Err(err) => Err(TlsConfigError::new(
-            "cert",
-            ErrorKind::BadCertificate,
-            format!("the first certificate in {cert_origin} cannot be used: {err}"),
-        )),
     }
+    let certified = CertifiedKey::new(chain, signing_key);
+    match key_matches(&certified.cert[0], certified.key.as_ref()) {
+        // `None`: the provider cannot tell the public key; ring always can, but do not
+        // refuse a key only because it cannot be checked.
+        Some(true) | None => Ok(certified),
+        Some(false) => Err(mismatch_error(&certified, &key_origin, &cert_origin)),
+    }
+}
+
+/// Compares the key's public half with the certificate's SubjectPublicKeyInfo, which works
+/// for any certificate version (rustls's own check parses the certificate with webpki,
+/// which only reads v3).
+fn key_matches(cert: &CertificateDer<'_>, key: &dyn rustls::sign::SigningKey) -> Option<bool> {
+    let spki = key.public_key()?;
+    x509::has_public_key(cert, spki.as_ref())
 }
 
 /// The key does not match the first certificate. If it matches a later one, the file is
@@ -356,11 +449,11 @@ fn mismatch_error(
     key_origin: &Origin,
     cert_origin: &Origin,
 ) -> TlsConfigError {
-    let position = certified.cert.iter().skip(1).position(|cert| {
-        CertifiedKey::new(vec![cert.clone()], certified.key.clone())
-            .keys_match()
-            .is_ok()
-    });
+    let position = certified
+        .cert
+        .iter()
+        .skip(1)
+        .position(|cert| key_matches(cert, certified.key.as_ref()) == Some(true));
     match position {
         Some(index) => TlsConfigError::new(
             "cert",

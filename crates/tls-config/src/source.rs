@@ -121,6 +121,8 @@ pub(crate) enum Origin {
     File(PathBuf),
     Inline,
     Base64,
+    /// The base64 of a PKCS#12 bundle.
+    Base64Pkcs12,
 }
 
 impl Origin {
@@ -137,6 +139,7 @@ impl Origin {
         match self {
             Origin::File(path) => shell_quote(&path.display().to_string()),
             Origin::Inline | Origin::Base64 => "key.pem".to_owned(),
+            Origin::Base64Pkcs12 => "bundle.p12".to_owned(),
         }
     }
 }
@@ -147,6 +150,7 @@ impl fmt::Display for Origin {
             Origin::File(path) => write!(f, "{}", path.display()),
             Origin::Inline => f.write_str("the PEM text given inline"),
             Origin::Base64 => f.write_str("the base64-encoded PEM given inline"),
+            Origin::Base64Pkcs12 => f.write_str("given inline as base64"),
         }
     }
 }
@@ -221,7 +225,7 @@ fn looks_like_content(value: &str) -> bool {
 
 /// Decodes base64 leniently: either alphabet, padding optional, whitespace (line breaks of
 /// a wrapped value) ignored. `None` when it is not base64 at all.
-fn decode_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+pub(crate) fn decode_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     let compact: Zeroizing<Vec<u8>> =
         Zeroizing::new(text.bytes().filter(|b| !b.is_ascii_whitespace()).collect());
     if compact.is_empty() {

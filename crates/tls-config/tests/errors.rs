@@ -193,7 +193,8 @@ fn cert_without_key_and_key_without_cert() {
     let err = expect_error(&p, "key", ErrorKind::Incomplete);
     assert_eq!(
         err.to_string(),
-        "key: `cert` is set but `key` is not: a client certificate needs its private key"
+        "key: `cert` is set but `key` is not: a client certificate needs its private key \
+         (only a PKCS#12 bundle in `cert` holds its own key)"
     );
     let mut p = params(&pki, &client.cert, &client.key, None);
     p.cert = Some(String::new()); // Neuron sends "" for unset

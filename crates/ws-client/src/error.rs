@@ -201,7 +201,7 @@ fn rejected_message(status: u16, body: &str, location: Option<&str>) -> String {
 pub enum WsError {
     /// Reading or writing the socket failed (reset, broken pipe, the server
     /// closed TCP without a Close frame, ...).
-    #[error("connection I/O error: {0}")]
+    #[error("{}", io_message(.0))]
     Io(#[from] io::Error),
     /// A write or flush did not finish within `write_timeout`: the server stopped
     /// reading. The connection is torn down (a frame may be half written).
@@ -236,6 +236,16 @@ pub enum WsError {
     InvalidInput(String),
 }
 
+/// An I/O error of an open connection; a TLS error inside it (an alert the server sends
+/// after the handshake, e.g. rejecting the client certificate under TLS 1.3) is explained
+/// like a handshake failure rather than shown in rustls's words.
+fn io_message(error: &io::Error) -> String {
+    match tagwire_tls_config::explain_io_error(error) {
+        Some(advice) => format!("connection TLS error: {advice}"),
+        None => format!("connection I/O error: {error}"),
+    }
+}
+
 impl WsError {
     /// True when the error ended the connection (as opposed to a rejected
     /// argument or an already-closed connection).
@@ -244,5 +254,28 @@ impl WsError {
             self,
             WsError::Io(_) | WsError::WriteTimeout | WsError::Interrupted | WsError::PongTimeout
         )
+    }
+}
+
+#[cfg(test)]
+mod io_message_tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_alert_after_the_handshake_is_explained() {
+        let alert = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate),
+        );
+        let message = WsError::Io(alert).to_string();
+        assert!(
+            message.starts_with("connection TLS error: the server rejected the client certificate"),
+            "{message}"
+        );
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer");
+        assert_eq!(
+            WsError::Io(reset).to_string(),
+            "connection I/O error: reset by peer"
+        );
     }
 }

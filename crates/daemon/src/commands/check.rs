@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config;
 use crate::shutdown::EXIT_USAGE;
+use crate::{cert_report, config};
 
 /// Loads `path` as `run` would (certificates and keys included) and prints either a
 /// summary or every problem found.
@@ -17,6 +17,14 @@ pub fn run(path: &Path) -> ExitCode {
                 cfg.south.len(),
                 cfg.north.len()
             );
+            for uplink in &cfg.north {
+                if let Some(cert) = cert_report::client_certificate(uplink) {
+                    println!("{}", cert_report::describe(uplink, &cert));
+                    if let Some(warning) = cert_report::warning(uplink, &cert) {
+                        println!("{warning}");
+                    }
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(problems) => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tagwire_pipeline::{spawn_simulator, Hub, Uplink};
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::api;
 use crate::config::{self, SouthKind};
@@ -113,6 +113,12 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
         %cache,
         "uplink configured"
     );
+    if let Some(cert) = crate::cert_report::client_certificate(c) {
+        info!("{}", crate::cert_report::describe(c, &cert));
+        if let Some(warning) = crate::cert_report::warning(c, &cert) {
+            warn!("{warning}");
+        }
+    }
 }
 
 /// One line per uplink at exit, so that a stop always says what became of the data:

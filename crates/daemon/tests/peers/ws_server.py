@@ -2,7 +2,8 @@
 
 Writes one line per event to --out:  "C <path>" for each connection (the request path
 and query), "B <payload>" / "T <payload>" for each binary / text message, "X <code>"
-when a connection ends (the close code received, "None" without a Close frame). Prints
+when a connection ends, "P <path> <CN>" for each connection that presented a client
+certificate (the subject CN the server verified) (the close code received, "None" without a Close frame). Prints
 "READY <port>" on stdout once listening. Pings are answered by the library.
 """
 import argparse
@@ -37,6 +38,11 @@ def main():
 
     async def handler(ws):
         out.write(f"C {ws.request.path}\n")
+        peercert = ws.transport.get_extra_info("peercert") if ws.transport else None
+        if peercert:
+            cn = next((v for rdn in peercert.get("subject", ()) for k, v in rdn
+                       if k == "commonName"), "")
+            out.write(f"P {ws.request.path} {cn}\n")
         out.flush()
         try:
             async for msg in ws:

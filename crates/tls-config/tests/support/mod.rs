@@ -606,6 +606,154 @@ impl Pki {
         }
     }
 
+    /// A key and certificate made with the recipe of countless how-tos and IT departments:
+    ///
+    /// ```text
+    /// openssl req -newkey rsa:2048 -nodes -keyout KEY -out CSR -subj SUBJECT
+    /// openssl x509 -req -in CSR -CA ca.pem -CAkey ca.key -CAcreateserial -out CERT -days 365 [-extfile EXT]
+    /// ```
+    ///
+    /// Without `extfile` (the text of an extensions file), OpenSSL 3.0 makes an X.509 v1
+    /// certificate.
+    pub fn user_recipe(&self, subject: &str, extfile: Option<&str>) -> Identity {
+        let key = self.file("recipe-key");
+        let csr = self.file("recipe-csr");
+        let cert = self.file("recipe-cert");
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            path(&key),
+            "-out",
+            path(&csr),
+            "-subj",
+            subject,
+        ]);
+        let ext = self.file("recipe-ext");
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            path(&csr),
+            "-CA",
+            path(&self.ca_cert),
+            "-CAkey",
+            path(&self.ca_key),
+            "-CAcreateserial",
+            "-out",
+            path(&cert),
+            "-days",
+            "365",
+        ];
+        if let Some(text) = extfile {
+            std::fs::write(&ext, text).unwrap();
+            args.extend_from_slice(&["-extfile", path(&ext)]);
+        }
+        // Not through `openssl()`: the recipe runs without this directory's openssl.cnf.
+        let output = Command::new("openssl")
+            .args(&args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("openssl");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Identity {
+            alg: KeyAlg::Rsa2048,
+            cert,
+            key,
+        }
+    }
+
+    /// An X.509 v1 certificate (no extensions) for `identity`'s key and `subject`, valid
+    /// only from `not_before` to `not_after` (`YYYYMMDDHHMMSSZ`): `openssl ca` with no
+    /// extension section makes v1.
+    pub fn v1_with_validity(
+        &self,
+        identity: &Identity,
+        subject: &str,
+        not_before: &str,
+        not_after: &str,
+    ) -> Identity {
+        let dir = self.dir.path();
+        std::fs::write(dir.join("ca-db.cnf"), OPENSSL_CA_CNF).unwrap();
+        if !dir.join("ca-serial.txt").exists() {
+            std::fs::write(dir.join("ca-index.txt"), "").unwrap();
+            std::fs::write(dir.join("ca-serial.txt"), "1000\n").unwrap();
+        }
+        let csr = self.file("v1-csr");
+        let cert = self.file("v1-cert");
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            path(&identity.key),
+            "-subj",
+            subject,
+            "-out",
+            path(&csr),
+        ]);
+        self.openssl(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca-db.cnf",
+            "-cert",
+            path(&self.ca_cert),
+            "-keyfile",
+            path(&self.ca_key),
+            "-in",
+            path(&csr),
+            "-out",
+            path(&cert),
+            "-startdate",
+            not_before,
+            "-enddate",
+            not_after,
+            "-notext",
+        ]);
+        Identity {
+            alg: identity.alg,
+            cert,
+            key: identity.key.clone(),
+        }
+    }
+
+    /// `openssl pkcs12 -export` of `identity` with the CA certificate as its chain, with
+    /// OpenSSL's current defaults or `-legacy` (RC2/3DES, SHA-1 MAC).
+    pub fn pkcs12(&self, identity: &Identity, password: &str, legacy: bool) -> PathBuf {
+        let out = self.dir.path().join(format!(
+            "{:03}-bundle{}.p12",
+            self.counter.get() + 1,
+            if legacy { "-legacy" } else { "" }
+        ));
+        self.counter.set(self.counter.get() + 1);
+        let pass = format!("pass:{password}");
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            path(&identity.key),
+            "-in",
+            path(&identity.cert),
+            "-certfile",
+            path(&self.ca_cert),
+            "-passout",
+            &pass,
+            "-out",
+            path(&out),
+        ];
+        if legacy {
+            args.push("-legacy");
+        }
+        self.openssl(&args);
+        out
+    }
+
     /// A rustls server using `identity` (default: this PKI's server) that requires a
     /// client certificate issued by this CA.
     pub fn server_config(&self, require_client_cert: bool) -> Arc<ServerConfig> {
@@ -634,7 +782,7 @@ impl Pki {
         }
         .build()
         .unwrap();
-        let builder = ServerConfig::builder_with_provider(provider);
+        let builder = ServerConfig::builder_with_provider(provider.clone());
         let builder = match tls12_only {
             Some(()) => builder.with_protocol_versions(&[&rustls::version::TLS12]),
             None => builder.with_safe_default_protocol_versions(),
@@ -645,11 +793,14 @@ impl Pki {
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
         let key = PrivateKeyDer::from_pem_file(&identity.key).unwrap();
+        // A resolver rather than `with_single_cert`, which parses the certificate with
+        // webpki and so refuses to serve the X.509 v1 certificates some tests need.
+        let key = provider.key_provider.load_private_key(key).unwrap();
+        let certified = rustls::sign::CertifiedKey::new(chain, key);
         Arc::new(
             builder
                 .with_client_cert_verifier(verifier)
-                .with_single_cert(chain, key)
-                .unwrap(),
+                .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified))),
         )
     }
 }
