@@ -76,9 +76,9 @@ fn install_peers() -> Result<Vec<(String, String)>> {
         ("microsocks", "microsocks"),
     ]
     .into_iter()
-        .filter(|(bin, _)| which(bin).is_none())
-        .map(|(_, pkg)| pkg)
-        .collect();
+    .filter(|(bin, _)| which(bin).is_none())
+    .map(|(_, pkg)| pkg)
+    .collect();
     if !missing.is_empty() {
         eprintln!("xtask: installing Debian packages {missing:?}");
         run(apt_get().args(["update", "-qq"]))?;
@@ -93,7 +93,10 @@ fn install_peers() -> Result<Vec<(String, String)>> {
         env.push(("TAGWIRE_TINYPROXY".into(), tinyproxy.display().to_string()));
     }
     if let Some(microsocks) = which("microsocks") {
-        env.push(("TAGWIRE_MICROSOCKS".into(), microsocks.display().to_string()));
+        env.push((
+            "TAGWIRE_MICROSOCKS".into(),
+            microsocks.display().to_string(),
+        ));
     }
 
     // Python `websockets` in a venv of our own.

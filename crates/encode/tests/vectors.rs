@@ -10,10 +10,7 @@ use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
 use tagwire_model::{parse_snapshot, Snapshot};
 
 fn vectors_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors"
-    ));
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"));
     assert!(
         dir.join("snapshots.ndjson").is_file(),
         "test vectors not found at {} (they are part of this crate: is the checkout complete?)",

@@ -92,6 +92,8 @@ pub struct Connection {
     reader: JoinHandle<()>,
     peer: SocketAddr,
     close_timeout: Duration,
+    /// The subprotocol the server selected, if any.
+    protocol: Option<String>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -335,7 +337,20 @@ impl Connection {
             reader,
             peer,
             close_timeout: options.close_timeout,
+            protocol: None,
         }
+    }
+
+    /// Records the subprotocol the server selected in its upgrade response.
+    pub(crate) fn with_protocol(mut self, protocol: Option<String>) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The subprotocol the server selected (`Sec-WebSocket-Protocol` of its
+    /// response, always one of those offered), or `None` when it selected none.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
     }
 
     /// Writes one data frame (FIN set, no fragmentation).
@@ -472,7 +487,8 @@ impl Connection {
             .unwrap_or(Err(WsError::CloseTimeout))
     }
 
-    /// The address of the server this connection is connected to.
+    /// The address this connection's TCP socket is connected to: the server's, or
+    /// the proxy's when [`ConnectOptions::proxy`] is set.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }

@@ -26,6 +26,7 @@ use tracing::debug;
 use crate::connection::Connection;
 use crate::error::{ConnectError, Phase};
 use crate::options::ConnectOptions;
+use crate::proxy::{needs_local_resolution, open_tunnel, target_host};
 use crate::url::{Scheme, WsUrl};
 
 /// The GUID of RFC 6455 section 1.3, appended to the key to compute the accept value.
@@ -72,8 +73,7 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
 
     // The query is left out of logs: some servers take a token there.
     debug!(scheme = %url.scheme(), host = url.host(), port = url.port(), "connecting");
-    let addrs = resolve(url, options.connect_timeout).await?;
-    let (tcp, peer) = connect_any(&addrs, options.connect_timeout).await?;
+    let (tcp, peer) = open_transport(url, options).await?;
     // Frames are written whole (one write per frame); Nagle would only delay pings and small messages.
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(error = %e, "could not set TCP_NODELAY");
@@ -108,8 +108,35 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
             .await?
         }
     };
-    debug!(host = url.host(), %peer, "WebSocket open");
-    Ok(Connection::start(upgraded, peer, options))
+    let (upgraded, protocol) = upgraded;
+    debug!(host = url.host(), %peer, ?protocol, "WebSocket open");
+    Ok(Connection::start(upgraded, peer, options).with_protocol(protocol))
+}
+
+/// A TCP stream that carries bytes to and from the server: connected directly, or
+/// through a proxy's tunnel. Returns it with the address of its TCP peer.
+async fn open_transport(
+    url: &WsUrl,
+    options: &ConnectOptions,
+) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let limit = options.connect_timeout;
+    let Some(proxy) = &options.proxy else {
+        let addrs = resolve(url, options).await?;
+        return connect_any(&addrs, limit).await;
+    };
+    let proxy_addrs = resolve_host(proxy.host(), proxy.port(), None, limit).await?;
+    let (mut tcp, peer) = connect_any(&proxy_addrs, limit).await?;
+    // socks5:// means the client resolves the server's name; the proxy gets an address.
+    let target = if needs_local_resolution(proxy, url.host()) {
+        target_host(resolve(url, options).await?[0])
+    } else {
+        url.host().to_owned()
+    };
+    timeout(limit, open_tunnel(proxy, &mut tcp, &target, url.port()))
+        .await
+        .map_err(|_| ConnectError::Timeout(Phase::Proxy))??;
+    debug!(%proxy, %peer, "proxy tunnel open");
+    Ok((tcp, peer))
 }
 
 fn check_options(options: &ConnectOptions) -> Result<(), ConnectError> {
@@ -233,15 +260,40 @@ fn build_request(
     Ok((request, offered_protocols))
 }
 
-async fn resolve(url: &WsUrl, limit: Duration) -> Result<Vec<SocketAddr>, ConnectError> {
-    if let Ok(ip) = url.host().parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, url.port())]);
-    }
+/// The URL host's addresses: `resolve_override` when set, else the system resolver's.
+async fn resolve(url: &WsUrl, options: &ConnectOptions) -> Result<Vec<SocketAddr>, ConnectError> {
+    resolve_host(
+        url.host(),
+        url.port(),
+        options.resolve_override.as_deref(),
+        options.connect_timeout,
+    )
+    .await
+}
+
+async fn resolve_host(
+    host: &str,
+    port: u16,
+    override_ips: Option<&[IpAddr]>,
+    limit: Duration,
+) -> Result<Vec<SocketAddr>, ConnectError> {
     let resolve_error = |source| ConnectError::Resolve {
-        host: url.host().to_owned(),
+        host: host.to_owned(),
         source,
     };
-    let addrs: Vec<SocketAddr> = timeout(limit, tokio::net::lookup_host((url.host(), url.port())))
+    if let Some(ips) = override_ips {
+        if ips.is_empty() {
+            return Err(resolve_error(io::Error::new(
+                io::ErrorKind::NotFound,
+                "resolve_override lists no address",
+            )));
+        }
+        return Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<SocketAddr> = timeout(limit, tokio::net::lookup_host((host, port)))
         .await
         .map_err(|_| ConnectError::Timeout(Phase::Resolve))?
         .map_err(resolve_error)?
@@ -252,31 +304,88 @@ async fn resolve(url: &WsUrl, limit: Duration) -> Result<Vec<SocketAddr>, Connec
             "the resolver returned no addresses",
         )));
     }
-    debug!(host = url.host(), ?addrs, "resolved");
+    debug!(host, ?addrs, "resolved");
     Ok(addrs)
 }
 
-/// Tries each address in order, each attempt bounded by `limit`; returns the
-/// first connection, or the last failure.
+/// How long an attempt has to itself before the next address is tried alongside
+/// (RFC 8305 section 5 recommends 250 ms).
+pub(crate) const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// The order of attempts (RFC 8305 section 4): families alternate, starting with the
+/// family of the resolver's first answer; within a family the resolver's order stays.
+fn interleave(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
+    let (mut same, mut other): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.iter().partition(|a| a.is_ipv6() == first.is_ipv6());
+    let mut out = Vec::with_capacity(addrs.len());
+    let (mut a, mut b) = (same.drain(..), other.drain(..));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+}
+
+/// Happy Eyeballs (RFC 8305): tries every address, IPv6 and IPv4 interleaved, starting
+/// the next attempt when the previous one failed or after [`CONNECTION_ATTEMPT_DELAY`],
+/// whichever comes first. Each attempt is bounded by `limit`. The first connection
+/// wins and the attempts still running are dropped. Without any connection, the
+/// error is the last failure.
 pub(crate) async fn connect_any(
     addrs: &[SocketAddr],
     limit: Duration,
 ) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let order = interleave(addrs);
+    let mut pending = order.iter().copied();
+    // Dropping the set (when one attempt wins) aborts the others.
+    let mut attempts = tokio::task::JoinSet::new();
+    let start = |attempts: &mut tokio::task::JoinSet<_>, addr: SocketAddr| {
+        debug!(%addr, "TCP connect attempt");
+        attempts.spawn(async move { (addr, timeout(limit, TcpStream::connect(addr)).await) });
+    };
     let mut last_error = None;
-    for &addr in addrs {
-        match timeout(limit, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok((stream, addr)),
-            Ok(Err(source)) => {
-                debug!(%addr, error = %source, "TCP connect failed");
-                last_error = Some(ConnectError::Connect {
-                    addr,
-                    source,
-                    attempts: addrs.len(),
-                });
+    let mut more = true;
+    loop {
+        if attempts.is_empty() {
+            match pending.next() {
+                Some(addr) => start(&mut attempts, addr),
+                None => break,
             }
-            Err(_) => {
-                debug!(%addr, ?limit, "TCP connect timed out");
-                last_error = Some(ConnectError::Timeout(Phase::Connect));
+        }
+        tokio::select! {
+            joined = attempts.join_next() => {
+                let Some(Ok((addr, result))) = joined else {
+                    continue; // a panicked attempt task: nothing to learn from it
+                };
+                match result {
+                    Ok(Ok(stream)) => return Ok((stream, addr)),
+                    Ok(Err(source)) => {
+                        debug!(%addr, error = %source, "TCP connect failed");
+                        last_error = Some(ConnectError::Connect {
+                            addr,
+                            source,
+                            attempts: order.len(),
+                        });
+                    }
+                    Err(_) => {
+                        debug!(%addr, ?limit, "TCP connect timed out");
+                        last_error = Some(ConnectError::Timeout(Phase::Connect));
+                    }
+                }
+                // A failure starts the next attempt at once (RFC 8305 section 5).
+                if let Some(addr) = pending.next() {
+                    start(&mut attempts, addr);
+                }
+            }
+            _ = tokio::time::sleep(CONNECTION_ATTEMPT_DELAY), if more => {
+                match pending.next() {
+                    Some(addr) => start(&mut attempts, addr),
+                    None => more = false,
+                }
             }
         }
     }
@@ -300,7 +409,7 @@ async fn upgrade_before<S>(
     key: &str,
     offered_protocols: &[String],
     tls: Option<TlsInfo<'_>>,
-) -> Result<Upgraded, ConnectError>
+) -> Result<(Upgraded, Option<String>), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -404,7 +513,7 @@ async fn upgrade<S>(
     request: Request<Empty<Bytes>>,
     key: &str,
     offered_protocols: &[String],
-) -> Result<Upgraded, ConnectError>
+) -> Result<(Upgraded, Option<String>), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -435,7 +544,7 @@ where
             location,
         });
     }
-    check_upgrade_response(&response, key, offered_protocols)?;
+    let protocol = check_upgrade_response(&response, key, offered_protocols)?;
 
     let upgraded = driver
         .drive(hyper::upgrade::on(&mut response))
@@ -444,7 +553,7 @@ where
     // The sender must live until the upgrade completed: dropping it earlier lets
     // hyper shut the connection down.
     drop(sender);
-    Ok(upgraded)
+    Ok((upgraded, protocol))
 }
 
 /// The `Sec-WebSocket-Accept` value for `key` (RFC 6455 section 4.2.2).
@@ -455,12 +564,13 @@ pub(crate) fn accept_key(key: &str) -> String {
     BASE64.encode(sha1.finalize())
 }
 
-/// RFC 6455 section 4.1, the client's checks of a 101 response.
+/// RFC 6455 section 4.1, the client's checks of a 101 response. Returns the
+/// subprotocol the server selected.
 fn check_upgrade_response(
     response: &Response<Incoming>,
     key: &str,
     offered_protocols: &[String],
-) -> Result<(), ConnectError> {
+) -> Result<Option<String>, ConnectError> {
     let headers = response.headers();
     let bad = |reason: String| ConnectError::BadUpgrade { reason };
 
@@ -516,8 +626,9 @@ fn check_upgrade_response(
                 clean_excerpt(protocol.as_bytes())
             )));
         }
+        return Ok(Some(protocol));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Reads the start of a refused upgrade's body for the error message.
@@ -612,6 +723,45 @@ mod tests {
             }) => assert_eq!(addr, refused),
             other => panic!("expected Connect error, got {:?}", other.map(|(_, a)| a)),
         }
+    }
+
+    #[test]
+    fn attempts_alternate_families_starting_with_the_first_answer() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let order = interleave(&[
+            a("[::1]:1"),
+            a("[::2]:1"),
+            a("[::3]:1"),
+            a("1.0.0.1:1"),
+            a("1.0.0.2:1"),
+        ]);
+        assert_eq!(
+            order,
+            [
+                a("[::1]:1"),
+                a("1.0.0.1:1"),
+                a("[::2]:1"),
+                a("1.0.0.2:1"),
+                a("[::3]:1")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_ipv6_address_does_not_delay_a_live_ipv4_one() {
+        let (silent, _guards) = crate::test_support::silent_listener_v6().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live = listener.local_addr().unwrap();
+        let limit = Duration::from_secs(8);
+        let started = std::time::Instant::now();
+        let (_, addr) = connect_any(&[silent, live], limit).await.unwrap();
+        assert_eq!(addr, live);
+        // Trying the addresses one after another would wait out `limit` on the silent one.
+        assert!(
+            started.elapsed() < limit / 2,
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
