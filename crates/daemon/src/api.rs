@@ -205,6 +205,7 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
                 "url": u.config().url.for_logs(),
                 "running_state": m.running_state(),
                 "link_state": u8::from(m.connected()),
+                "subprotocol": m.subprotocol(),
                 "send_msgs_total": m.send_msgs_total.load(Relaxed),
                 "send_bytes_total": m.send_bytes_total.load(Relaxed),
                 "send_msg_errors_total": m.send_msg_errors_total.load(Relaxed),

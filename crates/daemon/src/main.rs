@@ -8,6 +8,7 @@ mod bench;
 mod config;
 mod demo;
 mod encode_cmd;
+mod reach;
 mod run;
 mod sink;
 mod sink_cmd;

@@ -4,6 +4,7 @@
 //! without locks; readers take each value as it is at that moment.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Mutex;
 
 /// Why a message was dropped; the `reason` label of `dropped_msgs_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,6 +79,8 @@ pub struct UplinkMetrics {
     /// Snapshots refused because the queue was full and the policy is `refuse`.
     pub refused_msgs_total: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
+    /// The subprotocol the server selected on the current (or last) connection.
+    subprotocol: Mutex<Option<String>>,
 }
 
 impl Default for UplinkMetrics {
@@ -94,6 +97,7 @@ impl Default for UplinkMetrics {
             queued_msgs_total: AtomicU64::new(0),
             refused_msgs_total: AtomicU64::new(0),
             dropped: Default::default(),
+            subprotocol: Mutex::new(None),
         }
     }
 }
@@ -117,6 +121,19 @@ impl UplinkMetrics {
     /// True while connected.
     pub fn connected(&self) -> bool {
         self.link_state.load(Relaxed) == 1
+    }
+
+    /// Records the subprotocol the server selected when the connection opened.
+    pub fn set_subprotocol(&self, protocol: Option<&str>) {
+        *self.subprotocol.lock().unwrap_or_else(|e| e.into_inner()) = protocol.map(str::to_owned);
+    }
+
+    /// The subprotocol the server selected on the current or last connection.
+    pub fn subprotocol(&self) -> Option<String> {
+        self.subprotocol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sets `running_state`.

@@ -269,7 +269,8 @@ impl Uplink {
                         self.metrics.reconnects_total.fetch_add(1, Relaxed);
                     }
                     connected_before = true;
-                    failures.recovered(name, &self.config.url, conn.peer_addr());
+                    failures.recovered(name, &self.config.url, &conn);
+                    self.metrics.set_subprotocol(conn.protocol());
                     self.metrics.set_connected(true);
                     let end = self.session(conn, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
@@ -505,13 +506,15 @@ impl FailureLog {
         }
     }
 
-    fn recovered(&mut self, name: &str, url: &WsUrl, peer: std::net::SocketAddr) {
+    fn recovered(&mut self, name: &str, url: &WsUrl, conn: &Connection) {
+        let peer = conn.peer_addr();
+        let subprotocol = conn.protocol().unwrap_or("none");
         match self.failing_since.take() {
             Some(since) => info!(
-                uplink = %name, url = %url.for_logs(), %peer, failures = self.failures,
+                uplink = %name, url = %url.for_logs(), %peer, %subprotocol, failures = self.failures,
                 "connected again after {:?}", since.elapsed()
             ),
-            None => info!(uplink = %name, url = %url.for_logs(), %peer, "connected"),
+            None => info!(uplink = %name, url = %url.for_logs(), %peer, %subprotocol, "connected"),
         }
         self.failures = 0;
         self.last_logged = None;

@@ -219,27 +219,11 @@ fn build_request(
     let headers = request.headers_mut();
     let mut offered_protocols = Vec::new();
     for (name, value) in &options.extra_headers {
-        let invalid = |reason: &str| ConnectError::InvalidOption {
-            option: "extra_headers",
-            reason: format!("header `{name}`: {reason}"),
-        };
-        let header_name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| invalid("not a valid HTTP header name"))?;
-        if RESERVED_HEADERS.contains(&header_name.as_str()) {
-            return Err(invalid(
-                "set by the WebSocket handshake itself and cannot be overridden",
-            ));
-        }
-        // Never echo the value: it is often a credential.
-        let mut header_value = HeaderValue::from_str(value.trim()).map_err(|_| {
-            invalid("value contains characters not allowed in an HTTP header (control characters or non-ASCII)")
-        })?;
-        if matches!(
-            header_name.as_str(),
-            "authorization" | "proxy-authorization" | "cookie"
-        ) {
-            header_value.set_sensitive(true);
-        }
+        let (header_name, header_value) =
+            header_pair(name, value).map_err(|reason| ConnectError::InvalidOption {
+                option: "extra_headers",
+                reason: format!("header `{name}`: {reason}"),
+            })?;
         if header_name == header::SEC_WEBSOCKET_PROTOCOL {
             offered_protocols.extend(
                 value
@@ -258,6 +242,41 @@ fn build_request(
         );
     }
     Ok((request, offered_protocols))
+}
+
+/// Checks one extra header: a valid name that the handshake does not set itself, and
+/// a value an HTTP header can carry. The error says what is wrong; it never repeats
+/// the value, which is often a credential.
+///
+/// ```
+/// use tagwire_ws_client::check_header;
+///
+/// assert!(check_header("Authorization", "Bearer s3cret").is_ok());
+/// assert!(check_header("Sec-WebSocket-Key", "x").unwrap_err().contains("handshake"));
+/// assert!(!check_header("X-Token", "s3cret\n").unwrap_err().contains("s3cret"));
+/// ```
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    header_pair(name, value).map(|_| ())
+}
+
+fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let header_name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| "not a valid HTTP header name".to_owned())?;
+    if RESERVED_HEADERS.contains(&header_name.as_str()) {
+        return Err("set by the WebSocket handshake itself and cannot be overridden".into());
+    }
+    // Never echo the value: it is often a credential.
+    let mut header_value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        "value contains characters not allowed in an HTTP header (control characters or non-ASCII)"
+            .to_owned()
+    })?;
+    if matches!(
+        header_name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) {
+        header_value.set_sensitive(true);
+    }
+    Ok((header_name, header_value))
 }
 
 /// The URL host's addresses: `resolve_override` when set, else the system resolver's.
@@ -744,23 +763,6 @@ mod tests {
                 a("1.0.0.2:1"),
                 a("[::3]:1")
             ]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_silent_ipv6_address_does_not_delay_a_live_ipv4_one() {
-        let (silent, _guards) = crate::test_support::silent_listener_v6().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let live = listener.local_addr().unwrap();
-        let limit = Duration::from_secs(8);
-        let started = std::time::Instant::now();
-        let (_, addr) = connect_any(&[silent, live], limit).await.unwrap();
-        assert_eq!(addr, live);
-        // Trying the addresses one after another would wait out `limit` on the silent one.
-        assert!(
-            started.elapsed() < limit / 2,
-            "took {:?}",
-            started.elapsed()
         );
     }
 

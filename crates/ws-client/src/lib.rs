@@ -110,13 +110,11 @@ mod frame;
 mod handshake;
 mod options;
 mod proxy;
-#[cfg(test)]
-mod test_support;
 mod url;
 
 pub use connection::{Connection, Event};
 pub use error::{ConnectError, Phase, WsError};
-pub use handshake::connect;
+pub use handshake::{check_header, connect};
 pub use options::{ConnectOptions, FrameKind, KeepAlive};
 pub use proxy::{Proxy, ProxyError, ProxyKind, ProxyParseError};
 pub use url::{Scheme, UrlError, UserInfo, WsUrl};

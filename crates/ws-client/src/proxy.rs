@@ -240,15 +240,18 @@ fn no_proxy_matches(list: &str, host: &str) -> bool {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
-    /// The HTTP proxy answered `407`: it wants credentials, or refused the ones sent.
+    /// The HTTP proxy answered `407` (or `401`, as tinyproxy does): it wants
+    /// credentials, or refused the ones sent.
     #[error("{}", if *.sent_credentials {
-        format!("the HTTP proxy {proxy} refused the proxy credentials (407 Proxy Authentication Required): check the user and password in `proxy`")
+        format!("the HTTP proxy {proxy} refused the proxy credentials (HTTP {status}, proxy authentication required): check the user and password in `proxy`")
     } else {
-        format!("the HTTP proxy {proxy} requires authentication (407 Proxy Authentication Required): write `proxy = \"http://user:password@host:port\"`")
+        format!("the HTTP proxy {proxy} requires authentication (HTTP {status}, proxy authentication required): write `proxy = \"http://user:password@host:port\"`")
     })]
     AuthRequired {
         /// The proxy (without password).
         proxy: String,
+        /// 407, or 401 from proxies that use it (tinyproxy).
+        status: u16,
         /// Whether credentials were sent.
         sent_credentials: bool,
     },
@@ -409,8 +412,10 @@ async fn http_connect(
         })?;
     match status {
         200..=299 => Ok(()),
-        407 => Err(ProxyError::AuthRequired {
+        // 401 is what tinyproxy sends; from a proxy asked for CONNECT it means the same.
+        401 | 407 => Err(ProxyError::AuthRequired {
             proxy: proxy.to_string(),
+            status,
             sent_credentials: proxy.credentials.is_some(),
         }),
         _ => Err(ProxyError::ConnectRefused {

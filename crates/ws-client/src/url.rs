@@ -293,6 +293,14 @@ pub struct UserInfo {
 }
 
 impl UserInfo {
+    /// Credentials from a user name (which must not contain `:`) and a password.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        UserInfo {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
     /// The decoded user name.
     pub fn user(&self) -> &str {
         &self.user

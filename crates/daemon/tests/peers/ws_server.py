@@ -2,8 +2,14 @@
 
 Writes one line per event to --out:  "C <path>" for each connection (the request path
 and query), "B <payload>" / "T <payload>" for each binary / text message, "X <code>"
-when a connection ends (the close code received, "None" without a Close frame). Prints
-"READY <port>" on stdout once listening. Pings are answered by the library.
+when a connection ends (the close code received, "None" without a Close frame),
+"S <subprotocol>" after "C" when one was negotiated. Prints "READY <port>" on stdout
+once listening. Pings are answered by the library.
+
+--expect-auth VALUE answers 401 to an upgrade whose Authorization header is not exactly
+VALUE (and writes "R <status>" for it); --subprotocols a,b lists the subprotocols the
+server supports (it picks the first the client offers, and refuses clients offering none).
+--host picks the address to listen on (127.0.0.1 by default; ::1 for IPv6 tests).
 """
 import argparse
 import asyncio
@@ -22,6 +28,9 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--client-ca")
+    ap.add_argument("--expect-auth")
+    ap.add_argument("--subprotocols")
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--delay-ms", type=float, default=0,
                     help="sleep this long after each message: a slow reader")
     args = ap.parse_args()
@@ -35,8 +44,19 @@ def main():
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(args.client_ca)
 
+    def check_auth(connection, request):
+        if args.expect_auth is None:
+            return None
+        if request.headers.get("Authorization") == args.expect_auth:
+            return None
+        out.write("R 401\n")
+        out.flush()
+        return connection.respond(401, "missing or wrong Authorization\n")
+
     async def handler(ws):
         out.write(f"C {ws.request.path}\n")
+        if ws.subprotocol:
+            out.write(f"S {ws.subprotocol}\n")
         out.flush()
         try:
             async for msg in ws:
@@ -58,8 +78,10 @@ def main():
         stop = asyncio.get_running_loop().create_future()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
-        async with serve(handler, "127.0.0.1", args.port, ssl=ctx, max_size=None,
-                         ping_interval=None, reuse_address=True) as server:
+        protocols = args.subprotocols.split(",") if args.subprotocols else None
+        async with serve(handler, args.host, args.port, ssl=ctx, max_size=None,
+                         ping_interval=None, reuse_address=True,
+                         process_request=check_auth, subprotocols=protocols) as server:
             port = server.sockets[0].getsockname()[1]
             print(f"READY {port}", flush=True)
             await stop

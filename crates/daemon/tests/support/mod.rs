@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod certs;
+pub mod proxies;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
