@@ -24,8 +24,9 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tracing::debug;
 
 use crate::connection::Connection;
+use crate::deflate::{self, Agreed};
 use crate::error::{ConnectError, Phase};
-use crate::options::ConnectOptions;
+use crate::options::{Compression, ConnectOptions};
 use crate::proxy::{needs_local_resolution, open_tunnel, target_host};
 use crate::url::{Scheme, WsUrl};
 
@@ -40,8 +41,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "sec-websocket-key",
     "sec-websocket-version",
     "sec-websocket-accept",
-    // We implement no extension; a negotiated one (permessage-deflate) would
-    // set RSV1 on frames we cannot decode.
+    // Only `compression` may offer an extension: others would set bits we cannot decode.
     "sec-websocket-extensions",
     "content-length",
     "transfer-encoding",
@@ -69,7 +69,7 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
         Scheme::Wss => Some(tls_setup(url, options)?),
     };
     let key = BASE64.encode(rand::random::<[u8; 16]>());
-    let (request, offered_protocols) = build_request(url, options, &key)?;
+    let (request, offered) = build_request(url, options, &key)?;
 
     // The query is left out of logs: some servers take a token there.
     debug!(scheme = %url.scheme(), host = url.host(), port = url.port(), "connecting");
@@ -82,7 +82,7 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
 
     let deadline = Instant::now() + options.handshake_timeout;
     let upgraded = match tls {
-        None => upgrade_before(deadline, tcp, request, &key, &offered_protocols, None).await?,
+        None => upgrade_before(deadline, tcp, request, &key, &offered, None).await?,
         Some((connector, server_name)) => {
             let name_text = server_name.to_str().into_owned();
             let sends_client_cert = options
@@ -99,7 +99,7 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
                 stream,
                 request,
                 &key,
-                &offered_protocols,
+                &offered,
                 Some(TlsInfo {
                     server_name: &name_text,
                     sends_client_cert,
@@ -108,9 +108,9 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
             .await?
         }
     };
-    let (upgraded, protocol) = upgraded;
-    debug!(host = url.host(), %peer, ?protocol, "WebSocket open");
-    Ok(Connection::start(upgraded, peer, options).with_protocol(protocol))
+    let (upgraded, negotiated) = upgraded;
+    debug!(host = url.host(), %peer, ?negotiated, "WebSocket open");
+    Ok(Connection::start(upgraded, peer, options, negotiated))
 }
 
 /// A TCP stream that carries bytes to and from the server: connected directly, or
@@ -199,7 +199,7 @@ fn build_request(
     url: &WsUrl,
     options: &ConnectOptions,
     key: &str,
-) -> Result<(Request<Empty<Bytes>>, Vec<String>), ConnectError> {
+) -> Result<(Request<Empty<Bytes>>, Offered), ConnectError> {
     let mut request = Request::builder()
         .method(hyper::Method::GET)
         // Origin-form target ("/path?query"): hyper's connection-level client
@@ -235,13 +235,23 @@ fn build_request(
         }
         headers.append(header_name, header_value);
     }
+    if options.compression == Compression::Deflate {
+        headers.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(deflate::OFFER),
+        );
+    }
     if !headers.contains_key(header::USER_AGENT) {
         headers.insert(
             header::USER_AGENT,
             HeaderValue::from_static(concat!("tagwire-ws-client/", env!("CARGO_PKG_VERSION"))),
         );
     }
-    Ok((request, offered_protocols))
+    let offered = Offered {
+        protocols: offered_protocols,
+        deflate: options.compression == Compression::Deflate,
+    };
+    Ok((request, offered))
 }
 
 /// Checks one extra header: a valid name that the handshake does not set itself, and
@@ -253,7 +263,7 @@ fn build_request(
 ///
 /// assert!(check_header("Authorization", "Bearer s3cret").is_ok());
 /// assert!(check_header("Sec-WebSocket-Key", "x").unwrap_err().contains("handshake"));
-/// assert!(!check_header("X-Token", "s3cret\n").unwrap_err().contains("s3cret"));
+/// assert!(!check_header("X-Token", "s3\ncret").unwrap_err().contains("cret"));
 /// ```
 pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     header_pair(name, value).map(|_| ())
@@ -426,13 +436,13 @@ async fn upgrade_before<S>(
     io: S,
     request: Request<Empty<Bytes>>,
     key: &str,
-    offered_protocols: &[String],
+    offered: &Offered,
     tls: Option<TlsInfo<'_>>,
-) -> Result<(Upgraded, Option<String>), ConnectError>
+) -> Result<(Upgraded, Negotiated), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    timeout_at(deadline, upgrade(io, request, key, offered_protocols))
+    timeout_at(deadline, upgrade(io, request, key, offered))
         .await
         .map_err(|_| ConnectError::Timeout(Phase::Upgrade))?
         .map_err(|e| match (e, tls) {
@@ -531,8 +541,8 @@ async fn upgrade<S>(
     io: S,
     request: Request<Empty<Bytes>>,
     key: &str,
-    offered_protocols: &[String],
-) -> Result<(Upgraded, Option<String>), ConnectError>
+    offered: &Offered,
+) -> Result<(Upgraded, Negotiated), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -563,7 +573,7 @@ where
             location,
         });
     }
-    let protocol = check_upgrade_response(&response, key, offered_protocols)?;
+    let negotiated = check_upgrade_response(&response, key, offered)?;
 
     let upgraded = driver
         .drive(hyper::upgrade::on(&mut response))
@@ -572,7 +582,7 @@ where
     // The sender must live until the upgrade completed: dropping it earlier lets
     // hyper shut the connection down.
     drop(sender);
-    Ok((upgraded, protocol))
+    Ok((upgraded, negotiated))
 }
 
 /// The `Sec-WebSocket-Accept` value for `key` (RFC 6455 section 4.2.2).
@@ -583,13 +593,31 @@ pub(crate) fn accept_key(key: &str) -> String {
     BASE64.encode(sha1.finalize())
 }
 
-/// RFC 6455 section 4.1, the client's checks of a 101 response. Returns the
-/// subprotocol the server selected.
+/// What the request offered the server to choose from.
+#[derive(Debug)]
+struct Offered {
+    protocols: Vec<String>,
+    deflate: bool,
+}
+
+/// What the server chose, from its 101 response.
+#[derive(Debug, Default)]
+pub(crate) struct Negotiated {
+    /// The subprotocol, if any.
+    pub protocol: Option<String>,
+    /// permessage-deflate's parameters, when the server accepted it.
+    pub deflate: Option<Agreed>,
+}
+
+/// RFC 6455 section 4.1, the client's checks of a 101 response, and RFC 7692's of
+/// the extension answer. Returns what the server chose.
 fn check_upgrade_response(
     response: &Response<Incoming>,
     key: &str,
-    offered_protocols: &[String],
-) -> Result<Option<String>, ConnectError> {
+    offered: &Offered,
+) -> Result<Negotiated, ConnectError> {
+    let offered_protocols = &offered.protocols;
+    let mut negotiated = Negotiated::default();
     let headers = response.headers();
     let bad = |reason: String| ConnectError::BadUpgrade { reason };
 
@@ -626,14 +654,20 @@ fn check_upgrade_response(
         return Err(ConnectError::BadAccept);
     }
 
-    if let Some(extensions) = headers.get(header::SEC_WEBSOCKET_EXTENSIONS) {
-        let text = String::from_utf8_lossy(extensions.as_bytes());
-        if !text.trim().is_empty() {
-            return Err(bad(format!(
-                "the server enabled extension(s) `{}` that the client did not offer",
-                clean_excerpt(text.as_bytes())
-            )));
-        }
+    let extensions: Vec<String> = headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let extensions = extensions.join(", ");
+    if offered.deflate {
+        negotiated.deflate =
+            deflate::parse_response(&extensions).map_err(|e| bad(clean_excerpt(e.as_bytes())))?;
+    } else if !extensions.trim().trim_matches(',').trim().is_empty() {
+        return Err(bad(format!(
+            "the server enabled extension(s) `{}` that the client did not offer",
+            clean_excerpt(extensions.as_bytes())
+        )));
     }
     if let Some(protocol) = headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
         let protocol = String::from_utf8_lossy(protocol.as_bytes())
@@ -645,9 +679,9 @@ fn check_upgrade_response(
                 clean_excerpt(protocol.as_bytes())
             )));
         }
-        return Ok(Some(protocol));
+        negotiated.protocol = Some(protocol);
     }
-    Ok(None)
+    Ok(negotiated)
 }
 
 /// Reads the start of a refused upgrade's body for the error message.

@@ -105,16 +105,18 @@
 #![deny(missing_docs)]
 
 mod connection;
+mod deflate;
 mod error;
 mod frame;
 mod handshake;
 mod options;
 mod proxy;
+mod rsv;
 mod url;
 
-pub use connection::{Connection, Event};
+pub use connection::{Connection, Event, SentBytes};
 pub use error::{ConnectError, Phase, WsError};
 pub use handshake::{check_header, connect};
-pub use options::{ConnectOptions, FrameKind, KeepAlive};
+pub use options::{Compression, ConnectOptions, FrameKind, KeepAlive};
 pub use proxy::{Proxy, ProxyError, ProxyKind, ProxyParseError};
 pub use url::{Scheme, UrlError, UserInfo, WsUrl};
