@@ -212,6 +212,8 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
                 "recv_msgs_total": m.recv_msgs_total.load(Relaxed),
                 "resent_msgs_total": m.resent_msgs_total.load(Relaxed),
                 "reconnects_total": m.reconnects_total.load(Relaxed),
+                "written_msg_bytes_total": m.written_msg_bytes_total.load(Relaxed),
+                "written_wire_bytes_total": m.written_wire_bytes_total.load(Relaxed),
                 "cached_msgs": cached_msgs,
                 "cached_bytes": cached_bytes,
                 "dropped_msgs_total": DropReason::ALL.iter()
@@ -231,7 +233,7 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
 /// The Prometheus text exposition of every uplink's metrics.
 pub fn prometheus_text(hub: &Hub) -> String {
     type Getter = fn(&tagwire_pipeline::Uplink) -> u64;
-    let families: [(&str, &str, &str, Getter); 11] = [
+    let families: [(&str, &str, &str, Getter); 13] = [
         ("link_state", "gauge", "1 when connected", |u| {
             u64::from(u.metrics().connected())
         }),
@@ -276,6 +278,18 @@ pub fn prometheus_text(hub: &Hub) -> String {
             "counter",
             "connections made after the first",
             |u| u.metrics().reconnects_total.load(Relaxed),
+        ),
+        (
+            "written_msg_bytes_total",
+            "counter",
+            "payload bytes written, resends included, before compression",
+            |u| u.metrics().written_msg_bytes_total.load(Relaxed),
+        ),
+        (
+            "written_wire_bytes_total",
+            "counter",
+            "the same payload bytes as sent on the wire (after permessage-deflate when negotiated)",
+            |u| u.metrics().written_wire_bytes_total.load(Relaxed),
         ),
         (
             "queued_msgs_total",

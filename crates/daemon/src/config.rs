@@ -263,6 +263,7 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
         auth: s.get("auth"),
         subprotocols: s.get("subprotocols"),
         proxy: s.get("proxy"),
+        compression: s.get("compression"),
     };
     s.finish();
 

@@ -6,7 +6,7 @@
 //! (as `keypass` does), and no message here ever contains one; only header names are
 //! shown.
 
-use tagwire_ws_client::{check_header, ConnectOptions, Proxy, UserInfo, WsUrl};
+use tagwire_ws_client::{check_header, Compression, ConnectOptions, Proxy, UserInfo, WsUrl};
 use toml::Value;
 use tracing::warn;
 
@@ -21,6 +21,8 @@ pub(crate) struct ReachKeys<'a> {
     pub subprotocols: Option<&'a Value>,
     /// `proxy = "http://..." | "socks5://..." | "socks5h://..." | "env" | "none"`.
     pub proxy: Option<&'a Value>,
+    /// `compression = "deflate" | "off"`.
+    pub compression: Option<&'a Value>,
 }
 
 /// Checks the keys of the `[[north]]` at `path` and sets the headers and proxy of
@@ -72,6 +74,15 @@ pub(crate) fn apply(
         headers.push(("Sec-WebSocket-Protocol".into(), protocols.join(", ")));
     }
     connect.extra_headers = headers;
+
+    match keys.compression {
+        None => {}
+        Some(Value::String(text)) if text == "deflate" => connect.compression = Compression::Deflate,
+        Some(Value::String(text)) if text == "off" => connect.compression = Compression::Off,
+        Some(other) => problems.push(format!(
+            "{path}.compression: {other} is not valid: use \"deflate\" (permessage-deflate, for metered links) or \"off\" (the default, as Neuron)"
+        )),
+    }
 
     match keys.proxy {
         None => {}
@@ -273,6 +284,7 @@ mod tests {
             auth: table.get("auth"),
             subprotocols: table.get("subprotocols"),
             proxy: table.get("proxy"),
+            compression: table.get("compression"),
         };
         let (url, info) = WsUrl::parse_with_userinfo(url).unwrap();
         let mut connect = ConnectOptions::default();
@@ -292,7 +304,7 @@ mod tests {
     fn headers_auth_and_subprotocols_become_request_headers() {
         std::env::set_var("TAGWIRE_TEST_REACH_TOKEN", "t0ken");
         let (c, p) = run(
-            "headers = { \"X-Site\" = \"7\" }\nauth = { bearer = \"env:TAGWIRE_TEST_REACH_TOKEN\" }\nsubprotocols = [\"neuron.v1\", \"json\"]\nproxy = \"socks5h://127.0.0.1:1080\"",
+            "headers = { \"X-Site\" = \"7\" }\nauth = { bearer = \"env:TAGWIRE_TEST_REACH_TOKEN\" }\nsubprotocols = [\"neuron.v1\", \"json\"]\nproxy = \"socks5h://127.0.0.1:1080\"\ncompression = \"deflate\"",
             "ws://h/",
         );
         assert!(p.is_empty(), "{p:?}");
@@ -303,6 +315,7 @@ mod tests {
             Some("neuron.v1, json")
         );
         assert_eq!(c.proxy.unwrap().to_string(), "socks5h://127.0.0.1:1080");
+        assert_eq!(c.compression, Compression::Deflate);
 
         let (c, p) = run("auth = { user = \"ops\", password = \"pw\" }", "ws://h/");
         assert!(p.is_empty(), "{p:?}");
@@ -317,7 +330,7 @@ mod tests {
         let (_, p) = run(
             "headers = { Host = \"s3cret-a\", \"X-Bad\" = \"s3cret\\nb\", \"X-Env\" = \"env:TAGWIRE_TEST_REACH_UNSET\", Authorization = \"Bearer s3cret-c\" }\n\
              auth = { bearer = \"s3cret-d\", password = \"s3cret-e\" }\n\
-             subprotocols = [\"a b\", 3]\nproxy = \"ftp://u:s3cret-f@p:1\"",
+             subprotocols = [\"a b\", 3]\nproxy = \"ftp://u:s3cret-f@p:1\"\ncompression = \"gzip\"",
             "ws://h/",
         );
         let all = p.join("\n");
@@ -329,6 +342,7 @@ mod tests {
             "north[0].subprotocols[0]: \"a b\" is not a valid subprotocol name",
             "north[0].subprotocols[1]: expected a string",
             "north[0].proxy: invalid proxy",
+            "north[0].compression: \"gzip\" is not valid: use \"deflate\"",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }

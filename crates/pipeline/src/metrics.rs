@@ -78,6 +78,11 @@ pub struct UplinkMetrics {
     pub queued_msgs_total: AtomicU64,
     /// Snapshots refused because the queue was full and the policy is `refuse`.
     pub refused_msgs_total: AtomicU64,
+    /// Payload bytes of the messages written (resends included), before compression.
+    pub written_msg_bytes_total: AtomicU64,
+    /// The same messages' payload bytes as they went on the wire: after
+    /// permessage-deflate when negotiated, else equal to `written_msg_bytes_total`.
+    pub written_wire_bytes_total: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
     /// The subprotocol the server selected on the current (or last) connection.
     subprotocol: Mutex<Option<String>>,
@@ -96,6 +101,8 @@ impl Default for UplinkMetrics {
             reconnects_total: AtomicU64::new(0),
             queued_msgs_total: AtomicU64::new(0),
             refused_msgs_total: AtomicU64::new(0),
+            written_msg_bytes_total: AtomicU64::new(0),
+            written_wire_bytes_total: AtomicU64::new(0),
             dropped: Default::default(),
             subprotocol: Mutex::new(None),
         }

@@ -377,11 +377,23 @@ impl Uplink {
             return Ok(false);
         };
         let lost = |e: tagwire_ws_client::WsError| SessionEnd::Lost(e.to_string());
-        for msg in &batch {
-            conn.send(self.config.frame, &msg.payload)
-                .await
-                .map_err(lost)?;
+        let before = conn.sent_bytes();
+        let sent = async {
+            for msg in &batch {
+                conn.send(self.config.frame, &msg.payload).await?;
+            }
+            Ok(())
         }
+        .await;
+        // Counted for what was written, even when a later message of the batch failed.
+        let after = conn.sent_bytes();
+        self.metrics
+            .written_msg_bytes_total
+            .fetch_add(after.messages - before.messages, Relaxed);
+        self.metrics
+            .written_wire_bytes_total
+            .fetch_add(after.wire - before.wire, Relaxed);
+        sent.map_err(lost)?;
         conn.flush().await.map_err(lost)?;
         if self.config.confirm {
             conn.ping(&last.to_be_bytes()).await.map_err(lost)?;

@@ -3,7 +3,8 @@
 Writes one line per event to --out:  "C <path>" for each connection (the request path
 and query), "B <payload>" / "T <payload>" for each binary / text message, "X <code>"
 when a connection ends (the close code received, "None" without a Close frame),
-"S <subprotocol>" after "C" when one was negotiated. Prints "READY <port>" on stdout
+"S <subprotocol>" after "C" when one was negotiated, "E <extensions>" when an extension
+was (permessage-deflate; the library compresses and decompresses). Prints "READY <port>" on stdout
 once listening. Pings are answered by the library.
 
 --expect-auth VALUE answers 401 to an upgrade whose Authorization header is not exactly
@@ -57,6 +58,9 @@ def main():
         out.write(f"C {ws.request.path}\n")
         if ws.subprotocol:
             out.write(f"S {ws.subprotocol}\n")
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+        if extensions:
+            out.write(f"E {extensions}\n")
         out.flush()
         try:
             async for msg in ws:

@@ -353,6 +353,8 @@ pub struct Proxy {
 struct ProxyState {
     stalled: std::sync::atomic::AtomicBool,
     accepted: std::sync::atomic::AtomicU64,
+    /// Bytes forwarded from tagwire to the server.
+    upstream_bytes: std::sync::atomic::AtomicU64,
     live: std::sync::Mutex<Vec<std::net::TcpStream>>,
 }
 
@@ -376,9 +378,13 @@ impl Proxy {
                     live.push(client.try_clone().unwrap());
                     live.push(server.try_clone().unwrap());
                 }
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
+                for (upstream, mut from, mut to) in [
+                    (
+                        true,
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                    ),
+                    (false, server, client),
                 ] {
                     let st = std::sync::Arc::clone(&st);
                     std::thread::spawn(move || {
@@ -395,6 +401,9 @@ impl Proxy {
                             }
                             if to.write_all(&buf[..n]).is_err() {
                                 break;
+                            }
+                            if upstream {
+                                st.upstream_bytes.fetch_add(n as u64, SeqCst);
                             }
                         }
                         let _ = to.shutdown(std::net::Shutdown::Both);
@@ -418,6 +427,14 @@ impl Proxy {
         self.state
             .stalled
             .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Bytes forwarded from tagwire to the server so far (every connection, everything
+    /// on the wire: handshakes, frame headers, payloads).
+    pub fn upstream_bytes(&self) -> u64 {
+        self.state
+            .upstream_bytes
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Connections accepted so far.

@@ -217,6 +217,8 @@ pub fn close_body(code: u16, reason: &str) -> Vec<u8> {
 #[derive(Debug)]
 pub struct ClientFrame {
     pub fin: bool,
+    /// RSV1: permessage-deflate's "compressed".
+    pub rsv1: bool,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
@@ -240,6 +242,7 @@ pub async fn read_client_frame(stream: &mut TcpStream) -> io::Result<ClientFrame
     }
     Ok(ClientFrame {
         fin: first & 0x80 != 0,
+        rsv1: first & 0x40 != 0,
         opcode: first & 0x0F,
         payload,
     })
