@@ -425,7 +425,7 @@ async fn http_connect(
             hint: match status {
                 403 => "the proxy does not allow this target or port (tinyproxy: add `ConnectPort <port>`; squid: allow the port in `SSL_ports`/`http_access`)",
                 400 | 405 | 501 => "the proxy does not support CONNECT tunnels",
-                502 | 503 | 504 => "the proxy could not reach the server: check the URL's host and port from the proxy's side",
+                502..=504 => "the proxy could not reach the server: check the URL's host and port from the proxy's side",
                 _ => "see the proxy's log",
             },
         }),
@@ -628,7 +628,7 @@ mod tests {
             ("NO_PROXY", "localhost, .plant.local,10.0.0.7,[::1]"),
         ]);
         let pick = |u: &str| {
-            Proxy::from_env(&url(u), &vars)
+            Proxy::from_env(&url(u), vars)
                 .unwrap()
                 .map(|p| p.to_string())
         };
