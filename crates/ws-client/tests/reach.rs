@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tagwire_ws_client::{connect, ConnectOptions, WsUrl};
+use tagwire_ws_client::{connect, ConnectError, ConnectOptions, Phase, Proxy, WsUrl};
 use tokio::io::AsyncWriteExt;
 
 /// A name resolving to a silent IPv6 address first and a live IPv4 address second
@@ -49,4 +49,43 @@ async fn a_dead_ipv6_address_does_not_hold_up_a_live_ipv4_one() {
     assert_eq!(conn.peer_addr(), server.addr);
     // One attempt after the other would have waited out the whole connect_timeout.
     assert!(elapsed < connect_timeout / 4, "took {elapsed:?}");
+}
+
+/// A proxy that accepts the TCP connection but never answers the tunnel request is
+/// given up on after `connect_timeout`, and the error says it was the proxy leg.
+#[tokio::test]
+async fn a_silent_proxy_times_out_on_the_proxy_leg() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Accept and hold the connections, reading nothing and answering nothing.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    for proxy in [
+        format!("http://127.0.0.1:{port}"),
+        format!("socks5h://127.0.0.1:{port}"),
+    ] {
+        let options = ConnectOptions {
+            connect_timeout: Duration::from_millis(300),
+            proxy: Some(Proxy::parse(&proxy).unwrap()),
+            ..test_options()
+        };
+        let url = WsUrl::parse("ws://server.invalid:9000/").unwrap();
+        let err = within("the timeout", connect(&url, &options))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConnectError::Timeout(Phase::Proxy)),
+            "{proxy}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("proxy tunnel") && text.contains("connect_timeout"),
+            "{text}"
+        );
+    }
+    holder.abort();
 }
