@@ -139,15 +139,28 @@ fn vectors_arrive_intact_through_deflate_and_the_wire_shrinks() {
     assert!(plain_wire as usize > payload);
 }
 
-/// Bytes before and after compression as the metrics report them, for a proxy's
-/// count to be checked against; connection cuts in between.
 #[test]
-fn simulator_data_through_deflate_survives_cuts_without_a_gap() {
+fn simulator_data_through_deflate_survives_cuts_at_python() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(python) = Peer::python(dir.path(), &[]) else {
-        return;
-    };
-    let proxy = Proxy::start(([127, 0, 0, 1], python.port).into());
+    if let Some(python) = Peer::python(dir.path(), &[]) {
+        cuts_without_a_gap(dir.path(), &python);
+    }
+}
+
+#[test]
+fn simulator_data_through_deflate_survives_cuts_at_node() {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(node) = Peer::node(dir.path(), &["--deflate", "1"]) {
+        cuts_without_a_gap(dir.path(), &node);
+    }
+}
+
+/// The simulator through a cutting proxy to `peer` with compression on: three cuts,
+/// the unconfirmed messages compressed again on each new connection, and no gap.
+/// Bytes before and after compression as the metrics report them are checked
+/// against the proxy's count.
+fn cuts_without_a_gap(dir: &Path, peer: &Peer) {
+    let proxy = Proxy::start(([127, 0, 0, 1], peer.port).into());
     // A 100-tag group as in the issue's figure, and a fast small one.
     let config = format!(
         "[[south]]\nname = \"sim\"\nkind = \"simulator\"\n\
@@ -155,9 +168,8 @@ fn simulator_data_through_deflate_survives_cuts_without_a_gap() {
          [[south.groups]]\nname = \"fast\"\ninterval_ms = 10\ntags = 4\n{}",
         north("py", proxy.port, "compression = \"deflate\"")
     );
-    let mut daemon = start_daemon(dir.path(), &config);
-    let counters =
-        || CounterReport::from_payloads(python.messages().iter().map(|(_, p)| p.as_str()));
+    let mut daemon = start_daemon(dir, &config);
+    let counters = || CounterReport::from_payloads(peer.messages().iter().map(|(_, p)| p.as_str()));
     for round in 1..=3u64 {
         wait_for("messages before the cut", Duration::from_secs(30), || {
             counters().max("wide") >= 40 * round
@@ -172,17 +184,27 @@ fn simulator_data_through_deflate_survives_cuts_without_a_gap() {
         Duration::from_secs(30),
         || counters().max("wide") >= 160,
     );
-    let before = metric(dir.path(), "written_msg_bytes_total", "py");
-    let after = metric(dir.path(), "written_wire_bytes_total", "py");
+    let before = metric(dir, "written_msg_bytes_total", "py");
+    let after = metric(dir, "written_wire_bytes_total", "py");
+    let resent = metric(dir, "resent_msgs_total", "py");
     let wire = proxy.upstream_bytes();
     assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
 
     let report = counters();
     report.assert_no_gaps();
     assert!(report.max("fast") > 0);
+    let negotiated = peer
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("E permessage-deflate"))
+        .count();
+    assert!(
+        negotiated >= 4,
+        "every connection negotiated deflate: {negotiated}"
+    );
     eprintln!(
         "simulator data: {before} bytes before compression, {after} after: {:.2}x; \
-         {wire} bytes counted by the proxy",
+         {wire} bytes counted by the proxy; {resent} messages resent after the cuts",
         ratio(before, after)
     );
     assert!(after * 2 < before, "{before} -> {after}");

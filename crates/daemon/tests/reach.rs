@@ -296,24 +296,51 @@ fn tinyproxy_and_microsocks_tunnel_ws_and_wss_with_and_without_proxy_auth() {
             wss("socks-auth-wss"),
             &format!("{socks_with_auth}\n{tls}"),
         ),
+        // From the environment: https_proxy for wss:// (to 127.0.0.1, which NO_PROXY
+        // does not list); NO_PROXY exempts `localhost` from the (dead) http_proxy.
+        north(
+            "env-wss",
+            format!("wss://127.0.0.1:{}/env-wss", secure.port),
+            &format!("proxy = \"env\"\n{tls}"),
+        ),
+        north(
+            "env-bypass",
+            format!("ws://localhost:{}/env-bypass", plain.port),
+            "proxy = \"env\"",
+        ),
     ];
-    let daemon = start_debug(dir.path(), &config(&uplinks), &[]);
+    let https_proxy = format!("http://127.0.0.1:{}", http_open.port);
+    let dead_proxy = format!("http://127.0.0.1:{}", free_port());
+    let daemon = start_debug(
+        dir.path(),
+        &config(&uplinks),
+        &[
+            ("https_proxy", &https_proxy),
+            ("http_proxy", &dead_proxy),
+            ("NO_PROXY", "example.invalid, localhost"),
+        ],
+    );
     for (peer, name) in [
         (&plain, "http-ws"),
         (&secure, "http-auth-wss"),
         (&secure, "socks-wss"),
         (&plain, "socks-auth-ws"),
         (&secure, "socks-auth-wss"),
+        (&secure, "env-wss"),
+        (&plain, "env-bypass"),
     ] {
         wait_for_counter(peer, name, 20);
     }
-    // Each connection went to its proxy, not to the server directly.
+    // Each connection went to its proxy, not to the server directly (env-bypass: the
+    // server itself).
     for (name, proxy_port) in [
         ("http-ws", http_open.port),
         ("http-auth-wss", http_auth.port),
         ("socks-wss", socks_open.port),
         ("socks-auth-ws", socks_auth.port),
         ("socks-auth-wss", socks_auth.port),
+        ("env-wss", http_open.port),
+        ("env-bypass", plain.port),
     ] {
         let line = connected_line(dir.path(), name);
         assert!(
