@@ -510,7 +510,7 @@ async fn socks5_connect(
         }
     }
 
-    // CONNECT request: the name for socks5h (the proxy resolves it), else an address.
+    // CONNECT request: an address, or a name for the proxy to resolve.
     let mut request = vec![5, 1, 0];
     match host.parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => {
@@ -521,7 +521,9 @@ async fn socks5_connect(
             request.push(4);
             request.extend_from_slice(&ip.octets());
         }
-        Err(_) if proxy.kind == ProxyKind::Socks5h => {
+        // A name: socks5h:// sends it for the proxy to resolve (socks5:// targets
+        // arrive here already resolved to an address).
+        Err(_) => {
             if host.len() > 255 {
                 return Err(malformed(
                     proxy,
@@ -533,7 +535,6 @@ async fn socks5_connect(
             request.push(host.len() as u8);
             request.extend_from_slice(host.as_bytes());
         }
-        Err(_) => unreachable!("socks5:// targets are resolved before the tunnel is opened"),
     }
     request.extend_from_slice(&port.to_be_bytes());
     stream.write_all(&request).await.map_err(io_error)?;
