@@ -66,13 +66,19 @@ fn install_peers() -> Result<Vec<(String, String)>> {
     std::fs::create_dir_all(&peers_dir)?;
     let mut env = Vec::new();
 
-    // Debian packages: openssl (certificates for the TLS tests) and nginx (a TLS-terminating
-    // proxy with client-certificate checks).
-    let missing: Vec<&str> = [("openssl", "openssl"), ("nginx", "nginx-light")]
-        .into_iter()
-        .filter(|(bin, _)| which(bin).is_none())
-        .map(|(_, pkg)| pkg)
-        .collect();
+    // Debian packages: openssl (certificates for the TLS tests), nginx (a TLS-terminating
+    // proxy with client-certificate checks), tinyproxy (HTTP CONNECT proxy) and microsocks
+    // (SOCKS5 proxy; runs unprivileged on loopback, unlike dante which wants a config in /etc).
+    let missing: Vec<&str> = [
+        ("openssl", "openssl"),
+        ("nginx", "nginx-light"),
+        ("tinyproxy", "tinyproxy"),
+        ("microsocks", "microsocks"),
+    ]
+    .into_iter()
+    .filter(|(bin, _)| which(bin).is_none())
+    .map(|(_, pkg)| pkg)
+    .collect();
     if !missing.is_empty() {
         eprintln!("xtask: installing Debian packages {missing:?}");
         run(apt_get().args(["update", "-qq"]))?;
@@ -82,6 +88,15 @@ fn install_peers() -> Result<Vec<(String, String)>> {
     }
     if let Some(nginx) = which("nginx") {
         env.push(("TAGWIRE_NGINX".into(), nginx.display().to_string()));
+    }
+    if let Some(tinyproxy) = which("tinyproxy") {
+        env.push(("TAGWIRE_TINYPROXY".into(), tinyproxy.display().to_string()));
+    }
+    if let Some(microsocks) = which("microsocks") {
+        env.push((
+            "TAGWIRE_MICROSOCKS".into(),
+            microsocks.display().to_string(),
+        ));
     }
 
     // Python `websockets` in a venv of our own.

@@ -197,6 +197,7 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
             let mut node = serde_json::Map::new();
             node.insert("name".into(), u.config().name.clone().into());
             node.insert("url".into(), u.config().url.for_logs().into());
+            node.insert("subprotocol".into(), u.metrics().subprotocol().into());
             node.extend(metrics_render::node_json(u));
             serde_json::Value::Object(node)
         })

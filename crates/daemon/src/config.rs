@@ -216,15 +216,17 @@ const DEFAULT_SIM_TAGS: usize = 10;
 fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<UplinkConfig> {
     let mut s = Section::new(path.to_string(), table, problems);
     let name = s.required_string("name");
-    let url = s
+    // A URL's user:password@ becomes Basic authentication (see `reach`).
+    let (url, userinfo) = s
         .required_string("url")
-        .and_then(|u| match WsUrl::parse(&u) {
-            Ok(url) => Some(url),
+        .and_then(|u| match WsUrl::parse_with_userinfo(&u) {
+            Ok(parsed) => Some(parsed),
             Err(e) => {
                 s.problem("url", &e.to_string());
                 None
             }
-        });
+        })
+        .unzip();
     let format = s.format("format");
     let style = s.parsed::<Style>("style", "\"neuron\" or \"compact\"");
     let upload_err = s.bool("upload_err");
@@ -261,6 +263,13 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
     let drain_timeout = s.millis("drain_timeout_ms");
     let subscriptions = s.subscriptions("subscriptions");
     let cache = s.table("cache");
+    let reach_keys = crate::reach::ReachKeys {
+        headers: s.get("headers"),
+        auth: s.get("auth"),
+        subprotocols: s.get("subprotocols"),
+        proxy: s.get("proxy"),
+        compression: s.get("compression"),
+    };
     s.finish();
 
     let queue = cache.map_or_else(QueueLimits::default, |c| {
@@ -335,6 +344,14 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
     if let Some(subs) = subscriptions {
         config.subscriptions = subs;
     }
+    crate::reach::apply(
+        path,
+        reach_keys,
+        &url,
+        userinfo.flatten(),
+        &mut config.connect,
+        problems,
+    );
     config.queue = queue;
     Some(config)
 }

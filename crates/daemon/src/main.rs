@@ -8,6 +8,7 @@ mod cert_report;
 mod commands;
 mod config;
 mod metrics_render;
+mod reach;
 mod shutdown;
 mod sink;
 

@@ -11,7 +11,7 @@
 //! [`prometheus_client`] registry reads them at scrape time through a collector.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, LabelValueEncoder};
@@ -103,6 +103,11 @@ pub enum Family {
     QueuedMsgs,
     /// Snapshots refused because the queue was full and the policy is `refuse`.
     RefusedMsgs,
+    /// Payload bytes of the messages written (resends included), before compression.
+    WrittenMsgBytes,
+    /// The same messages' bytes as they went on the wire: after permessage-deflate when
+    /// negotiated, else equal to [`WrittenMsgBytes`](Family::WrittenMsgBytes).
+    WrittenWireBytes,
     /// Messages held, waiting or unconfirmed (read from the queue).
     CachedMsgs,
     /// Payload bytes held (read from the queue).
@@ -113,7 +118,7 @@ pub enum Family {
 
 impl Family {
     /// Every family, in the order renderers list them.
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 15] = [
         Family::LinkState,
         Family::RunningState,
         Family::SendMsgs,
@@ -124,6 +129,8 @@ impl Family {
         Family::Reconnects,
         Family::QueuedMsgs,
         Family::RefusedMsgs,
+        Family::WrittenMsgBytes,
+        Family::WrittenWireBytes,
         Family::CachedMsgs,
         Family::CachedBytes,
         Family::DroppedMsgs,
@@ -142,6 +149,8 @@ impl Family {
             Family::Reconnects => "reconnects_total",
             Family::QueuedMsgs => "queued_msgs_total",
             Family::RefusedMsgs => "refused_msgs_total",
+            Family::WrittenMsgBytes => "written_msg_bytes_total",
+            Family::WrittenWireBytes => "written_wire_bytes_total",
             Family::CachedMsgs => "cached_msgs",
             Family::CachedBytes => "cached_bytes",
             Family::DroppedMsgs => "dropped_msgs_total",
@@ -171,6 +180,10 @@ impl Family {
             Family::Reconnects => "connections made after the first",
             Family::QueuedMsgs => "messages accepted into the queue",
             Family::RefusedMsgs => "snapshots refused: queue full with policy refuse",
+            Family::WrittenMsgBytes => "payload bytes written, resends included, before compression",
+            Family::WrittenWireBytes => {
+                "the same payload bytes as sent on the wire (after permessage-deflate when negotiated)"
+            }
             Family::CachedMsgs => "messages held, waiting or unconfirmed",
             Family::CachedBytes => "payload bytes held",
             Family::DroppedMsgs => "messages dropped, by reason",
@@ -206,6 +219,8 @@ pub struct UplinkMetrics {
     /// Indexed by `Family as usize`; the cached and dropped slots are unused.
     values: [AtomicU64; Family::ALL.len()],
     dropped: [AtomicU64; DropReason::ALL.len()],
+    /// The subprotocol the server selected on the current (or last) connection.
+    subprotocol: Mutex<Option<String>>,
 }
 
 impl Default for UplinkMetrics {
@@ -213,6 +228,7 @@ impl Default for UplinkMetrics {
         let metrics = Self {
             values: Default::default(),
             dropped: Default::default(),
+            subprotocol: Mutex::new(None),
         };
         metrics.set_running_state(RunningState::Init);
         metrics
@@ -254,6 +270,19 @@ impl UplinkMetrics {
     /// True while connected.
     pub fn connected(&self) -> bool {
         self.get(Family::LinkState) == 1
+    }
+
+    /// Records the subprotocol the server selected when the connection opened.
+    pub fn set_subprotocol(&self, protocol: Option<&str>) {
+        *self.subprotocol.lock().unwrap_or_else(|e| e.into_inner()) = protocol.map(str::to_owned);
+    }
+
+    /// The subprotocol the server selected on the current or last connection.
+    pub fn subprotocol(&self) -> Option<String> {
+        self.subprotocol
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Sets `running_state`.

@@ -282,7 +282,8 @@ impl Uplink {
                         self.metrics.add(Family::Reconnects, 1);
                     }
                     connected_before = true;
-                    failures.recovered(name, &self.config.url, conn.peer_addr());
+                    failures.recovered(name, &self.config.url, &conn);
+                    self.metrics.set_subprotocol(conn.protocol());
                     self.metrics.set_connected(true);
                     let end = self.session(conn, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
@@ -410,11 +411,21 @@ impl Uplink {
             return Ok(false);
         };
         let lost = |e| SessionEnd::Lost(LinkError::Ws(e));
-        for msg in &batch {
-            conn.send(self.config.frame, &msg.payload)
-                .await
-                .map_err(lost)?;
+        let before = conn.sent_bytes();
+        let sent = async {
+            for msg in &batch {
+                conn.send(self.config.frame, &msg.payload).await?;
+            }
+            Ok(())
         }
+        .await;
+        // Counted for what was written, even when a later message of the batch failed.
+        let after = conn.sent_bytes();
+        self.metrics
+            .add(Family::WrittenMsgBytes, after.messages - before.messages);
+        self.metrics
+            .add(Family::WrittenWireBytes, after.wire - before.wire);
+        sent.map_err(lost)?;
         conn.flush().await.map_err(lost)?;
         if self.config.confirm {
             conn.ping(&last.to_be_bytes()).await.map_err(lost)?;
@@ -540,13 +551,15 @@ impl FailureLog {
         }
     }
 
-    fn recovered(&mut self, name: &str, url: &WsUrl, peer: std::net::SocketAddr) {
+    fn recovered(&mut self, name: &str, url: &WsUrl, conn: &Connection) {
+        let peer = conn.peer_addr();
+        let subprotocol = conn.protocol().unwrap_or("none");
         match self.failing_since.take() {
             Some(since) => info!(
-                uplink = %name, url = %url.for_logs(), %peer, failures = self.failures,
+                uplink = %name, url = %url.for_logs(), %peer, %subprotocol, failures = self.failures,
                 "connected again after {:?}", since.elapsed()
             ),
-            None => info!(uplink = %name, url = %url.for_logs(), %peer, "connected"),
+            None => info!(uplink = %name, url = %url.for_logs(), %peer, %subprotocol, "connected"),
         }
         self.failures = 0;
         self.last_logged = None;

@@ -30,12 +30,15 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::debug;
 
+use crate::deflate::{Deflater, Inflater};
 use crate::error::WsError;
 use crate::frame::{
     close_payload, encode_client_frame, is_valid_close_code, parse_close, OpCode, Utf8Validator,
     MAX_CONTROL_PAYLOAD,
 };
+use crate::handshake::Negotiated;
 use crate::options::{ConnectOptions, FrameKind, KeepAlive};
+use crate::rsv::{MessageStart, RsvReader, Starts};
 
 type Stream = TokioIo<Upgraded>;
 
@@ -92,6 +95,23 @@ pub struct Connection {
     reader: JoinHandle<()>,
     peer: SocketAddr,
     close_timeout: Duration,
+    /// The subprotocol the server selected, if any.
+    protocol: Option<String>,
+    /// The compressor, when permessage-deflate was negotiated.
+    deflater: Option<Deflater>,
+    /// Reused buffer of a compressed message.
+    compressed: Vec<u8>,
+    sent: SentBytes,
+}
+
+/// Payload bytes of the data messages sent on a connection, before and after
+/// compression (the same without it). Frame headers are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentBytes {
+    /// Bytes given to [`Connection::send`] (and written).
+    pub messages: u64,
+    /// Bytes of those messages as written in frames (compressed when negotiated).
+    pub wire: u64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -204,11 +224,22 @@ impl Writer {
         self.io.as_mut().ok_or(WsError::Closed)
     }
 
-    /// Writes one frame (optionally flushing), bounded by `write_timeout`. Any
-    /// I/O error or timeout tears the write side down.
+    /// Writes one uncompressed frame (see [`Writer::write_frame_rsv`]).
     async fn write_frame(
         &mut self,
         opcode: OpCode,
+        payload: &[u8],
+        flush: bool,
+    ) -> Result<(), WsError> {
+        self.write_frame_rsv(opcode, false, payload, flush).await
+    }
+
+    /// Writes one frame (optionally flushing), bounded by `write_timeout`;
+    /// `compressed` sets RSV1. Any I/O error or timeout tears the write side down.
+    async fn write_frame_rsv(
+        &mut self,
+        opcode: OpCode,
+        compressed: bool,
         payload: &[u8],
         flush: bool,
     ) -> Result<(), WsError> {
@@ -220,7 +251,7 @@ impl Writer {
         if opcode == OpCode::Close {
             self.close_sent = true;
         }
-        encode_client_frame(&mut self.buf, opcode, payload);
+        encode_client_frame(&mut self.buf, opcode, compressed, payload);
         let Writer {
             io, buf, in_flight, ..
         } = self;
@@ -287,8 +318,15 @@ impl Writer {
 }
 
 impl Connection {
-    pub(crate) fn start(upgraded: Upgraded, peer: SocketAddr, options: &ConnectOptions) -> Self {
+    pub(crate) fn start(
+        upgraded: Upgraded,
+        peer: SocketAddr,
+        options: &ConnectOptions,
+        negotiated: Negotiated,
+    ) -> Self {
         let (read_half, write_half) = tokio::io::split(TokioIo::new(upgraded));
+        let starts = Starts::default();
+        let read_half = RsvReader::new(read_half, negotiated.deflate.is_some(), starts.clone());
         // The write half fastwebsockets would create is unused: we write frames ourselves.
         let (mut ws_read, _) =
             fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Client);
@@ -326,6 +364,8 @@ impl Connection {
             partial: None,
             control: None,
             peer,
+            starts,
+            inflater: negotiated.deflate.as_ref().map(Inflater::new),
         };
         let reader = tokio::spawn(reader.run());
         Connection {
@@ -335,7 +375,27 @@ impl Connection {
             reader,
             peer,
             close_timeout: options.close_timeout,
+            protocol: negotiated.protocol,
+            deflater: negotiated.deflate.as_ref().map(Deflater::new),
+            compressed: Vec::new(),
+            sent: SentBytes::default(),
         }
+    }
+
+    /// Whether permessage-deflate was negotiated: messages are sent compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.deflater.is_some()
+    }
+
+    /// The payload bytes sent so far, before and after compression.
+    pub fn sent_bytes(&self) -> SentBytes {
+        self.sent
+    }
+
+    /// The subprotocol the server selected (`Sec-WebSocket-Protocol` of its
+    /// response, always one of those offered), or `None` when it selected none.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
     }
 
     /// Writes one data frame (FIN set, no fragmentation).
@@ -360,12 +420,29 @@ impl Connection {
             }
             FrameKind::Binary => OpCode::Binary,
         };
+        // Compressed here, in send order, so the context the server's decompressor
+        // keeps matches ours. A compressed message that fails to go out leaves the
+        // contexts apart, but such a failure ends the connection anyway.
+        let wire: &[u8] = match &mut self.deflater {
+            Some(deflater) => {
+                deflater.compress(payload, &mut self.compressed);
+                &self.compressed
+            }
+            None => payload,
+        };
         let result = self
             .writer
             .lock()
             .await
-            .write_frame(opcode, payload, false)
+            .write_frame_rsv(opcode, self.deflater.is_some(), wire, false)
             .await;
+        if result.is_ok() {
+            self.sent.messages += payload.len() as u64;
+            self.sent.wire += wire.len() as u64;
+        }
+        if self.compressed.capacity() > KEEP_WRITE_BUFFER {
+            self.compressed = Vec::new();
+        }
         self.after_write(result)
     }
 
@@ -472,7 +549,8 @@ impl Connection {
             .unwrap_or(Err(WsError::CloseTimeout))
     }
 
-    /// The address of the server this connection is connected to.
+    /// The address this connection's TCP socket is connected to: the server's, or
+    /// the proxy's when [`ConnectOptions::proxy`] is set.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
@@ -521,8 +599,13 @@ impl Ending {
 /// A fragmented data message being received.
 struct Partial {
     kind: FrameKind,
+    /// Bytes so far (decompressed).
     len: usize,
     utf8: Utf8Validator,
+    /// The message is compressed (permessage-deflate, RSV1 on its first frame).
+    compressed: bool,
+    /// Its UTF-8 was checked already (by fastwebsockets).
+    utf8_checked: bool,
 }
 
 /// Control frames waiting for the writer lock.
@@ -559,7 +642,7 @@ impl Outbox {
 }
 
 struct Reader {
-    ws: WebSocketRead<ReadHalf<Stream>>,
+    ws: WebSocketRead<RsvReader<ReadHalf<Stream>>>,
     writer: Arc<Mutex<Writer>>,
     shared: Arc<Shared>,
     events: mpsc::Sender<Event>,
@@ -569,6 +652,10 @@ struct Reader {
     /// The control-frame write in progress, if any.
     control: Option<ControlWrite>,
     peer: SocketAddr,
+    /// How each data message started on the wire (see `rsv`).
+    starts: Starts,
+    /// The decompressor, when permessage-deflate was negotiated.
+    inflater: Option<Inflater>,
 }
 
 /// fastwebsockets' `read_frame` takes a callback for the frames it must send
@@ -732,10 +819,22 @@ impl Reader {
                     };
                 }
                 WireOpCode::Text | WireOpCode::Binary | WireOpCode::Continuation => {
+                    // The record of a message's first frame, kept by the RsvReader.
+                    let start = (frame.opcode != WireOpCode::Continuation
+                        && self.inflater.is_some())
+                    .then(|| {
+                        self.starts
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .pop_front()
+                    })
+                    .flatten();
                     match on_data(
                         &mut self.partial,
+                        self.inflater.as_mut(),
                         self.max_message_size,
                         frame.opcode,
+                        start,
                         frame.fin,
                         &frame.payload,
                     ) {
@@ -756,48 +855,22 @@ impl Reader {
 /// Tracks data messages across fragments; returns the event for a complete one.
 ///
 /// A free function over the fields it needs, because the frame's payload
-/// still borrows the reader's `ws` field when it is called.
+/// still borrows the reader's `ws` field when it is called. `start` is how the
+/// message began on the wire when permessage-deflate is on (a compressed text
+/// message reaches here as binary).
 fn on_data(
     partial_slot: &mut Option<Partial>,
+    inflater: Option<&mut Inflater>,
     max_message_size: usize,
     opcode: WireOpCode,
+    start: Option<MessageStart>,
     fin: bool,
     payload: &[u8],
 ) -> Result<Option<Event>, Ending> {
-    let too_large = || {
-        Ending::protocol(
-            format!("message larger than max_message_size ({max_message_size} bytes)"),
-            1009,
-        )
-    };
-    let invalid_utf8 = || Ending::protocol("text message is not valid UTF-8", 1007);
-    match opcode {
-        WireOpCode::Continuation => {
-            let Some(partial) = partial_slot.as_mut() else {
-                return Err(Ending::protocol(
-                    "continuation frame without a message to continue",
-                    1002,
-                ));
-            };
-            partial.len += payload.len();
-            if partial.len > max_message_size {
-                return Err(too_large());
-            }
-            if partial.kind == FrameKind::Text {
-                partial.utf8.feed(payload).map_err(|_| invalid_utf8())?;
-            }
-            if !fin {
-                return Ok(None);
-            }
-            let partial = partial_slot.take().expect("checked above");
-            if partial.kind == FrameKind::Text {
-                partial.utf8.finish().map_err(|_| invalid_utf8())?;
-            }
-            Ok(Some(Event::Message {
-                kind: partial.kind,
-                len: partial.len,
-            }))
-        }
+    let partial = match opcode {
+        WireOpCode::Continuation => partial_slot.as_mut().ok_or_else(|| {
+            Ending::protocol("continuation frame without a message to continue", 1002)
+        })?,
         _ => {
             if partial_slot.is_some() {
                 return Err(Ending::protocol(
@@ -805,31 +878,68 @@ fn on_data(
                     1002,
                 ));
             }
-            let kind = if opcode == WireOpCode::Text {
-                FrameKind::Text
-            } else {
-                FrameKind::Binary
-            };
-            if payload.len() > max_message_size {
-                return Err(too_large());
+            let text = start.map_or(opcode == WireOpCode::Text, |s| s.text);
+            partial_slot.insert(Partial {
+                kind: if text {
+                    FrameKind::Text
+                } else {
+                    FrameKind::Binary
+                },
+                len: 0,
+                utf8: Utf8Validator::default(),
+                compressed: start.is_some_and(|s| s.compressed),
+                // fastwebsockets already checked an unfragmented, uncompressed text frame.
+                utf8_checked: fin && opcode == WireOpCode::Text,
+            })
+        }
+    };
+    partial.absorb(inflater, payload, fin, max_message_size)?;
+    if !fin {
+        return Ok(None);
+    }
+    let partial = partial_slot.take().expect("set above");
+    if partial.kind == FrameKind::Text && !partial.utf8_checked {
+        partial.utf8.finish().map_err(|_| invalid_utf8())?;
+    }
+    Ok(Some(Event::Message {
+        kind: partial.kind,
+        len: partial.len,
+    }))
+}
+
+fn invalid_utf8() -> Ending {
+    Ending::protocol("text message is not valid UTF-8", 1007)
+}
+
+impl Partial {
+    /// Counts (and for text checks) one frame's payload, decompressed first when the
+    /// message is compressed; the limit applies to the decompressed size.
+    fn absorb(
+        &mut self,
+        inflater: Option<&mut Inflater>,
+        payload: &[u8],
+        fin: bool,
+        max_message_size: usize,
+    ) -> Result<(), Ending> {
+        let check_text = self.kind == FrameKind::Text && !self.utf8_checked;
+        let mut take = |bytes: &[u8]| {
+            self.len += bytes.len();
+            if self.len > max_message_size {
+                return Err(Ending::protocol(
+                    format!("message larger than max_message_size ({max_message_size} bytes)"),
+                    1009,
+                ));
             }
-            if fin {
-                // fastwebsockets already validated the UTF-8 of an unfragmented text frame.
-                return Ok(Some(Event::Message {
-                    kind,
-                    len: payload.len(),
-                }));
+            if check_text {
+                self.utf8.feed(bytes).map_err(|_| invalid_utf8())?;
             }
-            let mut utf8 = Utf8Validator::default();
-            if kind == FrameKind::Text {
-                utf8.feed(payload).map_err(|_| invalid_utf8())?;
-            }
-            *partial_slot = Some(Partial {
-                kind,
-                len: payload.len(),
-                utf8,
-            });
-            Ok(None)
+            Ok(())
+        };
+        match (self.compressed, inflater) {
+            (true, Some(inflater)) => inflater
+                .inflate(payload, fin, take)
+                .map_err(|message| Ending::protocol(message, 1007))?,
+            _ => take(payload),
         }
     }
 }

@@ -11,6 +11,8 @@ pub enum Phase {
     Resolve,
     /// Opening the TCP connection (bounded by `connect_timeout` per address).
     Connect,
+    /// Asking the proxy for a tunnel (bounded by `connect_timeout`).
+    Proxy,
     /// The TLS handshake of a `wss://` URL (bounded by `handshake_timeout`).
     Tls,
     /// The HTTP upgrade request and response (bounded by `handshake_timeout`,
@@ -22,7 +24,7 @@ impl Phase {
     /// The `ConnectOptions` field that bounds this phase.
     pub fn option(self) -> &'static str {
         match self {
-            Phase::Resolve | Phase::Connect => "connect_timeout",
+            Phase::Resolve | Phase::Connect | Phase::Proxy => "connect_timeout",
             Phase::Tls | Phase::Upgrade => "handshake_timeout",
         }
     }
@@ -33,6 +35,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::Resolve => "DNS resolution",
             Phase::Connect => "TCP connect",
+            Phase::Proxy => "proxy tunnel (CONNECT or SOCKS5 negotiation)",
             Phase::Tls => "TLS handshake",
             Phase::Upgrade => "WebSocket upgrade (HTTP handshake)",
         })
@@ -146,6 +149,9 @@ pub enum ConnectError {
         /// What is wrong.
         reason: String,
     },
+    /// The proxy refused or failed to open the tunnel (the message names its answer).
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
 }
 
 fn attempts_note(attempts: usize) -> String {

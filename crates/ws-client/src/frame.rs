@@ -21,15 +21,21 @@ pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Largest close reason we send: 125 bytes minus the 2-byte code.
 pub(crate) const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 
-/// Encodes one final (FIN) client frame into `buf`, replacing its contents.
+/// Encodes one final (FIN) client frame into `buf`, replacing its contents;
+/// `compressed` sets RSV1, permessage-deflate's mark of a compressed message.
 ///
 /// The payload is copied and masked inside `buf` with a fresh random key
 /// (RFC 6455 section 5.3), so the caller's bytes stay intact for a resend.
-pub(crate) fn encode_client_frame(buf: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+pub(crate) fn encode_client_frame(
+    buf: &mut Vec<u8>,
+    opcode: OpCode,
+    compressed: bool,
+    payload: &[u8],
+) {
     buf.clear();
     let len = payload.len();
     buf.reserve(14 + len);
-    buf.push(0x80 | opcode as u8);
+    buf.push(0x80 | if compressed { 0x40 } else { 0 } | opcode as u8);
     // Second byte: MASK bit plus the 7-bit length or an extended-length marker.
     if len < 126 {
         buf.push(0x80 | len as u8);
@@ -188,7 +194,7 @@ mod tests {
         for len in [0, 1, 125, 126, 127, 65535, 65536, 70000] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let copy = payload.clone();
-            encode_client_frame(&mut buf, OpCode::Binary, &payload);
+            encode_client_frame(&mut buf, OpCode::Binary, false, &payload);
             assert_eq!(payload, copy, "caller's bytes untouched");
             let (opcode, decoded) = decode(&buf);
             assert_eq!(opcode, 0x2);

@@ -24,8 +24,10 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tracing::debug;
 
 use crate::connection::Connection;
+use crate::deflate::{self, Agreed};
 use crate::error::{ConnectError, Phase};
-use crate::options::ConnectOptions;
+use crate::options::{Compression, ConnectOptions};
+use crate::proxy::{needs_local_resolution, open_tunnel, target_host};
 use crate::url::{Scheme, WsUrl};
 
 /// The GUID of RFC 6455 section 1.3, appended to the key to compute the accept value.
@@ -39,8 +41,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "sec-websocket-key",
     "sec-websocket-version",
     "sec-websocket-accept",
-    // We implement no extension; a negotiated one (permessage-deflate) would
-    // set RSV1 on frames we cannot decode.
+    // Only `compression` may offer an extension: others would set bits we cannot decode.
     "sec-websocket-extensions",
     "content-length",
     "transfer-encoding",
@@ -68,12 +69,11 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
         Scheme::Wss => Some(tls_setup(url, options)?),
     };
     let key = BASE64.encode(rand::random::<[u8; 16]>());
-    let (request, offered_protocols) = build_request(url, options, &key)?;
+    let (request, offered) = build_request(url, options, &key)?;
 
     // The query is left out of logs: some servers take a token there.
     debug!(scheme = %url.scheme(), host = url.host(), port = url.port(), "connecting");
-    let addrs = resolve(url, options.connect_timeout).await?;
-    let (tcp, peer) = connect_any(&addrs, options.connect_timeout).await?;
+    let (tcp, peer) = open_transport(url, options).await?;
     // Frames are written whole (one write per frame); Nagle would only delay pings and small messages.
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(error = %e, "could not set TCP_NODELAY");
@@ -82,7 +82,7 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
 
     let deadline = Instant::now() + options.handshake_timeout;
     let upgraded = match tls {
-        None => upgrade_before(deadline, tcp, request, &key, &offered_protocols, None).await?,
+        None => upgrade_before(deadline, tcp, request, &key, &offered, None).await?,
         Some((connector, server_name)) => {
             let name_text = server_name.to_str().into_owned();
             let sends_client_cert = options
@@ -99,7 +99,7 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
                 stream,
                 request,
                 &key,
-                &offered_protocols,
+                &offered,
                 Some(TlsInfo {
                     server_name: &name_text,
                     sends_client_cert,
@@ -108,8 +108,35 @@ pub async fn connect(url: &WsUrl, options: &ConnectOptions) -> Result<Connection
             .await?
         }
     };
-    debug!(host = url.host(), %peer, "WebSocket open");
-    Ok(Connection::start(upgraded, peer, options))
+    let (upgraded, negotiated) = upgraded;
+    debug!(host = url.host(), %peer, ?negotiated, "WebSocket open");
+    Ok(Connection::start(upgraded, peer, options, negotiated))
+}
+
+/// A TCP stream that carries bytes to and from the server: connected directly, or
+/// through a proxy's tunnel. Returns it with the address of its TCP peer.
+async fn open_transport(
+    url: &WsUrl,
+    options: &ConnectOptions,
+) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let limit = options.connect_timeout;
+    let Some(proxy) = &options.proxy else {
+        let addrs = resolve(url, options).await?;
+        return connect_any(&addrs, limit).await;
+    };
+    let proxy_addrs = resolve_host(proxy.host(), proxy.port(), None, limit).await?;
+    let (mut tcp, peer) = connect_any(&proxy_addrs, limit).await?;
+    // socks5:// means the client resolves the server's name; the proxy gets an address.
+    let target = if needs_local_resolution(proxy, url.host()) {
+        target_host(resolve(url, options).await?[0])
+    } else {
+        url.host().to_owned()
+    };
+    timeout(limit, open_tunnel(proxy, &mut tcp, &target, url.port()))
+        .await
+        .map_err(|_| ConnectError::Timeout(Phase::Proxy))??;
+    debug!(%proxy, %peer, "proxy tunnel open");
+    Ok((tcp, peer))
 }
 
 fn check_options(options: &ConnectOptions) -> Result<(), ConnectError> {
@@ -172,7 +199,7 @@ fn build_request(
     url: &WsUrl,
     options: &ConnectOptions,
     key: &str,
-) -> Result<(Request<Empty<Bytes>>, Vec<String>), ConnectError> {
+) -> Result<(Request<Empty<Bytes>>, Offered), ConnectError> {
     let mut request = Request::builder()
         .method(hyper::Method::GET)
         // Origin-form target ("/path?query"): hyper's connection-level client
@@ -192,27 +219,11 @@ fn build_request(
     let headers = request.headers_mut();
     let mut offered_protocols = Vec::new();
     for (name, value) in &options.extra_headers {
-        let invalid = |reason: &str| ConnectError::InvalidOption {
-            option: "extra_headers",
-            reason: format!("header `{name}`: {reason}"),
-        };
-        let header_name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| invalid("not a valid HTTP header name"))?;
-        if RESERVED_HEADERS.contains(&header_name.as_str()) {
-            return Err(invalid(
-                "set by the WebSocket handshake itself and cannot be overridden",
-            ));
-        }
-        // Never echo the value: it is often a credential.
-        let mut header_value = HeaderValue::from_str(value.trim()).map_err(|_| {
-            invalid("value contains characters not allowed in an HTTP header (control characters or non-ASCII)")
-        })?;
-        if matches!(
-            header_name.as_str(),
-            "authorization" | "proxy-authorization" | "cookie"
-        ) {
-            header_value.set_sensitive(true);
-        }
+        let (header_name, header_value) =
+            header_pair(name, value).map_err(|reason| ConnectError::InvalidOption {
+                option: "extra_headers",
+                reason: format!("header `{name}`: {reason}"),
+            })?;
         if header_name == header::SEC_WEBSOCKET_PROTOCOL {
             offered_protocols.extend(
                 value
@@ -224,24 +235,94 @@ fn build_request(
         }
         headers.append(header_name, header_value);
     }
+    if options.compression == Compression::Deflate {
+        headers.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(deflate::OFFER),
+        );
+    }
     if !headers.contains_key(header::USER_AGENT) {
         headers.insert(
             header::USER_AGENT,
             HeaderValue::from_static(concat!("tagwire-ws-client/", env!("CARGO_PKG_VERSION"))),
         );
     }
-    Ok((request, offered_protocols))
+    let offered = Offered {
+        protocols: offered_protocols,
+        deflate: options.compression == Compression::Deflate,
+    };
+    Ok((request, offered))
 }
 
-async fn resolve(url: &WsUrl, limit: Duration) -> Result<Vec<SocketAddr>, ConnectError> {
-    if let Ok(ip) = url.host().parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, url.port())]);
+/// Checks one extra header: a valid name that the handshake does not set itself, and
+/// a value an HTTP header can carry. The error says what is wrong; it never repeats
+/// the value, which is often a credential.
+///
+/// ```
+/// use tagwire_ws_client::check_header;
+///
+/// assert!(check_header("Authorization", "Bearer s3cret").is_ok());
+/// assert!(check_header("Sec-WebSocket-Key", "x").unwrap_err().contains("handshake"));
+/// assert!(!check_header("X-Token", "s3\ncret").unwrap_err().contains("cret"));
+/// ```
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    header_pair(name, value).map(|_| ())
+}
+
+fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let header_name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| "not a valid HTTP header name".to_owned())?;
+    if RESERVED_HEADERS.contains(&header_name.as_str()) {
+        return Err("set by the WebSocket handshake itself and cannot be overridden".into());
     }
+    // Never echo the value: it is often a credential.
+    let mut header_value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        "value contains characters not allowed in an HTTP header (control characters or non-ASCII)"
+            .to_owned()
+    })?;
+    if matches!(
+        header_name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) {
+        header_value.set_sensitive(true);
+    }
+    Ok((header_name, header_value))
+}
+
+/// The URL host's addresses: `resolve_override` when set, else the system resolver's.
+async fn resolve(url: &WsUrl, options: &ConnectOptions) -> Result<Vec<SocketAddr>, ConnectError> {
+    resolve_host(
+        url.host(),
+        url.port(),
+        options.resolve_override.as_deref(),
+        options.connect_timeout,
+    )
+    .await
+}
+
+async fn resolve_host(
+    host: &str,
+    port: u16,
+    override_ips: Option<&[IpAddr]>,
+    limit: Duration,
+) -> Result<Vec<SocketAddr>, ConnectError> {
     let resolve_error = |source| ConnectError::Resolve {
-        host: url.host().to_owned(),
+        host: host.to_owned(),
         source,
     };
-    let addrs: Vec<SocketAddr> = timeout(limit, tokio::net::lookup_host((url.host(), url.port())))
+    if let Some(ips) = override_ips {
+        if ips.is_empty() {
+            return Err(resolve_error(io::Error::new(
+                io::ErrorKind::NotFound,
+                "resolve_override lists no address",
+            )));
+        }
+        return Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect());
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<SocketAddr> = timeout(limit, tokio::net::lookup_host((host, port)))
         .await
         .map_err(|_| ConnectError::Timeout(Phase::Resolve))?
         .map_err(resolve_error)?
@@ -252,31 +333,88 @@ async fn resolve(url: &WsUrl, limit: Duration) -> Result<Vec<SocketAddr>, Connec
             "the resolver returned no addresses",
         )));
     }
-    debug!(host = url.host(), ?addrs, "resolved");
+    debug!(host, ?addrs, "resolved");
     Ok(addrs)
 }
 
-/// Tries each address in order, each attempt bounded by `limit`; returns the
-/// first connection, or the last failure.
+/// How long an attempt has to itself before the next address is tried alongside
+/// (RFC 8305 section 5 recommends 250 ms).
+pub(crate) const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// The order of attempts (RFC 8305 section 4): families alternate, starting with the
+/// family of the resolver's first answer; within a family the resolver's order stays.
+fn interleave(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
+    let (mut same, mut other): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.iter().partition(|a| a.is_ipv6() == first.is_ipv6());
+    let mut out = Vec::with_capacity(addrs.len());
+    let (mut a, mut b) = (same.drain(..), other.drain(..));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+}
+
+/// Happy Eyeballs (RFC 8305): tries every address, IPv6 and IPv4 interleaved, starting
+/// the next attempt when the previous one failed or after [`CONNECTION_ATTEMPT_DELAY`],
+/// whichever comes first. Each attempt is bounded by `limit`. The first connection
+/// wins and the attempts still running are dropped. Without any connection, the
+/// error is the last failure.
 pub(crate) async fn connect_any(
     addrs: &[SocketAddr],
     limit: Duration,
 ) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let order = interleave(addrs);
+    let mut pending = order.iter().copied();
+    // Dropping the set (when one attempt wins) aborts the others.
+    let mut attempts = tokio::task::JoinSet::new();
+    let start = |attempts: &mut tokio::task::JoinSet<_>, addr: SocketAddr| {
+        debug!(%addr, "TCP connect attempt");
+        attempts.spawn(async move { (addr, timeout(limit, TcpStream::connect(addr)).await) });
+    };
     let mut last_error = None;
-    for &addr in addrs {
-        match timeout(limit, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok((stream, addr)),
-            Ok(Err(source)) => {
-                debug!(%addr, error = %source, "TCP connect failed");
-                last_error = Some(ConnectError::Connect {
-                    addr,
-                    source,
-                    attempts: addrs.len(),
-                });
+    let mut more = true;
+    loop {
+        if attempts.is_empty() {
+            match pending.next() {
+                Some(addr) => start(&mut attempts, addr),
+                None => break,
             }
-            Err(_) => {
-                debug!(%addr, ?limit, "TCP connect timed out");
-                last_error = Some(ConnectError::Timeout(Phase::Connect));
+        }
+        tokio::select! {
+            joined = attempts.join_next() => {
+                let Some(Ok((addr, result))) = joined else {
+                    continue; // a panicked attempt task: nothing to learn from it
+                };
+                match result {
+                    Ok(Ok(stream)) => return Ok((stream, addr)),
+                    Ok(Err(source)) => {
+                        debug!(%addr, error = %source, "TCP connect failed");
+                        last_error = Some(ConnectError::Connect {
+                            addr,
+                            source,
+                            attempts: order.len(),
+                        });
+                    }
+                    Err(_) => {
+                        debug!(%addr, ?limit, "TCP connect timed out");
+                        last_error = Some(ConnectError::Timeout(Phase::Connect));
+                    }
+                }
+                // A failure starts the next attempt at once (RFC 8305 section 5).
+                if let Some(addr) = pending.next() {
+                    start(&mut attempts, addr);
+                }
+            }
+            _ = tokio::time::sleep(CONNECTION_ATTEMPT_DELAY), if more => {
+                match pending.next() {
+                    Some(addr) => start(&mut attempts, addr),
+                    None => more = false,
+                }
             }
         }
     }
@@ -298,13 +436,13 @@ async fn upgrade_before<S>(
     io: S,
     request: Request<Empty<Bytes>>,
     key: &str,
-    offered_protocols: &[String],
+    offered: &Offered,
     tls: Option<TlsInfo<'_>>,
-) -> Result<Upgraded, ConnectError>
+) -> Result<(Upgraded, Negotiated), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    timeout_at(deadline, upgrade(io, request, key, offered_protocols))
+    timeout_at(deadline, upgrade(io, request, key, offered))
         .await
         .map_err(|_| ConnectError::Timeout(Phase::Upgrade))?
         .map_err(|e| match (e, tls) {
@@ -403,8 +541,8 @@ async fn upgrade<S>(
     io: S,
     request: Request<Empty<Bytes>>,
     key: &str,
-    offered_protocols: &[String],
-) -> Result<Upgraded, ConnectError>
+    offered: &Offered,
+) -> Result<(Upgraded, Negotiated), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -435,7 +573,7 @@ where
             location,
         });
     }
-    check_upgrade_response(&response, key, offered_protocols)?;
+    let negotiated = check_upgrade_response(&response, key, offered)?;
 
     let upgraded = driver
         .drive(hyper::upgrade::on(&mut response))
@@ -444,7 +582,7 @@ where
     // The sender must live until the upgrade completed: dropping it earlier lets
     // hyper shut the connection down.
     drop(sender);
-    Ok(upgraded)
+    Ok((upgraded, negotiated))
 }
 
 /// The `Sec-WebSocket-Accept` value for `key` (RFC 6455 section 4.2.2).
@@ -455,12 +593,31 @@ pub(crate) fn accept_key(key: &str) -> String {
     BASE64.encode(sha1.finalize())
 }
 
-/// RFC 6455 section 4.1, the client's checks of a 101 response.
+/// What the request offered the server to choose from.
+#[derive(Debug)]
+struct Offered {
+    protocols: Vec<String>,
+    deflate: bool,
+}
+
+/// What the server chose, from its 101 response.
+#[derive(Debug, Default)]
+pub(crate) struct Negotiated {
+    /// The subprotocol, if any.
+    pub protocol: Option<String>,
+    /// permessage-deflate's parameters, when the server accepted it.
+    pub deflate: Option<Agreed>,
+}
+
+/// RFC 6455 section 4.1, the client's checks of a 101 response, and RFC 7692's of
+/// the extension answer. Returns what the server chose.
 fn check_upgrade_response(
     response: &Response<Incoming>,
     key: &str,
-    offered_protocols: &[String],
-) -> Result<(), ConnectError> {
+    offered: &Offered,
+) -> Result<Negotiated, ConnectError> {
+    let offered_protocols = &offered.protocols;
+    let mut negotiated = Negotiated::default();
     let headers = response.headers();
     let bad = |reason: String| ConnectError::BadUpgrade { reason };
 
@@ -497,14 +654,20 @@ fn check_upgrade_response(
         return Err(ConnectError::BadAccept);
     }
 
-    if let Some(extensions) = headers.get(header::SEC_WEBSOCKET_EXTENSIONS) {
-        let text = String::from_utf8_lossy(extensions.as_bytes());
-        if !text.trim().is_empty() {
-            return Err(bad(format!(
-                "the server enabled extension(s) `{}` that the client did not offer",
-                clean_excerpt(text.as_bytes())
-            )));
-        }
+    let extensions: Vec<String> = headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let extensions = extensions.join(", ");
+    if offered.deflate {
+        negotiated.deflate =
+            deflate::parse_response(&extensions).map_err(|e| bad(clean_excerpt(e.as_bytes())))?;
+    } else if !extensions.trim().trim_matches(',').trim().is_empty() {
+        return Err(bad(format!(
+            "the server enabled extension(s) `{}` that the client did not offer",
+            clean_excerpt(extensions.as_bytes())
+        )));
     }
     if let Some(protocol) = headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
         let protocol = String::from_utf8_lossy(protocol.as_bytes())
@@ -516,8 +679,9 @@ fn check_upgrade_response(
                 clean_excerpt(protocol.as_bytes())
             )));
         }
+        negotiated.protocol = Some(protocol);
     }
-    Ok(())
+    Ok(negotiated)
 }
 
 /// Reads the start of a refused upgrade's body for the error message.
@@ -612,6 +776,28 @@ mod tests {
             }) => assert_eq!(addr, refused),
             other => panic!("expected Connect error, got {:?}", other.map(|(_, a)| a)),
         }
+    }
+
+    #[test]
+    fn attempts_alternate_families_starting_with_the_first_answer() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let order = interleave(&[
+            a("[::1]:1"),
+            a("[::2]:1"),
+            a("[::3]:1"),
+            a("1.0.0.1:1"),
+            a("1.0.0.2:1"),
+        ]);
+        assert_eq!(
+            order,
+            [
+                a("[::1]:1"),
+                a("1.0.0.1:1"),
+                a("[::2]:1"),
+                a("1.0.0.2:1"),
+                a("[::3]:1")
+            ]
+        );
     }
 
     #[test]

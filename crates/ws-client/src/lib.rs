@@ -9,9 +9,16 @@
 //!   `Upgrade: websocket`, `Connection: upgrade`, and `Sec-WebSocket-Accept`
 //!   computed from our random key (RFC 6455 section 4.1). A refused upgrade is
 //!   reported with its status and the start of the body.
-//! * **Timeouts** for every step: DNS and each TCP attempt (every resolved
-//!   address is tried), TLS plus upgrade, every write and flush (a server that
-//!   stops reading cannot hang [`Connection::send`]), and the close handshake.
+//! * **Timeouts** for every step: DNS and each TCP attempt, the proxy tunnel,
+//!   TLS plus upgrade, every write and flush (a server that stops reading cannot
+//!   hang [`Connection::send`]), and the close handshake.
+//! * **Every address**: IPv6 and IPv4 addresses tried interleaved with a 250 ms
+//!   head start each (Happy Eyeballs, RFC 8305).
+//! * **Proxies** ([`ConnectOptions::proxy`]): HTTP `CONNECT` and SOCKS5, or from
+//!   the environment as curl does ([`Proxy::from_env`]); TLS runs end to end.
+//! * **permessage-deflate** (RFC 7692) when [`ConnectOptions::compression`] asks
+//!   for it, with context takeover; [`Connection::sent_bytes`] counts bytes
+//!   before and after compression.
 //! * **Keep-alive**: a Ping when none went out for a while, and the connection
 //!   declared dead when no Pong comes back ([`WsError::PongTimeout`]).
 //! * **A cancel-safe event stream**: a background task owns the read side
@@ -105,14 +112,18 @@
 #![deny(missing_docs)]
 
 mod connection;
+mod deflate;
 mod error;
 mod frame;
 mod handshake;
 mod options;
+mod proxy;
+mod rsv;
 mod url;
 
-pub use connection::{Connection, Event};
+pub use connection::{Connection, Event, SentBytes};
 pub use error::{ConnectError, Phase, WsError};
-pub use handshake::connect;
-pub use options::{ConnectOptions, FrameKind, KeepAlive};
-pub use url::{Scheme, UrlError, WsUrl};
+pub use handshake::{check_header, connect};
+pub use options::{Compression, ConnectOptions, FrameKind, KeepAlive};
+pub use proxy::{Proxy, ProxyError, ProxyKind, ProxyParseError};
+pub use url::{Scheme, UrlError, UserInfo, WsUrl};

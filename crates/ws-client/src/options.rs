@@ -1,6 +1,7 @@
 //! Connection options.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,19 @@ pub enum FrameKind {
     Text,
     /// A binary frame: any bytes.
     Binary,
+}
+
+/// Per-message compression offered to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compression {
+    /// No compression (what Neuron does): no extension is offered.
+    #[default]
+    Off,
+    /// permessage-deflate (RFC 7692) is offered; the server may accept or decline.
+    /// When accepted, every data message is compressed (with context takeover
+    /// unless the server forbids it) and the server's compressed messages are
+    /// read. Costs about 370 KiB of memory per connection.
+    Deflate,
 }
 
 /// Keep-alive: ping the server regularly and give up on a silent one.
@@ -55,7 +69,8 @@ impl Default for KeepAlive {
 #[derive(Clone)]
 pub struct ConnectOptions {
     /// Limit for resolving the host and for each TCP connection attempt. Every
-    /// resolved address (IPv6 and IPv4) is tried in the resolver's order.
+    /// resolved address is tried, IPv6 and IPv4 interleaved, a new attempt starting
+    /// every 250 ms while earlier ones are pending (Happy Eyeballs, RFC 8305).
     /// Default 10 s.
     pub connect_timeout: Duration,
     /// Limit for the TLS handshake plus the HTTP upgrade together. Default 10 s.
@@ -86,6 +101,17 @@ pub struct ConnectOptions {
     /// `Sec-WebSocket-Key`, `-Version`, `-Accept`, `-Extensions`) cannot be set.
     /// `Sec-WebSocket-Protocol` may be: the server must then pick one of the listed protocols.
     pub extra_headers: Vec<(String, String)>,
+    /// A proxy to tunnel through (HTTP `CONNECT` or SOCKS5); `None` connects directly.
+    /// [`Proxy::from_env`](crate::Proxy::from_env) picks one from the environment.
+    /// The proxy's own connection is bounded by `connect_timeout` (TCP) and again by
+    /// `connect_timeout` (the tunnel negotiation).
+    pub proxy: Option<crate::Proxy>,
+    /// Addresses to connect to instead of resolving the URL's host, like curl's
+    /// `--resolve`: the `Host` header, TLS name and logs still use the URL's host.
+    /// `None` (the default) asks the system resolver.
+    pub resolve_override: Option<Vec<IpAddr>>,
+    /// Whether to offer permessage-deflate. Default [`Compression::Off`].
+    pub compression: Compression,
 }
 
 impl Default for ConnectOptions {
@@ -100,6 +126,9 @@ impl Default for ConnectOptions {
             tls: None,
             server_name: None,
             extra_headers: Vec::new(),
+            proxy: None,
+            resolve_override: None,
+            compression: Compression::Off,
         }
     }
 }
@@ -118,6 +147,9 @@ impl fmt::Debug for ConnectOptions {
             .field("tls", &self.tls.as_ref().map(|_| "ClientConfig"))
             .field("server_name", &self.server_name)
             .field("extra_headers (names only)", &header_names)
+            .field("proxy", &self.proxy)
+            .field("resolve_override", &self.resolve_override)
+            .field("compression", &self.compression)
             .finish()
     }
 }

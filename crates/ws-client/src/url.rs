@@ -92,6 +92,14 @@ pub enum UrlError {
          header instead (e.g. Authorization)"
     )]
     UserInfo,
+    /// The user information is not valid percent-encoded UTF-8 (or the user name
+    /// contains a `:` once decoded).
+    #[error(
+        "the user information (user:password@) of the WebSocket URL is not valid \
+         percent-encoded UTF-8: write reserved characters as %XX (`@` as %40, `:` in the \
+         user name as %3A)"
+    )]
+    BadUserInfo,
     /// The host part is empty.
     #[error("the WebSocket URL has no host: expected ws://host[:port]/path")]
     EmptyHost,
@@ -153,6 +161,41 @@ impl WsUrl {
             port,
             path_and_query,
         })
+    }
+
+    /// Like [`parse`](WsUrl::parse), but user information (`user:password@`) is taken
+    /// out of the URL and returned apart, percent-decoded, for the caller to send as
+    /// Basic authentication (what Node's `ws` does with such URLs). The returned
+    /// [`WsUrl`] holds no credentials; [`UserInfo`]'s `Debug` hides the password.
+    ///
+    /// ```
+    /// use tagwire_ws_client::WsUrl;
+    ///
+    /// let (url, user) = WsUrl::parse_with_userinfo("wss://ops:p%40ss@h/in").unwrap();
+    /// assert_eq!(url.to_string(), "wss://h/in");
+    /// let user = user.unwrap();
+    /// assert_eq!((user.user(), user.password()), ("ops", "p@ss"));
+    /// assert_eq!(user.basic_authorization(), "Basic b3BzOnBAc3M=");
+    /// ```
+    pub fn parse_with_userinfo(s: &str) -> Result<(WsUrl, Option<UserInfo>), UrlError> {
+        let s = s.trim();
+        let Some((scheme_text, rest)) = s.split_once("://") else {
+            return WsUrl::parse(s).map(|u| (u, None));
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, target) = rest.split_at(authority_end);
+        let (userinfo, hostport) = split_userinfo(authority);
+        let url = WsUrl::parse(&format!("{scheme_text}://{hostport}{target}"))?;
+        let Some(info) = userinfo else {
+            return Ok((url, None));
+        };
+        let (user, password) = info.split_once(':').unwrap_or((info, ""));
+        match (percent_decode(user), percent_decode(password)) {
+            (Some(user), Some(password)) if !user.contains(':') => {
+                Ok((url, Some(UserInfo { user, password })))
+            }
+            _ => Err(UrlError::BadUserInfo),
+        }
     }
 
     /// `ws` or `wss`.
@@ -238,6 +281,79 @@ impl FromStr for WsUrl {
     fn from_str(s: &str) -> Result<WsUrl, UrlError> {
         WsUrl::parse(s)
     }
+}
+
+/// User name and password taken from a URL's `user:password@` part.
+///
+/// Its `Debug` form hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    user: String,
+    password: String,
+}
+
+impl UserInfo {
+    /// Credentials from a user name (which must not contain `:`) and a password.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        UserInfo {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    /// The decoded user name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The decoded password (empty when the URL had none). Do not log it.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// The value of an `Authorization` header carrying these credentials
+    /// (`Basic base64(user:password)`, RFC 7617).
+    pub fn basic_authorization(&self) -> String {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.user, self.password));
+        format!("Basic {token}")
+    }
+}
+
+impl fmt::Debug for UserInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserInfo")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Splits an authority at its last `@`: `(Some(userinfo), host_and_port)`.
+pub(crate) fn split_userinfo(authority: &str) -> (Option<&str>, &str) {
+    match authority.rsplit_once('@') {
+        Some((info, hostport)) => (Some(info), hostport),
+        None => (None, authority),
+    }
+}
+
+/// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn parse_scheme(text: &str) -> Result<Scheme, UrlError> {

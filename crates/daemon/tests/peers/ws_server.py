@@ -2,9 +2,16 @@
 
 Writes one line per event to --out:  "C <path>" for each connection (the request path
 and query), "B <payload>" / "T <payload>" for each binary / text message, "X <code>"
-when a connection ends, "P <path> <CN>" for each connection that presented a client
-certificate (the subject CN the server verified) (the close code received, "None" without a Close frame). Prints
-"READY <port>" on stdout once listening. Pings are answered by the library.
+when a connection ends (the close code received, "None" without a Close frame),
+"P <path> <CN>" for each connection that presented a client certificate (the subject CN
+the server verified), "S <subprotocol>" after "C" when one was negotiated, "E <extensions>"
+when an extension was (permessage-deflate; the library compresses and decompresses).
+Prints "READY <port>" on stdout once listening. Pings are answered by the library.
+
+--expect-auth VALUE answers 401 to an upgrade whose Authorization header is not exactly
+VALUE (and writes "R <status>" for it); --subprotocols a,b lists the subprotocols the
+server supports (it picks the first the client offers, and refuses clients offering none).
+--host picks the address to listen on (127.0.0.1 by default; ::1 for IPv6 tests).
 """
 import argparse
 import asyncio
@@ -23,6 +30,9 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--client-ca")
+    ap.add_argument("--expect-auth")
+    ap.add_argument("--subprotocols")
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--delay-ms", type=float, default=0,
                     help="sleep this long after each message: a slow reader")
     args = ap.parse_args()
@@ -36,6 +46,15 @@ def main():
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(args.client_ca)
 
+    def check_auth(connection, request):
+        if args.expect_auth is None:
+            return None
+        if request.headers.get("Authorization") == args.expect_auth:
+            return None
+        out.write("R 401\n")
+        out.flush()
+        return connection.respond(401, "missing or wrong Authorization\n")
+
     async def handler(ws):
         out.write(f"C {ws.request.path}\n")
         peercert = ws.transport.get_extra_info("peercert") if ws.transport else None
@@ -43,6 +62,11 @@ def main():
             cn = next((v for rdn in peercert.get("subject", ()) for k, v in rdn
                        if k == "commonName"), "")
             out.write(f"P {ws.request.path} {cn}\n")
+        if ws.subprotocol:
+            out.write(f"S {ws.subprotocol}\n")
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+        if extensions:
+            out.write(f"E {extensions}\n")
         out.flush()
         try:
             async for msg in ws:
@@ -64,8 +88,10 @@ def main():
         stop = asyncio.get_running_loop().create_future()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
-        async with serve(handler, "127.0.0.1", args.port, ssl=ctx, max_size=None,
-                         ping_interval=None, reuse_address=True) as server:
+        protocols = args.subprotocols.split(",") if args.subprotocols else None
+        async with serve(handler, args.host, args.port, ssl=ctx, max_size=None,
+                         ping_interval=None, reuse_address=True,
+                         process_request=check_auth, subprotocols=protocols) as server:
             port = server.sockets[0].getsockname()[1]
             print(f"READY {port}", flush=True)
             await stop

@@ -2,6 +2,8 @@
 //! waiting for conditions, and reading what the peers received.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod proxies;
+
 // Only the TLS tests use it; every test binary compiles this module.
 #[allow(unused_imports)]
 pub use tagwire_test_pki as certs;
@@ -391,6 +393,8 @@ pub struct Proxy {
 struct ProxyState {
     stalled: std::sync::atomic::AtomicBool,
     accepted: std::sync::atomic::AtomicU64,
+    /// Bytes forwarded from tagwire to the server.
+    upstream_bytes: std::sync::atomic::AtomicU64,
     live: std::sync::Mutex<Vec<std::net::TcpStream>>,
 }
 
@@ -414,9 +418,13 @@ impl Proxy {
                     live.push(client.try_clone().unwrap());
                     live.push(server.try_clone().unwrap());
                 }
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
+                for (upstream, mut from, mut to) in [
+                    (
+                        true,
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                    ),
+                    (false, server, client),
                 ] {
                     let st = std::sync::Arc::clone(&st);
                     std::thread::spawn(move || {
@@ -433,6 +441,9 @@ impl Proxy {
                             }
                             if to.write_all(&buf[..n]).is_err() {
                                 break;
+                            }
+                            if upstream {
+                                st.upstream_bytes.fetch_add(n as u64, SeqCst);
                             }
                         }
                         let _ = to.shutdown(std::net::Shutdown::Both);
@@ -456,6 +467,14 @@ impl Proxy {
         self.state
             .stalled
             .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Bytes forwarded from tagwire to the server so far (every connection, everything
+    /// on the wire: handshakes, frame headers, payloads).
+    pub fn upstream_bytes(&self) -> u64 {
+        self.state
+            .upstream_bytes
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Connections accepted so far.

@@ -217,6 +217,8 @@ pub fn close_body(code: u16, reason: &str) -> Vec<u8> {
 #[derive(Debug)]
 pub struct ClientFrame {
     pub fin: bool,
+    /// RSV1: permessage-deflate's "compressed".
+    pub rsv1: bool,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
@@ -240,6 +242,7 @@ pub async fn read_client_frame(stream: &mut TcpStream) -> io::Result<ClientFrame
     }
     Ok(ClientFrame {
         fin: first & 0x80 != 0,
+        rsv1: first & 0x40 != 0,
         opcode: first & 0x0F,
         payload,
     })
@@ -256,4 +259,28 @@ pub async fn read_client_close(stream: &mut TcpStream) -> Option<u16> {
                 .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
         }
     }
+}
+
+/// An address on `[::1]` at `port` (0: any) where TCP connects hang without an answer, like a host that
+/// drops packets: a listener with a backlog of one that never accepts, its queue
+/// filled by a few connections (Linux then drops further SYNs). Keep the returned
+/// streams (and so the listener's queue) alive as long as the address must stay silent.
+pub async fn silent_address_v6(port: u16) -> (SocketAddr, Vec<TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v6().expect("IPv6 socket");
+    socket
+        .bind(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)))
+        .expect("bind [::1]");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    // Connects succeed until the queue is full, then hang.
+    while let Ok(Ok(stream)) =
+        tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await
+    {
+        fillers.push(stream);
+        assert!(fillers.len() < 64, "the accept queue never filled");
+    }
+    // The listener must stay open, never accepting, for SYNs to be dropped.
+    std::mem::forget(listener);
+    (addr, fillers)
 }
