@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tagwire_encode::{EncodeOptions, Encoder};
 use tagwire_model::Snapshot;
-use tagwire_queue::{
-    DiskCacheConfig, DiskLogError, MessageQueue, PushOutcome, QueueLimits, SyncPolicy,
-};
+use tagwire_queue::{DiskCacheConfig, DiskLogError, MessageQueue, PushOutcome, QueueLimits};
 use tagwire_tls_config::ClientConfigSource;
 use tagwire_ws_client::{connect, ConnectOptions, Connection, Event, FrameKind, WsUrl};
 use tokio::sync::watch;
@@ -233,13 +231,17 @@ impl Uplink {
     /// Starts the connection task. It runs until `shutdown` becomes true, then drains the
     /// queue for at most the drain timeout, closes the connection and returns.
     pub fn spawn(self: &Arc<Self>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        if let Some(DiskCacheConfig {
-            sync: SyncPolicy::Interval(period),
-            ..
-        }) = self.config.queue.disk
+        if let Some(period) = self
+            .config
+            .queue
+            .disk
+            .as_ref()
+            .map(DiskCacheConfig::tick_period)
         {
             // Appends sync when the interval has passed, but a quiet period must not leave
-            // the last ones unsynced: a timer bounds what a power cut can lose.
+            // the last ones unsynced: a timer bounds what a power cut can lose. The same
+            // timer writes the batched removal position (`head`), which bounds the
+            // duplicates a `kill -9` causes.
             let this = Arc::clone(self);
             let mut stop = shutdown.clone();
             tokio::spawn(async move {

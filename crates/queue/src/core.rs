@@ -376,10 +376,10 @@ impl Core {
         self.mem_bytes
     }
 
-    /// Forces appended messages to the device.
+    /// See [`MessageQueue::sync`](crate::MessageQueue::sync).
     pub(crate) fn sync(&mut self) {
         if let Some(disk) = self.disk.as_mut() {
-            if let Err(e) = disk.log.sync() {
+            if let Err(e) = disk.log.tick() {
                 warn!(dir = %disk.log.dir().display(), error = %e, "disk cache: sync failed");
             }
         }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::disk_log::SyncPolicy;
+use crate::disk_log::{SyncPolicy, DEFAULT_HEAD_INTERVAL};
 
 /// What to do when a new message does not fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -39,6 +39,19 @@ pub struct DiskCacheConfig {
     pub max_bytes: u64,
     /// When appends reach the device.
     pub sync: SyncPolicy,
+}
+
+impl DiskCacheConfig {
+    /// How often the owner should call [`MessageQueue::sync`](crate::MessageQueue::sync):
+    /// the sync interval with [`SyncPolicy::Interval`], but at least every
+    /// [`DEFAULT_HEAD_INTERVAL`], so that the last confirmations of a busy period reach
+    /// the `head` file within about that long.
+    pub fn tick_period(&self) -> std::time::Duration {
+        match self.sync {
+            SyncPolicy::Interval(period) => period.min(DEFAULT_HEAD_INTERVAL),
+            SyncPolicy::Always | SyncPolicy::Never => DEFAULT_HEAD_INTERVAL,
+        }
+    }
 }
 
 /// Limits of one queue.

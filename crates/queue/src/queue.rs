@@ -200,7 +200,11 @@ impl MessageQueue {
         self.read(Core::memory_bytes)
     }
 
-    /// Forces appended messages to the device (the `Interval` sync policy's timer).
+    /// The disk cache's timer, to call every
+    /// [`DiskCacheConfig::tick_period`](crate::DiskCacheConfig::tick_period): with
+    /// [`SyncPolicy::Interval`](crate::SyncPolicy::Interval), once the interval has
+    /// passed, forces appended messages and the removal position to the device;
+    /// otherwise writes the removal position (`head`) if confirmations moved it.
     pub async fn sync(&self) {
         self.run(Core::sync).await
     }

@@ -19,6 +19,9 @@ fn options(dir: &Path, max_bytes: u64, segment_bytes: u64, sync: SyncPolicy) -> 
         max_bytes,
         segment_bytes,
         sync,
+        // Every removal persisted at once, as the tests below expect unless they
+        // say otherwise.
+        head_interval: Duration::ZERO,
     }
 }
 

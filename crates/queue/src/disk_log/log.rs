@@ -20,6 +20,11 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 /// limit keeps valid.
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 
+/// The [`DiskLogOptions::head_interval`] [`DiskLogOptions::new`] picks: after `kill -9`
+/// at most about one second of confirmations is resent, and a busy log writes its
+/// `head` once a second instead of once per confirmation.
+pub const DEFAULT_HEAD_INTERVAL: Duration = Duration::from_secs(1);
+
 /// When appended records are forced from the kernel's cache to the device.
 ///
 /// This only matters for power cuts and kernel crashes: a record whose
@@ -57,6 +62,11 @@ pub struct DiskLogOptions {
     pub segment_bytes: u64,
     /// When appends reach the device, see [`SyncPolicy`].
     pub sync: SyncPolicy,
+    /// The shortest time between two writes of the `head` file by
+    /// [`DiskLog::pop_front`]; [`DiskLog::persist_head`] and [`DiskLog::sync`] write it
+    /// whenever it changed. Removals not yet written come back after a crash: a
+    /// duplicate, never a loss, so this bounds the duplicates `kill -9` causes.
+    pub head_interval: Duration,
 }
 
 impl DiskLogOptions {
@@ -69,6 +79,7 @@ impl DiskLogOptions {
             max_bytes,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             sync: SyncPolicy::Always,
+            head_interval: DEFAULT_HEAD_INTERVAL,
         }
     }
 }
@@ -94,13 +105,20 @@ pub struct Recovery {
     /// The `head` file existed but was damaged, so the oldest segment was read from
     /// its start: records already removed from it may come back.
     pub head_reset: bool,
+    /// Records found before the position a valid `head` names (in segments numbered
+    /// below it, or in its segment when it points past that file's end), skipped as
+    /// already removed. Normally 0: removal deletes segments before moving the head.
+    pub skipped_by_head: u64,
 }
 
 impl Recovery {
     /// True when something was skipped, truncated or reset, that is when the caller
     /// should log what was found.
     pub fn found_damage(&self) -> bool {
-        self.damaged_regions > 0 || self.truncated_bytes > 0 || self.head_reset
+        self.damaged_regions > 0
+            || self.truncated_bytes > 0
+            || self.head_reset
+            || self.skipped_by_head > 0
     }
 }
 
@@ -149,12 +167,16 @@ pub struct DiskLog {
     len: u64,
     bytes: u64,
     disk_bytes: u64,
-    /// The position persisted in `head`: first segment number and byte offset.
+    /// The removal position: first segment number and byte offset.
     head: (u64, u64),
     /// `head` on disk matches `self.head`.
     head_written: bool,
     /// ... and was synced.
     head_synced: bool,
+    /// Open handle of the `head` file, overwritten in place (see [`Self::write_head`]).
+    head_file: Option<File>,
+    head_interval: Duration,
+    last_head_write: Instant,
     /// Appended data not yet synced.
     data_unsynced: bool,
     /// A segment file was created since the directory was last synced.
@@ -175,6 +197,7 @@ impl DiskLog {
             max_bytes,
             segment_bytes,
             sync,
+            head_interval,
         } = options;
         check_sizes(max_bytes, segment_bytes)?;
         fs::create_dir_all(&dir)
@@ -201,11 +224,25 @@ impl DiskLog {
         for &id in &ids {
             let path = segment_path(&dir, id);
             if id < head_seg {
-                // Fully removed; the deletion was interrupted by a crash.
+                // Fully removed by the head, yet still here: removal deletes a segment
+                // before moving the head past it, so this is a failed deletion or a
+                // head from elsewhere. Count what it drops, then delete it.
+                recovery.skipped_by_head += count_records(&path);
                 remove_or_warn(&path);
                 continue;
             }
-            let start = if id == head_seg { head_offset } else { 0 };
+            let start = if id == head_seg {
+                let file_len = fs::metadata(&path)
+                    .map_err(|e| DiskLogError::io(&path, "read segment", e))?
+                    .len();
+                if head_offset > file_len {
+                    // A head past the end of its own segment: nothing of it is kept.
+                    recovery.skipped_by_head += count_records(&path);
+                }
+                head_offset
+            } else {
+                0
+            };
             if let Some(segment) =
                 recover_segment(id, path, start, Some(id) == last_id, &mut recovery)?
             {
@@ -232,6 +269,13 @@ impl DiskLog {
         let disk_bytes = segments.iter().map(|s| s.file_len).sum();
         recovery.records = len;
         recovery.bytes = bytes;
+        if recovery.skipped_by_head > 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                records = recovery.skipped_by_head,
+                "disk cache: the head file points past records still on disk; skipping them as already delivered"
+            );
+        }
         let head = match segments.front() {
             Some(seg) => (seg.id, u64::from(seg.offsets[0])),
             None => (next_id, 0),
@@ -253,6 +297,9 @@ impl DiskLog {
             // but both mean the same records, so it needs no rewrite now.
             head_written: true,
             head_synced: true,
+            head_file: None,
+            head_interval,
+            last_head_write: Instant::now(),
             data_unsynced: false,
             dir_unsynced: false,
             last_sync: Instant::now(),
@@ -445,17 +492,15 @@ impl DiskLog {
                 }
             }
         }
-        self.head = match self.segments.front() {
-            Some(seg) => match seg.offsets.front() {
-                Some(&offset) => (seg.id, u64::from(offset)),
-                None => (seg.id, seg.end),
-            },
-            None => (self.next_id, 0),
-        };
-        self.head_written = false;
-        self.head_synced = false;
-        if let Err(e) = self.write_head(self.sync == SyncPolicy::Always) {
-            first_error.get_or_insert(e);
+        self.update_head();
+        // Batched: a `head` write per confirmation is a metadata write per message,
+        // which costs CPU and wears flash. Forgetting a removal costs a duplicate only.
+        if !self.head_written && self.last_head_write.elapsed() >= self.head_interval {
+            // The empty tail segment is kept here (releasing it is the timer's job), so
+            // a queue that keeps draining does not create and delete a file per batch.
+            if let Err(e) = self.write_head(self.sync == SyncPolicy::Always) {
+                first_error.get_or_insert(e);
+            }
         }
         match first_error {
             Some(e) => Err(e),
@@ -467,11 +512,65 @@ impl DiskLog {
     /// [`SyncPolicy`]. Call it from a timer with [`SyncPolicy::Interval`].
     pub fn sync(&mut self) -> Result<(), DiskLogError> {
         self.sync_data()?;
+        self.release_empty_tail()?;
         if !self.head_synced {
             self.write_head(true)?;
         }
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// The owner's timer: [`DiskLog::sync`] when the policy is
+    /// [`SyncPolicy::Interval`] and the interval has passed since the last sync,
+    /// otherwise [`DiskLog::persist_head`].
+    pub fn tick(&mut self) -> Result<(), DiskLogError> {
+        match self.sync {
+            SyncPolicy::Interval(every) if self.last_sync.elapsed() >= every => self.sync(),
+            _ => self.persist_head(),
+        }
+    }
+
+    /// Writes the removal position to `head` if it changed since the last write
+    /// (synced only under [`SyncPolicy::Always`]; [`DiskLog::sync`] syncs it for the
+    /// other policies), first deleting the
+    /// segment being appended to when every record is removed, so that a drained log
+    /// occupies no disk space even when the disk is full. [`DiskLog::pop_front`] writes
+    /// `head` at most once per [`DiskLogOptions::head_interval`]; call this from a
+    /// timer so that the last removals of a busy period are persisted too.
+    pub fn persist_head(&mut self) -> Result<(), DiskLogError> {
+        self.release_empty_tail()?;
+        if !self.head_written {
+            self.write_head(self.sync == SyncPolicy::Always)?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes `self.head` from the segments after a removal.
+    fn update_head(&mut self) {
+        let head = match self.segments.front() {
+            Some(seg) => match seg.offsets.front() {
+                Some(&offset) => (seg.id, u64::from(offset)),
+                None => (seg.id, seg.end),
+            },
+            None => (self.next_id, 0),
+        };
+        if head != self.head {
+            self.head = head;
+            self.head_written = false;
+            self.head_synced = false;
+        }
+    }
+
+    /// Deletes the last segment when the log is empty (it was kept only because it
+    /// was being appended to), closing the writer: the next append starts a new one.
+    fn release_empty_tail(&mut self) -> Result<(), DiskLogError> {
+        if self.len > 0 || self.segments.back().is_none_or(|s| !s.offsets.is_empty()) {
+            return Ok(());
+        }
+        let seg = self.segments.pop_back().expect("checked");
+        let result = self.delete_segment(&seg);
+        self.update_head();
+        result
     }
 
     /// Syncs the segment being appended to and, if a segment was created, the
@@ -566,25 +665,44 @@ impl DiskLog {
         }
     }
 
-    /// Replaces `head` with the current position, atomically.
+    /// Overwrites `head` in place with the current position.
+    ///
+    /// In place rather than a new file renamed over it: one `pwrite` of 24 bytes into
+    /// blocks the file already has needs no new disk space (a full disk cannot stop
+    /// it) and no directory update (metadata writes are what wear flash). A write torn
+    /// by a power cut fails the CRC, which `open` treats as "nothing removed":
+    /// duplicates, never a loss.
     fn write_head(&mut self, durable: bool) -> Result<(), DiskLogError> {
-        let tmp = self.dir.join(HEAD_TMP_FILE);
-        let head = self.dir.join(HEAD_FILE);
-        let bytes = encode_head(self.head.0, self.head.1);
-        let mut file =
-            File::create(&tmp).map_err(|e| DiskLogError::io(&tmp, "create head file", e))?;
-        file.write_all(&bytes)
-            .map_err(|e| DiskLogError::io(&tmp, "write head file", e))?;
-        if durable {
-            // Before the rename, or a power cut could leave `head` named but empty.
-            file.sync_data()
-                .map_err(|e| DiskLogError::io(&tmp, "sync head file", e))?;
+        let path = self.dir.join(HEAD_FILE);
+        let io_error = |what, e| DiskLogError::io(&path, what, e);
+        if self.head_file.is_none() {
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| io_error("open head file", e))?;
+            // Possibly a new name in the directory: synced with the next durable write.
+            self.dir_unsynced = true;
+            self.head_file = Some(file);
         }
-        drop(file);
-        fs::rename(&tmp, &head).map_err(|e| DiskLogError::io(&head, "replace head file", e))?;
+        let file = self.head_file.as_mut().expect("opened above");
+        let bytes = encode_head(self.head.0, self.head.1);
+        write_at_start(file, &bytes).map_err(|e| io_error("write head file", e))?;
+        if file.metadata().map(|m| m.len()).ok() != Some(HEAD_LEN as u64) {
+            // A longer file left by someone else would read as damaged.
+            file.set_len(HEAD_LEN as u64)
+                .map_err(|e| io_error("write head file", e))?;
+        }
         self.head_written = true;
+        self.last_head_write = Instant::now();
         if durable {
-            sync_dir(&self.dir)?;
+            file.sync_data()
+                .map_err(|e| io_error("sync head file", e))?;
+            if self.dir_unsynced {
+                sync_dir(&self.dir)?;
+                self.dir_unsynced = false;
+            }
         }
         self.head_synced = durable;
         Ok(())
@@ -611,17 +729,17 @@ impl Drop for DiskLog {
         // cut right after, the loss `SyncPolicy` allows.
         let durable = self.sync != SyncPolicy::Never;
         let result = if durable {
-            self.sync_data().and_then(|()| {
-                if self.head_synced {
-                    Ok(())
-                } else {
-                    self.write_head(true)
-                }
-            })
-        } else if !self.head_written {
-            self.write_head(false)
+            self.sync_data()
+                .and_then(|()| self.release_empty_tail())
+                .and_then(|()| {
+                    if self.head_synced {
+                        Ok(())
+                    } else {
+                        self.write_head(true)
+                    }
+                })
         } else {
-            Ok(())
+            self.persist_head()
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "disk cache: closing");
@@ -739,6 +857,26 @@ fn sync_dir(dir: &Path) -> Result<(), DiskLogError> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+/// Writes `bytes` at offset 0 of `file`: one `pwrite` on Unix.
+fn write_at_start(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(bytes, 0)
+    }
+    #[cfg(not(unix))]
+    {
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(bytes)
+    }
+}
+
+/// Counts the valid records of a segment, for the warning about a head that skips
+/// them; a segment that cannot be read counts as 0 (it is about to be deleted).
+fn count_records(path: &Path) -> u64 {
+    scan_segment(path, 0).map_or(0, |scan| scan.offsets.len() as u64)
 }
 
 fn truncate_file(path: &Path, len: u64) -> io::Result<()> {

@@ -60,23 +60,29 @@
 //! * **`head`**, 24 bytes: magic `TWH1`, the segment number `u64` and the byte offset
 //!   `u64` of the oldest record not yet removed, then a CRC-32 of the first 20 bytes.
 //!   Records in lower-numbered segments, or before that offset in that segment, have
-//!   been removed. It is replaced atomically (written to `head.tmp`, then renamed). A
+//!   been removed. It is overwritten in place (one `pwrite`, no new blocks, no
+//!   directory update), at most once per [`DiskLogOptions::head_interval`]; a write torn
+//!   by a power cut fails the CRC. Older versions replaced it through `head.tmp`,
+//!   which `open` still deletes if it finds one. A
 //!   missing or damaged `head` means "nothing removed": removed records come back
 //!   rather than unremoved ones being lost.
 //!
 //! # Durability
 //!
 //! * [`SyncPolicy::Always`]: `append` calls `fdatasync` on the segment (and `fsync` on
-//!   the directory when it created the segment file) before returning; `pop_front`
-//!   syncs the new `head` before the rename and the directory after it.
+//!   the directory when it created the segment file) before returning; each `head`
+//!   write is synced.
 //! * [`SyncPolicy::Interval`]: `append` syncs when at least the interval has passed
 //!   since the last sync, and the caller calls [`DiskLog::sync`] from a timer, so a
 //!   power cut loses at most about one interval of appends.
 //! * [`SyncPolicy::Never`]: the kernel writes back when it likes.
 //!
-//! Whatever the policy, `pop_front` writes the `head` file (without syncing unless the
-//! policy is `Always`), so `kill -9` brings back no removed record; only a power cut
-//! can.
+//! Whatever the policy, removals are persisted in batches: `pop_front` writes the `head`
+//! file only when [`DiskLogOptions::head_interval`] has passed since the last write, and
+//! [`DiskLog::persist_head`] / [`DiskLog::tick`] (from the owner's timer), `sync` and
+//! `Drop` write it when it changed. So `kill -9` can bring back the records removed in
+//! about the last `head_interval` (a duplicate, never a loss), and a log being drained
+//! costs one small write per interval instead of a file replacement per removal.
 //!
 //! # Example
 //!
@@ -115,5 +121,6 @@ mod scan;
 pub use error::DiskLogError;
 pub use format::{Record, RECORD_HEADER_LEN};
 pub use log::{
-    DiskLog, DiskLogOptions, Recovery, SyncPolicy, DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES,
+    DiskLog, DiskLogOptions, Recovery, SyncPolicy, DEFAULT_HEAD_INTERVAL, DEFAULT_SEGMENT_BYTES,
+    MAX_SEGMENT_BYTES,
 };
