@@ -316,8 +316,9 @@ fn reopen_after_a_clean_close_keeps_records_and_removals() {
 }
 
 /// `mem::forget` skips `Drop`, as `kill -9` does: nothing is flushed or written on the
-/// way out. Every policy keeps every appended record and every removal, because
-/// `append` and `pop_front` hand everything to the kernel before returning.
+/// way out. Every policy keeps every appended record, and with a zero `head_interval`
+/// every removal, because `append` and `pop_front` then hand everything to the kernel
+/// before returning.
 #[test]
 fn reopen_after_a_simulated_crash_keeps_everything_under_every_policy() {
     for sync in [
@@ -343,6 +344,106 @@ fn reopen_after_a_simulated_crash_keeps_everything_under_every_policy() {
         no_damage(&recovery);
         assert_holds(&mut log, 6..45);
     }
+}
+
+/// With the default batching, removals reach `head` once per `head_interval` or on
+/// the owner's timer: a crash in between brings back only the removals since the last
+/// write (duplicates), never loses a record, and the head file is written once for
+/// many confirmations.
+#[test]
+fn removals_are_persisted_in_batches_and_a_crash_only_brings_the_last_ones_back() {
+    for sync in [
+        SyncPolicy::Always,
+        SyncPolicy::Interval(Duration::from_secs(3600)),
+        SyncPolicy::Never,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let head = dir.path().join("head");
+        let mut opts = options(dir.path(), 1 << 20, 1 << 16, sync);
+        opts.head_interval = Duration::from_secs(3600);
+        let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+        append_range(&mut log, 0..100);
+        log.pop_front(1).unwrap();
+        log.persist_head().unwrap();
+        let persisted = fs::read(&head).unwrap();
+        // 60 confirmations, one by one: none rewrites the head.
+        for _ in 0..60 {
+            log.pop_front(1).unwrap();
+        }
+        assert_eq!(
+            fs::read(&head).unwrap(),
+            persisted,
+            "{sync:?}: head rewritten per removal"
+        );
+        std::mem::forget(log); // kill -9 before the timer wrote the head
+
+        let (mut log, recovery) = DiskLog::open(opts.clone()).unwrap();
+        no_damage(&recovery);
+        // All 60 confirmed records come back (at least once), none is lost.
+        assert_holds(&mut log, 1..100);
+        log.pop_front(60).unwrap();
+        log.persist_head().unwrap(); // the timer
+        assert_ne!(fs::read(&head).unwrap(), persisted, "{sync:?}");
+        std::mem::forget(log);
+
+        let (mut log, recovery) = DiskLog::open(opts.clone()).unwrap();
+        no_damage(&recovery);
+        assert_holds(&mut log, 61..100);
+        // Once the interval has passed, a removal writes the head by itself.
+        opts.head_interval = Duration::ZERO;
+        drop(log);
+        let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+        log.pop_front(10).unwrap();
+        std::mem::forget(log);
+        let (mut log, _) = DiskLog::open(opts).unwrap();
+        assert_holds(&mut log, 71..100);
+    }
+}
+
+/// A valid head naming a position past every record (here: a segment number above
+/// all of them) drops those records as delivered; recovery counts them so that the
+/// daemon can say how many.
+#[test]
+fn a_head_past_the_data_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), 1 << 20, 2000, SyncPolicy::Never);
+    let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+    append_range(&mut log, 0..40);
+    drop(log);
+    let segments = segment_files(dir.path());
+    assert!(segments.len() > 1);
+    // A head from a bigger log, copied in by hand: segment 1000, offset 0.
+    let mut bytes = b"TWH1".to_vec();
+    bytes.extend_from_slice(&1000u64.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+    fs::write(dir.path().join("head"), &bytes).unwrap();
+    let (log, recovery) = DiskLog::open(opts.clone()).unwrap();
+    assert_eq!(recovery.skipped_by_head, 40, "{recovery:?}");
+    assert!(recovery.found_damage());
+    assert_eq!(log.len(), 0);
+    drop(log);
+
+    // A head pointing past the end of its own segment.
+    let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+    append_range(&mut log, 0..3);
+    drop(log);
+    let first = segment_files(dir.path())[0].clone();
+    let id: u64 = first
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut bytes = b"TWH1".to_vec();
+    bytes.extend_from_slice(&id.to_le_bytes());
+    bytes.extend_from_slice(&1_000_000u64.to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+    fs::write(dir.path().join("head"), &bytes).unwrap();
+    let (log, recovery) = DiskLog::open(opts).unwrap();
+    assert_eq!(recovery.skipped_by_head, 3, "{recovery:?}");
+    assert_eq!(log.len(), 0);
 }
 
 #[test]
@@ -902,9 +1003,32 @@ fn a_full_disk_is_reported_and_the_log_stays_consistent() {
     drop(log);
 
     // No partial record was left behind.
-    let (mut log, recovery) = DiskLog::open(opts).unwrap();
+    let (mut log, recovery) = DiskLog::open(opts.clone()).unwrap();
     no_damage(&recovery);
     check(&mut log, 20..appended + 1);
+
+    // Fill the file system to the last byte, then deliver everything: the head write
+    // must not need space, and the drained log must leave no segment behind.
+    while log.append(0, &body(0)).is_ok() {}
+    let mut filler = fs::File::create(mount_point.join("filler")).unwrap();
+    while filler.write_all(&[0u8; 512]).is_ok() {}
+    while filler.write_all(&[0u8; 1]).is_ok() {}
+    drop(filler);
+    let len = log.len();
+    log.pop_front(len).unwrap();
+    log.persist_head().unwrap();
+    assert_eq!(
+        segment_files(&dir),
+        Vec::<PathBuf>::new(),
+        "delivered segments stay on a full disk"
+    );
+    drop(log);
+    let (log, recovery) = DiskLog::open(opts).unwrap();
+    assert_eq!(
+        recovery.records, 0,
+        "delivered records come back: {recovery:?}"
+    );
+    assert_eq!(log.len(), 0);
 }
 
 #[test]
