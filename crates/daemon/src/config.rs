@@ -18,6 +18,7 @@ use tagwire_tls_config::{ClientConfigSource, PasswordSource, TlsParams};
 use tagwire_ws_client::{ConnectOptions, FrameKind, KeepAlive, Scheme, WsUrl};
 use toml::{Table, Value};
 
+mod cache_dir;
 mod section;
 use section::Section;
 
@@ -135,17 +136,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
         north.iter().map(|n| n.name.as_str()),
         &mut problems,
     );
-    let mut dirs = BTreeSet::new();
-    for (i, n) in north.iter().enumerate() {
-        if let Some(d) = &n.queue.disk {
-            if !dirs.insert(d.dir.clone()) {
-                problems.push(format!(
-                    "north[{i}].cache.dir: {} is already used by another uplink (names that differ only in characters outside [A-Za-z0-9._-] share a directory): rename one",
-                    d.dir.display()
-                ));
-            }
-        }
-    }
+    check_cache_dirs(&north, &mut problems);
 
     if problems.is_empty() {
         Ok(Config { api, south, north })
@@ -383,6 +374,31 @@ fn apply_timeouts(
     connect.keep_alive = Some(keep_alive);
 }
 
+/// Refuses two uplinks whose cache directories, resolved (absolute, `..` and symbolic
+/// links followed), are the same or nested: their disk logs would mix messages.
+fn check_cache_dirs(north: &[UplinkConfig], problems: &mut Vec<String>) {
+    let dirs: Vec<_> = north
+        .iter()
+        .filter_map(|n| {
+            let d = n.queue.disk.as_ref()?;
+            Some((n.name.as_str(), &d.dir, cache_dir::resolve(&d.dir)))
+        })
+        .collect();
+    for (i, (name, dir, resolved)) in dirs.iter().enumerate() {
+        for (other, other_dir, other_resolved) in &dirs[..i] {
+            if cache_dir::overlap(resolved, other_resolved) {
+                problems.push(format!(
+                    "north \"{name}\" cache.dir: its cache {} and the cache {} of uplink \"{other}\" are the same or nested directories (resolved: {} and {}): give each uplink a cache.dir of its own, neither inside the other",
+                    dir.display(),
+                    other_dir.display(),
+                    resolved.display(),
+                    other_resolved.display()
+                ));
+            }
+        }
+    }
+}
+
 fn parse_cache(path: &str, table: &Table, uplink: &str, problems: &mut Vec<String>) -> QueueLimits {
     let mut s = Section::new(path.to_string(), table, problems);
     let mut limits = QueueLimits::default();
@@ -431,7 +447,7 @@ fn parse_cache(path: &str, table: &Table, uplink: &str, problems: &mut Vec<Strin
     if let (Some(dir), Some(sync)) = (dir, sync) {
         limits.disk = Some(DiskCacheConfig {
             // One log per directory: each uplink gets its own below `dir`.
-            dir: Path::new(&dir).join(dir_name(uplink)),
+            dir: cache_dir::cache_dir(Path::new(&dir), uplink),
             max_bytes: disk_mb.unwrap_or(DEFAULT_DISK_MB) * 1024 * 1024,
             sync,
         });
@@ -471,20 +487,6 @@ fn unwritable_dir(dir: &str) -> Option<String> {
 const DEFAULT_DISK_MB: u64 = 256;
 /// Milliseconds between syncs of the disk cache when `sync` is not given.
 const DEFAULT_SYNC_MS: u64 = 1000;
-
-/// A directory name for an uplink: its name with anything but `[A-Za-z0-9._-]` replaced.
-fn dir_name(uplink: &str) -> String {
-    uplink
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -567,11 +569,68 @@ mod tests {
         let disk = ok.north[0].queue.disk.as_ref().unwrap();
         assert_eq!(
             disk.dir,
-            fresh.join("a_b"),
-            "one directory per uplink, name sanitised"
+            fresh.join("a%20b"),
+            "one directory per uplink, name escaped"
         );
         assert_eq!(disk.sync, SyncPolicy::Always);
         assert!(!fresh.exists(), "check creates nothing");
+    }
+
+    fn two_cached_uplinks(a: (&str, &str), b: (&str, &str)) -> Result<Config, ConfigErrors> {
+        let one = |(name, dir): (&str, &str)| {
+            format!(
+                "[[north]]\nname = \"{name}\"\nurl = \"ws://h/\"\n[north.cache]\ndir = \"{dir}\"\n"
+            )
+        };
+        parse(&(one(a) + &one(b)))
+    }
+
+    #[test]
+    fn an_uplink_named_dot_dot_stays_inside_its_cache_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().display().to_string();
+        // Unescaped, ".." below base/sub was base itself, the parent of "x"'s cache.
+        let c = two_cached_uplinks(("..", &format!("{base}/sub")), ("x", &base)).unwrap();
+        let dirs: Vec<_> = c
+            .north
+            .iter()
+            .map(|n| n.queue.disk.clone().unwrap().dir)
+            .collect();
+        assert_eq!(dirs[0], tmp.path().join("sub/%2E%2E"));
+        assert_eq!(dirs[1], tmp.path().join("x"));
+    }
+
+    #[test]
+    fn check_refuses_cache_dirs_that_are_the_same_or_nested() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().display().to_string();
+        // Nested: b's cache base/a/b is inside a's cache base/a.
+        let p = two_cached_uplinks(("a", &base), ("b", &format!("{base}/a")))
+            .unwrap_err()
+            .0;
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("north \"b\" cache.dir: "), "{p:?}");
+        assert!(
+            p[0].contains("uplink \"a\"") && p[0].contains("same or nested"),
+            "{p:?}"
+        );
+        // The same directory spelled differently (`..`, a symbolic link).
+        std::fs::create_dir(tmp.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link")).unwrap();
+        let p = two_cached_uplinks(
+            ("a", &format!("{base}/real/x")),
+            ("b", &format!("{base}/link/x/../x/a")),
+        )
+        .unwrap_err()
+        .0;
+        assert!(p[0].contains("same or nested"), "{p:?}");
+        // Siblings below one `dir` are fine.
+        two_cached_uplinks(("a", &base), ("b", &base)).unwrap();
+        two_cached_uplinks(
+            ("a", &format!("{base}/one")),
+            ("a2", &format!("{base}/two")),
+        )
+        .unwrap();
     }
 
     #[test]
