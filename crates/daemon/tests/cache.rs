@@ -61,6 +61,52 @@ fn messages_accepted_before_kill_9_are_delivered_after_the_restart() {
     );
 }
 
+/// Confirmations are persisted in batches (the `head` file is written at most once a
+/// second): `kill -9` while messages are being confirmed resends at most about one
+/// second of them, and loses none. FAST_SIMULATOR makes 200 messages a second, so
+/// the bound asserted is two seconds' worth (the interval plus the timer's phase and
+/// the batch in flight).
+#[test]
+fn kill_9_between_a_confirmation_and_the_head_write_resends_a_bounded_few() {
+    const RATE: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_cfg = format!("dir = \"{}\"\nsync = \"always\"", cache.display());
+    let port = free_port();
+    let port_arg = port.to_string();
+    let Some(peer) = Peer::python(dir.path(), &["--port", &port_arg]) else {
+        return;
+    };
+    let mut daemon = start_daemon(dir.path(), &config(port, &cache_cfg, true));
+    // Long enough for several head writes; the kill lands between two of them.
+    wait_for("700 delivered messages", Duration::from_secs(30), || {
+        peer.counter_report().max("fast") >= 700
+    });
+    daemon.child.kill().unwrap(); // SIGKILL
+    daemon.child.wait().unwrap();
+    let before = peer.counter_report();
+
+    let restart_dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(restart_dir.path(), &config(port, &cache_cfg, false));
+    wait_for("the cache to empty", Duration::from_secs(20), || {
+        metric(restart_dir.path(), "cached_msgs", "peer") == 0
+    });
+    drop(daemon);
+    let after = peer.counter_report();
+    let resent = after.duplicates - before.duplicates;
+    eprintln!(
+        "kill -9 while confirming: {} delivered before the kill, {} after the restart, {resent} resent",
+        before.max("fast"),
+        after.max("fast")
+    );
+    after.assert_no_gaps();
+    assert!(after.max("fast") >= before.max("fast"));
+    assert!(
+        resent <= 2 * RATE,
+        "{resent} messages resent after kill -9: the head is not persisted about once a second"
+    );
+}
+
 fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut segs: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
