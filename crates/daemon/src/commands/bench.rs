@@ -35,6 +35,19 @@ pub struct BenchArgs {
     /// "neuron" or "compact".
     #[arg(long, default_value = "neuron")]
     style: Style,
+    /// Measure the disk cache instead: a fixed load with a memory-only queue and with
+    /// a disk cache in DIR, side by side (CPU and bytes written per message).
+    #[arg(long, value_name = "DIR")]
+    disk: Option<std::path::PathBuf>,
+    /// With --disk: snapshots per second.
+    #[arg(long, default_value_t = 2500, requires = "disk")]
+    rate: u64,
+    /// With --disk: which queue(s) to run (one at a time for `strace -c -f`).
+    #[arg(long, value_enum, default_value = "both", requires = "disk")]
+    cache: super::bench_disk::CacheMode,
+    /// With --disk: milliseconds between syncs of the disk cache.
+    #[arg(long, default_value_t = 1000, requires = "disk")]
+    sync_ms: u64,
 }
 
 /// What one run measured.
@@ -48,6 +61,20 @@ struct Figures {
 
 /// Runs the benchmark and prints a table.
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+    if let Some(dir) = &args.disk {
+        super::bench_disk::run(super::bench_disk::DiskBench {
+            dir,
+            mode: args.cache,
+            rate: args.rate,
+            seconds: args.seconds,
+            tags: args.tags,
+            format: args.format,
+            style: args.style,
+            sync_ms: args.sync_ms,
+        })
+        .await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "tagwire bench: {} tags per snapshot, {} format, {} style, {} s per run, delivery confirmed by ping/pong",
         args.tags, args.format, args.style, args.seconds
@@ -193,7 +220,7 @@ fn self_signed_acceptor() -> Result<(TlsAcceptor, String)> {
 }
 
 /// User plus system CPU time of this process, in seconds.
-fn cpu_seconds() -> f64 {
+pub(super) fn cpu_seconds() -> f64 {
     // /proc/self/stat fields 14 and 15 (utime, stime) in clock ticks; the command name
     // (field 2) may contain spaces, so count from the closing parenthesis.
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -212,7 +239,7 @@ fn cpu_seconds() -> f64 {
 }
 
 /// Peak resident memory of this process, in KiB.
-fn peak_rss_kib() -> u64 {
+pub(super) fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()

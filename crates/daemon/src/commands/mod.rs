@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `run` entry point.
 
 pub mod bench;
+pub mod bench_disk;
 pub mod check;
 pub mod demo;
 pub mod encode;
