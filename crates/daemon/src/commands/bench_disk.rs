@@ -153,7 +153,10 @@ async fn run_one(b: &DiskBench<'_>, disk: Option<PathBuf>) -> Result<Figures> {
     while started.elapsed() < duration {
         step.tick().await;
         for _ in 0..per_step {
-            if !matches!(uplink.enqueue(&pool[i % pool.len()]).await, Enqueue::Refused) {
+            if !matches!(
+                uplink.enqueue(&pool[i % pool.len()]).await,
+                Enqueue::Refused
+            ) {
                 i += 1;
             }
         }
