@@ -244,6 +244,72 @@ fn a_full_disk_falls_back_to_memory_says_so_and_loses_nothing() {
     assert_eq!(dropped, 0, "nothing dropped: memory took over");
 }
 
+/// A cache that filled its file system to the last byte is emptied by delivery after a
+/// restart: every segment is deleted once confirmed, so a later restart resends
+/// nothing. (The same-run case, where the segment being appended to is kept and the
+/// `head` write meets a full disk, is `a_full_disk_is_reported_and_the_log_stays_consistent`
+/// in `crates/queue/tests/disk_log.rs`.)
+#[test]
+fn a_full_disk_is_emptied_by_delivery_and_nothing_is_resent_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fs) = SmallFs::mount(&dir.path().join("small")) else {
+        return;
+    };
+    let cache_cfg = format!("dir = \"{}\"\nsync = \"always\"", fs.0.display());
+    let port = free_port();
+    let mut daemon = start_daemon(dir.path(), &config(port, &cache_cfg, true));
+    wait_for("the disk to fill", Duration::from_secs(30), || {
+        daemon_log(dir.path()).contains("the disk is full")
+    });
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    // Take the last free byte too.
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(fs.0.join("filler")).unwrap();
+        while filler.write_all(&[0; 512]).is_ok() {}
+        while filler.write_all(&[0]).is_ok() {}
+    }
+    let cache = fs.0.join("peer");
+    assert!(!segments(&cache).is_empty());
+
+    let port_arg = port.to_string();
+    let Some(peer) = Peer::python(dir.path(), &["--port", &port_arg]) else {
+        return;
+    };
+    let run2 = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(run2.path(), &config(port, &cache_cfg, false));
+    wait_for("the cache to empty", Duration::from_secs(20), || {
+        metric(run2.path(), "cached_msgs", "peer") == 0
+    });
+    wait_for(
+        "every segment to be deleted",
+        Duration::from_secs(5),
+        || segments(&cache).is_empty(),
+    );
+    drop(daemon);
+    let delivered = peer.counter_report();
+    delivered.assert_no_gaps();
+
+    let run3 = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(run3.path(), &config(port, &cache_cfg, false));
+    wait_for("the link", Duration::from_secs(10), || {
+        metric(run3.path(), "link_state", "peer") == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    drop(daemon);
+    let after = peer.counter_report();
+    eprintln!(
+        "full disk emptied: {} delivered, {} resent after the restart",
+        delivered.max("fast"),
+        after.duplicates - delivered.duplicates
+    );
+    assert_eq!(
+        after.duplicates, delivered.duplicates,
+        "delivered messages were resent"
+    );
+}
+
 /// Sum of `dropped_msgs_total` over every reason, from the API.
 fn dropped_total(dir: &Path) -> u64 {
     api_get(dir, "/metrics")
