@@ -338,3 +338,49 @@ fn the_refuse_policy_with_the_server_down_logs_once_a_minute() {
     assert_eq!(refused, 1, "{log}");
     assert!(failures <= 2, "{log}");
 }
+
+#[test]
+fn a_server_failing_every_connection_is_logged_once_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(peer) = Peer::python(dir.path(), &["--close-after", "5"]) else {
+        return;
+    };
+    let mut daemon = start_daemon(
+        dir.path(),
+        &one_uplink_config(
+            FAST_SIMULATOR,
+            &format!("ws://127.0.0.1:{}/", peer.port),
+            "backoff_min_ms = 50\nbackoff_max_ms = 200\n",
+        ),
+    );
+    wait_for("ten connection cycles", Duration::from_secs(20), || {
+        peer.lines().iter().filter(|l| l.starts_with("X ")).count() >= 10
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = daemon.terminate(Duration::from_secs(10));
+    let log = daemon_log(dir.path());
+    let cycles = peer.lines().iter().filter(|l| l.starts_with("C ")).count();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot deliver"))
+        .collect();
+    let reconnected = log
+        .lines()
+        .filter(|l| l.contains("connected again"))
+        .count();
+    eprintln!(
+        "{cycles} cycles, {} warnings, {reconnected} reconnect lines",
+        warnings.len()
+    );
+    assert!(cycles >= 10);
+    assert!(warnings.len() <= 2, "{warnings:#?}");
+    assert!(reconnected <= 1, "{log}");
+    // Only the first line of the episode may say it has just begun.
+    assert!(
+        warnings
+            .iter()
+            .skip(1)
+            .all(|w| !w.contains("failing_for=0ns")),
+        "{warnings:#?}"
+    );
+}

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+mod failure_log;
 /// The process-wide log rate limiter (lives in `tagwire-queue`, the lowest crate that logs).
 pub use tagwire_queue::log_limit;
 mod link_error;

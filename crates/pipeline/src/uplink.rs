@@ -9,7 +9,7 @@
 //! queue: unconfirmed messages are written again on the next connection, oldest first.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tagwire_encode::{EncodeOptions, Encoder};
@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
+use crate::failure_log::FailureLog;
 use crate::link_error::LinkError;
 use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
@@ -106,8 +107,6 @@ const BATCH_BYTES: usize = 256 * 1024;
 const MAX_IN_FLIGHT: usize = 4096;
 /// While messages are unconfirmed, ping at least this often.
 const CONFIRM_INTERVAL: Duration = Duration::from_millis(250);
-/// Repeated connection failures are logged at most this often.
-const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// One north node's uplink. Cheap to share (`Arc`).
 #[derive(Debug)]
@@ -512,57 +511,5 @@ async fn poll_now(conn: &mut Connection) -> Option<Event> {
         biased;
         ev = conn.next_event() => ev,
         _ = std::future::ready(()) => None,
-    }
-}
-
-/// Logs a connection problem once with its cause, then at most once a minute while it
-/// lasts, so a dead server does not flood the log of a gateway that runs for months.
-#[derive(Default)]
-struct FailureLog {
-    failing_since: Option<Instant>,
-    failures: u64,
-    last_logged: Option<Instant>,
-    last_cause: String,
-}
-
-// `FailureLog` compares causes by their text: two failures with the same message are
-// the same episode for the log's purposes.
-
-impl FailureLog {
-    fn record(&mut self, name: &str, url: &WsUrl, cause: &LinkError) {
-        let cause = cause.to_string();
-        let now = Instant::now();
-        self.failures += 1;
-        let since = *self.failing_since.get_or_insert(now);
-        let cause_changed = cause != self.last_cause;
-        let due = self
-            .last_logged
-            .is_none_or(|t| now.duration_since(t) >= FAILURE_LOG_INTERVAL);
-        if cause_changed || due {
-            warn!(
-                uplink = %name, url = %url.for_logs(), failures = self.failures,
-                failing_for = ?now.duration_since(since),
-                "cannot deliver: {cause}; retrying with backoff, messages stay queued"
-            );
-            self.last_logged = Some(now);
-            self.last_cause = cause;
-        } else {
-            debug!(uplink = %name, "connection attempt failed: {cause}");
-        }
-    }
-
-    fn recovered(&mut self, name: &str, url: &WsUrl, conn: &Connection) {
-        let peer = conn.peer_addr();
-        let subprotocol = conn.protocol().unwrap_or("none");
-        match self.failing_since.take() {
-            Some(since) => info!(
-                uplink = %name, url = %url.for_logs(), %peer, %subprotocol, failures = self.failures,
-                "connected again after {:?}", since.elapsed()
-            ),
-            None => info!(uplink = %name, url = %url.for_logs(), %peer, %subprotocol, "connected"),
-        }
-        self.failures = 0;
-        self.last_logged = None;
-        self.last_cause.clear();
     }
 }
