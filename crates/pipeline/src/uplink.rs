@@ -8,6 +8,7 @@
 //! that number and only then do messages leave the queue. A lost connection rewinds the
 //! queue: unconfirmed messages are written again on the next connection, oldest first.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +118,11 @@ pub struct Uplink {
     /// The encoder and the size of the last message, to size the next buffer. A std
     /// mutex: encoding never awaits.
     encoder: Mutex<(Encoder, usize)>,
+    /// Messages written on a lost connection and not yet written again: the next ones
+    /// taken are counted as resent, and only when they are taken.
+    rewound: AtomicUsize,
+    /// Messages still queued when the uplink stopped (kept in the disk cache).
+    kept_at_stop: AtomicUsize,
 }
 
 /// How a connection's life ended.
@@ -135,6 +141,11 @@ impl Uplink {
         let metrics = UplinkMetrics::default();
         metrics.set_running_state(RunningState::Ready);
         let (queue, recovery) = MessageQueue::open(config.queue.clone()).await?;
+        if let Some(r) = &recovery {
+            // Taken back from the disk: queued in this run's counts too, so that
+            // `queued = delivered + dropped + still queued` holds at every stop.
+            metrics.add(Family::QueuedMsgs, r.records as u64);
+        }
         if let (Some(r), Some(disk)) = (recovery, &config.queue.disk) {
             let dir = disk.dir.display();
             if r.found_damage() {
@@ -152,7 +163,16 @@ impl Uplink {
             metrics,
             encoder: Mutex::new((encoder, 4096)),
             config,
+            rewound: AtomicUsize::new(0),
+            kept_at_stop: AtomicUsize::new(0),
         }))
+    }
+
+    /// Messages still queued when the uplink stopped: kept in the disk cache for the
+    /// next start (0 before the stop, and without a disk cache, where they count as
+    /// dropped).
+    pub fn kept_at_stop(&self) -> usize {
+        self.kept_at_stop.load(Ordering::Relaxed)
     }
 
     /// The configuration.
@@ -287,8 +307,9 @@ impl Uplink {
                     let end = self.session(conn, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
                     let resend = self.queue.rewind();
+                    // Rewound messages go first; they count as resent when written.
+                    self.rewound.store(resend, Ordering::Relaxed);
                     if resend > 0 {
-                        self.metrics.add(Family::ResentMsgs, resend as u64);
                         self.metrics.add(Family::SendMsgErrors, 1);
                     }
                     if let SessionEnd::Lost(why) = &end {
@@ -314,6 +335,8 @@ impl Uplink {
         }
         let (held, _) = self.queue.occupancy();
         let lost = self.queue.close_for_shutdown().await;
+        self.kept_at_stop
+            .store(held.saturating_sub(lost), Ordering::Relaxed);
         if lost > 0 {
             self.metrics.add_dropped(DropReason::Shutdown, lost as u64);
             warn!(uplink = %name, messages = lost, "stopped with undelivered messages and no disk cache to keep them");
@@ -409,6 +432,11 @@ impl Uplink {
         let Some(last) = batch.last().map(|m| m.seq) else {
             return Ok(false);
         };
+        let again = self.rewound.load(Ordering::Relaxed).min(batch.len());
+        if again > 0 {
+            self.rewound.fetch_sub(again, Ordering::Relaxed);
+            self.metrics.add(Family::ResentMsgs, again as u64);
+        }
         let lost = |e| SessionEnd::Lost(LinkError::Ws(e));
         let before = conn.sent_bytes();
         let sent = async {
