@@ -384,3 +384,115 @@ fn a_server_failing_every_connection_is_logged_once_a_minute() {
         "{warnings:#?}"
     );
 }
+
+/// `tagwire check` on a configuration file: (exit code, stdout).
+fn check_file(path: &Path) -> (i32, String) {
+    let out = tagwire()
+        .arg("check")
+        .arg("--config")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn check_refuses_an_empty_token_and_impossible_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(
+        &path,
+        "[api]\ntoken = \"\"\nmax_body_bytes = 2000000\nmax_body_memory_bytes = 1000000\nheader_timeout_ms = 0\n",
+    )
+    .unwrap();
+    let (code, out) = check_file(&path);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("api.token: is empty"), "{out}");
+    assert!(
+        out.contains("api.max_body_memory_bytes: 1000000 is below max_body_bytes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("api.header_timeout_ms: 0 is out of range"),
+        "{out}"
+    );
+    std::fs::write(
+        &path,
+        "[api]\ntoken = \"x\"\nheader_timeout_ms = 5000\nbody_timeout_ms = 5000\nidle_timeout_ms = 5000\nmax_connections = 10\n",
+    )
+    .unwrap();
+    let (code, out) = check_file(&path);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn check_of_an_endless_file_stops_at_the_size_limit() {
+    let out = tagwire()
+        .args(["check", "--config", "/dev/zero"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = out.id();
+    let start = Instant::now();
+    let mut peak = 0;
+    let mut child = out;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            {
+                peak = peak.max(kb * 1024);
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "check of /dev/zero still running"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("larger than 4 MiB"), "{text}");
+    assert!(peak < 64 * 1024 * 1024, "RSS reached {} MiB", peak >> 20);
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive_and_401_says_how_to_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let _daemon = start_daemon(
+        dir.path(),
+        "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"s3cret\"\n[[north]]\nname = \"peer\"\nurl = \"ws://127.0.0.1:9/\"\n",
+    );
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let auth = format!("Authorization: {scheme} s3cret\r\n");
+        assert_eq!(
+            api_request(dir.path(), "GET", "/health", &auth, b"").0,
+            200,
+            "{scheme}"
+        );
+    }
+    // The raw answer, for its headers.
+    let mut s = TcpStream::connect(("127.0.0.1", api_port(dir.path()))).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Basic czNjcmV0\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer realm=\"tagwire\""),
+        "{answer}"
+    );
+}
