@@ -47,8 +47,9 @@ struct Budgets {
     connections: Arc<Semaphore>,
     /// One permit per body byte being read or parsed.
     body_bytes: Semaphore,
-    /// One parse at a time: a parse expands its body many times over in memory, so
-    /// parsing one body at a time keeps that peak to one body's worth.
+    /// One permit per byte a parse may allocate (see
+    /// [`tagwire_model::parse_memory_estimate`]): a body of tiny values takes many
+    /// times its size to parse.
     parse: Semaphore,
 }
 
@@ -57,7 +58,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: watch:
     let budgets = Arc::new(Budgets {
         connections: Arc::new(Semaphore::new(state.limits.max_connections)),
         body_bytes: Semaphore::new(state.limits.max_body_memory_bytes),
-        parse: Semaphore::new(1),
+        parse: Semaphore::new(state.limits.max_parse_memory_bytes),
     });
     crate::accept::accept_until("api", listener, shutdown, move |tcp, peer| {
         let state = Arc::clone(&state);
@@ -296,10 +297,29 @@ async fn ingest(
         }
     };
     // Parsing expands a body many times over and takes milliseconds per megabyte: it
-    // runs on the blocking pool, one body at a time, so the uplinks' workers never
-    // wait for it and its memory peak is one body's.
+    // runs on the blocking pool, so the uplinks' workers never wait for it, and only
+    // within the parse memory budget.
+    let cost = tagwire_model::parse_memory_estimate(&body.bytes);
+    if cost > limits.max_parse_memory_bytes {
+        let message = format!(
+            "this body would take about {} MiB to parse, over [api] max_parse_memory_bytes ({} MiB): send fewer values per request",
+            cost >> 20,
+            limits.max_parse_memory_bytes >> 20
+        );
+        log_limit::global().warn(
+            "api",
+            "parse too large",
+            &format!("api: ingest body refused: {message}"),
+        );
+        return closing_error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+    }
     let parsed = {
-        let _one_at_a_time = budgets.parse.acquire().await.expect("never closed");
+        // Waits while other parses use the budget (the body's own bytes stay reserved).
+        let _parse_budget = budgets
+            .parse
+            .acquire_many(cost as u32)
+            .await
+            .expect("never closed");
         let body::Body { mut bytes, permit } = body;
         let received_ms = now_ms();
         let parsed = tokio::task::spawn_blocking(move || {

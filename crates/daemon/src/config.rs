@@ -204,6 +204,9 @@ fn api_limits(s: &mut Section) -> crate::api::ApiLimits {
         max_body_memory_bytes: s
             .u64_in("max_body_memory_bytes", 1024, 4096 * mib)
             .map_or(d.max_body_memory_bytes, |n| n as usize),
+        max_parse_memory_bytes: s
+            .u64_in("max_parse_memory_bytes", 1024 * 1024, 4096 * mib)
+            .map_or(d.max_parse_memory_bytes, |n| n as usize),
     };
     if limits.max_body_memory_bytes < limits.max_body_bytes {
         s.problem(

@@ -22,6 +22,9 @@ pub struct ApiLimits {
     /// `max_body_memory_bytes`: the bytes of all bodies being read or parsed at once;
     /// a body waits for room (until its body timeout, then 503).
     pub max_body_memory_bytes: usize,
+    /// `max_parse_memory_bytes`: what all parses running at once may allocate, as
+    /// estimated before each parse; a body whose parse alone would exceed it is 413.
+    pub max_parse_memory_bytes: usize,
 }
 
 impl Default for ApiLimits {
@@ -33,6 +36,7 @@ impl Default for ApiLimits {
             max_connections: 64,
             max_body_bytes: 8 * 1024 * 1024,
             max_body_memory_bytes: 32 * 1024 * 1024,
+            max_parse_memory_bytes: 64 * 1024 * 1024,
         }
     }
 }
