@@ -52,6 +52,16 @@ impl fmt::Display for LinkError {
     }
 }
 
+impl std::error::Error for LinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LinkError::Connect(e) => Some(e),
+            LinkError::Ws(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,16 +73,6 @@ mod tests {
             let text = LinkError::Connect(ConnectError::Timeout(phase)).to_string();
             assert!(text.contains("`connect_timeout_ms`"), "{text}");
             assert!(!text.contains("handshake_timeout"), "{text}");
-        }
-    }
-}
-
-impl std::error::Error for LinkError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LinkError::Connect(e) => Some(e),
-            LinkError::Ws(e) => Some(e),
-            _ => None,
         }
     }
 }

@@ -144,7 +144,7 @@ impl Uplink {
         if let Some(r) = &recovery {
             // Taken back from the disk: queued in this run's counts too, so that
             // `queued = delivered + dropped + still queued` holds at every stop.
-            metrics.add(Family::QueuedMsgs, r.records as u64);
+            metrics.add(Family::QueuedMsgs, r.records);
         }
         if let (Some(r), Some(disk)) = (recovery, &config.queue.disk) {
             let dir = disk.dir.display();
