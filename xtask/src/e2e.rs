@@ -191,6 +191,7 @@ fn push_over_wss(guest: &Guest, work: &Path) -> Result<String> {
         .arg("--config")
         .arg(&config)
         .env("TAGWIRE_E2E_KEYPASS", keypass)
+        .env("NO_COLOR", "1")
         .stderr(std::fs::File::create(&log)?)
         .spawn()
         .context("cannot start the packaged binary")?;
@@ -235,9 +236,19 @@ fn push_over_wss(guest: &Guest, work: &Path) -> Result<String> {
 
     let text = std::fs::read_to_string(&received)?;
     check_counters(&text, MESSAGES)?;
+    // What the daemon says it did: its "final counts" line at stop.
+    let log_text = read_log(&log);
+    let delivered = final_count(&log_text, "delivered")
+        .with_context(|| format!("no final counts in the daemon's log:\n{log_text}"))?;
+    ensure!(
+        delivered >= MESSAGES,
+        "the daemon counts {delivered} messages delivered, the sink received {MESSAGES}"
+    );
     Ok(format!(
-        "wss:// with a client certificate and an encrypted PKCS#8 key: {MESSAGES} of {MESSAGES} messages arrived in {:.1} s, counter 1..={MESSAGES} without a gap or repeat",
-        took.as_secs_f64()
+        "wss:// with a client certificate and an encrypted PKCS#8 key: the sink received {MESSAGES} messages in {:.1} s, counter 1..={MESSAGES} without a gap or repeat; the daemon counted queued={}, delivered={delivered}, resent={}",
+        took.as_secs_f64(),
+        final_count(&log_text, "queued").unwrap_or_default(),
+        final_count(&log_text, "resent").unwrap_or_default(),
     ))
 }
 
@@ -264,6 +275,17 @@ fn check_counters(text: &str, expected: u64) -> Result<()> {
     }
     ensure!(n == expected, "{n} messages received, {expected} expected");
     Ok(())
+}
+
+/// `key=N` of the daemon's "final counts" log line.
+fn final_count(log: &str, key: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains("final counts"))?;
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 fn e2e_config(port: u16, pki: &Pki) -> String {
@@ -486,6 +508,14 @@ mod tests {
         format!(
             r#"{{"node": "sim", "group": "g", "timestamp": 1, "values": {{"counter": {counter}}}, "errors": {{}}, "metas": {{}}}}"#
         )
+    }
+
+    #[test]
+    fn reads_final_counts() {
+        let log = "2026 INFO tagwire::run: final counts uplink=x queued=260 delivered=251 resent=0 refused=0 dropped=none";
+        assert_eq!(super::final_count(log, "delivered"), Some(251));
+        assert_eq!(super::final_count(log, "queued"), Some(260));
+        assert_eq!(super::final_count(log, "missing"), None);
     }
 
     #[test]

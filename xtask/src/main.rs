@@ -36,7 +36,15 @@ commands:
                               packaged binaries of target/dist end to end
   test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge";
 
-fn main() -> Result<()> {
+fn main() {
+    // One line per cause, no backtrace: these errors are for the person at the terminal.
+    if let Err(e) = command() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn command() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {

@@ -119,7 +119,7 @@ fn zig_venv() -> PathBuf {
 
 fn cargo_sub_works(sub: &str) -> bool {
     cargo()
-        .args([sub, "--version"])
+        .args([sub, "--help"])
         .output()
         .is_ok_and(|o| o.status.success())
 }
