@@ -62,7 +62,13 @@ pub fn dist(args: &[String]) -> Result<()> {
             crate::targets::dist_triples().join(", ")
         );
     }
-    targets.dedup_by_key(|t| t.triple);
+    // A target named twice (or with --all) is built once.
+    let mut seen = Vec::new();
+    targets.retain(|t| {
+        let first = !seen.contains(&t.triple);
+        seen.push(t.triple);
+        first
+    });
 
     let zig_env = zigbuild_env()?;
     if targets.iter().any(|t| t.deb_arch.is_some()) {
@@ -129,7 +135,7 @@ fn build_one(
         .join(t.triple)
         .join("dist")
         .join("tagwire");
-    let (size, libc) = check_binary(t, &binary)?;
+    let (size, libc) = check_binary(t, &binary, SIZE_LIMIT)?;
 
     let stem = archive_stem(version, t.triple);
     let mut packages = vec![pack(&binary, &stem, out)?];
@@ -145,8 +151,8 @@ fn build_one(
 }
 
 /// Checks what the binary needs from the device and its size; returns (size, libc label).
-/// A binary above its floor or the size limit fails the dist with the figure.
-pub fn check_binary(t: &DistTarget, binary: &Path) -> Result<(u64, String)> {
+/// A binary above its floor or `limit` bytes fails the dist with the figure.
+pub fn check_binary(t: &DistTarget, binary: &Path, limit: u64) -> Result<(u64, String)> {
     let needs = elf::read_needs(binary)?;
     let libc = match t.libc {
         Libc::Static => {
@@ -180,15 +186,15 @@ pub fn check_binary(t: &DistTarget, binary: &Path) -> Result<(u64, String)> {
         }
     };
     let size = std::fs::metadata(binary)?.len();
-    if size > SIZE_LIMIT {
+    if size > limit {
         bail!(
             "{}: {} is {} bytes ({:.2} MB), over the limit of {} bytes ({:.2} MB)",
             t.triple,
             binary.display(),
             size,
             size as f64 / 1e6,
-            SIZE_LIMIT,
-            SIZE_LIMIT as f64 / 1e6
+            limit,
+            limit as f64 / 1e6
         );
     }
     Ok((size, libc))
@@ -282,4 +288,48 @@ fn table(built: &[Built]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(libc: Libc) -> DistTarget {
+        DistTarget {
+            triple: "test-host",
+            libc,
+            deb_arch: None,
+            qemu: None,
+        }
+    }
+
+    /// The checks on a real binary: this test executable, dynamically linked to the
+    /// host's glibc (2.2.5 at least, 2.17 or more on any current Debian).
+    #[test]
+    fn a_binary_above_its_floor_or_the_size_limit_fails_with_the_figure() {
+        let exe = std::env::current_exe().unwrap();
+        let size = std::fs::metadata(&exe).unwrap().len();
+
+        let (got, libc) = check_binary(&host(Libc::Glibc(99, 0)), &exe, u64::MAX).unwrap();
+        assert_eq!(got, size);
+        assert!(libc.starts_with("glibc 2."), "{libc}");
+
+        let e = check_binary(&host(Libc::Glibc(2, 0)), &exe, u64::MAX).unwrap_err();
+        assert!(e.to_string().contains("needs GLIBC_2."), "{e}");
+        assert!(e.to_string().contains("floor 2.0"), "{e}");
+
+        let e = check_binary(&host(Libc::Static), &exe, u64::MAX).unwrap_err();
+        assert!(e.to_string().contains("is not static"), "{e}");
+
+        let e = check_binary(&host(Libc::Glibc(99, 0)), &exe, size - 1).unwrap_err();
+        assert!(e.to_string().contains(&format!("is {size} bytes")), "{e}");
+    }
+
+    #[test]
+    fn unknown_targets_name_the_supported_ones() {
+        let e = dist(&["--target".into(), "nonsense".into()]).unwrap_err();
+        for t in DIST_TARGETS {
+            assert!(e.to_string().contains(t.triple), "{e}");
+        }
+    }
 }
