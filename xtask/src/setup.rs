@@ -163,3 +163,25 @@ pub fn require_bin(bin: &str, package: &str) -> Result<PathBuf> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_names_the_setup_step() {
+        let e = require_bin("tagwire-no-such-tool", "qemu-user").unwrap_err();
+        assert!(e.to_string().contains("`cargo xtask setup`"), "{e}");
+        assert!(
+            e.to_string().contains("step 2: Debian package qemu-user"),
+            "{e}"
+        );
+        let e = require_cargo_sub("tagwire-no-such-subcommand").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("step 3: cargo install --locked cargo-tagwire-no-such-subcommand"),
+            "{e}"
+        );
+        assert!(require_bin("sh", "dash").is_ok());
+    }
+}
