@@ -74,6 +74,8 @@ fn install_and_check(deb: &Path) -> Result<()> {
             }
         }
     }
+    named.sort();
+    named.dedup();
     ensure!(!named.is_empty(), "{UNIT} has no Exec line");
     for path in &named {
         ensure!(
