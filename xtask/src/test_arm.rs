@@ -138,7 +138,7 @@ fn count(line: &str, what: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// `aarch64-linux-gnu-gcc` -> `aarch64-linux-gnu` (Debian names the package gcc-<that>).
+/// `aarch64-linux-gnu-gcc` -> `aarch64-linux-gnu` (Debian names the package `gcc-<that>`).
 fn gcc_package(gcc: &str) -> &str {
     gcc.strip_suffix("-gcc").unwrap_or(gcc)
 }
