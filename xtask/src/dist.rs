@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use crate::elf;
 use crate::setup::{require_cargo_sub, zigbuild_env};
 use crate::targets::{dist_target, DistTarget, Libc, DIST_TARGETS, SIZE_LIMIT};
-use crate::util::{cargo, output, run, workspace_root};
+use crate::util::{cargo, output, run, target_dir, workspace_root};
 
 /// The files packed next to the binary (source path, name in the archive).
 const PACKED: &[(&str, &str)] = &[
@@ -90,7 +90,7 @@ pub fn dist(args: &[String]) -> Result<()> {
 
 /// `target/dist`.
 pub fn dist_dir() -> PathBuf {
-    workspace_root().join("target").join("dist")
+    target_dir().join("dist")
 }
 
 /// The archive name of `triple` at `version`, without `.tar.gz`.
@@ -130,11 +130,7 @@ fn build_one(
     }
     run(&mut cmd)?;
 
-    let binary = workspace_root()
-        .join("target")
-        .join(t.triple)
-        .join("dist")
-        .join("tagwire");
+    let binary = target_dir().join(t.triple).join("dist").join("tagwire");
     let (size, libc) = check_binary(t, &binary, SIZE_LIMIT)?;
 
     let stem = archive_stem(version, t.triple);

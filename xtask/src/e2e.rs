@@ -13,7 +13,7 @@ use anyhow::{bail, ensure, Context, Result};
 
 use crate::setup::require_bin;
 use crate::targets::DistTarget;
-use crate::util::{cargo, run as run_cmd, workspace_root};
+use crate::util::{cargo, run as run_cmd, target_dir, workspace_root};
 
 /// The vector files the packaged `encode` must reproduce: (format, upload_err, file).
 const VECTORS: &[(&str, &str, &str)] = &[
@@ -31,10 +31,7 @@ const PUSH_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Runs the end-to-end check of `t`'s archive; returns a one-line account.
 pub fn run(t: &DistTarget, archive: &Path) -> Result<String> {
-    let work = workspace_root()
-        .join("target")
-        .join("test-arm")
-        .join(t.triple);
+    let work = target_dir().join("test-arm").join(t.triple);
     if work.exists() {
         std::fs::remove_dir_all(&work)?;
     }
@@ -452,10 +449,7 @@ fn make_pki(work: &Path, keypass: &str) -> Result<Pki> {
 /// The host's own tagwire (a debug build) for the sink.
 fn host_tagwire() -> Result<PathBuf> {
     run_cmd(cargo().args(["build", "--locked", "--quiet", "-p", "tagwire"]))?;
-    Ok(workspace_root()
-        .join("target")
-        .join("debug")
-        .join("tagwire"))
+    Ok(target_dir().join("debug").join("tagwire"))
 }
 
 fn free_port() -> Result<u16> {

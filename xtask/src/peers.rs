@@ -6,11 +6,11 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::util::{apt_install, run, which, workspace_root};
+use crate::util::{apt_install, run, target_dir, which};
 
 /// Makes sure every peer is installed; returns the environment that tells tests where.
 pub fn install() -> Result<Vec<(String, String)>> {
-    let peers_dir = workspace_root().join("target").join("peers");
+    let peers_dir = target_dir().join("peers");
     std::fs::create_dir_all(&peers_dir)?;
     let mut env = Vec::new();
 

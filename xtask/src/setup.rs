@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{bail, Result};
 
 use crate::targets::{ARM_ARCHES, DIST_TARGETS};
-use crate::util::{apt_install, cargo, output, run, which, workspace_root};
+use crate::util::{apt_install, cargo, output, run, target_dir, which};
 
 /// The cargo subcommands we install, pinned so every machine builds the same way.
 const CARGO_TOOLS: &[(&str, &str)] = &[("cargo-zigbuild", "0.24.1"), ("cargo-deb", "3.8.0")];
@@ -114,7 +114,7 @@ fn zig() -> Result<()> {
 }
 
 fn zig_venv() -> PathBuf {
-    workspace_root().join("target").join("tools").join("zig")
+    target_dir().join("tools").join("zig")
 }
 
 fn cargo_sub_works(sub: &str) -> bool {
