@@ -28,8 +28,8 @@ commands:
   test [cargo test args]      install the interop peers, then run every test with them
   peers                       install the interop peers and print their environment
   setup                       install what cross builds need: rustup targets, qemu-user and
-                              cross gcc (Debian), cargo-zigbuild and cargo-deb (cargo install),
-                              zig (PyPI ziglang, in target/tools/zig)
+                              cross gcc (Debian), cargo-deb (cargo install), zig and
+                              cargo-zigbuild (PyPI, in target/tools/zig)
   dist --target T ... | --all release builds, checked (static / glibc floor, size) and packed
                               in target/dist: .tar.gz, .deb, SHA256SUMS
   test-arm [--target A ...]   aarch64, armv7, riscv64 under qemu-user: the test suites, and the
