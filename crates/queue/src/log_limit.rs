@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// How often a repeated condition is logged at most.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Most (scope, cause) pairs remembered: causes carry error text, which may vary
+/// without end over months; beyond this, quiet pairs are forgotten (and logged afresh).
+pub const MAX_ENTRIES: usize = 1024;
+
 /// Rate limits log lines per (scope, cause). See the module documentation.
 #[derive(Debug)]
 pub struct LogLimiter {
@@ -71,6 +75,13 @@ impl LogLimiter {
     pub fn check_at(&self, scope: &str, cause: &str, now: Instant) -> Option<Due> {
         let mut entries = self.entries.lock().expect("never poisoned");
         let key = (scope.to_string(), cause.to_string());
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
+            let interval = self.interval;
+            entries.retain(|_, e| now.duration_since(e.last_logged) < interval);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
         match entries.get_mut(&key) {
             None => {
                 entries.insert(
@@ -166,6 +177,16 @@ mod tests {
         assert_eq!(due.total, 101);
         assert_eq!(due.lasting, Duration::from_secs(61));
         assert!(l.check_at("u", "c", t0 + Duration::from_secs(62)).is_none());
+    }
+
+    #[test]
+    fn the_number_of_remembered_causes_is_bounded() {
+        let l = LogLimiter::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        for i in 0..3 * MAX_ENTRIES {
+            assert!(l.check_at("u", &format!("cause {i}"), t0).is_some());
+        }
+        assert!(l.entries.lock().unwrap().len() <= MAX_ENTRIES);
     }
 
     #[test]
