@@ -43,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod escapes;
 mod parse;
 mod types;
 mod value;
