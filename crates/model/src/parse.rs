@@ -192,7 +192,11 @@ pub fn parse_snapshot(
     default_timestamp_ms: u64,
 ) -> Result<Snapshot, SnapshotError> {
     let position = Position::Snapshot(1);
-    let tape = tape(json).map_err(|(_, f)| f.at(position))?;
+    let tape = match tape(json) {
+        Ok(t) => t,
+        Err(TapeFail::Json(e)) => return Err(invalid_json(&e, json).at(position)),
+        Err(TapeFail::Escape(_, f)) => return Err(f.at(position)),
+    };
     parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))
 }
 
@@ -229,10 +233,12 @@ pub fn parse_snapshots(
     };
     match body[start] {
         b'[' => {
-            let tape = tape(body).map_err(|(n, f)| match n {
-                Some(n) => f.at(Position::Snapshot(n + 1)),
-                None => f.at(Position::Body),
-            })?;
+            let tape = match tape(body) {
+                Ok(t) => t,
+                Err(TapeFail::Json(e)) => return Err(invalid_json(&e, body).at(Position::Body)),
+                Err(TapeFail::Escape(Some(n), f)) => return Err(f.at(Position::Snapshot(n + 1))),
+                Err(TapeFail::Escape(None, f)) => return Err(f.at(Position::Body)),
+            };
             let nodes = &tape.0;
             let Some(&Node::Array { len, .. }) = nodes.first() else {
                 return Err(Fail::whole("expected a JSON array of snapshots").at(Position::Body));
@@ -249,7 +255,7 @@ pub fn parse_snapshots(
             Ok(out)
         }
         b'{' if first_value_end(&body[start..])
-            .is_some_and(|end| body[start + end..].iter().any(|b| !is_ws(*b))) =>
+            .is_some_and(|end| more_lines(&body[start + end..])) =>
         {
             parse_ndjson(body, default_timestamp_ms)
         }
@@ -269,7 +275,11 @@ fn parse_ndjson(
             continue;
         }
         let position = Position::Line(n + 1);
-        let tape = tape(line).map_err(|(_, f)| f.at(position))?;
+        let tape = match tape(line) {
+            Ok(t) => t,
+            Err(TapeFail::Json(e)) => return Err(invalid_json(&e, line).at(position)),
+            Err(TapeFail::Escape(_, f)) => return Err(f.at(position)),
+        };
         out.push(parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))?);
     }
     if out.is_empty() {
@@ -279,6 +289,18 @@ fn parse_ndjson(
         .at(Position::Body));
     }
     Ok(out)
+}
+
+/// Whether what follows a first object makes the body NDJSON: the line ends, and more
+/// text follows. Anything else on the first line is a single object with trailing data.
+fn more_lines(after: &[u8]) -> bool {
+    match after
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r'))
+    {
+        Some(i) if after[i] == b'\n' => after[i..].iter().any(|b| !is_ws(*b)),
+        _ => false,
+    }
 }
 
 fn is_ws(b: u8) -> bool {
@@ -318,13 +340,21 @@ fn first_value_end(s: &[u8]) -> Option<usize> {
     None
 }
 
+/// Why [`tape`] gave no tape.
+enum TapeFail {
+    /// simd-json refused the text (worded by [`invalid_json`] from the caller's text).
+    Json(simd_json::Error),
+    /// A bad escape, located; the `Option` is the 0-based element of a top-level array
+    /// the string is in.
+    Escape(Option<usize>, Fail),
+}
+
 /// simd-json's tape of `text`, after refusing escapes that simd-json would decode
-/// into a different value (see [`crate::escapes`]). On a bad escape the error names
-/// the field (and the tag) holding the string; the `Option` is the 0-based element
-/// of a top-level array the string is in.
-fn tape(text: &mut [u8]) -> Result<Tape<'_>, (Option<usize>, Fail)> {
+/// into a different value (see `escapes.rs`). On a bad escape the error names the
+/// field (and the tag) holding the string.
+fn tape(text: &mut [u8]) -> Result<Tape<'_>, TapeFail> {
     let Some(bad) = escapes::find_bad_escape(text, 0) else {
-        return simd_json::to_tape(text).map_err(|e| (None, invalid_json(&e)));
+        return simd_json::to_tape(text).map_err(TapeFail::Json);
     };
     let (ordinal, raw) = escapes::string_containing(text, bad.at);
     let message = format!(
@@ -335,9 +365,10 @@ fn tape(text: &mut [u8]) -> Result<Tape<'_>, (Option<usize>, Fail)> {
     escapes::patch_all(text, &bad);
     // Only to find where the string is: the patched text is never delivered.
     let Ok(tape) = simd_json::to_tape(text) else {
-        return Err((None, Fail::whole(message)));
+        return Err(TapeFail::Escape(None, Fail::whole(message)));
     };
-    Err(locate_string(&tape.0, ordinal, message))
+    let (n, fail) = locate_string(&tape.0, ordinal, message);
+    Err(TapeFail::Escape(n, fail))
 }
 
 /// One step of the path from the document root to a value.
@@ -463,8 +494,33 @@ fn path_to<'i>(
     }
 }
 
-fn invalid_json(e: &simd_json::Error) -> Fail {
-    Fail::whole(format!("invalid JSON: {e}"))
+/// simd-json's error in words. Its tape errors name no cause, so the common ones are
+/// recognised here from `text` (simd-json rewrites only the inside of strings, so the
+/// bytes around the error are still the client's).
+fn invalid_json(e: &simd_json::Error, text: &[u8]) -> Fail {
+    let at = e.index();
+    let start = text.iter().position(|b| !is_ws(*b)).unwrap_or(0);
+    let rest = text.get(at..).unwrap_or_default();
+    let why = if text[start..].starts_with(b"\xEF\xBB\xBF") {
+        "the text starts with a UTF-8 byte-order mark (EF BB BF): send JSON without it".to_string()
+    } else if ["NaN", "Infinity", "-Infinity", "+Infinity"]
+        .iter()
+        .any(|w| rest.starts_with(w.as_bytes()))
+    {
+        format!("NaN and Infinity are not JSON numbers (byte {at}): send a number, or the tag with an \"error\" code instead")
+    } else if let Some(end) = first_value_end(&text[start..])
+        .map(|n| start + n)
+        .filter(|&end| text[end..].iter().any(|b| !is_ws(*b)))
+    {
+        let extra = end + text[end..].iter().position(|b| !is_ws(*b)).unwrap_or(0);
+        format!("unexpected data after the end of the JSON value (byte {extra}): send one snapshot object, an array of them, or one object per line (NDJSON)")
+    } else {
+        let near = e
+            .character()
+            .map_or_else(String::new, |c| format!(" near {c:?}"));
+        format!("{:?} at byte {at}{near}", e.error())
+    };
+    Fail::whole(format!("invalid JSON: {why}"))
 }
 
 /// Index just past the value that starts at `i`.

@@ -46,6 +46,14 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         .await
         .with_context(|| format!("[api] listen: cannot listen on {}", cfg.api.listen))?;
     info!(listen = %listener.local_addr()?, "management and ingest API listening");
+    let (limits, lowered) = cfg.api.limits.clone().within_open_files();
+    if let Some(nofile) = lowered {
+        warn!(
+            max_connections = limits.max_connections,
+            open_files_limit = nofile,
+            "[api] max_connections lowered to half the open-file limit, so the uplinks keep their descriptors"
+        );
+    }
     let (stop_api, api_rx) = watch::channel(false);
     let api_task = tokio::spawn(api::serve(
         listener,
@@ -55,6 +63,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             south: cfg.south.iter().map(|s| s.name.clone()).collect(),
             token: cfg.api.token.clone(),
             started: std::time::Instant::now(),
+            limits,
         }),
         api_rx,
     ));
