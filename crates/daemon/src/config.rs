@@ -30,13 +30,26 @@ pub struct Config {
     pub south: Vec<SouthConfig>,
     /// `[[north]]`, in file order, ready to run.
     pub north: Vec<UplinkConfig>,
+    /// `[log]`.
+    pub log: LogConfig,
 }
+
+/// `[log]`: what the daemon logs while it runs.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// How often each uplink logs a status line with its counts since the last one;
+    /// `None` (`status_interval = 0`) turns the status lines off.
+    pub status_interval: Option<Duration>,
+}
+
+/// The default of `[log] status_interval`, in seconds.
+pub const DEFAULT_STATUS_INTERVAL_S: u64 = 60;
 
 /// `[api]`: the management and ingest API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Where to listen.
-    pub listen: SocketAddr,
+    /// Where to listen; `None` when `listen = "off"` turned the API off.
+    pub listen: Option<SocketAddr>,
     /// Bearer token every request must carry, when set.
     pub token: Option<String>,
 }
@@ -99,17 +112,38 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     let api_table = top.table("api");
     let south_tables = top.array_of_tables("south");
     let north_tables = top.array_of_tables("north");
+    let log_table = top.table("log");
     top.finish();
 
     let api = {
         let empty = Table::new();
         let mut s = Section::new("api".into(), api_table.unwrap_or(&empty), &mut problems);
-        let listen = s
-            .parsed::<SocketAddr>("listen", "an address such as \"127.0.0.1:7080\"")
-            .unwrap_or_else(|| "127.0.0.1:7080".parse().expect("valid default"));
+        // "off" turns the API off, so that a second instance needs no port of its own.
+        let listen = match s.get("listen") {
+            Some(Value::String(v)) if v == "off" => None,
+            _ => Some(
+                s.parsed::<SocketAddr>(
+                    "listen",
+                    "an address such as \"127.0.0.1:7080\", or \"off\" to turn the API off",
+                )
+                .unwrap_or_else(|| "127.0.0.1:7080".parse().expect("valid default")),
+            ),
+        };
         let token = s.string("token");
         s.finish();
         ApiConfig { listen, token }
+    };
+
+    let log = {
+        let empty = Table::new();
+        let mut s = Section::new("log".into(), log_table.unwrap_or(&empty), &mut problems);
+        let secs = s
+            .u64_in("status_interval", 0, 86_400)
+            .unwrap_or(DEFAULT_STATUS_INTERVAL_S);
+        s.finish();
+        LogConfig {
+            status_interval: (secs > 0).then(|| Duration::from_secs(secs)),
+        }
     };
 
     let mut south = Vec::new();
@@ -148,7 +182,12 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     }
 
     if problems.is_empty() {
-        Ok(Config { api, south, north })
+        Ok(Config {
+            api,
+            south,
+            north,
+            log,
+        })
     } else {
         Err(ConfigErrors(problems))
     }

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+mod human;
 mod link_error;
 pub mod metrics;
 pub mod simulator;
@@ -48,6 +49,7 @@ use tagwire_model::Snapshot;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use human::human_duration;
 pub use link_error::LinkError;
 pub use metrics::{DropReason, Family, Kind, RunningState, Sample, UplinkMetrics};
 pub use subscription::{Subscription, Subscriptions};

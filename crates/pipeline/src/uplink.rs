@@ -541,7 +541,7 @@ impl FailureLog {
         if cause_changed || due {
             warn!(
                 uplink = %name, url = %url.for_logs(), failures = self.failures,
-                failing_for = ?now.duration_since(since),
+                failing_for = %crate::human_duration(now.duration_since(since)),
                 "cannot deliver: {cause}; retrying with backoff, messages stay queued"
             );
             self.last_logged = Some(now);
@@ -557,7 +557,7 @@ impl FailureLog {
         match self.failing_since.take() {
             Some(since) => info!(
                 uplink = %name, url = %url.for_logs(), %peer, %subprotocol, failures = self.failures,
-                "connected again after {:?}", since.elapsed()
+                "connected again after {}", crate::human_duration(since.elapsed())
             ),
             None => info!(uplink = %name, url = %url.for_logs(), %peer, %subprotocol, "connected"),
         }

@@ -42,22 +42,34 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         }
     }
     let hub = Arc::new(Hub::new(uplinks));
-    let listener = tokio::net::TcpListener::bind(cfg.api.listen)
-        .await
-        .with_context(|| format!("[api] listen: cannot listen on {}", cfg.api.listen))?;
-    info!(listen = %listener.local_addr()?, "management and ingest API listening");
     let (stop_api, api_rx) = watch::channel(false);
-    let api_task = tokio::spawn(api::serve(
-        listener,
-        Arc::new(api::ApiState {
-            hub: Arc::clone(&hub),
-            registry: tagwire_pipeline::metrics::registry(hub.uplinks().to_vec()),
-            south: cfg.south.iter().map(|s| s.name.clone()).collect(),
-            token: cfg.api.token.clone(),
-            started: std::time::Instant::now(),
-        }),
-        api_rx,
-    ));
+    let api_task = match cfg.api.listen {
+        None => {
+            info!("management and ingest API off ([api] listen = \"off\")");
+            None
+        }
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("[api] listen: cannot listen on {addr}"))?;
+            info!(listen = %listener.local_addr()?, "management and ingest API listening");
+            Some(tokio::spawn(api::serve(
+                listener,
+                Arc::new(api::ApiState {
+                    hub: Arc::clone(&hub),
+                    registry: tagwire_pipeline::metrics::registry(hub.uplinks().to_vec()),
+                    south: cfg.south.iter().map(|s| s.name.clone()).collect(),
+                    token: cfg.api.token.clone(),
+                    started: std::time::Instant::now(),
+                }),
+                api_rx,
+            )))
+        }
+    };
+    let status_task = cfg
+        .log
+        .status_interval
+        .map(|every| crate::status::spawn(Arc::clone(&hub), every, stop_api.subscribe()));
     let mut running = Running::start(&hub);
     for south in &cfg.south {
         match &south.kind {
@@ -82,7 +94,9 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     info!("stopping: sources first, then uplinks drain their queues");
     running.stop().await;
     let _ = stop_api.send(true);
-    let _ = api_task.await;
+    for task in api_task.into_iter().chain(status_task) {
+        let _ = task.await;
+    }
     for u in hub.uplinks() {
         log_final_counts(u);
     }
@@ -93,11 +107,11 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
 fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
     let cache = match &c.queue.disk {
         Some(d) => format!(
-            "memory {} MiB + disk {} MiB in {} (sync {:?})",
+            "memory {} MiB + disk {} MiB in {} (sync {})",
             c.queue.max_bytes >> 20,
             d.max_bytes >> 20,
             d.dir.display(),
-            d.sync
+            sync_word(d.sync)
         ),
         None => format!("memory {} MiB, no disk cache", c.queue.max_bytes >> 20),
     };
@@ -107,9 +121,9 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
         format = %c.encode.format,
         style = %c.encode.style,
         upload_err = c.encode.upload_err,
-        frame = ?c.frame,
+        frame = frame_word(c.frame),
         confirm = c.confirm,
-        policy = ?c.queue.policy,
+        policy = %c.queue.policy,
         %cache,
         "uplink configured"
     );
@@ -118,6 +132,25 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
         if let Some(warning) = crate::cert_report::warning(c, &cert) {
             warn!("{warning}");
         }
+    }
+}
+
+/// `frame` as the configuration spells it.
+fn frame_word(frame: tagwire_ws_client::FrameKind) -> &'static str {
+    match frame {
+        tagwire_ws_client::FrameKind::Binary => "binary",
+        tagwire_ws_client::FrameKind::Text => "text",
+    }
+}
+
+/// `sync` as the configuration spells it: `"always"`, or the interval between syncs.
+fn sync_word(sync: tagwire_pipeline::SyncPolicy) -> String {
+    match sync {
+        tagwire_pipeline::SyncPolicy::Always => "always".into(),
+        tagwire_pipeline::SyncPolicy::Interval(d) => {
+            format!("every {}", tagwire_pipeline::human_duration(d))
+        }
+        tagwire_pipeline::SyncPolicy::Never => "never".into(),
     }
 }
 
