@@ -11,8 +11,8 @@ mod logging;
 mod metrics_render;
 mod reach;
 mod shutdown;
-mod status;
 mod sink;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

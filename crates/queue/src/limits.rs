@@ -23,9 +23,7 @@ impl std::str::FromStr for FullPolicy {
             .into_iter()
             .find(|p| p.as_str() == s)
             .ok_or_else(|| {
-                format!(
-                    "unknown policy {s:?}: use \"drop_oldest\", \"drop_newest\" or \"refuse\""
-                )
+                format!("unknown policy {s:?}: use \"drop_oldest\", \"drop_newest\" or \"refuse\"")
             })
     }
 }

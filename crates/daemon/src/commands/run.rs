@@ -121,7 +121,7 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
         format = %c.encode.format,
         style = %c.encode.style,
         upload_err = c.encode.upload_err,
-        frame = frame_word(c.frame),
+        frame = %frame_word(c.frame),
         confirm = c.confirm,
         policy = %c.queue.policy,
         %cache,

@@ -1,0 +1,124 @@
+//! Operating the daemon: exit codes, JSON logs, status lines, `[api] listen = "off"`.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{daemon_log, start_daemon_with_env, tagwire, wait_for, FAST_SIMULATOR};
+
+fn code_of(args: &[&str]) -> (Option<i32>, String) {
+    let out = tagwire().args(args).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+#[test]
+fn exit_codes_are_as_documented() {
+    // Usage problems, clap's own errors included: 1.
+    for args in [
+        &["run"][..],
+        &["bogus"],
+        &["demo", "--seconds", "x"],
+        &["--log-format", "xml", "check", "--config", "x"],
+    ] {
+        let (code, text) = code_of(args);
+        assert_eq!(code, Some(1), "{args:?}: {text}");
+        assert!(text.contains("error"), "{args:?}: {text}");
+    }
+    // Help and version: 0, and the help names the exit codes and TAGWIRE_LOG.
+    let (code, help) = code_of(&["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(help.contains("Exit codes: 0 success; 1 a usage"), "{help}");
+    assert!(help.contains("TAGWIRE_LOG"), "{help}");
+    assert_eq!(code_of(&["--version"]).0, Some(0));
+    // A runtime failure: 2 (the sink's address is taken).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, text) = code_of(&["sink", "--listen", &addr]);
+    assert_eq!(code, Some(2), "{text}");
+}
+
+/// A daemon logging JSON (chosen by `TAGWIRE_LOG_FORMAT`), with the API off and a status
+/// line every second, pushing to an uplink whose server is down.
+#[test]
+fn json_logs_parse_line_by_line_and_speak_the_words_of_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nobody listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "[api]\nlisten = \"off\"\n[log]\nstatus_interval = 1\n{FAST_SIMULATOR}\n\
+         [[north]]\nname = \"down\"\nurl = \"ws://127.0.0.1:{port}/x\"\n"
+    );
+    let mut daemon = start_daemon_with_env(dir.path(), &config, &[("TAGWIRE_LOG_FORMAT", "json")]);
+    wait_for("two status lines", Duration::from_secs(15), || {
+        daemon_log(dir.path()).matches("\"status\"").count() >= 2
+    });
+    assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
+
+    let log = daemon_log(dir.path());
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for e in &events {
+        for key in ["timestamp", "level", "message"] {
+            assert!(e.get(key).is_some(), "no {key:?} in {e}");
+        }
+    }
+    let find = |message: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(message))
+            })
+            .unwrap_or_else(|| panic!("no {message:?} in:\n{log}"))
+    };
+    assert!(find("management and ingest API off").is_object());
+    assert!(!log.contains("API listening"), "{log}");
+    let configured = find("uplink configured");
+    assert_eq!(configured["uplink"], "down");
+    assert_eq!(configured["frame"], "binary");
+    assert_eq!(configured["policy"], "drop_oldest");
+    let failing = find("cannot deliver");
+    assert_eq!(failing["uplink"], "down");
+    let failing_for = failing["failing_for"].as_str().unwrap();
+    assert!(
+        failing_for.ends_with('s') && !failing_for.ends_with("ns") && !failing_for.contains('µ'),
+        "failing_for = {failing_for:?}"
+    );
+    let status: Vec<_> = events.iter().filter(|e| e["message"] == "status").collect();
+    assert!(status.len() >= 2, "{log}");
+    for s in &status {
+        assert_eq!(s["uplink"], "down");
+        assert_eq!(s["connected"], false);
+        assert_eq!(s["interval"], "1s");
+        assert_eq!(s["delivered"], 0);
+        // The simulator reports every 5 ms: the counts since the last line, not totals.
+        let queued = s["queued"].as_u64().unwrap();
+        assert!((20..=600).contains(&queued), "queued per 1 s: {s}");
+    }
+}
+
+#[test]
+fn status_lines_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[api]\nlisten = \"off\"\n[log]\nstatus_interval = 0\n{FAST_SIMULATOR}\n\
+         [[north]]\nname = \"down\"\nurl = \"ws://127.0.0.1:9/x\"\n"
+    );
+    let mut daemon = start_daemon_with_env(dir.path(), &config, &[]);
+    wait_for("the start", Duration::from_secs(10), || {
+        daemon_log(dir.path()).contains("tagwire running")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
+    let log = daemon_log(dir.path());
+    assert!(!log.contains(" status "), "{log}");
+}
