@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod logging;
 mod metrics_render;
+mod process_metrics;
 mod reach;
 mod shutdown;
 mod sink;

@@ -122,3 +122,32 @@ fn status_lines_can_be_turned_off() {
     let log = daemon_log(dir.path());
     assert!(!log.contains(" status "), "{log}");
 }
+
+/// One unlabelled gauge from the exposition.
+fn gauge(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[test]
+fn metrics_export_the_process_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        format!("{FAST_SIMULATOR}\n[[north]]\nname = \"down\"\nurl = \"ws://127.0.0.1:9/x\"\n");
+    let mut daemon = start_daemon_with_env(dir.path(), &config, &[]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let text = support::api_get(dir.path(), "/metrics");
+    let rss = gauge(&text, "process_resident_memory_bytes");
+    assert!((1 << 20..1 << 30).contains(&rss), "RSS {rss}");
+    // stdin, stdout, stderr, the API listener and this scrape's connection at least.
+    assert!(gauge(&text, "process_open_fds") >= 5, "{text}");
+    assert!(gauge(&text, "process_uptime_seconds") >= 1, "{text}");
+    assert_eq!(gauge(&text, "uplink_connections_open"), 0, "{text}");
+    assert!(
+        text.contains("# TYPE process_resident_memory_bytes gauge"),
+        "{text}"
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
+}

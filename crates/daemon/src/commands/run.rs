@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::config::{self, SouthKind};
+use crate::process_metrics::ProcessCollector;
 use crate::shutdown::{self, Running};
 
 /// Runs sources and uplinks until SIGINT/SIGTERM, then stops gracefully: sources first,
@@ -42,6 +43,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         }
     }
     let hub = Arc::new(Hub::new(uplinks));
+    let started = std::time::Instant::now();
     let (stop_api, api_rx) = watch::channel(false);
     let api_task = match cfg.api.listen {
         None => {
@@ -57,10 +59,17 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
                 listener,
                 Arc::new(api::ApiState {
                     hub: Arc::clone(&hub),
-                    registry: tagwire_pipeline::metrics::registry(hub.uplinks().to_vec()),
+                    registry: {
+                        let mut r = tagwire_pipeline::metrics::registry(hub.uplinks().to_vec());
+                        r.register_collector(Box::new(ProcessCollector::new(
+                            Arc::clone(&hub),
+                            started,
+                        )));
+                        r
+                    },
                     south: cfg.south.iter().map(|s| s.name.clone()).collect(),
                     token: cfg.api.token.clone(),
-                    started: std::time::Instant::now(),
+                    started,
                 }),
                 api_rx,
             )))
