@@ -11,6 +11,7 @@ mod logging;
 mod metrics_render;
 mod process_metrics;
 mod reach;
+mod reload;
 mod shutdown;
 mod sink;
 mod status;

@@ -5,23 +5,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tagwire_pipeline::{spawn_simulator, Hub, Uplink};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::api;
-use crate::config::{self, SouthKind};
 use crate::process_metrics::ProcessCollector;
-use crate::shutdown::{self, Running};
+use crate::reload::{self, Daemon};
+use crate::shutdown;
 
 /// Runs sources and uplinks until SIGINT/SIGTERM, then stops gracefully: sources first,
 /// then every uplink drains its queue (bounded by its drain timeout) and sends a Close.
+/// SIGHUP (or `POST /api/v1/reload`) re-reads the configuration (see [`crate::reload`]).
 pub async fn run(path: &Path) -> Result<ExitCode> {
-    let cfg = match config::load(path) {
+    let (cfg, root) = match reload::load(path).await {
         Ok(c) => c,
         Err(problems) => {
             eprintln!("tagwire: {} is not usable:", path.display());
-            for p in &problems.0 {
+            for p in &problems {
                 eprintln!("  {p}");
             }
             return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
@@ -30,21 +30,19 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     if cfg.north.is_empty() {
         tracing::warn!("no [[north]] uplink configured: snapshots have nowhere to go");
     }
-    let mut uplinks = Vec::new();
-    for (i, north) in cfg.north.into_iter().enumerate() {
-        let name = north.name.clone();
-        // Opening a disk cache reads it back, before anything runs.
-        match Uplink::open(north).await {
-            Ok(u) => uplinks.push(u),
-            Err(e) => {
-                eprintln!("tagwire: north[{i}].cache.dir: cannot open the disk cache of uplink {name:?}: {e}");
-                return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
+    // Opening a disk cache reads it back, before anything runs.
+    let (mut daemon, hub) = match Daemon::open(&cfg, &root).await {
+        Ok(d) => d,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("tagwire: {p}");
             }
+            return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
         }
-    }
-    let hub = Arc::new(Hub::new(uplinks));
+    };
     let started = std::time::Instant::now();
     let (stop_api, api_rx) = watch::channel(false);
+    let (reload_tx, mut reload_rx) = mpsc::channel::<api::ReloadReply>(4);
     let api_task = match cfg.api.listen {
         None => {
             info!("management and ingest API off ([api] listen = \"off\")");
@@ -60,7 +58,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
                 Arc::new(api::ApiState {
                     hub: Arc::clone(&hub),
                     registry: {
-                        let mut r = tagwire_pipeline::metrics::registry(hub.uplinks().to_vec());
+                        let mut r = tagwire_pipeline::metrics::hub_registry(Arc::clone(&hub));
                         r.register_collector(Box::new(ProcessCollector::new(
                             Arc::clone(&hub),
                             started,
@@ -70,6 +68,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
                     south: cfg.south.iter().map(|s| s.name.clone()).collect(),
                     token: cfg.api.token.clone(),
                     started,
+                    reload: Some(reload_tx),
                 }),
                 api_rx,
             )))
@@ -79,34 +78,55 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         .log
         .status_interval
         .map(|every| crate::status::spawn(Arc::clone(&hub), every, stop_api.subscribe()));
-    let mut running = Running::start(&hub);
-    for south in &cfg.south {
-        match &south.kind {
-            SouthKind::Simulator(groups) => running.add_sources(spawn_simulator(
-                &south.name,
-                groups.clone(),
-                Arc::clone(&hub),
-                running.sources_signal(),
-            )),
-        }
-    }
-    for u in hub.uplinks() {
+    daemon.start(&cfg, &root);
+    for u in hub.uplinks().iter() {
         log_uplink_settings(u.config());
     }
     info!(
         uplinks = hub.uplinks().len(),
         sources = cfg.south.len(),
-        "tagwire running; SIGINT or SIGTERM stops it gracefully"
+        "tagwire running; SIGINT or SIGTERM stops it gracefully, SIGHUP reloads the configuration"
     );
 
-    shutdown::signal().await;
+    let stop = shutdown::signal();
+    tokio::pin!(stop);
+    let mut hangup = shutdown::hangup();
+    loop {
+        let reply = tokio::select! {
+            _ = &mut stop => break,
+            _ = hangup.recv() => None,
+            r = reload_rx.recv() => r,
+        };
+        info!("reloading {}", path.display());
+        let result = daemon.reload(path).await;
+        match &result {
+            Ok(line) => {
+                info!("{line}");
+                for u in hub.uplinks().iter() {
+                    log_uplink_settings(u.config());
+                }
+            }
+            Err(problems) => {
+                for p in problems {
+                    warn!("reload refused: {p}");
+                }
+                warn!(
+                    problems = problems.len(),
+                    "reload refused: the running configuration is kept"
+                );
+            }
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
     info!("stopping: sources first, then uplinks drain their queues");
-    running.stop().await;
+    let uplinks = daemon.stop().await;
     let _ = stop_api.send(true);
     for task in api_task.into_iter().chain(status_task) {
         let _ = task.await;
     }
-    for u in hub.uplinks() {
+    for u in &uplinks {
         log_final_counts(u);
     }
     Ok(ExitCode::SUCCESS)
@@ -165,7 +185,7 @@ fn sync_word(sync: tagwire_pipeline::SyncPolicy) -> String {
 
 /// One line per uplink at exit, so that a stop always says what became of the data:
 /// `delivered + dropped = queued` (with at-least-once, `resent` may also have arrived twice).
-fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
+pub(crate) fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
     info!(
         "final counts uplink={} {}",
         uplink.config().name,
