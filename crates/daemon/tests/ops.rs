@@ -151,3 +151,98 @@ fn metrics_export_the_process_figures() {
     );
     assert_eq!(daemon.terminate(Duration::from_secs(15)), Some(0));
 }
+
+fn deploy_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// The systemd unit passes `systemd-analyze verify` without a single warning (an unknown
+/// or misspelt key is only a warning there), with its binary path pointed at the one
+/// under test.
+#[test]
+fn the_systemd_unit_verifies_cleanly() {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert_ne!(
+            std::env::var("TAGWIRE_REQUIRE_PEERS").as_deref(),
+            Ok("1"),
+            "systemd-analyze is missing: install systemd"
+        );
+        eprintln!("SKIPPED: systemd-analyze is missing");
+        return;
+    }
+    let unit = std::fs::read_to_string(deploy_dir().join("tagwire.service")).unwrap();
+    for key in [
+        "DynamicUser=yes",
+        "StateDirectory=tagwire",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "Restart=on-failure",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.lines().any(|l| l == key), "the unit lacks {key}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tagwire.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/tagwire", env!("CARGO_BIN_EXE_tagwire")),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+}
+
+/// Every example configuration in `deploy/examples/` (and the commented full example) is
+/// accepted by `tagwire check`; file paths are pointed at a temporary directory holding
+/// openssl-made certificates and an encrypted key, secrets come from the environment.
+#[test]
+fn every_example_configuration_passes_check() {
+    use support::certs::{KeyVariant, Pki, PASSWORD};
+    let Some(pki) = Pki::shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let variant = KeyVariant::Pkcs8EncDefault;
+    std::fs::copy(&pki.ca, etc.join("ca.pem")).unwrap();
+    std::fs::copy(pki.cert_for(variant), etc.join("client.pem")).unwrap();
+    std::fs::copy(pki.key(variant), etc.join("client.key")).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(deploy_dir().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    files.push(deploy_dir().join("tagwire.example.toml"));
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("/etc/tagwire/", &format!("{}/", etc.display()))
+            .replace("/var/lib/tagwire/", &format!("{}/", dir.path().display()));
+        let copy = dir.path().join(file.file_name().unwrap());
+        std::fs::write(&copy, text).unwrap();
+        let out = tagwire()
+            .arg("check")
+            .arg("--config")
+            .arg(&copy)
+            .env("TAGWIRE_KEYPASS", PASSWORD)
+            .env("TAGWIRE_TOKEN", "example-token")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
