@@ -82,9 +82,7 @@ fn install_peers() -> Result<Vec<(String, String)>> {
     if !missing.is_empty() {
         eprintln!("xtask: installing Debian packages {missing:?}");
         run(apt_get().args(["update", "-qq"]))?;
-        run(apt_get()
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing))?;
+        install_without_services(&missing)?;
     }
     if let Some(nginx) = which("nginx") {
         env.push(("TAGWIRE_NGINX".into(), nginx.display().to_string()));
@@ -152,6 +150,49 @@ fn which(bin: &str) -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
         .map(|d| d.join(bin))
         .find(|p| p.is_file())
+}
+
+/// Installs Debian packages without leaving a system service running or enabled: Debian
+/// starts and enables nginx and tinyproxy on install, but the tests run their own on
+/// loopback, and a developer's machine should not keep a web server after `cargo xtask
+/// test`. Starts are denied by a temporary `policy-rc.d` (when there is none already;
+/// as root only, since writing it needs root), and the units are disabled afterwards.
+fn install_without_services(packages: &[&str]) -> Result<()> {
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let ours = is_root() && !policy.exists();
+    if ours {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(
+            policy,
+            "#!/bin/sh\n# cargo xtask: no service starts while installing peers\nexit 101\n",
+        )?;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let installed = run(apt_get()
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages));
+    if ours {
+        let _ = std::fs::remove_file(policy);
+    }
+    installed?;
+    if which("systemctl").is_some() {
+        for service in ["nginx", "tinyproxy"] {
+            let mut cmd = if is_root() {
+                Command::new("systemctl")
+            } else {
+                let mut c = Command::new("sudo");
+                c.arg("systemctl");
+                c
+            };
+            // Works without a running systemd (it removes the enablement links); a unit
+            // that is not installed is no error worth stopping for.
+            let _ = cmd
+                .args(["disable", "--now", "--quiet", service])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    Ok(())
 }
 
 /// `apt-get`, through sudo unless we are root.
