@@ -550,7 +550,27 @@ mod tests {
         assert!(n.encode.upload_err);
         assert_eq!(n.frame, FrameKind::Binary);
         assert_eq!(n.url.path_and_query(), "/x?y=1");
-        assert_eq!(c.api.listen.to_string(), "127.0.0.1:7080");
+        assert_eq!(c.api.listen, Some("127.0.0.1:7080".parse().unwrap()));
+        assert_eq!(c.log.status_interval, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_api_can_be_turned_off_and_status_lines_tuned() {
+        let c = parse("[api]\nlisten = \"off\"\n[log]\nstatus_interval = 0\n").unwrap();
+        assert_eq!(c.api.listen, None);
+        assert_eq!(c.log.status_interval, None);
+        let p = problems("[api]\nlisten = \"of\"\n[log]\nstatus_interval = 86401\nstatus = 1\n");
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("api.listen:") && l.contains("\"off\"")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("log.status_interval: 86401 is out of range")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|l| l.contains("log.status")), "{p:?}");
     }
 
     #[test]
