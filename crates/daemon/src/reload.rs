@@ -345,7 +345,6 @@ impl Daemon {
     /// returns the uplinks, for their final counts.
     pub async fn stop(self) -> Vec<Arc<Uplink>> {
         for s in self.sources.into_values() {
-            let _ = s.stage.stop.send(true);
             s.stage.stop().await;
         }
         let mut uplinks = Vec::new();

@@ -2,6 +2,7 @@
 //! since the previous line, so that a log says the daemon is alive and moving data
 //! between "connected" and stop.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,12 @@ const COUNTED: [Family; 5] = [
 /// Logs a status line per uplink of `hub` every `every` until `stop` turns true.
 pub fn spawn(hub: Arc<Hub>, every: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last: Vec<[u64; COUNTED.len()]> = hub.uplinks().iter().map(|u| counts(u)).collect();
+        // By name: a reload changes the list, and a rebuilt uplink keeps its counters.
+        let mut last: HashMap<String, [u64; COUNTED.len()]> = hub
+            .uplinks()
+            .iter()
+            .map(|u| (u.config().name.clone(), counts(u)))
+            .collect();
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
@@ -30,7 +36,11 @@ pub fn spawn(hub: Arc<Hub>, every: Duration, mut stop: watch::Receiver<bool>) ->
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            for (uplink, before) in hub.uplinks().iter().zip(last.iter_mut()) {
+            let uplinks = hub.uplinks();
+            last.retain(|name, _| uplinks.iter().any(|u| &u.config().name == name));
+            for uplink in uplinks.iter() {
+                // An uplink added by a reload starts from zero.
+                let before = last.entry(uplink.config().name.clone()).or_default();
                 let now = counts(uplink);
                 let d = |i: usize| now[i].saturating_sub(before[i]);
                 let m = uplink.metrics();
