@@ -85,6 +85,8 @@ impl Stage {
 pub struct Running {
     sources: Stage,
     uplinks: Stage,
+    /// Turns true once every uplink has drained and closed.
+    stopped: watch::Sender<bool>,
 }
 
 impl Running {
@@ -95,6 +97,7 @@ impl Running {
         Self {
             sources: Stage::new(),
             uplinks,
+            stopped: watch::channel(false).0,
         }
     }
 
@@ -103,10 +106,11 @@ impl Running {
         self.sources.stop.subscribe()
     }
 
-    /// A signal that turns true once the sources stopped, when the uplinks start
-    /// draining: a local receiver watches it so that it outlives them.
-    pub fn uplinks_signal(&self) -> watch::Receiver<bool> {
-        self.uplinks.stop.subscribe()
+    /// A signal that turns true once every uplink has drained and closed: a local
+    /// receiver stops then (and sends its Close frames), so that it reads their whole
+    /// drain.
+    pub fn stopped_signal(&self) -> watch::Receiver<bool> {
+        self.stopped.subscribe()
     }
 
     /// Adds source tasks, stopped first.
@@ -119,5 +123,6 @@ impl Running {
     pub async fn stop(self) {
         self.sources.stop().await;
         self.uplinks.stop().await;
+        let _ = self.stopped.send(true);
     }
 }
