@@ -1,216 +1,82 @@
 //! `cargo xtask`: everything that is not plain `cargo build` / `cargo test`.
 //!
-//! - `cargo xtask test`: installs the real peers the end-to-end tests talk to (a Python
-//!   venv with `websockets`, Node's `ws`, nginx and openssl from Debian when missing),
-//!   then runs the whole workspace's tests with those peers required, so that a missing
-//!   peer fails the run instead of skipping tests.
-//! - `cargo xtask peers`: only the installation step, printing the environment it sets.
+//! - `test`: installs the real peers the end-to-end tests talk to, then runs the whole
+//!   workspace's tests with those peers required ([`peers`]).
+//! - `peers`: only the installation step, printing the environment it sets.
+//! - `setup`: what cross builds and qemu tests need ([`setup`]).
+//! - `dist`: release builds for the gateways, checked and packed ([`dist`]).
+//! - `test-arm`: the test suites and the packaged binaries under qemu-user ([`test_arm`]).
+//! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
+
+mod dist;
+mod e2e;
+mod elf;
+mod peers;
+mod setup;
+mod targets;
+mod test_arm;
+mod test_deb;
+mod util;
 
 use std::env;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-fn main() -> Result<()> {
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test [cargo test args]      install the interop peers, then run every test with them
+  peers                       install the interop peers and print their environment
+  setup                       install what cross builds need: rustup targets, qemu-user and
+                              cross gcc (Debian), cargo-deb (cargo install), zig and
+                              cargo-zigbuild (PyPI, in target/tools/zig)
+  dist --target T ... | --all release builds, checked (static / glibc floor, size) and packed
+                              in target/dist: .tar.gz, .deb, SHA256SUMS
+  test-arm [--target A ...]   aarch64, armv7, riscv64 under qemu-user: the test suites, and the
+                              packaged binaries of target/dist end to end
+  test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge";
+
+fn main() {
+    // One line per cause, no backtrace: these errors are for the person at the terminal.
+    if let Err(e) = command() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn command() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
-        Some("test") => test(&args[1..]),
+        Some("test") => test(rest),
         Some("peers") => {
-            for (k, v) in install_peers()? {
+            for (k, v) in peers::install()? {
                 println!("export {k}={v}");
             }
             Ok(())
         }
+        Some("setup") => setup::setup(),
+        Some("dist") => dist::dist(rest),
+        Some("test-arm") => test_arm::test_arm(rest),
+        Some("test-deb") => test_deb::test_deb(),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <command>\n\n\
-                 commands:\n  \
-                 test [cargo test args]   install the interop peers, then run every test with them\n  \
-                 peers                    install the interop peers and print their environment"
-            );
+            eprintln!("{USAGE}");
             std::process::exit(1);
         }
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
 fn test(extra: &[String]) -> Result<()> {
-    let peers = install_peers()?;
-    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(workspace_root())
-        .args(["test", "--workspace"])
+    let peers = peers::install()?;
+    let mut cmd = util::cargo();
+    cmd.args(["test", "--workspace"])
         .args(extra)
-        .env("TAGWIRE_REQUIRE_PEERS", "1");
-    for (k, v) in &peers {
-        cmd.env(k, v);
-    }
+        .env("TAGWIRE_REQUIRE_PEERS", "1")
+        .envs(peers.iter().map(|(k, v)| (k, v)));
     eprintln!("xtask: cargo test --workspace {}", extra.join(" "));
     let status = cmd.status().context("running cargo test")?;
     if !status.success() {
         bail!("tests failed ({status})");
     }
     Ok(())
-}
-
-/// Makes sure every peer is installed; returns the environment that tells tests where.
-fn install_peers() -> Result<Vec<(String, String)>> {
-    let root = workspace_root();
-    let peers_dir = root.join("target").join("peers");
-    std::fs::create_dir_all(&peers_dir)?;
-    let mut env = Vec::new();
-
-    // Debian packages: openssl (certificates for the TLS tests), nginx (a TLS-terminating
-    // proxy with client-certificate checks), tinyproxy (HTTP CONNECT proxy) and microsocks
-    // (SOCKS5 proxy; runs unprivileged on loopback, unlike dante which wants a config in /etc).
-    let missing: Vec<&str> = [
-        ("openssl", "openssl"),
-        ("nginx", "nginx-light"),
-        ("tinyproxy", "tinyproxy"),
-        ("microsocks", "microsocks"),
-    ]
-    .into_iter()
-    .filter(|(bin, _)| which(bin).is_none())
-    .map(|(_, pkg)| pkg)
-    .collect();
-    if !missing.is_empty() {
-        eprintln!("xtask: installing Debian packages {missing:?}");
-        run(apt_get().args(["update", "-qq"]))?;
-        install_without_services(&missing)?;
-    }
-    if let Some(nginx) = which("nginx") {
-        env.push(("TAGWIRE_NGINX".into(), nginx.display().to_string()));
-    }
-    if let Some(tinyproxy) = which("tinyproxy") {
-        env.push(("TAGWIRE_TINYPROXY".into(), tinyproxy.display().to_string()));
-    }
-    if let Some(microsocks) = which("microsocks") {
-        env.push((
-            "TAGWIRE_MICROSOCKS".into(),
-            microsocks.display().to_string(),
-        ));
-    }
-
-    // Python `websockets` in a venv of our own.
-    let venv = peers_dir.join("venv");
-    let python = venv.join("bin").join("python");
-    if !python.exists() {
-        eprintln!("xtask: creating the Python venv {}", venv.display());
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
-    let has_websockets = Command::new(&python)
-        .args(["-c", "import websockets"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_websockets {
-        eprintln!("xtask: pip install websockets");
-        run(Command::new(&python).args(["-m", "pip", "install", "-q", "websockets>=13,<16"]))?;
-    }
-    env.push(("TAGWIRE_PYTHON".into(), python.display().to_string()));
-
-    // Node `ws`.
-    let node_dir = peers_dir.join("node");
-    std::fs::create_dir_all(&node_dir)?;
-    if !node_dir.join("node_modules").join("ws").exists() {
-        eprintln!("xtask: npm install ws");
-        run(Command::new("npm").current_dir(&node_dir).args([
-            "install",
-            "--silent",
-            "--no-audit",
-            "--no-fund",
-            "ws@8",
-        ]))?;
-    }
-    env.push((
-        "TAGWIRE_NODE_PATH".into(),
-        node_dir.join("node_modules").display().to_string(),
-    ));
-    Ok(env)
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
-}
-
-fn which(bin: &str) -> Option<PathBuf> {
-    let path = env::var_os("PATH")?;
-    env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join(bin))
-        .find(|p| p.is_file())
-}
-
-/// Installs Debian packages without leaving a system service running or enabled: Debian
-/// starts and enables nginx and tinyproxy on install, but the tests run their own on
-/// loopback, and a developer's machine should not keep a web server after `cargo xtask
-/// test`. Starts are denied by a temporary `policy-rc.d` (when there is none already;
-/// as root only, since writing it needs root), and the units are disabled afterwards.
-fn install_without_services(packages: &[&str]) -> Result<()> {
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let ours = is_root() && !policy.exists();
-    if ours {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::write(
-            policy,
-            "#!/bin/sh\n# cargo xtask: no service starts while installing peers\nexit 101\n",
-        )?;
-        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
-    }
-    let installed = run(apt_get()
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(packages));
-    if ours {
-        let _ = std::fs::remove_file(policy);
-    }
-    installed?;
-    if which("systemctl").is_some() {
-        for service in ["nginx", "tinyproxy"] {
-            let mut cmd = if is_root() {
-                Command::new("systemctl")
-            } else {
-                let mut c = Command::new("sudo");
-                c.arg("systemctl");
-                c
-            };
-            // Works without a running systemd (it removes the enablement links); a unit
-            // that is not installed is no error worth stopping for.
-            let _ = cmd
-                .args(["disable", "--now", "--quiet", service])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
-    Ok(())
-}
-
-/// `apt-get`, through sudo unless we are root.
-fn apt_get() -> Command {
-    let mut cmd = if is_root() {
-        Command::new("apt-get")
-    } else {
-        let mut c = Command::new("sudo");
-        c.arg("apt-get");
-        c
-    };
-    cmd.env("DEBIAN_FRONTEND", "noninteractive");
-    cmd
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"))
 }

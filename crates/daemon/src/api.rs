@@ -2,24 +2,28 @@
 //! node states, and `POST /api/v1/ingest` for snapshots from other programs.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
+use tagwire_pipeline::log_limit;
 use tagwire_pipeline::{now_ms, Hub};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tracing::debug;
 
 use crate::metrics_render;
 
-/// Largest ingest body accepted (413 above).
-pub const MAX_INGEST_BYTES: usize = 8 * 1024 * 1024;
+pub use limits::ApiLimits;
+
+mod body;
+mod limits;
 
 /// What the API serves.
 pub struct ApiState {
@@ -35,6 +39,20 @@ pub struct ApiState {
     pub started: Instant,
     /// Where `POST /api/v1/reload` asks `run` to reload; `None`: not offered.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadReply>>,
+    /// Timeouts, connection cap and body memory (`[api]`).
+    pub limits: ApiLimits,
+}
+
+/// The shared budgets every connection draws on.
+struct Budgets {
+    /// One permit per open API connection.
+    connections: Arc<Semaphore>,
+    /// One permit per body byte being read or parsed.
+    body_bytes: Semaphore,
+    /// One permit per byte a parse may allocate (see
+    /// [`tagwire_model::parse_memory_estimate`]): a body of tiny values takes many
+    /// times its size to parse.
+    parse: Semaphore,
 }
 
 /// Where `run` answers a reload asked for by the API: the log line saying what changed,
@@ -43,22 +61,128 @@ pub type ReloadReply = tokio::sync::oneshot::Sender<Result<String, Vec<String>>>
 
 /// Serves the API on `listener` until `shutdown` becomes true.
 pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: watch::Receiver<bool>) {
+    let budgets = Arc::new(Budgets {
+        connections: Arc::new(Semaphore::new(state.limits.max_connections)),
+        body_bytes: Semaphore::new(state.limits.max_body_memory_bytes),
+        parse: Semaphore::new(state.limits.max_parse_memory_bytes),
+    });
     crate::accept::accept_until("api", listener, shutdown, move |tcp, peer| {
         let state = Arc::clone(&state);
+        let budgets = Arc::clone(&budgets);
+        // Over the cap, the connection is closed at once: the API's file descriptors
+        // stay bounded, so the uplinks can always open theirs.
+        let permit = Arc::clone(&budgets.connections).try_acquire_owned().ok();
         async move {
-            let service = hyper::service::service_fn(move |req| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &state, peer).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await
-            {
-                debug!(%peer, error = %e, "api: connection ended with an error");
-            }
+            let Some(_permit) = permit else {
+                log_limit::global().warn(
+                    "api",
+                    "connection cap",
+                    &format!(
+                        "api: {} connections open ([api] max_connections): closing new ones at once",
+                        state.limits.max_connections
+                    ),
+                );
+                drop(tcp);
+                return;
+            };
+            serve_connection(tcp, peer, state, budgets).await;
         }
     })
     .await;
+}
+
+/// One connection: hyper with the header read timeout, plus an idle watchdog that
+/// closes the connection once no request has been in progress for the idle timeout.
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    state: Arc<ApiState>,
+    budgets: Arc<Budgets>,
+) {
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let activity = Arc::clone(&activity);
+        let state = Arc::clone(&state);
+        hyper::service::service_fn(move |req| {
+            let state = Arc::clone(&state);
+            let budgets = Arc::clone(&budgets);
+            let activity = Arc::clone(&activity);
+            async move {
+                activity.begin();
+                let response = handle(req, &state, &budgets, peer).await;
+                activity.end();
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_timeout);
+    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    tokio::pin!(conn);
+    let idle = state.limits.idle_timeout;
+    let mut closing = false;
+    loop {
+        let wait = activity.idle_deadline(idle);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    debug!(%peer, error = %e, "api: connection ended with an error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(wait.into()), if !closing => {
+                if activity.idle_for(idle) {
+                    debug!(%peer, "api: closing an idle connection");
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Whether a request is in progress on a connection, and when the last one ended.
+struct Activity {
+    started: Instant,
+    busy: AtomicBool,
+    /// Milliseconds after `started` when the last request ended (or the connection opened).
+    last_end_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            busy: AtomicBool::new(false),
+            last_end_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(&self) {
+        self.busy.store(true, Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_end_ms.store(ms, Ordering::Relaxed);
+        self.busy.store(false, Ordering::Relaxed);
+    }
+
+    fn idle_deadline(&self, idle: Duration) -> Instant {
+        if self.busy.load(Ordering::Relaxed) {
+            // While a request runs, look again after another idle period.
+            return Instant::now() + idle;
+        }
+        let last = self.started + Duration::from_millis(self.last_end_ms.load(Ordering::Relaxed));
+        (last + idle).max(Instant::now() + Duration::from_millis(10))
+    }
+
+    fn idle_for(&self, idle: Duration) -> bool {
+        let last = Duration::from_millis(self.last_end_ms.load(Ordering::Relaxed));
+        !self.busy.load(Ordering::Relaxed) && self.started.elapsed() >= last + idle
+    }
 }
 
 fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
@@ -80,6 +204,7 @@ fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 async fn handle(
     req: Request<Incoming>,
     state: &ApiState,
+    budgets: &Budgets,
     peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
     if let Some(token) = &state.token {
@@ -87,14 +212,19 @@ async fn handle(
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
         if !ok {
             debug!(%peer, path = %req.uri().path(), "api: request without a valid token");
-            return json_error(
+            let mut r = json_error(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong token: send \"Authorization: Bearer <token>\" with the [api] token",
             );
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer realm=\"tagwire\""),
+            );
+            return r;
         }
     }
     match (req.method(), req.uri().path()) {
@@ -118,7 +248,7 @@ async fn handle(
             "application/json",
             nodes_json(state).to_string(),
         ),
-        (&Method::POST, "/api/v1/ingest") => ingest(req, state).await,
+        (&Method::POST, "/api/v1/ingest") => ingest(req, state, budgets).await,
         (&Method::POST, "/api/v1/reload") => reload(state).await,
         (_, "/health" | "/metrics" | "/api/v1/nodes" | "/api/v1/ingest" | "/api/v1/reload") => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -166,36 +296,83 @@ async fn reload(state: &ApiState) -> Response<Full<Bytes>> {
     }
 }
 
+/// The credentials of an `Authorization` header with the `Bearer` scheme, whose name is
+/// case-insensitive (RFC 9110 section 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn ingest(req: Request<Incoming>, state: &ApiState) -> Response<Full<Bytes>> {
-    let body = match Limited::new(req.into_body(), MAX_INGEST_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("body over {MAX_INGEST_BYTES} bytes: send fewer snapshots per request"),
-            )
-        }
+/// A refusal that also closes the connection: the rest of the body is never read.
+fn closing_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut r = json_error(status, message);
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    r
+}
+
+async fn ingest(
+    req: Request<Incoming>,
+    state: &ApiState,
+    budgets: &Budgets,
+) -> Response<Full<Bytes>> {
+    let limits = &state.limits;
+    let body = match body::read(req.into_body(), limits, &budgets.body_bytes).await {
+        Ok(b) => b,
         Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read the body: {e}"),
-            )
+            if e.status() != StatusCode::BAD_REQUEST {
+                log_limit::global().warn(
+                    "api",
+                    e.cause(),
+                    &format!("api: ingest body refused: {e}"),
+                );
+            }
+            return closing_error(e.status(), &e.to_string());
         }
     };
-    // simd-json parses in place and needs a mutable buffer: take the collected body's
-    // own when it is not shared (one contiguous chunk), copy only otherwise.
-    let mut body = Vec::from(body);
-    let snapshots = match tagwire_model::parse_snapshots(&mut body, now_ms()) {
+    // Parsing expands a body many times over and takes milliseconds per megabyte: it
+    // runs on the blocking pool, so the uplinks' workers never wait for it, and only
+    // within the parse memory budget.
+    let cost = tagwire_model::parse_memory_estimate(&body.bytes);
+    if cost > limits.max_parse_memory_bytes {
+        let message = format!(
+            "this body would take about {} MiB to parse, over [api] max_parse_memory_bytes ({} MiB): send fewer values per request",
+            cost >> 20,
+            limits.max_parse_memory_bytes >> 20
+        );
+        log_limit::global().warn(
+            "api",
+            "parse too large",
+            &format!("api: ingest body refused: {message}"),
+        );
+        return closing_error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+    }
+    let parsed = {
+        // Waits while other parses use the budget (the body's own bytes stay reserved).
+        let _parse_budget = budgets
+            .parse
+            .acquire_many(cost as u32)
+            .await
+            .expect("never closed");
+        let body::Body { mut bytes, permit } = body;
+        let received_ms = now_ms();
+        let parsed = tokio::task::spawn_blocking(move || {
+            tagwire_model::parse_snapshots(&mut bytes, received_ms)
+        })
+        .await
+        .expect("the parser does not panic");
+        drop(permit);
+        parsed
+    };
+    let snapshots = match parsed {
         Ok(s) => s,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };

@@ -52,6 +52,8 @@ pub struct ApiConfig {
     pub listen: Option<SocketAddr>,
     /// Bearer token every request must carry, when set.
     pub token: Option<String>,
+    /// Timeouts, connection cap and body memory.
+    pub limits: crate::api::ApiLimits,
 }
 
 /// One `[[south]]` source.
@@ -90,14 +92,34 @@ impl std::error::Error for ConfigErrors {}
 
 /// Reads and checks the file at `path`, loading every certificate and key it names.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![format!(
-            "{}: cannot read the configuration file: {e}",
-            path.display()
-        )])
+    let problem = |what: String| ConfigErrors(vec![format!("{}: {what}", path.display())]);
+    let file = std::fs::File::open(path)
+        .map_err(|e| problem(format!("cannot read the configuration file: {e}")))?;
+    // Read at most one byte past the limit: `/dev/zero` or a log passed by mistake
+    // must not fill the memory.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| problem(format!("cannot read the configuration file: {e}")))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(problem(format!(
+            "larger than {} MiB: this is not a tagwire configuration (check the --config path)",
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        problem(format!(
+            "not UTF-8 text (byte {}): save the file as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
     })?;
     parse(&text)
 }
+
+/// The largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Checks configuration text (see [`load`]).
 pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
@@ -130,8 +152,19 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
             ),
         };
         let token = s.string("token");
+        if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            s.problem(
+                "token",
+                "is empty, so every request would be refused: set a token or remove the key to serve without one",
+            );
+        }
+        let limits = api_limits(&mut s);
         s.finish();
-        ApiConfig { listen, token }
+        ApiConfig {
+            listen,
+            token,
+            limits,
+        }
     };
 
     let log = {
@@ -191,6 +224,39 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     } else {
         Err(ConfigErrors(problems))
     }
+}
+
+/// The `[api]` limits, each defaulting to [`crate::api::ApiLimits::default`].
+fn api_limits(s: &mut Section) -> crate::api::ApiLimits {
+    let d = crate::api::ApiLimits::default();
+    let mib = 1024 * 1024;
+    let limits = crate::api::ApiLimits {
+        header_timeout: s.millis("header_timeout_ms").unwrap_or(d.header_timeout),
+        body_timeout: s.millis("body_timeout_ms").unwrap_or(d.body_timeout),
+        idle_timeout: s.millis("idle_timeout_ms").unwrap_or(d.idle_timeout),
+        max_connections: s
+            .u64_in("max_connections", 1, 65_536)
+            .map_or(d.max_connections, |n| n as usize),
+        max_body_bytes: s
+            .u64_in("max_body_bytes", 1024, 1024 * mib)
+            .map_or(d.max_body_bytes, |n| n as usize),
+        max_body_memory_bytes: s
+            .u64_in("max_body_memory_bytes", 1024, 4096 * mib)
+            .map_or(d.max_body_memory_bytes, |n| n as usize),
+        max_parse_memory_bytes: s
+            .u64_in("max_parse_memory_bytes", 1024 * 1024, 4096 * mib)
+            .map_or(d.max_parse_memory_bytes, |n| n as usize),
+    };
+    if limits.max_body_memory_bytes < limits.max_body_bytes {
+        s.problem(
+            "max_body_memory_bytes",
+            &format!(
+                "{} is below max_body_bytes ({}), so the largest body could never be read: raise it or lower max_body_bytes",
+                limits.max_body_memory_bytes, limits.max_body_bytes
+            ),
+        );
+    }
+    limits
 }
 
 fn check_unique<'a>(

@@ -39,7 +39,8 @@ pub fn node_json(uplink: &Uplink) -> serde_json::Map<String, serde_json::Value> 
 }
 
 /// The fields of the final-counts line: `queued=N delivered=N resent=N refused=N
-/// dropped=none|reason=N,...` and every other metric by its name.
+/// dropped=none|reason=N,... still_queued=N` and every other metric by its name, where
+/// `queued = delivered + dropped + still_queued` (see the README's counter table).
 pub fn final_counts(uplink: &Uplink) -> String {
     let occupancy = uplink.queue().occupancy();
     let mut fields = Vec::new();
@@ -69,6 +70,10 @@ pub fn final_counts(uplink: &Uplink) -> String {
             }
         };
         fields.push(format!("{}={value}", family.final_count_field()));
+        if family == Family::DroppedMsgs {
+            // The last term of `queued = delivered + dropped + still_queued`.
+            fields.push(format!("still_queued={}", uplink.kept_at_stop()));
+        }
     }
     fields.join(" ")
 }

@@ -189,7 +189,7 @@ fn the_systemd_unit_verifies_cleanly() {
     let path = dir.path().join("tagwire.service");
     std::fs::write(
         &path,
-        unit.replace("/usr/local/bin/tagwire", env!("CARGO_BIN_EXE_tagwire")),
+        unit.replace("/usr/bin/tagwire", env!("CARGO_BIN_EXE_tagwire")),
     )
     .unwrap();
     let out = std::process::Command::new("systemd-analyze")

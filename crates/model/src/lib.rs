@@ -43,10 +43,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cost;
 mod parse;
 mod types;
 mod value;
 
+pub use cost::parse_memory_estimate;
 pub use parse::{parse_snapshot, parse_snapshots, Position, SnapshotError, MAX_DEPTH};
 pub use types::DataType;
 pub use value::{Json, Reading, Snapshot, Tag, Value};

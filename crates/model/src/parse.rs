@@ -191,7 +191,10 @@ pub fn parse_snapshot(
     default_timestamp_ms: u64,
 ) -> Result<Snapshot, SnapshotError> {
     let position = Position::Snapshot(1);
-    let tape = simd_json::to_tape(json).map_err(|e| invalid_json(&e).at(position))?;
+    let tape = match simd_json::to_tape(json) {
+        Ok(t) => t,
+        Err(e) => return Err(invalid_json(&e, json).at(position)),
+    };
     parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))
 }
 
@@ -228,7 +231,10 @@ pub fn parse_snapshots(
     };
     match body[start] {
         b'[' => {
-            let tape = simd_json::to_tape(body).map_err(|e| invalid_json(&e).at(Position::Body))?;
+            let tape = match simd_json::to_tape(body) {
+                Ok(t) => t,
+                Err(e) => return Err(invalid_json(&e, body).at(Position::Body)),
+            };
             let nodes = &tape.0;
             let Some(&Node::Array { len, .. }) = nodes.first() else {
                 return Err(Fail::whole("expected a JSON array of snapshots").at(Position::Body));
@@ -245,7 +251,7 @@ pub fn parse_snapshots(
             Ok(out)
         }
         b'{' if first_value_end(&body[start..])
-            .is_some_and(|end| body[start + end..].iter().any(|b| !is_ws(*b))) =>
+            .is_some_and(|end| more_lines(&body[start + end..])) =>
         {
             parse_ndjson(body, default_timestamp_ms)
         }
@@ -265,7 +271,10 @@ fn parse_ndjson(
             continue;
         }
         let position = Position::Line(n + 1);
-        let tape = simd_json::to_tape(line).map_err(|e| invalid_json(&e).at(position))?;
+        let tape = match simd_json::to_tape(line) {
+            Ok(t) => t,
+            Err(e) => return Err(invalid_json(&e, line).at(position)),
+        };
         out.push(parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))?);
     }
     if out.is_empty() {
@@ -275,6 +284,18 @@ fn parse_ndjson(
         .at(Position::Body));
     }
     Ok(out)
+}
+
+/// Whether what follows a first object makes the body NDJSON: the line ends, and more
+/// text follows. Anything else on the first line is a single object with trailing data.
+fn more_lines(after: &[u8]) -> bool {
+    match after
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r'))
+    {
+        Some(i) if after[i] == b'\n' => after[i..].iter().any(|b| !is_ws(*b)),
+        _ => false,
+    }
 }
 
 fn is_ws(b: u8) -> bool {
@@ -314,8 +335,33 @@ fn first_value_end(s: &[u8]) -> Option<usize> {
     None
 }
 
-fn invalid_json(e: &simd_json::Error) -> Fail {
-    Fail::whole(format!("invalid JSON: {e}"))
+/// simd-json's error in words. Its tape errors name no cause, so the common ones are
+/// recognised here from `text` (simd-json rewrites only the inside of strings, so the
+/// bytes around the error are still the client's).
+fn invalid_json(e: &simd_json::Error, text: &[u8]) -> Fail {
+    let at = e.index();
+    let start = text.iter().position(|b| !is_ws(*b)).unwrap_or(0);
+    let rest = text.get(at..).unwrap_or_default();
+    let why = if text[start..].starts_with(b"\xEF\xBB\xBF") {
+        "the text starts with a UTF-8 byte-order mark (EF BB BF): send JSON without it".to_string()
+    } else if ["NaN", "Infinity", "-Infinity", "+Infinity"]
+        .iter()
+        .any(|w| rest.starts_with(w.as_bytes()))
+    {
+        format!("NaN and Infinity are not JSON numbers (byte {at}): send a number, or the tag with an \"error\" code instead")
+    } else if let Some(end) = first_value_end(&text[start..])
+        .map(|n| start + n)
+        .filter(|&end| text[end..].iter().any(|b| !is_ws(*b)))
+    {
+        let extra = end + text[end..].iter().position(|b| !is_ws(*b)).unwrap_or(0);
+        format!("unexpected data after the end of the JSON value (byte {extra}): send one snapshot object, an array of them, or one object per line (NDJSON)")
+    } else {
+        let near = e
+            .character()
+            .map_or_else(String::new, |c| format!(" near {c:?}"));
+        format!("{:?} at byte {at}{near}", e.error())
+    };
+    Fail::whole(format!("invalid JSON: {why}"))
 }
 
 /// Index just past the value that starts at `i`.

@@ -35,7 +35,10 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+mod failure_log;
 mod human;
+/// The process-wide log rate limiter (lives in `tagwire-queue`, the lowest crate that logs).
+pub use tagwire_queue::log_limit;
 mod link_error;
 pub mod metrics;
 pub mod simulator;
@@ -155,9 +158,16 @@ pub fn spawn_simulator(
                     }
                     let snapshot = generator.next_snapshot(now_ms());
                     let enqueued = hub.publish(&snapshot).await;
-                    if !enqueued.refused.is_empty() {
-                        tracing::warn!(group = %generator.group().name, uplinks = ?enqueued.refused,
-                            "report refused: queue full with policy \"refuse\"");
+                    // Per uplink: a server down for hours refuses every report.
+                    for uplink in &enqueued.refused {
+                        log_limit::global().warn(
+                            uplink,
+                            "report refused",
+                            &format!(
+                                "report refused: queue full with policy \"refuse\" uplink={uplink} group={}",
+                                generator.group().name
+                            ),
+                        );
                     }
                 }
             })

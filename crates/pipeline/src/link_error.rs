@@ -30,6 +30,12 @@ pub enum LinkError {
 impl fmt::Display for LinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The library names its own option; an uplink's user knows only the config
+            // key, which bounds every phase.
+            LinkError::Connect(ConnectError::Timeout(phase)) => write!(
+                f,
+                "{phase} timed out (raise `connect_timeout_ms` of this [[north]] uplink if the server is slow, or check the address)"
+            ),
             LinkError::Connect(e) => e.fmt(f),
             LinkError::Ws(e) => e.fmt(f),
             LinkError::ClosedByServer { code, reason } => write!(
@@ -52,6 +58,21 @@ impl std::error::Error for LinkError {
             LinkError::Connect(e) => Some(e),
             LinkError::Ws(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tagwire_ws_client::Phase;
+
+    #[test]
+    fn a_timeout_names_the_config_key() {
+        for phase in [Phase::Connect, Phase::Tls, Phase::Upgrade] {
+            let text = LinkError::Connect(ConnectError::Timeout(phase)).to_string();
+            assert!(text.contains("`connect_timeout_ms`"), "{text}");
+            assert!(!text.contains("handshake_timeout"), "{text}");
         }
     }
 }

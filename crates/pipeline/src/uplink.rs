@@ -8,8 +8,9 @@
 //! that number and only then do messages leave the queue. A lost connection rewinds the
 //! queue: unconfirmed messages are written again on the next connection, oldest first.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tagwire_encode::{EncodeOptions, Encoder};
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
+use crate::failure_log::FailureLog;
 use crate::link_error::LinkError;
 use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
@@ -106,8 +108,6 @@ const BATCH_BYTES: usize = 256 * 1024;
 const MAX_IN_FLIGHT: usize = 4096;
 /// While messages are unconfirmed, ping at least this often.
 const CONFIRM_INTERVAL: Duration = Duration::from_millis(250);
-/// Repeated connection failures are logged at most this often.
-const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// One north node's uplink. Cheap to share (`Arc`).
 #[derive(Debug)]
@@ -122,6 +122,11 @@ pub struct Uplink {
     /// The encoder and the size of the last message, to size the next buffer. A std
     /// mutex: encoding never awaits.
     encoder: Mutex<(Encoder, usize)>,
+    /// Messages written on a lost connection and not yet written again: the next ones
+    /// taken are counted as resent, and only when they are taken.
+    rewound: AtomicUsize,
+    /// Messages still queued when the uplink stopped (kept in the disk cache).
+    kept_at_stop: AtomicUsize,
 }
 
 /// How a connection's life ended.
@@ -140,6 +145,11 @@ impl Uplink {
         let metrics = UplinkMetrics::default();
         metrics.set_running_state(RunningState::Ready);
         let (queue, recovery) = MessageQueue::open(config.queue.clone()).await?;
+        if let Some(r) = &recovery {
+            // Taken back from the disk: queued in this run's counts too, so that
+            // `queued = delivered + dropped + still queued` holds at every stop.
+            metrics.add(Family::QueuedMsgs, r.records);
+        }
         if let (Some(r), Some(disk)) = (recovery, &config.queue.disk) {
             let dir = disk.dir.display();
             if r.found_damage() {
@@ -158,6 +168,8 @@ impl Uplink {
             handover: Default::default(),
             encoder: Mutex::new((encoder, 4096)),
             config,
+            rewound: AtomicUsize::new(0),
+            kept_at_stop: AtomicUsize::new(0),
         }))
     }
 
@@ -172,6 +184,9 @@ impl Uplink {
             queue: Arc::clone(&old.queue),
             metrics: Arc::clone(&old.metrics),
             handover: Default::default(),
+            // The rewound messages the old task did not resend yet are resends here.
+            rewound: AtomicUsize::new(old.rewound.load(Ordering::Relaxed)),
+            kept_at_stop: AtomicUsize::new(0),
             encoder: Mutex::new((Encoder::new(config.encode), 4096)),
             config,
         })
@@ -187,6 +202,13 @@ impl Uplink {
 
     fn handing_over(&self) -> bool {
         self.handover.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Messages still queued when the uplink stopped: kept in the disk cache for the
+    /// next start (0 before the stop, and without a disk cache, where they count as
+    /// dropped).
+    pub fn kept_at_stop(&self) -> usize {
+        self.kept_at_stop.load(Ordering::Relaxed)
     }
 
     /// The configuration.
@@ -321,8 +343,9 @@ impl Uplink {
                     let end = self.session(conn, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
                     let resend = self.queue.rewind();
+                    // Rewound messages go first; they count as resent when written.
+                    self.rewound.store(resend, Ordering::Relaxed);
                     if resend > 0 {
-                        self.metrics.add(Family::ResentMsgs, resend as u64);
                         self.metrics.add(Family::SendMsgErrors, 1);
                     }
                     if let SessionEnd::Lost(why) = &end {
@@ -353,6 +376,8 @@ impl Uplink {
         }
         let (held, _) = self.queue.occupancy();
         let lost = self.queue.close_for_shutdown().await;
+        self.kept_at_stop
+            .store(held.saturating_sub(lost), Ordering::Relaxed);
         if lost > 0 {
             self.metrics.add_dropped(DropReason::Shutdown, lost as u64);
             warn!(uplink = %name, messages = lost, "stopped with undelivered messages and no disk cache to keep them");
@@ -452,6 +477,11 @@ impl Uplink {
         let Some(last) = batch.last().map(|m| m.seq) else {
             return Ok(false);
         };
+        let again = self.rewound.load(Ordering::Relaxed).min(batch.len());
+        if again > 0 {
+            self.rewound.fetch_sub(again, Ordering::Relaxed);
+            self.metrics.add(Family::ResentMsgs, again as u64);
+        }
         let lost = |e| SessionEnd::Lost(LinkError::Ws(e));
         let before = conn.sent_bytes();
         let sent = async {
@@ -554,57 +584,5 @@ async fn poll_now(conn: &mut Connection) -> Option<Event> {
         biased;
         ev = conn.next_event() => ev,
         _ = std::future::ready(()) => None,
-    }
-}
-
-/// Logs a connection problem once with its cause, then at most once a minute while it
-/// lasts, so a dead server does not flood the log of a gateway that runs for months.
-#[derive(Default)]
-struct FailureLog {
-    failing_since: Option<Instant>,
-    failures: u64,
-    last_logged: Option<Instant>,
-    last_cause: String,
-}
-
-// `FailureLog` compares causes by their text: two failures with the same message are
-// the same episode for the log's purposes.
-
-impl FailureLog {
-    fn record(&mut self, name: &str, url: &WsUrl, cause: &LinkError) {
-        let cause = cause.to_string();
-        let now = Instant::now();
-        self.failures += 1;
-        let since = *self.failing_since.get_or_insert(now);
-        let cause_changed = cause != self.last_cause;
-        let due = self
-            .last_logged
-            .is_none_or(|t| now.duration_since(t) >= FAILURE_LOG_INTERVAL);
-        if cause_changed || due {
-            warn!(
-                uplink = %name, url = %url.for_logs(), failures = self.failures,
-                failing_for = %crate::human_duration(now.duration_since(since)),
-                "cannot deliver: {cause}; retrying with backoff, messages stay queued"
-            );
-            self.last_logged = Some(now);
-            self.last_cause = cause;
-        } else {
-            debug!(uplink = %name, "connection attempt failed: {cause}");
-        }
-    }
-
-    fn recovered(&mut self, name: &str, url: &WsUrl, conn: &Connection) {
-        let peer = conn.peer_addr();
-        let subprotocol = conn.protocol().unwrap_or("none");
-        match self.failing_since.take() {
-            Some(since) => info!(
-                uplink = %name, url = %url.for_logs(), %peer, %subprotocol, failures = self.failures,
-                "connected again after {}", crate::human_duration(since.elapsed())
-            ),
-            None => info!(uplink = %name, url = %url.for_logs(), %peer, %subprotocol, "connected"),
-        }
-        self.failures = 0;
-        self.last_logged = None;
-        self.last_cause.clear();
     }
 }

@@ -303,8 +303,9 @@ impl Core {
                                     .collect()
                             }
                             Err(e) => {
-                                error!(dir = %disk.log.dir().display(), error = %e,
-                                    "disk cache: cannot read queued messages back; will retry");
+                                let dir = disk.log.dir().display().to_string();
+                                crate::log_limit::global().error(&dir, "disk read", &format!(
+                                    "disk cache: cannot read queued messages back; will retry dir={dir} error={e}"));
                                 break;
                             }
                         }
@@ -380,7 +381,12 @@ impl Core {
     pub(crate) fn sync(&mut self) {
         if let Some(disk) = self.disk.as_mut() {
             if let Err(e) = disk.log.sync() {
-                warn!(dir = %disk.log.dir().display(), error = %e, "disk cache: sync failed");
+                let dir = disk.log.dir().display().to_string();
+                crate::log_limit::global().warn(
+                    &dir,
+                    "disk sync",
+                    &format!("disk cache: sync failed dir={dir} error={e}"),
+                );
             }
         }
     }
@@ -444,7 +450,13 @@ impl Core {
             if let Err(e) = disk.log.pop_front(n) {
                 // The records stay on disk and would be sent again after a restart: a
                 // duplicate, never a loss.
-                error!(dir = %disk.log.dir().display(), error = %e, "disk cache: cannot remove delivered messages");
+                // Once a minute per directory, not once per message.
+                let dir = disk.log.dir().display().to_string();
+                crate::log_limit::global().error(
+                    &dir,
+                    "disk remove",
+                    &format!("disk cache: cannot remove delivered messages dir={dir} error={e}"),
+                );
             }
         }
     }

@@ -49,6 +49,7 @@
 mod core;
 pub mod disk_log;
 mod limits;
+pub mod log_limit;
 mod queue;
 
 pub use disk_log::{DiskLogError, Recovery, SyncPolicy};

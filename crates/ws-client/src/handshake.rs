@@ -50,6 +50,8 @@ const RESERVED_HEADERS: &[&str] = &[
 /// How much of a refused upgrade's body is read, and how much of it is kept.
 const BODY_READ_LIMIT: usize = 1024;
 const BODY_EXCERPT_CHARS: usize = 200;
+/// How long a refused upgrade's body is read for its excerpt.
+const BODY_EXCERPT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Opens a WebSocket connection to `url`.
 ///
@@ -684,11 +686,17 @@ fn check_upgrade_response(
     Ok(negotiated)
 }
 
-/// Reads the start of a refused upgrade's body for the error message.
+/// Reads the start of a refused upgrade's body for the error message, for at most
+/// [`BODY_EXCERPT_WAIT`]: a body that never ends must not turn the refusal (and its
+/// status) into a handshake timeout.
 async fn body_excerpt(mut body: Incoming) -> String {
     let mut collected = Vec::new();
+    let deadline = tokio::time::Instant::now() + BODY_EXCERPT_WAIT;
     while collected.len() < BODY_READ_LIMIT {
-        match body.frame().await {
+        let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
+            break;
+        };
+        match frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     let room = BODY_READ_LIMIT - collected.len();

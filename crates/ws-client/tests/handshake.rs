@@ -318,3 +318,35 @@ async fn unresolvable_host_is_a_resolve_error() {
         err.to_string().contains("no-such-host.invalid") || matches!(err, ConnectError::Timeout(_))
     );
 }
+
+#[tokio::test]
+async fn a_refusal_whose_body_never_ends_keeps_its_status() {
+    let server = RawServer::start().await;
+    let mut options = test_options();
+    options.handshake_timeout = std::time::Duration::from_secs(3);
+    let url = server.url("/ws");
+    let client = tokio::spawn(async move { connect(&url, &options).await });
+    let (mut stream, _head) = server.accept_request().await;
+    stream
+        .write_all(b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n6\r\ndenied\r\n")
+        .await
+        .unwrap();
+    // One more chunk every 100 ms, never the last one.
+    let trickle = tokio::spawn(async move {
+        loop {
+            if stream.write_all(b"1\r\n.\r\n").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let result = within("the client", client).await.unwrap();
+    trickle.abort();
+    match result {
+        Err(ConnectError::HandshakeRejected { status, body, .. }) => {
+            assert_eq!(status, 403);
+            assert!(body.starts_with("denied"), "{body}");
+        }
+        other => panic!("expected HandshakeRejected, got {:?}", other.map(|_| ())),
+    }
+}

@@ -53,6 +53,14 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
                 .await
                 .with_context(|| format!("[api] listen: cannot listen on {addr}"))?;
             info!(listen = %listener.local_addr()?, "management and ingest API listening");
+            let (limits, lowered) = cfg.api.limits.clone().within_open_files();
+            if let Some(nofile) = lowered {
+                warn!(
+                    max_connections = limits.max_connections,
+                    open_files_limit = nofile,
+                    "[api] max_connections lowered to half the open-file limit, so the uplinks keep their descriptors"
+                );
+            }
             Some(tokio::spawn(api::serve(
                 listener,
                 Arc::new(api::ApiState {
@@ -68,6 +76,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
                     south: cfg.south.iter().map(|s| s.name.clone()).collect(),
                     token: cfg.api.token.clone(),
                     started,
+                    limits,
                     reload: Some(reload_tx),
                 }),
                 api_rx,

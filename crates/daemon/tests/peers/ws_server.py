@@ -11,6 +11,8 @@ Prints "READY <port>" on stdout once listening. Pings are answered by the librar
 --expect-auth VALUE answers 401 to an upgrade whose Authorization header is not exactly
 VALUE (and writes "R <status>" for it); --subprotocols a,b lists the subprotocols the
 server supports (it picks the first the client offers, and refuses clients offering none).
+--close-after N closes each connection (code 1011) after its Nth message: a server
+that accepts and then fails every connection.
 --host picks the address to listen on (127.0.0.1 by default; ::1 for IPv6 tests).
 """
 import argparse
@@ -60,6 +62,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--delay-ms", type=float, default=0,
                     help="sleep this long after each message: a slow reader")
+    ap.add_argument("--close-after", type=int, default=0,
+                    help="close each connection with 1011 after this many messages")
     args = ap.parse_args()
     out = open(args.out, "a", encoding="utf-8")
 
@@ -93,6 +97,7 @@ def main():
         if extensions:
             out.write(f"E {extensions}\n")
         out.flush()
+        received = 0
         try:
             async for msg in ws:
                 if isinstance(msg, str):
@@ -102,6 +107,10 @@ def main():
                 out.flush()
                 if args.delay_ms:
                     await asyncio.sleep(args.delay_ms / 1000)
+                received += 1
+                if args.close_after and received >= args.close_after:
+                    await ws.close(1011, "failing on purpose")
+                    break
         except ConnectionClosed:
             pass  # a connection cut without a Close frame: recorded as "X None"
         out.write(f"X {ws.close_code}\n")
