@@ -5,17 +5,26 @@
 //!   precision, scaled values, booleans, strings, a few errors and metas);
 //! - `encode/big1000`: the 1000-tag "big" snapshot of `crates/encode/tests/vectors`.
 //!
+//! - `encode/neuron100`: the shape of Neuron's own 100-tag benchmark (INT32 and FLOAT);
+//! - `encode/{int,float,str}{10,100,1000}`: synthetic groups, 80% of one kind.
+//!
 //! Each group measures tagwire's encoder (values/tags × neuron/compact) writing into a
-//! reused buffer, and serde_json writing the equivalent compact message: once from a
-//! prebuilt `serde_json::Value` (`to_writer` only, the most favourable case for
-//! serde_json) and once building the `Value` from the snapshot first (what a
-//! serde_json-based encoder would have to do per message).
-//! `parse/big1000` measures the ingest parser (simd-json tape) on the same snapshot.
+//! reused buffer against the honest alternatives, in the same run: serde derive on
+//! typed structs borrowing from the snapshot (`derive-prebuilt-*`: built once, only
+//! the write is timed; `derive-built-*`: built from the snapshot per message), with
+//! compact or Neuron spacing, and the `floor-compact` row (the same numbers through
+//! itoa/ryu, every constant byte copied, no JSON logic; errors written in place). The
+//! two realistic groups keep the old prebuilt `serde_json::Value` row.
+//! `parse/*` compares the ingest parser with serde derive on the same line and with
+//! simd-json's bare tape.
 //!
 //! Run: `cargo bench -p tagwire-benches --bench encode`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
+
+#[path = "support/derive.rs"]
+mod derive;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{Map, Value as J};
@@ -44,6 +53,52 @@ fn mixed100() -> Snapshot {
                 .with_meta("quality", 192i64),
         };
         s.tags.push(tag);
+    }
+    s
+}
+
+/// Which values dominate a synthetic group.
+#[derive(Clone, Copy, Debug)]
+enum Mix {
+    Int,
+    Float,
+    Str,
+}
+
+/// `n` tags, 80% of `mix`'s kind and the rest spread over the others, so that each
+/// mix still exercises every formatter a little.
+fn shaped(n: u32, mix: Mix) -> Snapshot {
+    let mut s = Snapshot::new("modbus-plc-01", "line1/cell3", 1_650_006_388_943);
+    for i in 0..n {
+        let name = format!("line1.cell3.tag{i:04}");
+        let x = f64::from(i);
+        let kind = if i % 5 != 4 {
+            mix as u32
+        } else {
+            (mix as u32 + 1 + i / 5 % 2) % 3
+        };
+        let tag = match kind {
+            0 => Tag::value(name, Value::Int32(i as i32 * 7919 - 40_000)),
+            1 if i % 2 == 0 => Tag::value(name, Value::Float((21.5 + x * 0.37) as f32)),
+            1 => Tag::value(name, Value::Double(12_345.678_9 + x / 3.0)),
+            _ => Tag::value(name, Value::String(format!("RUNNING step {i}"))),
+        };
+        s.tags.push(tag);
+    }
+    s
+}
+
+/// The shape of Neuron's own 100-tag encoding benchmark as we reproduce it: `tag0` …
+/// `tag99`, INT32 and FLOAT (precision 2) alternating.
+fn neuron100() -> Snapshot {
+    let mut s = Snapshot::new("node", "group", 1_650_006_388_943);
+    for i in 0..100 {
+        let name = format!("tag{i}");
+        s.tags.push(if i % 2 == 0 {
+            Tag::value(name, Value::Int32(i * 1000 + 7))
+        } else {
+            Tag::value(name, Value::Float(i as f32 * 1.25 + 0.5)).with_precision(2)
+        });
     }
     s
 }
@@ -190,7 +245,10 @@ fn serde_message(s: &Snapshot, format: Format) -> J {
 
 // ---- benchmarks -------------------------------------------------------------------
 
-fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot) {
+/// tagwire's four outputs, serde derive (prebuilt and built per message, compact and
+/// with Neuron's spacing) and the floor, for one snapshot; `serde_value` adds the old
+/// prebuilt `serde_json::Value` row.
+fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot, serde_value: bool) {
     let mut group = c.benchmark_group(format!("encode/{name}"));
     let mut out = Vec::with_capacity(256 * 1024);
     for format in [Format::Values, Format::Tags] {
@@ -211,49 +269,185 @@ fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot) {
                 })
             });
         }
-        let prebuilt = serde_message(snap, format);
-        out.clear();
-        serde_json::to_writer(&mut out, &prebuilt).unwrap();
-        group.throughput(Throughput::Bytes(out.len() as u64));
-        group.bench_function(BenchmarkId::new("serde_json-to_writer", format), |b| {
+        // The comparison is only honest if derive writes the same message: check the
+        // compact bytes before timing anything.
+        let mut ours = Vec::new();
+        Encoder::new(EncodeOptions {
+            format,
+            style: Style::Compact,
+            upload_err: true,
+        })
+        .encode(snap, &mut ours);
+        let mut theirs = Vec::new();
+        derive::Msg::build(snap, format).write(&mut theirs, false);
+        assert_eq!(
+            String::from_utf8_lossy(&theirs),
+            String::from_utf8_lossy(&ours),
+            "{name} {format}: derive baseline writes different bytes"
+        );
+        for neuron in [true, false] {
+            let spacing = if neuron { "neuron" } else { "compact" };
+            let prebuilt = derive::Msg::build(snap, format);
+            group.bench_function(
+                BenchmarkId::new(format!("derive-prebuilt-{spacing}"), format),
+                |b| {
+                    b.iter(|| {
+                        out.clear();
+                        black_box(&prebuilt).write(&mut out, neuron);
+                        black_box(out.len())
+                    })
+                },
+            );
+            group.bench_function(
+                BenchmarkId::new(format!("derive-built-{spacing}"), format),
+                |b| {
+                    b.iter(|| {
+                        out.clear();
+                        derive::Msg::build(black_box(snap), format).write(&mut out, neuron);
+                        black_box(out.len())
+                    })
+                },
+            );
+        }
+        let floor = derive::Floor::new(snap, format);
+        group.bench_function(BenchmarkId::new("floor-compact", format), |b| {
             b.iter(|| {
                 out.clear();
-                serde_json::to_writer(&mut out, black_box(&prebuilt)).unwrap();
+                black_box(&floor).write(
+                    &mut out,
+                    black_box(snap.timestamp_ms),
+                    format == Format::Values,
+                );
                 black_box(out.len())
             })
         });
-        group.bench_function(
-            BenchmarkId::new("serde_json-build+to_writer", format),
-            |b| {
+        if serde_value {
+            let prebuilt = serde_message(snap, format);
+            group.bench_function(BenchmarkId::new("serde_json-value-prebuilt", format), |b| {
                 b.iter(|| {
                     out.clear();
-                    let v = serde_message(black_box(snap), format);
-                    serde_json::to_writer(&mut out, &v).unwrap();
+                    serde_json::to_writer(&mut out, black_box(&prebuilt)).unwrap();
                     black_box(out.len())
                 })
-            },
-        );
+            });
+        }
     }
     group.finish();
 }
 
 fn encode(c: &mut Criterion) {
-    bench_group(c, "mixed100", &mixed100());
-    bench_group(c, "big1000", &big1000());
+    bench_group(c, "mixed100", &mixed100(), true);
+    bench_group(c, "big1000", &big1000(), true);
+    bench_group(c, "neuron100", &neuron100(), false);
+    for n in [10, 100, 1000] {
+        for mix in [Mix::Int, Mix::Float, Mix::Str] {
+            let name = format!("{mix:?}{n}").to_lowercase();
+            bench_group(c, &name, &shaped(n, mix), false);
+        }
+    }
 }
 
-fn parse(c: &mut Criterion) {
-    let line = big1000_line();
-    let mut group = c.benchmark_group("parse");
-    group.throughput(Throughput::Bytes(line.len() as u64));
-    let mut buf = Vec::with_capacity(line.len());
-    group.bench_function("big1000", |b| {
-        b.iter(|| {
-            buf.clear();
-            buf.extend_from_slice(&line);
-            black_box(parse_snapshot(&mut buf, 0).expect("parses"))
+/// What a serde derive user would parse the snapshot line into.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // the fields are the point of the parse, not read afterwards
+struct SnapIn<'a> {
+    #[serde(borrow)]
+    node: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    group: std::borrow::Cow<'a, str>,
+    timestamp: Option<u64>,
+    #[serde(borrow)]
+    tags: Vec<TagIn<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TagIn<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type")]
+    ty: Option<J>,
+    value: Option<J>,
+    error: Option<i32>,
+    precision: Option<u8>,
+    decimal: Option<f64>,
+    bias: Option<f64>,
+    metas: Option<Map<String, J>>,
+}
+
+/// The ingest line for a snapshot without scaling (the synthetic shapes).
+fn input_line(s: &Snapshot) -> Vec<u8> {
+    let tags: Vec<J> = s
+        .tags
+        .iter()
+        .map(|t| {
+            let mut o = Map::new();
+            o.insert("name".into(), J::String(t.name.clone()));
+            match &t.reading {
+                Reading::Error(c) => {
+                    o.insert("error".into(), J::from(*c));
+                }
+                Reading::Value(v) => {
+                    o.insert("type".into(), J::String(v.data_type().name().to_owned()));
+                    let json = serde_json::to_value(derive::val_of_tag(t).expect("a value"))
+                        .expect("in-memory");
+                    o.insert("value".into(), json);
+                }
+            }
+            if t.precision > 0 {
+                o.insert("precision".into(), J::from(t.precision));
+            }
+            J::Object(o)
         })
-    });
+        .collect();
+    let mut m = Map::new();
+    m.insert("node".into(), J::String(s.node.clone()));
+    m.insert("group".into(), J::String(s.group.clone()));
+    m.insert("timestamp".into(), J::from(s.timestamp_ms));
+    m.insert("tags".into(), J::Array(tags));
+    serde_json::to_vec(&J::Object(m)).expect("in-memory")
+}
+
+/// Our parse against serde derive on the same line, and simd-json's bare tape (the
+/// part of our parse that is simd-json's).
+fn parse(c: &mut Criterion) {
+    let lines = [
+        ("big1000", big1000_line()),
+        ("neuron100", input_line(&neuron100())),
+        ("float100", input_line(&shaped(100, Mix::Float))),
+        ("str100", input_line(&shaped(100, Mix::Str))),
+    ];
+    let mut group = c.benchmark_group("parse");
+    for (name, line) in &lines {
+        group.throughput(Throughput::Bytes(line.len() as u64));
+        let mut buf = Vec::with_capacity(line.len());
+        group.bench_function(BenchmarkId::new("tagwire", name), |b| {
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(line);
+                black_box(parse_snapshot(&mut buf, 0).expect("parses"))
+            })
+        });
+        group.bench_function(BenchmarkId::new("serde-derive", name), |b| {
+            b.iter(|| {
+                black_box(
+                    serde_json::from_slice::<SnapIn<'_>>(line)
+                        .expect("parses")
+                        .tags
+                        .len(),
+                )
+            })
+        });
+        group.bench_function(BenchmarkId::new("simd-json-tape", name), |b| {
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(line);
+                black_box(simd_json::to_tape(&mut buf).expect("parses").0.len())
+            })
+        });
+    }
     group.finish();
 }
 

@@ -63,6 +63,26 @@ fn ingest_health_metrics_and_nodes_work_end_to_end() {
         "{body}"
     );
 
+    // A lone surrogate is a 400 naming the tag and field, never a changed value (simd-json
+    // alone would deliver "t\u0000"); nothing of that body is queued either.
+    let surrogate = format!(
+        "[{}, {}]",
+        snapshot(7),
+        r#"{"node": "plc", "group": "g", "tags": [{"name": "t\ud800", "type": "INT8", "value": 1}]}"#
+    );
+    let (status, body) = api_request(
+        dir.path(),
+        "POST",
+        "/api/v1/ingest",
+        "",
+        surrogate.as_bytes(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("snapshot 2") && body.contains("name") && body.contains("lone surrogate"),
+        "{body}"
+    );
+
     wait_for("5 messages at the server", Duration::from_secs(10), || {
         peer.messages().len() >= 5
     });

@@ -108,6 +108,31 @@ fn bad_lines_are_reported_with_their_number_and_the_rest_is_encoded() {
     );
 }
 
+/// A lone surrogate used to be delivered as U+0000 (exit 0); it is a line error now,
+/// and the line buffer reused between lines carries nothing over (CRLF, last line
+/// without a newline).
+#[test]
+fn lone_surrogates_are_line_errors_not_changed_values() {
+    let good = r#"{"node": "n", "group": "g", "timestamp": 1, "tags": []}"#;
+    let input = format!(
+        "{good}\r\n{}\n{}",
+        r#"{"node": "n", "group": "g", "tags": [{"name": "t", "type": "STRING", "value": "a\ud800"}]}"#,
+        r#"{"node": "m", "group": "g", "timestamp": 2, "tags": []}"#,
+    );
+    let out = encode(&["--style", "compact"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"line 2, tag "t", field "value": the string "a\ud800" has an invalid escape (lone surrogate"#),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"node\":\"n\",\"group\":\"g\",\"timestamp\":1,\"values\":{},\"errors\":{},\"metas\":{}}\n\
+         {\"node\":\"m\",\"group\":\"g\",\"timestamp\":2,\"values\":{},\"errors\":{},\"metas\":{}}\n"
+    );
+}
+
 fn check(config: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");

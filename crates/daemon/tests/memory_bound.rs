@@ -25,7 +25,6 @@ fn rss(pid: u32) -> u64 {
 const BOUND: u64 = 160 * 1024 * 1024;
 
 #[test]
-#[ignore = "needs the encoder layout cache's byte budget (issue 12, perf): without it RSS reached 192 MiB here; un-ignore when merged"]
 fn distinct_huge_groups_keep_rss_under_the_documented_bound() {
     let dir = tempfile::tempdir().unwrap();
     let Some(peer) = Peer::python(dir.path(), &[]) else {

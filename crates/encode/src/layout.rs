@@ -18,9 +18,15 @@ use crate::escape::{write_str, Hex};
 use crate::{Format, Style};
 
 /// How many group layouts one encoder keeps. A gateway has tens to hundreds of groups;
-/// above this an arbitrary layout is dropped, so memory stays bounded even when node or
-/// group names are unbounded (for example, taken from ingest bodies).
+/// above this the least recently used layout is dropped, so the map stays bounded even
+/// when node or group names are unbounded (for example, taken from ingest bodies).
 pub(crate) const MAX_LAYOUTS: usize = 512;
+
+/// The default byte budget of one encoder's layouts. A count alone does not bound
+/// memory: one group of 100k tags holds megabytes of names, and 20 such groups kept
+/// 400 MB alive with the queue empty. 8 MiB holds hundreds of ordinary groups (a
+/// 100-tag group takes about 5 KiB) or one huge one.
+pub(crate) const DEFAULT_BUDGET: usize = 8 << 20;
 
 /// The cached texts of one node/group.
 #[derive(Debug, Default)]
@@ -36,6 +42,11 @@ pub(crate) struct Layout {
     chunks: Vec<u8>,
     /// End offset in `chunks` of each tag's prefix.
     ends: Vec<usize>,
+    /// The cache's clock when this layout was last used (for least-recently-used
+    /// eviction).
+    last_used: u64,
+    /// The heap bytes this layout holds, as last counted by [`Layout::heap_bytes`].
+    bytes: usize,
 }
 
 /// What the cached texts look like for one encoder.
@@ -57,6 +68,19 @@ impl Layout {
     pub(crate) fn chunk(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.chunks[start..self.ends[i]]
+    }
+
+    /// The bytes this layout keeps allocated (capacities, not lengths, since that is
+    /// what the allocator holds), plus its map entry.
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<(u64, Layout)>()
+            + self.node.capacity()
+            + self.group.capacity()
+            + self.header.capacity()
+            + self.names.capacity() * std::mem::size_of::<String>()
+            + self.names.iter().map(String::capacity).sum::<usize>()
+            + self.chunks.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
     }
 
     fn build_header(&mut self, shape: Shape) {
@@ -92,8 +116,8 @@ impl Layout {
     }
 
     /// Makes the cached names match `snapshot`'s tags, rebuilding from the first
-    /// difference.
-    fn sync_names(&mut self, snapshot: &Snapshot, shape: Shape) {
+    /// difference. Returns whether anything changed.
+    fn sync_names(&mut self, snapshot: &Snapshot, shape: Shape) -> bool {
         let tags = &snapshot.tags;
         let same = self
             .names
@@ -102,7 +126,7 @@ impl Layout {
             .take_while(|(cached, tag)| same_bytes(cached.as_bytes(), tag.name.as_bytes()))
             .count();
         if same == tags.len() && same == self.names.len() {
-            return;
+            return false;
         }
         self.names.truncate(same);
         self.ends.truncate(same);
@@ -111,6 +135,7 @@ impl Layout {
             self.names.push(tag.name.clone());
             self.push_chunk(&tag.name, shape);
         }
+        true
     }
 }
 
@@ -139,7 +164,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Layouts by node/group.
+/// Layouts by node/group, bounded by count ([`MAX_LAYOUTS`]) and by bytes (the
+/// budget); the least recently used layouts go first.
 #[derive(Debug)]
 pub(crate) struct LayoutCache {
     hasher: RandomState,
@@ -147,6 +173,13 @@ pub(crate) struct LayoutCache {
     /// every hit, so a hash collision only costs a rebuild, never a wrong message.
     map: HashMap<u64, Layout>,
     shape: Shape,
+    /// Advances on every lookup; stamps [`Layout::last_used`].
+    clock: u64,
+    /// Sum of the layouts' [`Layout::bytes`].
+    bytes: usize,
+    /// Above this many bytes, least recently used layouts are dropped. The layout in
+    /// use is never dropped, so one group larger than the budget stays cached alone.
+    budget: usize,
 }
 
 impl LayoutCache {
@@ -160,6 +193,9 @@ impl LayoutCache {
                 neuron,
                 tags_format: format == Format::Tags,
             },
+            clock: 0,
+            bytes: 0,
+            budget: DEFAULT_BUDGET,
         }
     }
 
@@ -167,8 +203,41 @@ impl LayoutCache {
         self.map.len()
     }
 
+    /// The heap bytes the cached layouts hold.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Sets the byte budget; layouts over it are dropped at the next lookup.
+    pub(crate) fn set_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
+    }
+
     pub(crate) fn clear(&mut self) {
         self.map.clear();
+        self.bytes = 0;
+    }
+
+    /// Drops the least recently used layout other than `keep`; false when there is
+    /// none.
+    fn evict_one(&mut self, keep: u64) -> bool {
+        let victim = self
+            .map
+            .iter()
+            .filter(|(k, _)| **k != keep)
+            .min_by_key(|(_, l)| l.last_used)
+            .map(|(k, _)| *k);
+        match victim.and_then(|k| self.map.remove(&k)) {
+            Some(l) => {
+                self.bytes -= l.bytes;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The layout for `snapshot`, created or updated as needed.
@@ -177,12 +246,13 @@ impl LayoutCache {
             .hasher
             .hash_one((snapshot.node.as_str(), snapshot.group.as_str()));
         if !self.map.contains_key(&key) && self.map.len() >= MAX_LAYOUTS {
-            if let Some(&victim) = self.map.keys().next() {
-                self.map.remove(&victim);
-            }
+            self.evict_one(key);
         }
         let shape = self.shape;
+        self.clock += 1;
         let layout = self.map.entry(key).or_default();
+        layout.last_used = self.clock;
+        let mut changed = false;
         if layout.header.is_empty()
             || layout.node != snapshot.node
             || layout.group != snapshot.group
@@ -193,9 +263,17 @@ impl LayoutCache {
             layout.names.clear();
             layout.ends.clear();
             layout.chunks.clear();
+            changed = true;
         }
-        layout.sync_names(snapshot, shape);
-        layout
+        changed |= layout.sync_names(snapshot, shape);
+        if changed {
+            // Counted only when the layout changed: counting walks every name.
+            let before = layout.bytes;
+            layout.bytes = layout.heap_bytes();
+            self.bytes = self.bytes - before + layout.bytes;
+            while self.bytes > self.budget && self.evict_one(key) {}
+        }
+        &self.map[&key]
     }
 }
 

@@ -55,8 +55,13 @@ mod options;
 pub use options::{EncodeOptions, Format, ParseOptionError, Style};
 
 /// How many group layouts (node/group with its escaped tag names) one [`Encoder`]
-/// keeps; beyond this, an arbitrary cached layout is dropped and rebuilt when needed.
+/// keeps; beyond this, the least recently used layout is dropped and rebuilt when
+/// needed.
 pub const MAX_CACHED_LAYOUTS: usize = layout::MAX_LAYOUTS;
+
+/// The default byte budget of one [`Encoder`]'s cached layouts (8 MiB); see
+/// [`Encoder::set_layout_budget`].
+pub const DEFAULT_LAYOUT_BUDGET: usize = layout::DEFAULT_BUDGET;
 
 use escape::{write_str, Hex};
 use layout::{Layout, LayoutCache};
@@ -141,6 +146,25 @@ impl Encoder {
     /// How many group layouts are cached (at most [`MAX_CACHED_LAYOUTS`]).
     pub fn cached_layouts(&self) -> usize {
         self.layouts.len()
+    }
+
+    /// The heap bytes the cached group layouts hold (names, escaped prefixes, offsets).
+    pub fn cached_layout_bytes(&self) -> usize {
+        self.layouts.bytes()
+    }
+
+    /// The byte budget of the cached layouts.
+    pub fn layout_budget(&self) -> usize {
+        self.layouts.budget()
+    }
+
+    /// Bounds the cached layouts to about `bytes` of heap (default
+    /// [`DEFAULT_LAYOUT_BUDGET`]): when a layout is built or grows past it, the least
+    /// recently used layouts are dropped until the rest fit. The layout being used is
+    /// kept even when it alone is larger, so a huge group costs a rebuild only when
+    /// another group was encoded in between.
+    pub fn set_layout_budget(&mut self, bytes: usize) {
+        self.layouts.set_budget(bytes);
     }
 
     /// Forgets every cached group layout (they are rebuilt on demand).

@@ -600,3 +600,68 @@ fn cache_is_bounded_and_stays_correct() {
     warm.clear_cache();
     assert_eq!(warm.cached_layouts(), 0);
 }
+
+/// Huge groups must not pin memory: the layouts stay within the byte budget (least
+/// recently used out), the group in use is kept, and messages stay correct.
+#[test]
+fn cache_is_bounded_by_bytes_least_recently_used_out() {
+    let big = |g: usize| {
+        let mut s = Snapshot::new("n", format!("g{g}"), 7);
+        for i in 0..20_000 {
+            s.tags
+                .push(Tag::value(format!("tag-{g}-{i:06}"), Value::Int8(1)));
+        }
+        s
+    };
+    let groups: Vec<Snapshot> = (0..6).map(big).collect();
+    let mut warm = Encoder::new(EncodeOptions::default());
+    assert_eq!(warm.layout_budget(), tagwire_encode::DEFAULT_LAYOUT_BUDGET);
+    warm.encode_to_vec(&groups[0]).unwrap();
+    let one = warm.cached_layout_bytes();
+    // 20k names of 16 bytes: at least names + prefixes.
+    assert!(one > 20_000 * 32, "one layout counts {one} bytes");
+    warm.set_layout_budget(one * 5 / 2);
+    for (g, s) in groups.iter().enumerate() {
+        let cold = Encoder::new(EncodeOptions::default()).encode_to_vec(s);
+        assert_eq!(warm.encode_to_vec(s), cold, "group {g}");
+        assert!(
+            warm.cached_layout_bytes() <= one * 5 / 2 + one / 4,
+            "group {g}: {} bytes",
+            warm.cached_layout_bytes()
+        );
+        assert!(warm.cached_layouts() <= 2);
+    }
+    // Least recently used out: with room for two layouts, A and B cached and A used
+    // again, C must push out B (sizes differ, so the byte count tells which is left).
+    let sized = |name: &str, n: usize| {
+        let mut s = Snapshot::new("n", name, 7);
+        for i in 0..n {
+            s.tags
+                .push(Tag::value(format!("tag-{i:06}"), Value::Int8(1)));
+        }
+        s
+    };
+    let (a, b, c) = (sized("a", 20_000), sized("b", 21_000), sized("c", 22_000));
+    let alone = |s: &Snapshot| {
+        let mut e = Encoder::new(EncodeOptions::default());
+        e.encode_to_vec(s).unwrap();
+        e.cached_layout_bytes()
+    };
+    let mut lru = Encoder::new(EncodeOptions::default());
+    lru.set_layout_budget(alone(&c) * 2 + alone(&c) / 4);
+    for s in [&a, &b, &a, &c] {
+        lru.encode_to_vec(s).unwrap();
+    }
+    assert_eq!(lru.cached_layouts(), 2);
+    assert_eq!(
+        lru.cached_layout_bytes(),
+        alone(&a) + alone(&c),
+        "B should have gone"
+    );
+    // A budget smaller than one layout keeps exactly the one in use.
+    warm.set_layout_budget(1);
+    warm.encode_to_vec(&groups[1]).unwrap();
+    assert_eq!(warm.cached_layouts(), 1);
+    warm.clear_cache();
+    assert_eq!(warm.cached_layout_bytes(), 0);
+}

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod cost;
+mod escapes;
 mod parse;
 mod types;
 mod value;

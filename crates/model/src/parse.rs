@@ -14,8 +14,9 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use simd_json::{Node, StaticNode};
+use simd_json::{Node, StaticNode, Tape};
 
+use crate::escapes;
 use crate::types::DataType;
 use crate::value::{Json, Reading, Snapshot, Tag, Value};
 use crate::MAX_PRECISION;
@@ -191,9 +192,10 @@ pub fn parse_snapshot(
     default_timestamp_ms: u64,
 ) -> Result<Snapshot, SnapshotError> {
     let position = Position::Snapshot(1);
-    let tape = match simd_json::to_tape(json) {
+    let tape = match tape(json) {
         Ok(t) => t,
-        Err(e) => return Err(invalid_json(&e, json).at(position)),
+        Err(TapeFail::Json(e)) => return Err(invalid_json(&e, json).at(position)),
+        Err(TapeFail::Escape(_, f)) => return Err(f.at(position)),
     };
     parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))
 }
@@ -231,9 +233,11 @@ pub fn parse_snapshots(
     };
     match body[start] {
         b'[' => {
-            let tape = match simd_json::to_tape(body) {
+            let tape = match tape(body) {
                 Ok(t) => t,
-                Err(e) => return Err(invalid_json(&e, body).at(Position::Body)),
+                Err(TapeFail::Json(e)) => return Err(invalid_json(&e, body).at(Position::Body)),
+                Err(TapeFail::Escape(Some(n), f)) => return Err(f.at(Position::Snapshot(n + 1))),
+                Err(TapeFail::Escape(None, f)) => return Err(f.at(Position::Body)),
             };
             let nodes = &tape.0;
             let Some(&Node::Array { len, .. }) = nodes.first() else {
@@ -271,9 +275,10 @@ fn parse_ndjson(
             continue;
         }
         let position = Position::Line(n + 1);
-        let tape = match simd_json::to_tape(line) {
+        let tape = match tape(line) {
             Ok(t) => t,
-            Err(e) => return Err(invalid_json(&e, line).at(position)),
+            Err(TapeFail::Json(e)) => return Err(invalid_json(&e, line).at(position)),
+            Err(TapeFail::Escape(_, f)) => return Err(f.at(position)),
         };
         out.push(parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))?);
     }
@@ -333,6 +338,160 @@ fn first_value_end(s: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Why [`tape`] gave no tape.
+enum TapeFail {
+    /// simd-json refused the text (worded by [`invalid_json`] from the caller's text).
+    Json(simd_json::Error),
+    /// A bad escape, located; the `Option` is the 0-based element of a top-level array
+    /// the string is in.
+    Escape(Option<usize>, Fail),
+}
+
+/// simd-json's tape of `text`, after refusing escapes that simd-json would decode
+/// into a different value (see `escapes.rs`). On a bad escape the error names the
+/// field (and the tag) holding the string.
+fn tape(text: &mut [u8]) -> Result<Tape<'_>, TapeFail> {
+    let Some(bad) = escapes::find_bad_escape(text, 0) else {
+        return simd_json::to_tape(text).map_err(TapeFail::Json);
+    };
+    let (ordinal, raw) = escapes::string_containing(text, bad.at);
+    let message = format!(
+        "the string \"{raw}\" has an invalid escape ({}); it is refused rather than \
+         delivered changed",
+        bad.what
+    );
+    escapes::patch_all(text, &bad);
+    // Only to find where the string is: the patched text is never delivered.
+    let Ok(tape) = simd_json::to_tape(text) else {
+        return Err(TapeFail::Escape(None, Fail::whole(message)));
+    };
+    let (n, fail) = locate_string(&tape.0, ordinal, message);
+    Err(TapeFail::Escape(n, fail))
+}
+
+/// One step of the path from the document root to a value.
+enum Step<'i> {
+    Key(&'i str),
+    Index(usize),
+}
+
+/// The error for the `ordinal`-th string of the tape (keys included), located by its
+/// path: the snapshot of a top-level array, the tag, and the field.
+fn locate_string(nodes: &[Node<'_>], ordinal: usize, message: String) -> (Option<usize>, Fail) {
+    let target = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n, Node::String(_)))
+        .nth(ordinal)
+        .map(|(j, _)| j);
+    let mut path = Vec::new();
+    let mut is_key = false;
+    if let Some(j) = target {
+        path_to(nodes, 0, j, &mut path, &mut is_key);
+    }
+    let mut steps = &path[..];
+    let mut array_index = None;
+    let mut root = 0;
+    if let Some((Step::Index(n), rest)) = steps.split_first() {
+        if matches!(nodes.first(), Some(Node::Array { .. })) {
+            array_index = Some(*n);
+            root = nth_element(nodes, 0, *n);
+            steps = rest;
+        }
+    }
+    let mut tag = None;
+    if let [Step::Key("tags"), Step::Index(t), rest @ ..] = steps {
+        let at = nth_element(
+            nodes,
+            members(nodes, root)
+                .and_then(|mut m| m.find(|(k, _)| *k == "tags"))
+                .map_or(0, |(_, v)| v),
+            *t,
+        );
+        let name = members(nodes, at)
+            .and_then(|mut m| m.find(|(k, _)| *k == "name"))
+            .and_then(|(_, v)| match nodes.get(v) {
+                Some(Node::String(s)) if Some(v) != target => Some(*s),
+                _ => None,
+            });
+        tag = Some((*t + 1, name));
+        steps = rest;
+    }
+    let mut field = String::new();
+    let shown = if is_key {
+        steps.len().saturating_sub(1)
+    } else {
+        steps.len()
+    };
+    for step in &steps[..shown] {
+        match step {
+            Step::Key(k) if field.is_empty() => field.push_str(k),
+            Step::Key(k) => {
+                field.push('.');
+                field.push_str(k);
+            }
+            Step::Index(i) => field.push_str(&format!("[{i}]")),
+        }
+    }
+    let mut fail = if field.is_empty() {
+        Fail::whole(message)
+    } else {
+        Fail::field(field, message)
+    };
+    if let Some((n, name)) = tag {
+        fail = fail.in_tag(n, name);
+    }
+    (array_index, fail)
+}
+
+/// Index of the `n`-th element of the array at `at`.
+fn nth_element(nodes: &[Node<'_>], at: usize, n: usize) -> usize {
+    (0..n).fold(at + 1, |j, _| skip(nodes, j))
+}
+
+/// Fills `path` with the steps from the value at `i` to the node `target`; `is_key`
+/// tells whether `target` is an object key (its last step is then the key itself).
+fn path_to<'i>(
+    nodes: &[Node<'i>],
+    i: usize,
+    target: usize,
+    path: &mut Vec<Step<'i>>,
+    is_key: &mut bool,
+) -> bool {
+    if i == target {
+        return true;
+    }
+    match nodes.get(i) {
+        Some(Node::Object { .. }) => {
+            for (key, v) in members(nodes, i).into_iter().flatten() {
+                if v - 1 == target {
+                    path.push(Step::Key(key));
+                    *is_key = true;
+                    return true;
+                }
+                if (v..skip(nodes, v)).contains(&target) {
+                    path.push(Step::Key(key));
+                    return path_to(nodes, v, target, path, is_key);
+                }
+            }
+            false
+        }
+        Some(&Node::Array { len, .. }) => {
+            let mut j = i + 1;
+            for n in 0..len {
+                let end = skip(nodes, j);
+                if (j..end).contains(&target) {
+                    path.push(Step::Index(n));
+                    return path_to(nodes, j, target, path, is_key);
+                }
+                j = end;
+            }
+            false
+        }
+        _ => false,
+    }
 }
 
 /// simd-json's error in words. Its tape errors name no cause, so the common ones are
@@ -527,7 +686,11 @@ fn parse_snapshot_at(nodes: &[Node<'_>], i: usize, default_ts: u64) -> Result<Sn
         ));
     };
     let mut out = Vec::with_capacity(len);
-    let mut seen: HashSet<&str> = HashSet::with_capacity(len);
+    // foldhash with a per-process random seed: several times cheaper than SipHash per
+    // name (SipHash was 9% of a parse), and the seed keeps hostile bodies from
+    // choosing colliding names in advance.
+    let mut seen: HashSet<&str, foldhash::quality::RandomState> =
+        HashSet::with_capacity_and_hasher(len, foldhash::quality::RandomState::default());
     let mut j = tags_at + 1;
     for n in 1..=len {
         let (tag, name) = parse_tag(nodes, j).map_err(|f| {

@@ -400,3 +400,69 @@ fn bodies() {
     let e = parse_snapshot(&mut b, 0).unwrap_err().at_line(7);
     assert!(e.to_string().starts_with("line 7, tag \"x\""));
 }
+
+/// simd-json decodes a lone surrogate to U+0000; the parser must refuse it instead of
+/// delivering a changed value, and name where it is.
+#[test]
+fn lone_surrogates_and_invalid_escapes_are_refused_with_their_place() {
+    let cases: [(&str, &str); 7] = [
+        (
+            r#"{"node":"n\ud800","group":"g","tags":[]}"#,
+            r#"snapshot 1, field "node": the string "n\ud800" has an invalid escape (lone surrogate \ud800"#,
+        ),
+        (
+            r#"{"node":"n","group":"g","tags":[{"name":"a\udbff","type":"INT8","value":1}]}"#,
+            r#"snapshot 1, tag #1, field "name": the string "a\udbff" has an invalid escape"#,
+        ),
+        (
+            r#"{"node":"n","group":"g","tags":[{"name":"t","type":"STRING","value":"x\udc00y"}]}"#,
+            r#"snapshot 1, tag "t", field "value": the string "x\udc00y" has an invalid escape (lone surrogate \udc00: a low surrogate"#,
+        ),
+        (
+            r#"{"node":"n","group":"g","tags":[{"name":"t","type":"STRING","value":"x\qy"}]}"#,
+            r#"snapshot 1, tag "t", field "value": the string "x\qy" has an invalid escape (invalid escape \ followed by 'q'"#,
+        ),
+        (
+            r#"{"node":"n","group":"g","tags":[{"name":"a","type":"INT8","value":1},{"name":"t","type":"ARRAY_STRING","value":["ok","\ud800\u0041"]}]}"#,
+            r#"snapshot 1, tag "t", field "value[1]": the string "\ud800\u0041""#,
+        ),
+        (
+            r#"{"node":"n","group":"g","tags":[{"name":"t","type":"INT8","value":1,"metas":{"u\ud800":"x"}}]}"#,
+            r#"snapshot 1, tag "t", field "metas": the string "u\ud800""#,
+        ),
+        (
+            r#"{"node":"n","group":"g","tags":[{"name":"t","type":"CUSTOM","value":{"a":[1,"\udfff"]}}]}"#,
+            r#"snapshot 1, tag "t", field "value.a[1]": the string "\udfff""#,
+        ),
+    ];
+    for (json, want) in cases {
+        let mut b = json.as_bytes().to_vec();
+        let e = parse_snapshot(&mut b, 0).expect_err(json).to_string();
+        assert!(e.starts_with(want), "{json}\n got  {e}\n want {want}…");
+        assert!(e.contains("refused rather than delivered changed"), "{e}");
+    }
+}
+
+#[test]
+fn bad_escapes_are_located_in_arrays_and_ndjson() {
+    let one = r#"{"node":"n","group":"g","tags":[]}"#;
+    let bad = r#"{"node":"n","group":"g","tags":[{"name":"a\ud800","type":"INT8","value":1}]}"#;
+    let mut array = format!("[{one},{bad}]").into_bytes();
+    let e = parse_snapshots(&mut array, 0).unwrap_err();
+    assert_eq!(e.position(), Position::Snapshot(2));
+    assert_eq!((e.tag_index(), e.field()), (Some(1), Some("name")));
+    let mut nd = format!("{one}\n\n{bad}\n").into_bytes();
+    let e = parse_snapshots(&mut nd, 0).unwrap_err();
+    assert_eq!(e.position(), Position::Line(3));
+    // Two names that simd-json would both decode to "a\0" are refused, not reported as
+    // duplicates of each other.
+    let mut dup = br#"{"node":"n","group":"g","tags":[{"name":"a\ud800","error":1},{"name":"a\udbff","error":1}]}"#.to_vec();
+    let e = parse_snapshot(&mut dup, 0).unwrap_err();
+    assert_eq!((e.tag_index(), e.field()), (Some(1), Some("name")));
+    // A valid pair and an escaped backslash before "ud800" are accepted unchanged.
+    let mut ok = br#"{"node":"n\ud83d\ude00\\ud800","group":"g","tags":[]}"#.to_vec();
+    assert_eq!(
+        parse_snapshot(&mut ok, 0).unwrap().node,
+        "n\u{1F600}\\ud800"
+    );
+}

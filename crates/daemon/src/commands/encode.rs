@@ -9,20 +9,28 @@ use tagwire_model::parse_snapshot;
 /// Encodes every line; a bad line is reported on stderr with its number and the rest go
 /// on, and the exit code is then 1.
 pub fn run(options: EncodeOptions) -> ExitCode {
-    let stdin = std::io::stdin().lock();
+    let mut stdin = std::io::stdin().lock();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut encoder = Encoder::new(options);
     let mut buf = Vec::with_capacity(4096);
+    // One line buffer for the whole run: a new vector per line was a malloc and a
+    // free per snapshot.
+    let mut line = Vec::with_capacity(64 * 1024);
     let mut bad_lines = 0u64;
-    for (i, line) in stdin.split(b'\n').enumerate() {
-        let n = i + 1;
-        let mut line = match line {
-            Ok(l) => l,
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        match stdin.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => n += 1,
             Err(e) => {
                 eprintln!("tagwire encode: cannot read stdin: {e}");
                 return ExitCode::from(crate::shutdown::EXIT_RUNTIME);
             }
-        };
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
         if line.last() == Some(&b'\r') {
             line.pop();
         }

@@ -1,0 +1,355 @@
+//! The baselines a Rust engineer would write instead of tagwire's encoder: serde
+//! derive on typed structs borrowing from the snapshot, and the *floor* (the same
+//! numbers through the same formatters, every constant byte copied, no JSON logic).
+//!
+//! Both produce the compact message (and, with [`NeuronSpacing`], Neuron's `", "` and
+//! `": "` layout; floats stay shortest round-trip, since serde has no `%.15g`).
+
+use std::io;
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use tagwire_encode::Format;
+use tagwire_model::{Json, Reading, Snapshot, Tag, Value};
+
+/// A map written from a vector of pairs, in order (what `#[derive]` users reach for
+/// when the keys are data).
+pub struct Pairs<K, V>(pub Vec<(K, V)>);
+
+impl<K: Serialize, V: Serialize> Serialize for Pairs<K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// One tag value as the compact style writes it (scaling applied).
+#[derive(Serialize, Clone, Copy)]
+#[serde(untagged)]
+pub enum Val<'a> {
+    Int(i64),
+    Uint(u64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Str(&'a str),
+    Json(JsonRef<'a>),
+}
+
+/// A model [`Json`] value serialized in place.
+#[derive(Clone, Copy)]
+pub struct JsonRef<'a>(pub &'a Json);
+
+impl Serialize for JsonRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::Int(i) => s.serialize_i64(*i),
+            Json::Uint(u) => s.serialize_u64(*u),
+            Json::Float(f) => s.serialize_f64(*f),
+            Json::String(t) => s.serialize_str(t),
+            Json::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&JsonRef(v))?;
+                }
+                seq.end()
+            }
+            Json::Object(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, v) in m {
+                    map.serialize_entry(k, &JsonRef(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// The value the compact style writes for `t`, or its error code (3008 for a
+/// non-finite result, as tagwire does).
+pub fn val_of_tag(t: &Tag) -> Result<Val<'_>, i32> {
+    let v = match &t.reading {
+        Reading::Error(c) => return Err(*c),
+        Reading::Value(v) => v,
+    };
+    let scaled = t.decimal != 0.0 || t.bias != 0.0;
+    let factor = if t.decimal != 0.0 { t.decimal } else { 1.0 };
+    let real = |x: f64| {
+        if x.is_finite() {
+            Ok(Val::F64(x))
+        } else {
+            Err(3008)
+        }
+    };
+    match v {
+        Value::Float(f) if !scaled => {
+            if f.is_finite() {
+                Ok(Val::F32(*f))
+            } else {
+                Err(3008)
+            }
+        }
+        Value::Float(f) => real(f64::from(*f) * factor + t.bias),
+        Value::Double(d) => real(if scaled { d * factor + t.bias } else { *d }),
+        Value::Int16(x) if scaled => real(f64::from(*x) * factor + t.bias),
+        Value::Uint16(x) if scaled => real(f64::from(*x) * factor + t.bias),
+        Value::Int32(x) if scaled => real(f64::from(*x) * factor + t.bias),
+        Value::Uint32(x) if scaled => real(f64::from(*x) * factor + t.bias),
+        Value::Int8(x) => Ok(Val::Int((*x).into())),
+        Value::Uint8(x) => Ok(Val::Int((*x).into())),
+        Value::Int16(x) => Ok(Val::Int((*x).into())),
+        Value::Uint16(x) => Ok(Val::Int((*x).into())),
+        Value::Int32(x) => Ok(Val::Int((*x).into())),
+        Value::Uint32(x) => Ok(Val::Int((*x).into())),
+        Value::Int64(x) => Ok(Val::Int(*x)),
+        Value::Uint64(x) => Ok(Val::Uint(*x)),
+        Value::Bit(b) => Ok(Val::Int(i64::from(*b))),
+        Value::Bool(b) => Ok(Val::Bool(*b)),
+        Value::String(s) => Ok(Val::Str(s)),
+        Value::Custom(j) => Ok(Val::Json(JsonRef(j))),
+        other => panic!("benchmark data has no {:?}", other.data_type()),
+    }
+}
+
+type Metas<'a> = Pairs<&'a str, JsonRef<'a>>;
+
+fn metas(t: &Tag) -> Metas<'_> {
+    Pairs(
+        t.metas
+            .iter()
+            .map(|(k, v)| (k.as_str(), JsonRef(v)))
+            .collect(),
+    )
+}
+
+/// values-format as typed structs.
+#[derive(Serialize)]
+pub struct ValuesMsg<'a> {
+    node: &'a str,
+    group: &'a str,
+    timestamp: u64,
+    values: Pairs<&'a str, Val<'a>>,
+    errors: Pairs<&'a str, i32>,
+    metas: Pairs<&'a str, Metas<'a>>,
+}
+
+/// One entry of tags-format.
+#[derive(Serialize)]
+pub struct TagEntry<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Val<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<i32>,
+    /// tags-format writes a tag's metas as keys of the tag object.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    metas: Option<Metas<'a>>,
+}
+
+/// tags-format as typed structs.
+#[derive(Serialize)]
+pub struct TagsMsg<'a> {
+    node: &'a str,
+    group: &'a str,
+    timestamp: u64,
+    tags: Vec<TagEntry<'a>>,
+}
+
+/// Either message, built from a snapshot.
+pub enum Msg<'a> {
+    Values(ValuesMsg<'a>),
+    Tags(TagsMsg<'a>),
+}
+
+impl<'a> Msg<'a> {
+    /// The typed message for `s` (what a derive-based encoder builds per message).
+    pub fn build(s: &'a Snapshot, format: Format) -> Msg<'a> {
+        match format {
+            Format::Values => {
+                let (mut values, mut errors, mut ms) = (Vec::new(), Vec::new(), Vec::new());
+                for t in &s.tags {
+                    match val_of_tag(t) {
+                        Ok(v) => values.push((t.name.as_str(), v)),
+                        Err(c) => errors.push((t.name.as_str(), c)),
+                    }
+                    if !t.metas.is_empty() {
+                        ms.push((t.name.as_str(), metas(t)));
+                    }
+                }
+                Msg::Values(ValuesMsg {
+                    node: &s.node,
+                    group: &s.group,
+                    timestamp: s.timestamp_ms,
+                    values: Pairs(values),
+                    errors: Pairs(errors),
+                    metas: Pairs(ms),
+                })
+            }
+            Format::Tags => Msg::Tags(TagsMsg {
+                node: &s.node,
+                group: &s.group,
+                timestamp: s.timestamp_ms,
+                tags: s
+                    .tags
+                    .iter()
+                    .map(|t| {
+                        let (value, error) = match val_of_tag(t) {
+                            Ok(v) => (Some(v), None),
+                            Err(c) => (None, Some(c)),
+                        };
+                        TagEntry {
+                            name: &t.name,
+                            value,
+                            error,
+                            metas: (!t.metas.is_empty()).then(|| metas(t)),
+                        }
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Writes the message with serde_json, compact or with Neuron's spacing.
+    pub fn write(&self, out: &mut Vec<u8>, neuron: bool) {
+        fn go<T: Serialize>(v: &T, out: &mut Vec<u8>, neuron: bool) {
+            if neuron {
+                v.serialize(&mut serde_json::Serializer::with_formatter(
+                    out,
+                    NeuronSpacing,
+                ))
+                .expect("in-memory write");
+            } else {
+                serde_json::to_writer(out, v).expect("in-memory write");
+            }
+        }
+        match self {
+            Msg::Values(m) => go(m, out, neuron),
+            Msg::Tags(m) => go(m, out, neuron),
+        }
+    }
+}
+
+/// serde_json's compact formatter with jansson's `", "` and `": "` separators.
+pub struct NeuronSpacing;
+
+impl serde_json::ser::Formatter for NeuronSpacing {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+/// The floor for the compact style: per tag a prebuilt constant prefix (`"name":`
+/// or `{"name":"…","value":`), the value through itoa/ryu (the compact style's own
+/// formatters) or copied as a string, and constant suffixes. No escaping, no
+/// decisions: the least any encoder of this output must do.
+pub struct Floor<'a> {
+    head: Vec<u8>,
+    items: Vec<(Vec<u8>, Result<Val<'a>, i32>)>,
+    tail: Vec<u8>,
+    close: &'static [u8],
+}
+
+impl<'a> Floor<'a> {
+    /// Precomputes every constant byte of `s`'s compact message.
+    pub fn new(s: &'a Snapshot, format: Format) -> Floor<'a> {
+        let mut head = b"{\"node\":".to_vec();
+        head.extend_from_slice(&serde_json::to_vec(&s.node).expect("string"));
+        head.extend_from_slice(b",\"group\":");
+        head.extend_from_slice(&serde_json::to_vec(&s.group).expect("string"));
+        head.extend_from_slice(b",\"timestamp\":");
+        let name = |t: &Tag| serde_json::to_vec(&t.name).expect("string");
+        let items = s
+            .tags
+            .iter()
+            .map(|t| {
+                let mut p = Vec::new();
+                if format == Format::Tags {
+                    p.extend_from_slice(b"{\"name\":");
+                    p.extend_from_slice(&name(t));
+                    p.extend_from_slice(if matches!(t.reading, Reading::Error(_)) {
+                        b",\"error\":"
+                    } else {
+                        b",\"value\":"
+                    });
+                } else {
+                    p.extend_from_slice(&name(t));
+                    p.push(b':');
+                }
+                (p, val_of_tag(t))
+            })
+            .collect();
+        let tail = match format {
+            Format::Values => b"},\"errors\":{},\"metas\":{}}".to_vec(),
+            Format::Tags => b"]}".to_vec(),
+        };
+        let close: &'static [u8] = if format == Format::Tags { b"}" } else { b"" };
+        Floor {
+            head,
+            items,
+            tail,
+            close,
+        }
+    }
+
+    /// Writes the message: copies and number formatting only.
+    pub fn write(&self, out: &mut Vec<u8>, timestamp: u64, values: bool) {
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+        out.extend_from_slice(if values {
+            b",\"values\":{"
+        } else {
+            b",\"tags\":["
+        });
+        for (i, (prefix, v)) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(prefix);
+            match v {
+                Ok(Val::Int(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+                Ok(Val::Uint(x)) => {
+                    out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes())
+                }
+                Ok(Val::F32(x)) => {
+                    out.extend_from_slice(ryu::Buffer::new().format_finite(*x).as_bytes())
+                }
+                Ok(Val::F64(x)) => {
+                    out.extend_from_slice(ryu::Buffer::new().format_finite(*x).as_bytes())
+                }
+                Ok(Val::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                Ok(Val::Str(s)) => {
+                    out.push(b'"');
+                    out.extend_from_slice(s.as_bytes());
+                    out.push(b'"');
+                }
+                Ok(Val::Json(j)) => serde_json::to_writer(&mut *out, j).expect("in-memory write"),
+                Err(c) => out.extend_from_slice(itoa::Buffer::new().format(*c).as_bytes()),
+            }
+            out.extend_from_slice(self.close);
+        }
+        out.extend_from_slice(&self.tail);
+    }
+}
