@@ -96,9 +96,44 @@ pub fn apt_install(pkgs: &[&str]) -> Result<()> {
     }
     eprintln!("xtask: apt-get install {}", missing.join(" "));
     run(apt_get().args(["update", "-qq"]))?;
-    run(apt_get()
+    // Debian starts and enables the services of nginx and tinyproxy on install; the tests
+    // run their own on loopback, and a developer's machine should not keep a web server
+    // after `cargo xtask test`. Starts are denied by a temporary policy-rc.d (as root, when
+    // there is none already), and the units are disabled afterwards.
+    let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
+    let ours = is_root() && !policy.exists();
+    if ours {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(
+            policy,
+            "#!/bin/sh\n# cargo xtask: no service starts\nexit 101\n",
+        )?;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let installed = run(apt_get()
         .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing))
+        .args(&missing));
+    if ours {
+        let _ = std::fs::remove_file(policy);
+    }
+    installed?;
+    for service in ["nginx", "tinyproxy"] {
+        if missing.iter().any(|p| p.starts_with(service)) && which("systemctl").is_some() {
+            let mut cmd = if is_root() {
+                Command::new("systemctl")
+            } else {
+                let mut c = Command::new("sudo");
+                c.arg("systemctl");
+                c
+            };
+            // Works without a running systemd (it removes the enablement links).
+            let _ = cmd
+                .args(["disable", "--now", "--quiet", service])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    Ok(())
 }
 
 /// Whether the Debian package `pkg` is installed.

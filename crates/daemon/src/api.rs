@@ -37,6 +37,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// When the daemon started.
     pub started: Instant,
+    /// Where `POST /api/v1/reload` asks `run` to reload; `None`: not offered.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadReply>>,
     /// Timeouts, connection cap and body memory (`[api]`).
     pub limits: ApiLimits,
 }
@@ -52,6 +54,10 @@ struct Budgets {
     /// times its size to parse.
     parse: Semaphore,
 }
+
+/// Where `run` answers a reload asked for by the API: the log line saying what changed,
+/// or every problem of the refused configuration.
+pub type ReloadReply = tokio::sync::oneshot::Sender<Result<String, Vec<String>>>;
 
 /// Serves the API on `listener` until `shutdown` becomes true.
 pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: watch::Receiver<bool>) {
@@ -243,14 +249,50 @@ async fn handle(
             nodes_json(state).to_string(),
         ),
         (&Method::POST, "/api/v1/ingest") => ingest(req, state, budgets).await,
-        (_, "/health" | "/metrics" | "/api/v1/nodes" | "/api/v1/ingest") => json_error(
+        (&Method::POST, "/api/v1/reload") => reload(state).await,
+        (_, "/health" | "/metrics" | "/api/v1/nodes" | "/api/v1/ingest" | "/api/v1/reload") => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed on this path",
         ),
         _ => json_error(
             StatusCode::NOT_FOUND,
-            "no such path: see GET /health, GET /metrics, GET /api/v1/nodes, POST /api/v1/ingest",
+            "no such path: see GET /health, GET /metrics, GET /api/v1/nodes, POST /api/v1/ingest, POST /api/v1/reload",
         ),
+    }
+}
+
+/// `POST /api/v1/reload`: 200 `{"reloaded": "<what changed>"}`, or 400 `{"error": ...,
+/// "problems": [...]}` with the running configuration kept.
+async fn reload(state: &ApiState) -> Response<Full<Bytes>> {
+    let unavailable = || {
+        json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reload is not available: the daemon is stopping",
+        )
+    };
+    let Some(tx) = &state.reload else {
+        return unavailable();
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx.send(reply).await.is_err() {
+        return unavailable();
+    }
+    match answer.await {
+        Ok(Ok(line)) => respond(
+            StatusCode::OK,
+            "application/json",
+            serde_json::json!({ "reloaded": line }).to_string(),
+        ),
+        Ok(Err(problems)) => respond(
+            StatusCode::BAD_REQUEST,
+            "application/json",
+            serde_json::json!({
+                "error": "the new configuration is not usable: the running one is kept",
+                "problems": problems,
+            })
+            .to_string(),
+        ),
+        Err(_) => unavailable(),
     }
 }
 

@@ -31,13 +31,26 @@ pub struct Config {
     pub south: Vec<SouthConfig>,
     /// `[[north]]`, in file order, ready to run.
     pub north: Vec<UplinkConfig>,
+    /// `[log]`.
+    pub log: LogConfig,
 }
+
+/// `[log]`: what the daemon logs while it runs.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// How often each uplink logs a status line with its counts since the last one;
+    /// `None` (`status_interval = 0`) turns the status lines off.
+    pub status_interval: Option<Duration>,
+}
+
+/// The default of `[log] status_interval`, in seconds.
+pub const DEFAULT_STATUS_INTERVAL_S: u64 = 60;
 
 /// `[api]`: the management and ingest API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Where to listen.
-    pub listen: SocketAddr,
+    /// Where to listen; `None` when `listen = "off"` turned the API off.
+    pub listen: Option<SocketAddr>,
     /// Bearer token every request must carry, when set.
     pub token: Option<String>,
     /// Timeouts, connection cap and body memory.
@@ -122,14 +135,23 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     let api_table = top.table("api");
     let south_tables = top.array_of_tables("south");
     let north_tables = top.array_of_tables("north");
+    let log_table = top.table("log");
     top.finish();
 
     let api = {
         let empty = Table::new();
         let mut s = Section::new("api".into(), api_table.unwrap_or(&empty), &mut problems);
-        let listen = s
-            .parsed::<SocketAddr>("listen", "an address such as \"127.0.0.1:7080\"")
-            .unwrap_or_else(|| "127.0.0.1:7080".parse().expect("valid default"));
+        // "off" turns the API off, so that a second instance needs no port of its own.
+        let listen = match s.get("listen") {
+            Some(Value::String(v)) if v == "off" => None,
+            _ => Some(
+                s.parsed::<SocketAddr>(
+                    "listen",
+                    "an address such as \"127.0.0.1:7080\", or \"off\" to turn the API off",
+                )
+                .unwrap_or_else(|| "127.0.0.1:7080".parse().expect("valid default")),
+            ),
+        };
         let token = s.string("token");
         if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             s.problem(
@@ -143,6 +165,18 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
             listen,
             token,
             limits,
+        }
+    };
+
+    let log = {
+        let empty = Table::new();
+        let mut s = Section::new("log".into(), log_table.unwrap_or(&empty), &mut problems);
+        let secs = s
+            .u64_in("status_interval", 0, 86_400)
+            .unwrap_or(DEFAULT_STATUS_INTERVAL_S);
+        s.finish();
+        LogConfig {
+            status_interval: (secs > 0).then(|| Duration::from_secs(secs)),
         }
     };
 
@@ -172,7 +206,12 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     check_cache_dirs(&north, &mut problems);
 
     if problems.is_empty() {
-        Ok(Config { api, south, north })
+        Ok(Config {
+            api,
+            south,
+            north,
+            log,
+        })
     } else {
         Err(ConfigErrors(problems))
     }
@@ -579,7 +618,27 @@ mod tests {
         assert!(n.encode.upload_err);
         assert_eq!(n.frame, FrameKind::Binary);
         assert_eq!(n.url.path_and_query(), "/x?y=1");
-        assert_eq!(c.api.listen.to_string(), "127.0.0.1:7080");
+        assert_eq!(c.api.listen, Some("127.0.0.1:7080".parse().unwrap()));
+        assert_eq!(c.log.status_interval, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_api_can_be_turned_off_and_status_lines_tuned() {
+        let c = parse("[api]\nlisten = \"off\"\n[log]\nstatus_interval = 0\n").unwrap();
+        assert_eq!(c.api.listen, None);
+        assert_eq!(c.log.status_interval, None);
+        let p = problems("[api]\nlisten = \"of\"\n[log]\nstatus_interval = 86401\nstatus = 1\n");
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("api.listen:") && l.contains("\"off\"")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("log.status_interval: 86401 is out of range")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|l| l.contains("log.status")), "{p:?}");
     }
 
     #[test]

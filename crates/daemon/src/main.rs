@@ -7,17 +7,22 @@ mod api;
 mod cert_report;
 mod commands;
 mod config;
+mod logging;
 mod metrics_render;
+mod process_metrics;
 mod reach;
+mod reload;
 mod shutdown;
 mod sink;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use commands::{bench, check, demo, encode, run};
-use shutdown::EXIT_RUNTIME;
+use logging::LogFormat;
+use shutdown::{EXIT_RUNTIME, EXIT_USAGE};
 use tagwire_encode::{Format, Style};
 
 #[derive(Parser)]
@@ -25,9 +30,17 @@ use tagwire_encode::{Format, Style};
     name = "tagwire",
     version,
     about = "Push industrial group snapshots as Neuron-compatible JSON to WebSocket servers",
-    long_about = None
+    long_about = None,
+    after_help = "Exit codes: 0 success; 1 a usage, configuration or data problem (including a \
+bad command line); 2 a failure while running.\n\
+Environment: TAGWIRE_LOG sets the log filter (default \"info\"; e.g. \"debug\", \
+\"tagwire_ws_client=debug\"); TAGWIRE_LOG_FORMAT is the default of --log-format."
 )]
 struct Cli {
+    /// How log lines on stderr are written: "text" for people, "json" (one object per
+    /// line) for log collectors.
+    #[arg(long, global = true, env = "TAGWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,9 +85,22 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap exits 2 for a bad command line, which this program keeps for runtime
+            // failures: a usage problem is 1, as documented; --help and --version are 0.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     // The demo speaks for itself on stdout; its log would only interleave with it.
-    init_logging(
+    logging::init(
+        cli.log_format,
         if matches!(cli.command, Command::Demo { .. } | Command::Bench(_)) {
             "warn"
         } else {
@@ -115,21 +141,4 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
-}
-
-/// Logs go to stderr, filtered by `TAGWIRE_LOG` (default `default_filter`).
-fn init_logging(default_filter: &str) {
-    use std::io::IsTerminal;
-    // An empty TAGWIRE_LOG counts as unset (an empty filter would let everything through).
-    let filter = std::env::var("TAGWIRE_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
 }

@@ -29,21 +29,51 @@ pub async fn signal() {
     }
 }
 
+/// A stream of SIGHUP (the reload signal); never fires where there is none.
+pub struct Hangup(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Hangup {
+    /// Resolves at the next SIGHUP.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            self.0.recv().await;
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}
+
+/// Installs the SIGHUP handler (before it, SIGHUP would kill the process).
+pub fn hangup() -> Hangup {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        Hangup(signal(SignalKind::hangup()).expect("SIGHUP handler"))
+    }
+    #[cfg(not(unix))]
+    Hangup()
+}
+
 /// Tasks stopped together by one signal.
-struct Stage {
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+pub struct Stage {
+    /// Turns true to stop them.
+    pub stop: watch::Sender<bool>,
+    /// The tasks, awaited by [`Stage::stop`].
+    pub tasks: Vec<JoinHandle<()>>,
 }
 
 impl Stage {
-    fn new() -> Self {
+    /// No tasks yet; add them with receivers of [`Stage::stop`].
+    pub fn new() -> Self {
         Self {
             stop: watch::channel(false).0,
             tasks: Vec::new(),
         }
     }
 
-    async fn stop(self) {
+    /// Signals the tasks to stop and waits until each has returned.
+    pub async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -55,6 +85,8 @@ impl Stage {
 pub struct Running {
     sources: Stage,
     uplinks: Stage,
+    /// Turns true once every uplink has drained and closed.
+    stopped: watch::Sender<bool>,
 }
 
 impl Running {
@@ -65,6 +97,7 @@ impl Running {
         Self {
             sources: Stage::new(),
             uplinks,
+            stopped: watch::channel(false).0,
         }
     }
 
@@ -73,10 +106,11 @@ impl Running {
         self.sources.stop.subscribe()
     }
 
-    /// A signal that turns true once the sources stopped, when the uplinks start
-    /// draining: a local receiver watches it so that it outlives them.
-    pub fn uplinks_signal(&self) -> watch::Receiver<bool> {
-        self.uplinks.stop.subscribe()
+    /// A signal that turns true once every uplink has drained and closed: a local
+    /// receiver stops then (and sends its Close frames), so that it reads their whole
+    /// drain.
+    pub fn stopped_signal(&self) -> watch::Receiver<bool> {
+        self.stopped.subscribe()
     }
 
     /// Adds source tasks, stopped first.
@@ -89,5 +123,6 @@ impl Running {
     pub async fn stop(self) {
         self.sources.stop().await;
         self.uplinks.stop().await;
+        let _ = self.stopped.send(true);
     }
 }

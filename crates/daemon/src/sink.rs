@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -20,9 +21,12 @@ use hyper_util::rt::TokioIo;
 use tagwire_tls_config::{load_certificates, load_private_key, ErrorKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
+
+// The stop signal and the `alive` sender live in `Shared`; `serve` drops its own copy
+// before waiting so that only open connections keep the channel open.
 
 /// Counters of a running sink.
 #[derive(Debug, Default)]
@@ -114,7 +118,26 @@ fn path_value<'a>(option: &str, path: &'a Path) -> Result<&'a str> {
         .with_context(|| format!("{option}: the path {} is not valid UTF-8", path.display()))
 }
 
-/// Accepts connections on `listener` until `shutdown` becomes true.
+/// How long a stopping sink waits for its uplinks to answer its Close frames (and for
+/// the messages they still send before that to be handled).
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// What every connection of a sink shares.
+#[derive(Clone)]
+struct Shared {
+    stats: Arc<SinkStats>,
+    on_message: OnMessage,
+    /// Turns true when the sink stops: each connection then sends a Close frame.
+    shutdown: watch::Receiver<bool>,
+    /// Held by every open WebSocket connection, so that [`serve`] knows when the last
+    /// one ended (the channel closes when every clone is gone).
+    _alive: mpsc::Sender<()>,
+}
+
+/// Accepts connections on `listener` until `shutdown` becomes true; then sends every
+/// open connection a Close frame (1001, going away) and returns once each has ended
+/// (at most [`CLOSE_WAIT`] later), so that every message that arrived was handled before
+/// it returns.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -122,31 +145,42 @@ pub async fn serve(
     on_message: OnMessage,
     shutdown: watch::Receiver<bool>,
 ) {
-    crate::accept::accept_until("sink", listener, shutdown, move |tcp, peer| {
-        let tls = tls.clone();
-        let stats = Arc::clone(&stats);
-        let on_message = Arc::clone(&on_message);
-        async move {
-            match tls {
-                None => serve_http(tcp, peer, stats, on_message).await,
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(stream) => serve_http(stream, peer, stats, on_message).await,
-                    Err(e) => warn!(%peer, error = %e, "sink: TLS handshake failed"),
-                },
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
+    let shared = Shared {
+        stats,
+        on_message,
+        shutdown: shutdown.clone(),
+        _alive: alive,
+    };
+    {
+        let shared = shared.clone();
+        crate::accept::accept_until("sink", listener, shutdown, move |tcp, peer| {
+            let tls = tls.clone();
+            let shared = shared.clone();
+            async move {
+                match tls {
+                    None => serve_http(tcp, peer, shared).await,
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(stream) => serve_http(stream, peer, shared).await,
+                        Err(e) => warn!(%peer, error = %e, "sink: TLS handshake failed"),
+                    },
+                }
             }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
+    drop(shared);
+    // Connections still open got the stop signal and are closing.
+    let _ = tokio::time::timeout(CLOSE_WAIT + Duration::from_secs(1), all_gone.recv()).await;
 }
 
-async fn serve_http<S>(stream: S, peer: SocketAddr, stats: Arc<SinkStats>, on_message: OnMessage)
+async fn serve_http<S>(stream: S, peer: SocketAddr, shared: Shared)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let stats = Arc::clone(&stats);
-        let on_message = Arc::clone(&on_message);
-        async move { Ok::<_, std::convert::Infallible>(handle_upgrade(req, peer, stats, on_message)) }
+        let shared = shared.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle_upgrade(req, peer, shared)) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
@@ -159,8 +193,7 @@ where
 fn handle_upgrade(
     mut req: Request<Incoming>,
     peer: SocketAddr,
-    stats: Arc<SinkStats>,
-    on_message: OnMessage,
+    shared: Shared,
 ) -> Response<Empty<Bytes>> {
     if !upgrade::is_upgrade_request(&req) {
         return plain_response(StatusCode::UPGRADE_REQUIRED);
@@ -176,10 +209,11 @@ fn handle_upgrade(
     tokio::spawn(async move {
         match fut.await {
             Ok(ws) => {
-                stats.connections.fetch_add(1, Relaxed);
+                shared.stats.connections.fetch_add(1, Relaxed);
                 info!(%peer, %path, "sink: uplink connected");
-                match receive(ws, &stats, &on_message).await {
-                    Ok(()) => info!(%peer, "sink: uplink closed the connection"),
+                match receive(ws, &shared).await {
+                    Ok(Ended::ByPeer) => info!(%peer, "sink: uplink closed the connection"),
+                    Ok(Ended::Stopping) => info!(%peer, "sink: closed the connection (stopping)"),
                     Err(e) => info!(%peer, error = %e, "sink: connection ended"),
                 }
             }
@@ -195,32 +229,83 @@ fn plain_response(status: StatusCode) -> Response<Empty<Bytes>> {
     r
 }
 
-async fn receive<S>(mut ws: WebSocket<S>, stats: &SinkStats, on_message: &OnMessage) -> Result<()>
+/// How a connection ended without an error.
+enum Ended {
+    /// The uplink sent a Close frame first.
+    ByPeer,
+    /// The sink stopped and closed it.
+    Stopping,
+}
+
+async fn receive<S>(mut ws: WebSocket<S>, shared: &Shared) -> Result<Ended>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     // Pongs are sent by hand so that they can be flushed at once (over TLS an unflushed
     // Pong would sit in a buffer and the uplink would think the server is dead).
     ws.set_auto_pong(false);
+    // Our Close is answered by hand too, so that the frames the uplink sent before its
+    // answer are still handled.
+    ws.set_auto_close(false);
     ws.set_max_message_size(16 * 1024 * 1024);
+    let mut shutdown = shared.shutdown.clone();
+    let mut closing: Option<tokio::time::Instant> = None;
     loop {
-        let frame = ws.read_frame().await?;
+        let frame = match closing {
+            None => {
+                let stop = tokio::select! {
+                    f = ws.read_frame() => Some(f?),
+                    _ = shutdown.wait_for(|stop| *stop) => None,
+                };
+                match stop {
+                    Some(f) => f,
+                    None => {
+                        ws.write_frame(Frame::close(1001, b"tagwire sink stopping"))
+                            .await?;
+                        ws.flush().await?;
+                        closing = Some(tokio::time::Instant::now() + CLOSE_WAIT);
+                        continue;
+                    }
+                }
+            }
+            Some(deadline) => match tokio::time::timeout_at(deadline, ws.read_frame()).await {
+                Ok(f) => f?,
+                Err(_) => return Ok(Ended::Stopping),
+            },
+        };
         match frame.opcode {
             OpCode::Text | OpCode::Binary => {
                 let is_text = frame.opcode == OpCode::Text;
-                stats.messages.fetch_add(1, Relaxed);
-                stats.bytes.fetch_add(frame.payload.len() as u64, Relaxed);
+                shared.stats.messages.fetch_add(1, Relaxed);
+                shared
+                    .stats
+                    .bytes
+                    .fetch_add(frame.payload.len() as u64, Relaxed);
                 if is_text {
-                    stats.text_frames.fetch_add(1, Relaxed);
+                    shared.stats.text_frames.fetch_add(1, Relaxed);
                 }
-                on_message(is_text, &frame.payload);
+                // The callback writes (and flushes) the message before the next frame is
+                // read, so a Pong, written below when its Ping is read, always follows
+                // the output of every message sent before that Ping.
+                (shared.on_message)(is_text, &frame.payload);
             }
             OpCode::Ping => {
                 let payload = frame.payload.to_vec();
                 ws.write_frame(Frame::pong(Payload::Owned(payload))).await?;
                 ws.flush().await?;
             }
-            OpCode::Close => return Ok(()),
+            OpCode::Close if closing.is_some() => return Ok(Ended::Stopping),
+            OpCode::Close => {
+                // Echo the status code, as RFC 6455 asks.
+                let code = frame
+                    .payload
+                    .get(..2)
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                    .unwrap_or(1000);
+                let _ = ws.write_frame(Frame::close(code, b"")).await;
+                let _ = ws.flush().await;
+                return Ok(Ended::ByPeer);
+            }
             _ => {}
         }
     }

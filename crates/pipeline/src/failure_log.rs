@@ -44,7 +44,7 @@ impl FailureLog {
         match log_limit::global().check(name, &format!("connection: {cause}")) {
             Some(due) => warn!(
                 uplink = %name, url = %url.for_logs(), failures = self.failures,
-                failing_for = ?now.duration_since(since), suppressed = due.suppressed,
+                failing_for = %crate::human_duration(now.duration_since(since)), suppressed = due.suppressed,
                 "cannot deliver: {cause}; retrying with backoff, messages stay queued"
             ),
             None => debug!(uplink = %name, "connection attempt failed: {cause}"),
@@ -63,7 +63,7 @@ impl FailureLog {
                     info!(
                         uplink = %name, url = %url.for_logs(), %peer, %subprotocol,
                         failures = self.failures,
-                        "connected again after {:?}", since.elapsed()
+                        "connected again after {}", crate::human_duration(since.elapsed())
                     );
                 }
             }

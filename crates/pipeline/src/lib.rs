@@ -36,6 +36,7 @@
 
 pub mod backoff;
 mod failure_log;
+mod human;
 /// The process-wide log rate limiter (lives in `tagwire-queue`, the lowest crate that logs).
 pub use tagwire_queue::log_limit;
 mod link_error;
@@ -44,13 +45,14 @@ pub mod simulator;
 pub mod subscription;
 mod uplink;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tagwire_model::Snapshot;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use human::human_duration;
 pub use link_error::LinkError;
 pub use metrics::{DropReason, Family, Kind, RunningState, Sample, UplinkMetrics};
 pub use subscription::{Subscription, Subscriptions};
@@ -74,25 +76,33 @@ pub struct Enqueued {
 /// Fans snapshots out to every uplink whose subscriptions match.
 #[derive(Debug, Default)]
 pub struct Hub {
-    uplinks: Vec<Arc<Uplink>>,
+    /// Replaced as a whole at a reload; a publish works on the list it started with.
+    uplinks: RwLock<Arc<Vec<Arc<Uplink>>>>,
 }
 
 impl Hub {
     /// A hub over these uplinks.
     pub fn new(uplinks: Vec<Arc<Uplink>>) -> Self {
-        Self { uplinks }
+        Self {
+            uplinks: RwLock::new(Arc::new(uplinks)),
+        }
     }
 
-    /// The uplinks, in configuration order.
-    pub fn uplinks(&self) -> &[Arc<Uplink>] {
-        &self.uplinks
+    /// The uplinks now, in configuration order.
+    pub fn uplinks(&self) -> Arc<Vec<Arc<Uplink>>> {
+        Arc::clone(&self.uplinks.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Replaces the uplinks (a reload): later publishes go to these.
+    pub fn set_uplinks(&self, uplinks: Vec<Arc<Uplink>>) {
+        *self.uplinks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(uplinks);
     }
 
     /// Encodes and queues `snapshot` for every matching uplink. Runs in the caller's
     /// task; the queues move disk I/O off it themselves.
     pub async fn publish(&self, snapshot: &Snapshot) -> Enqueued {
         let mut enqueued = Enqueued::default();
-        for uplink in &self.uplinks {
+        for uplink in self.uplinks().iter() {
             match uplink.enqueue(snapshot).await {
                 Enqueue::Queued => enqueued.queued += 1,
                 Enqueue::Skipped => {}
@@ -105,7 +115,7 @@ impl Hub {
 
     /// Starts every uplink's connection task.
     pub fn spawn_uplinks(&self, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        self.uplinks
+        self.uplinks()
             .iter()
             .map(|u| u.spawn(shutdown.clone()))
             .collect()

@@ -18,7 +18,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, LabelValu
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::Uplink;
+use crate::{Hub, Uplink};
 
 /// Why a message was dropped; the `reason` label of `dropped_msgs_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -309,14 +309,19 @@ impl UplinkMetrics {
 /// A registry holding every uplink's metrics, read at each scrape. Encode it with
 /// [`prometheus_client::encoding::text::encode`] (OpenMetrics text).
 pub fn registry(uplinks: Vec<Arc<Uplink>>) -> Registry {
+    hub_registry(Arc::new(Hub::new(uplinks)))
+}
+
+/// Like [`registry`], over the uplinks `hub` has at each scrape (they change at a reload).
+pub fn hub_registry(hub: Arc<Hub>) -> Registry {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(UplinksCollector { uplinks }));
+    registry.register_collector(Box::new(UplinksCollector { hub }));
     registry
 }
 
 #[derive(Debug)]
 struct UplinksCollector {
-    uplinks: Vec<Arc<Uplink>>,
+    hub: Arc<Hub>,
 }
 
 impl Collector for UplinksCollector {
@@ -334,7 +339,7 @@ impl Collector for UplinksCollector {
                 Kind::Gauge => (family.name(), MetricType::Gauge),
             };
             let mut metric = encoder.encode_descriptor(base, family.help(), None, kind)?;
-            for uplink in &self.uplinks {
+            for uplink in self.hub.uplinks().iter() {
                 let node = Escaped(&uplink.config().name);
                 let sample = uplink.metrics().sample(family, uplink.queue().occupancy());
                 let series: Vec<(Vec<(&str, Escaped)>, u64)> = match sample {

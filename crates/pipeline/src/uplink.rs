@@ -111,8 +111,12 @@ const CONFIRM_INTERVAL: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct Uplink {
     config: UplinkConfig,
-    queue: MessageQueue,
-    metrics: UplinkMetrics,
+    /// Shared with the uplink that replaces this one at a reload ([`Uplink::rebuild`]).
+    queue: Arc<MessageQueue>,
+    /// Shared likewise, so that counters go on across a reload.
+    metrics: Arc<UplinkMetrics>,
+    /// Set by [`Uplink::hand_over`]: the next stop leaves the queue to a successor.
+    handover: std::sync::atomic::AtomicBool,
     /// The encoder and the size of the last message, to size the next buffer. A std
     /// mutex: encoding never awaits.
     encoder: Mutex<(Encoder, usize)>,
@@ -157,13 +161,45 @@ impl Uplink {
             }
         }
         Ok(Arc::new(Self {
-            queue,
-            metrics,
+            queue: Arc::new(queue),
+            metrics: Arc::new(metrics),
+            handover: Default::default(),
             encoder: Mutex::new((encoder, 4096)),
             config,
             rewound: AtomicUsize::new(0),
             kept_at_stop: AtomicUsize::new(0),
         }))
+    }
+
+    /// The uplink that replaces `old` when its configuration changed at a reload: same
+    /// queue (so nothing queued or cached is lost, and what is queued goes out first) and
+    /// same counters, with the new `config` for everything else. A new format or style
+    /// applies to messages encoded from now on; queued ones keep the bytes they were
+    /// accepted with. The queue's own limits (`[north.cache]`) stay those of `old` until
+    /// the next start. Spawn it only once `old`'s task has returned (see [`hand_over`](Self::hand_over)).
+    pub fn rebuild(old: &Uplink, config: UplinkConfig) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Arc::clone(&old.queue),
+            metrics: Arc::clone(&old.metrics),
+            handover: Default::default(),
+            // The rewound messages the old task did not resend yet are resends here.
+            rewound: AtomicUsize::new(old.rewound.load(Ordering::Relaxed)),
+            kept_at_stop: AtomicUsize::new(0),
+            encoder: Mutex::new((Encoder::new(config.encode), 4096)),
+            config,
+        })
+    }
+
+    /// Makes the next stop of this uplink's task a handover: it closes its connection at
+    /// once (no drain) and leaves every queued and unconfirmed message in the queue for
+    /// the uplink [`rebuild`](Self::rebuild) made.
+    pub fn hand_over(&self) {
+        self.handover
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn handing_over(&self) -> bool {
+        self.handover.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Messages still queued when the uplink stopped: kept in the disk cache for the
@@ -335,6 +371,11 @@ impl Uplink {
                 }
             }
         }
+        if self.handing_over() {
+            // The successor takes the queue as it is (rewound after the session).
+            debug!(uplink = %name, "handed over to the reloaded configuration");
+            return;
+        }
         let (held, _) = self.queue.occupancy();
         let lost = self.queue.close_for_shutdown().await;
         self.kept_at_stop
@@ -410,7 +451,11 @@ impl Uplink {
                     }
                 }
                 _ = shutdown.changed() => {
-                    self.drain(conn, backoff).await;
+                    if self.handing_over() {
+                        let _ = conn.close(1000, "tagwire reloading").await;
+                    } else {
+                        self.drain(conn, backoff).await;
+                    }
                     return SessionEnd::Shutdown;
                 }
                 _ = tokio::time::sleep_until(next_tls_check), if tls_watch.is_some() => {

@@ -19,14 +19,29 @@ pub enum FullPolicy {
 impl std::str::FromStr for FullPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "drop_oldest" => Ok(Self::DropOldest),
-            "drop_newest" => Ok(Self::DropNewest),
-            "refuse" => Ok(Self::Refuse),
-            other => Err(format!(
-                "unknown policy {other:?}: use \"drop_oldest\", \"drop_newest\" or \"refuse\""
-            )),
+        [Self::DropOldest, Self::DropNewest, Self::Refuse]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown policy {s:?}: use \"drop_oldest\", \"drop_newest\" or \"refuse\"")
+            })
+    }
+}
+
+impl FullPolicy {
+    /// The word of the configuration (`"drop_oldest"`, ...), which logs use too.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DropOldest => "drop_oldest",
+            Self::DropNewest => "drop_newest",
+            Self::Refuse => "refuse",
         }
+    }
+}
+
+impl std::fmt::Display for FullPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -142,7 +142,7 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
         acceptor,
         Arc::clone(&stats),
         Arc::new(|_, _: &[u8]| {}),
-        running.uplinks_signal(),
+        running.stopped_signal(),
     ));
 
     // A pool of snapshots built beforehand, so that the figures are the pipeline's

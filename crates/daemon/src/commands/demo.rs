@@ -81,8 +81,8 @@ pub async fn run(seconds: u64) -> Result<ExitCode> {
         None,
         Arc::clone(&stats),
         on_message,
-        // The receiver stops with the uplinks, so that it reads their drain.
-        running.uplinks_signal(),
+        // The receiver stops after the uplinks, so that it reads their whole drain.
+        running.stopped_signal(),
     ));
 
     let groups = vec![

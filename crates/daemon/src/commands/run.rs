@@ -5,22 +5,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tagwire_pipeline::{spawn_simulator, Hub, Uplink};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::api;
-use crate::config::{self, SouthKind};
-use crate::shutdown::{self, Running};
+use crate::process_metrics::ProcessCollector;
+use crate::reload::{self, Daemon};
+use crate::shutdown;
 
 /// Runs sources and uplinks until SIGINT/SIGTERM, then stops gracefully: sources first,
 /// then every uplink drains its queue (bounded by its drain timeout) and sends a Close.
+/// SIGHUP (or `POST /api/v1/reload`) re-reads the configuration (see [`crate::reload`]).
 pub async fn run(path: &Path) -> Result<ExitCode> {
-    let cfg = match config::load(path) {
+    let (cfg, root) = match reload::load(path).await {
         Ok(c) => c,
         Err(problems) => {
             eprintln!("tagwire: {} is not usable:", path.display());
-            for p in &problems.0 {
+            for p in &problems {
                 eprintln!("  {p}");
             }
             return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
@@ -29,70 +30,112 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     if cfg.north.is_empty() {
         tracing::warn!("no [[north]] uplink configured: snapshots have nowhere to go");
     }
-    let mut uplinks = Vec::new();
-    for (i, north) in cfg.north.into_iter().enumerate() {
-        let name = north.name.clone();
-        // Opening a disk cache reads it back, before anything runs.
-        match Uplink::open(north).await {
-            Ok(u) => uplinks.push(u),
-            Err(e) => {
-                eprintln!("tagwire: north[{i}].cache.dir: cannot open the disk cache of uplink {name:?}: {e}");
-                return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
+    // Opening a disk cache reads it back, before anything runs.
+    let (mut daemon, hub) = match Daemon::open(&cfg, &root).await {
+        Ok(d) => d,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("tagwire: {p}");
             }
+            return Ok(ExitCode::from(crate::shutdown::EXIT_USAGE));
         }
-    }
-    let hub = Arc::new(Hub::new(uplinks));
-    let listener = tokio::net::TcpListener::bind(cfg.api.listen)
-        .await
-        .with_context(|| format!("[api] listen: cannot listen on {}", cfg.api.listen))?;
-    info!(listen = %listener.local_addr()?, "management and ingest API listening");
-    let (limits, lowered) = cfg.api.limits.clone().within_open_files();
-    if let Some(nofile) = lowered {
-        warn!(
-            max_connections = limits.max_connections,
-            open_files_limit = nofile,
-            "[api] max_connections lowered to half the open-file limit, so the uplinks keep their descriptors"
-        );
-    }
+    };
+    let started = std::time::Instant::now();
     let (stop_api, api_rx) = watch::channel(false);
-    let api_task = tokio::spawn(api::serve(
-        listener,
-        Arc::new(api::ApiState {
-            hub: Arc::clone(&hub),
-            registry: tagwire_pipeline::metrics::registry(hub.uplinks().to_vec()),
-            south: cfg.south.iter().map(|s| s.name.clone()).collect(),
-            token: cfg.api.token.clone(),
-            started: std::time::Instant::now(),
-            limits,
-        }),
-        api_rx,
-    ));
-    let mut running = Running::start(&hub);
-    for south in &cfg.south {
-        match &south.kind {
-            SouthKind::Simulator(groups) => running.add_sources(spawn_simulator(
-                &south.name,
-                groups.clone(),
-                Arc::clone(&hub),
-                running.sources_signal(),
-            )),
+    let (reload_tx, mut reload_rx) = mpsc::channel::<api::ReloadReply>(4);
+    let api_task = match cfg.api.listen {
+        None => {
+            info!("management and ingest API off ([api] listen = \"off\")");
+            None
         }
-    }
-    for u in hub.uplinks() {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("[api] listen: cannot listen on {addr}"))?;
+            info!(listen = %listener.local_addr()?, "management and ingest API listening");
+            let (limits, lowered) = cfg.api.limits.clone().within_open_files();
+            if let Some(nofile) = lowered {
+                warn!(
+                    max_connections = limits.max_connections,
+                    open_files_limit = nofile,
+                    "[api] max_connections lowered to half the open-file limit, so the uplinks keep their descriptors"
+                );
+            }
+            Some(tokio::spawn(api::serve(
+                listener,
+                Arc::new(api::ApiState {
+                    hub: Arc::clone(&hub),
+                    registry: {
+                        let mut r = tagwire_pipeline::metrics::hub_registry(Arc::clone(&hub));
+                        r.register_collector(Box::new(ProcessCollector::new(
+                            Arc::clone(&hub),
+                            started,
+                        )));
+                        r
+                    },
+                    south: cfg.south.iter().map(|s| s.name.clone()).collect(),
+                    token: cfg.api.token.clone(),
+                    started,
+                    limits,
+                    reload: Some(reload_tx),
+                }),
+                api_rx,
+            )))
+        }
+    };
+    let status_task = cfg
+        .log
+        .status_interval
+        .map(|every| crate::status::spawn(Arc::clone(&hub), every, stop_api.subscribe()));
+    daemon.start(&cfg, &root);
+    for u in hub.uplinks().iter() {
         log_uplink_settings(u.config());
     }
     info!(
         uplinks = hub.uplinks().len(),
         sources = cfg.south.len(),
-        "tagwire running; SIGINT or SIGTERM stops it gracefully"
+        "tagwire running; SIGINT or SIGTERM stops it gracefully, SIGHUP reloads the configuration"
     );
 
-    shutdown::signal().await;
+    let stop = shutdown::signal();
+    tokio::pin!(stop);
+    let mut hangup = shutdown::hangup();
+    loop {
+        let reply = tokio::select! {
+            _ = &mut stop => break,
+            _ = hangup.recv() => None,
+            r = reload_rx.recv() => r,
+        };
+        info!("reloading {}", path.display());
+        let result = daemon.reload(path).await;
+        match &result {
+            Ok(line) => {
+                info!("{line}");
+                for u in hub.uplinks().iter() {
+                    log_uplink_settings(u.config());
+                }
+            }
+            Err(problems) => {
+                for p in problems {
+                    warn!("reload refused: {p}");
+                }
+                warn!(
+                    problems = problems.len(),
+                    "reload refused: the running configuration is kept"
+                );
+            }
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
     info!("stopping: sources first, then uplinks drain their queues");
-    running.stop().await;
+    let uplinks = daemon.stop().await;
     let _ = stop_api.send(true);
-    let _ = api_task.await;
-    for u in hub.uplinks() {
+    for task in api_task.into_iter().chain(status_task) {
+        let _ = task.await;
+    }
+    for u in &uplinks {
         log_final_counts(u);
     }
     Ok(ExitCode::SUCCESS)
@@ -102,11 +145,11 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
 fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
     let cache = match &c.queue.disk {
         Some(d) => format!(
-            "memory {} MiB + disk {} MiB in {} (sync {:?})",
+            "memory {} MiB + disk {} MiB in {} (sync {})",
             c.queue.max_bytes >> 20,
             d.max_bytes >> 20,
             d.dir.display(),
-            d.sync
+            sync_word(d.sync)
         ),
         None => format!("memory {} MiB, no disk cache", c.queue.max_bytes >> 20),
     };
@@ -116,9 +159,9 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
         format = %c.encode.format,
         style = %c.encode.style,
         upload_err = c.encode.upload_err,
-        frame = ?c.frame,
+        frame = %frame_word(c.frame),
         confirm = c.confirm,
-        policy = ?c.queue.policy,
+        policy = %c.queue.policy,
         %cache,
         "uplink configured"
     );
@@ -130,9 +173,28 @@ fn log_uplink_settings(c: &tagwire_pipeline::UplinkConfig) {
     }
 }
 
+/// `frame` as the configuration spells it.
+fn frame_word(frame: tagwire_ws_client::FrameKind) -> &'static str {
+    match frame {
+        tagwire_ws_client::FrameKind::Binary => "binary",
+        tagwire_ws_client::FrameKind::Text => "text",
+    }
+}
+
+/// `sync` as the configuration spells it: `"always"`, or the interval between syncs.
+fn sync_word(sync: tagwire_pipeline::SyncPolicy) -> String {
+    match sync {
+        tagwire_pipeline::SyncPolicy::Always => "always".into(),
+        tagwire_pipeline::SyncPolicy::Interval(d) => {
+            format!("every {}", tagwire_pipeline::human_duration(d))
+        }
+        tagwire_pipeline::SyncPolicy::Never => "never".into(),
+    }
+}
+
 /// One line per uplink at exit, so that a stop always says what became of the data:
 /// `delivered + dropped = queued` (with at-least-once, `resent` may also have arrived twice).
-fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
+pub(crate) fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
     info!(
         "final counts uplink={} {}",
         uplink.config().name,

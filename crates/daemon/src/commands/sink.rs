@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,18 +71,31 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
     );
 
     let stats = Arc::new(SinkStats::default());
+    // Messages written to the output and flushed, which the final summary reports: a
+    // message the sink could not write is counted as received only.
+    let written = Arc::new(AtomicU64::new(0));
     let (done_tx, mut done_rx) = watch::channel(false);
     let on_message: sink::OnMessage = {
         let out = Arc::clone(&out);
-        let stats = Arc::clone(&stats);
+        let written = Arc::clone(&written);
         let limit = args.count;
         Arc::new(move |_is_text, payload: &[u8]| {
             let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
             // Messages are JSON, which never contains a raw newline: one message a line.
-            let _ = w.write_all(payload).and_then(|_| w.write_all(b"\n"));
-            if limit.is_some_and(|n| stats.messages.load(Relaxed) >= n) {
-                let _ = w.flush();
-                let _ = done_tx.send(true);
+            // Flushed at once, so that a message is in the file (or on stdout) by the
+            // time the sender's next Ping is answered.
+            match w
+                .write_all(payload)
+                .and_then(|_| w.write_all(b"\n"))
+                .and_then(|_| w.flush())
+            {
+                Ok(()) => {
+                    let n = written.fetch_add(1, Relaxed) + 1;
+                    if limit.is_some_and(|limit| n >= limit) {
+                        let _ = done_tx.send(true);
+                    }
+                }
+                Err(e) => eprintln!("tagwire sink: cannot write a message: {e}"),
             }
         })
     };
@@ -105,7 +118,6 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
                 let n = stats.messages.load(Relaxed);
                 eprintln!("tagwire sink: {n} messages ({:.1} msg/s over the last 5 s)", (n - last) as f64 / 5.0);
                 last = n;
-                let _ = out.lock().unwrap_or_else(|e| e.into_inner()).flush();
             }
             _ = done_rx.changed() => break,
             _ = crate::shutdown::signal() => break,
@@ -116,8 +128,14 @@ pub async fn run(args: SinkArgs) -> Result<ExitCode> {
     out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
     let secs = started.elapsed().as_secs_f64();
     let n = stats.messages.load(Relaxed);
+    let w = written.load(Relaxed);
+    let unwritten = if w == n {
+        String::new()
+    } else {
+        format!(" ({} could not be written)", n - w)
+    };
     eprintln!(
-        "tagwire sink: {n} messages, {} bytes, {} connection(s) in {secs:.1} s ({:.1} msg/s)",
+        "tagwire sink: {n} messages received, {w} written{unwritten}, {} bytes, {} connection(s) in {secs:.1} s ({:.1} msg/s)",
         stats.bytes.load(Relaxed),
         stats.connections.load(Relaxed),
         n as f64 / secs.max(0.001)

@@ -17,6 +17,7 @@ that accepts and then fails every connection.
 """
 import argparse
 import asyncio
+import logging
 import signal
 import ssl
 import sys
@@ -25,7 +26,31 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 
+class _OneLine(logging.Formatter):
+    """Library log records on one line each, without the traceback: the tests provoke
+    failed handshakes and cut connections on purpose, and a passing test's output should
+    not be full of tracebacks."""
+
+    def format(self, record):
+        record.exc_info = None
+        record.exc_text = None
+        return super().format(record)
+
+
+def quiet_library_logs():
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLine("python peer: %(name)s: %(message)s"))
+    for name in ("websockets", "asyncio"):
+        log = logging.getLogger(name)
+        log.addHandler(handler)
+        log.propagate = False
+    # asyncio's "socket.send() raised exception." repeats for every write to a peer the
+    # test cut; real problems are errors.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
+
+
 def main():
+    quiet_library_logs()
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--out", required=True)
