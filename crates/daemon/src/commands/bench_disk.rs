@@ -128,7 +128,7 @@ async fn run_one(b: &DiskBench<'_>, disk: Option<PathBuf>) -> Result<Figures> {
         None,
         Arc::clone(&stats),
         Arc::new(|_, _: &[u8]| {}),
-        running.uplinks_signal(),
+        running.stopped_signal(),
     ));
     let mut generator = GroupGenerator::new(
         "bench",
