@@ -304,12 +304,12 @@ fn connect_time_tls_errors_are_logged_with_advice() {
     let uplinks = [
         // No `ca`: the public web CAs do not know the test CA.
         Uplink::new("no-ca", url("localhost", &localhost))
-            .with("cert", certs::p(&pki.client(certs::Alg::EcP256).cert))
+            .with("cert", certs::p(&pki.client(certs::KeyAlg::EcP256).cert))
             .with("key", certs::p(pki.key(KeyVariant::Pkcs8Plain))),
         // `ca` is another CA.
         Uplink::new("wrong-ca", url("localhost", &localhost))
             .with("ca", certs::p(&pki.other_ca))
-            .with("cert", certs::p(&pki.client(certs::Alg::EcP256).cert))
+            .with("cert", certs::p(&pki.client(certs::KeyAlg::EcP256).cert))
             .with("key", certs::p(pki.key(KeyVariant::Pkcs8Plain))),
         // The certificate is for gateway.test, the URL says 127.0.0.1.
         client(Uplink::new("name-mismatch", url("127.0.0.1", &gateway))),
@@ -1003,12 +1003,12 @@ fn certificates_from_the_usual_openssl_recipes_deliver_to_python_and_nginx() {
         pem_pair(
             "v1-server",
             at(&v1_peer, "v1-server"),
-            pki.client(certs::Alg::EcP256),
+            pki.client(certs::KeyAlg::EcP256),
         ),
         pem_pair(
             "cn-only-server",
             at(&cn_peer, "cn-only-server"),
-            pki.client(certs::Alg::EcP256),
+            pki.client(certs::KeyAlg::EcP256),
         ),
         pem_pair("nginx-v1", nginx_url.clone(), &v1),
         pem_pair("nginx-ext", nginx_url.clone(), &ext),

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{handshake, InputForm, KeyAlg, KeyFormat, Pki, PASSWORD};
+use support::{handshake, InputForm, KeyAlg, KeyFormat, Pki, ServerConfigs as _, PASSWORD};
 use tagwire_tls_config::{build_client_config, PasswordSource, TlsParams};
 
 /// Builds and handshakes one combination; `Err` describes the failure.

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use rustls::pki_types::UnixTime;
 use support::{
-    assert_no_password, handshake, HandshakeFailure, Identity, InputForm, KeyAlg, Pki, PASSWORD,
+    assert_no_password, handshake, HandshakeFailure, Identity, InputForm, KeyAlg, Pki,
+    ServerConfigs as _, PASSWORD,
 };
 use tagwire_tls_config::{
     build_client_config, explain_tls_error, ClientConfigSource, ErrorKind, PasswordSource,

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{handshake, HandshakeFailure, InputForm, KeyAlg, Pki};
+use support::{handshake, HandshakeFailure, InputForm, KeyAlg, Pki, ServerConfigs as _};
 use tagwire_tls_config::{build_client_config, explain_tls_error, TlsParams};
 
 fn ca_only(pki: &Pki) -> TlsParams {
