@@ -134,30 +134,12 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
             .context("bench TLS client")?,
         );
     }
-    let uplink = Uplink::open(config).await?;
-    let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
-    let running = Running::start(&hub);
-    let receiver = tokio::spawn(sink::serve(
-        listener,
-        acceptor,
-        Arc::clone(&stats),
-        Arc::new(|_, _: &[u8]| {}),
-        running.stopped_signal(),
-    ));
-
-    // A pool of snapshots built beforehand, so that the figures are the pipeline's
-    // (encode, queue, frame, TLS, confirm), not the generator's.
-    let mut generator = GroupGenerator::new(
-        "bench",
-        SimGroup {
-            name: "g".into(),
-            interval: Duration::from_millis(1),
-            tags: args.tags,
-        },
-    );
-    let pool: Vec<Snapshot> = (0..64)
-        .map(|_| generator.next_snapshot(tagwire_pipeline::now_ms()))
-        .collect();
+    let Rig {
+        uplink,
+        running,
+        receiver,
+    } = Rig::start(config, listener, acceptor, Arc::clone(&stats)).await?;
+    let pool = snapshot_pool(args.tags);
 
     let duration = Duration::from_secs(args.seconds.max(1));
     let producer_uplink = Arc::clone(&uplink);
@@ -217,6 +199,59 @@ fn self_signed_acceptor() -> Result<(TlsAcceptor, String)> {
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)?;
     Ok((TlsAcceptor::from(Arc::new(config)), certified.cert.pem()))
+}
+
+/// One bench run's moving parts: an uplink, its running pipeline and the in-process
+/// receiver it delivers to.
+pub(super) struct Rig {
+    /// The uplink under test.
+    pub uplink: Arc<Uplink>,
+    /// Its pipeline; `stop` drains it.
+    pub running: Running,
+    /// The receiver's task; it ends once the uplinks have stopped.
+    pub receiver: tokio::task::JoinHandle<()>,
+}
+
+impl Rig {
+    /// Opens the uplink of `config` and starts it against a receiver on `listener`.
+    pub(super) async fn start(
+        config: UplinkConfig,
+        listener: TcpListener,
+        acceptor: Option<TlsAcceptor>,
+        stats: Arc<SinkStats>,
+    ) -> Result<Rig> {
+        let uplink = Uplink::open(config).await?;
+        let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
+        let running = Running::start(&hub);
+        let receiver = tokio::spawn(sink::serve(
+            listener,
+            acceptor,
+            stats,
+            Arc::new(|_, _: &[u8]| {}),
+            running.stopped_signal(),
+        ));
+        Ok(Rig {
+            uplink,
+            running,
+            receiver,
+        })
+    }
+}
+
+/// A pool of snapshots of `tags` tags built beforehand, so that the figures are the
+/// pipeline's (encode, queue, frame, TLS, confirm), not the generator's.
+pub(super) fn snapshot_pool(tags: usize) -> Vec<Snapshot> {
+    let mut generator = GroupGenerator::new(
+        "bench",
+        SimGroup {
+            name: "g".into(),
+            interval: Duration::from_millis(1),
+            tags,
+        },
+    );
+    (0..64)
+        .map(|_| generator.next_snapshot(tagwire_pipeline::now_ms()))
+        .collect()
 }
 
 /// User plus system CPU time of this process, in seconds.

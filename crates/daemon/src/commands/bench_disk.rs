@@ -11,17 +11,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tagwire_encode::{Format, Style};
-use tagwire_model::Snapshot;
-use tagwire_pipeline::simulator::{GroupGenerator, SimGroup};
 use tagwire_pipeline::{
-    DiskCacheConfig, Enqueue, Family, FullPolicy, Hub, QueueLimits, SyncPolicy, Uplink,
-    UplinkConfig,
+    DiskCacheConfig, Enqueue, Family, FullPolicy, QueueLimits, SyncPolicy, UplinkConfig,
 };
 use tokio::net::TcpListener;
 
-use super::bench::{cpu_seconds, peak_rss_kib};
-use crate::shutdown::Running;
-use crate::sink::{self, SinkStats};
+use super::bench::{cpu_seconds, peak_rss_kib, snapshot_pool, Rig};
+use crate::sink::SinkStats;
 
 /// Which queue(s) `tagwire bench --disk` measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -120,27 +116,12 @@ async fn run_one(b: &DiskBench<'_>, disk: Option<PathBuf>) -> Result<Figures> {
         }),
         ..QueueLimits::default()
     };
-    let uplink = Uplink::open(config).await?;
-    let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
-    let running = Running::start(&hub);
-    let receiver = tokio::spawn(sink::serve(
-        listener,
-        None,
-        Arc::clone(&stats),
-        Arc::new(|_, _: &[u8]| {}),
-        running.stopped_signal(),
-    ));
-    let mut generator = GroupGenerator::new(
-        "bench",
-        SimGroup {
-            name: "g".into(),
-            interval: Duration::from_millis(1),
-            tags: b.tags,
-        },
-    );
-    let pool: Vec<Snapshot> = (0..64)
-        .map(|_| generator.next_snapshot(tagwire_pipeline::now_ms()))
-        .collect();
+    let Rig {
+        uplink,
+        running,
+        receiver,
+    } = Rig::start(config, listener, None, Arc::clone(&stats)).await?;
+    let pool = snapshot_pool(b.tags);
 
     let duration = Duration::from_secs(b.seconds.max(1));
     let (cpu_before, written_before) = (cpu_seconds(), write_bytes());
