@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::elf;
 use crate::setup::{require_cargo_sub, zigbuild_env};
-use crate::targets::{dist_target, DistTarget, Libc, DIST_TARGETS, SIZE_LIMIT};
+use crate::targets::{dist_target, DistTarget, Libc, DIST_TARGETS};
 use crate::util::{cargo, output, run, target_dir, workspace_root};
 
 /// The files packed next to the binary (source path, name in the archive).
@@ -131,7 +131,7 @@ fn build_one(
     run(&mut cmd)?;
 
     let binary = target_dir().join(t.triple).join("dist").join("tagwire");
-    let (size, libc) = check_binary(t, &binary, SIZE_LIMIT)?;
+    let (size, libc) = check_binary(t, &binary, t.size_limit)?;
 
     let stem = archive_stem(version, t.triple);
     let mut packages = vec![pack(&binary, &stem, out)?];
@@ -296,6 +296,7 @@ mod tests {
             libc,
             deb_arch: None,
             qemu: None,
+            size_limit: u64::MAX,
         }
     }
 
