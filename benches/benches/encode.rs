@@ -149,49 +149,10 @@ fn j_of_json(j: &Json) -> J {
     }
 }
 
-/// The value the compact style writes (scaling applied), or the error code.
+/// The value the compact style writes (scaling applied), or the error code: the derive
+/// baseline's value, as a `serde_json::Value`.
 fn j_of_tag(t: &Tag) -> Result<J, i32> {
-    let v = match &t.reading {
-        Reading::Error(c) => return Err(*c),
-        Reading::Value(v) => v,
-    };
-    let scaled = t.decimal != 0.0 || t.bias != 0.0;
-    let factor = if t.decimal != 0.0 { t.decimal } else { 1.0 };
-    let real = |x: f64| {
-        if x.is_finite() {
-            Ok(J::from(x))
-        } else {
-            Err(3008)
-        }
-    };
-    match v {
-        Value::Float(f) if !scaled => {
-            if f.is_finite() {
-                Ok(J::from(*f))
-            } else {
-                Err(3008)
-            }
-        }
-        Value::Float(f) => real(f64::from(*f) * factor + t.bias),
-        Value::Double(d) => real(if scaled { d * factor + t.bias } else { *d }),
-        Value::Int16(x) if scaled => real(f64::from(*x) * factor + t.bias),
-        Value::Uint16(x) if scaled => real(f64::from(*x) * factor + t.bias),
-        Value::Int32(x) if scaled => real(f64::from(*x) * factor + t.bias),
-        Value::Uint32(x) if scaled => real(f64::from(*x) * factor + t.bias),
-        Value::Int8(x) => Ok(J::from(*x)),
-        Value::Uint8(x) => Ok(J::from(*x)),
-        Value::Int16(x) => Ok(J::from(*x)),
-        Value::Uint16(x) => Ok(J::from(*x)),
-        Value::Int32(x) => Ok(J::from(*x)),
-        Value::Uint32(x) => Ok(J::from(*x)),
-        Value::Int64(x) => Ok(J::from(*x)),
-        Value::Uint64(x) => Ok(J::from(*x)),
-        Value::Bit(b) => Ok(J::from(u8::from(*b))),
-        Value::Bool(b) => Ok(J::Bool(*b)),
-        Value::String(s) => Ok(J::String(s.clone())),
-        Value::Custom(j) => Ok(j_of_json(j)),
-        other => panic!("benchmark data has no {:?}", other.data_type()),
-    }
+    derive::val_of_tag(t).map(|v| serde_json::to_value(v).expect("in-memory"))
 }
 
 fn serde_message(s: &Snapshot, format: Format) -> J {
