@@ -126,17 +126,7 @@ fn tagwire_sink_receives_what_tagwire_run_sends() {
         .unwrap();
     // The sink prints its address first.
     let mut stderr = sink.stderr.take().unwrap();
-    let mut first = Vec::new();
-    let mut byte = [0u8];
-    while stderr.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        first.push(byte[0]);
-    }
-    let first = String::from_utf8(first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .unwrap_or_else(|| panic!("sink said {first:?}"))
-        .to_string();
+    let url = sink_url(&mut stderr);
     let mut daemon = start_daemon(dir.path(), &sim_config(&format!("{url}/sink"), ""));
     let status = {
         let start = std::time::Instant::now();

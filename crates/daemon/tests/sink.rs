@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{peer_env, peers_dir, read_lines, tagwire, Proc};
+use support::{peer_env, peers_dir, read_lines, sink_url, tagwire, Proc};
 
 /// Starts `tagwire sink --out FILE` and returns it with its ws:// address.
 fn start_sink(out: &std::path::Path) -> (Proc, String, std::process::ChildStderr) {
@@ -19,17 +19,7 @@ fn start_sink(out: &std::path::Path) -> (Proc, String, std::process::ChildStderr
         .spawn()
         .unwrap();
     let mut stderr = child.stderr.take().unwrap();
-    let mut first = Vec::new();
-    let mut byte = [0u8];
-    while stderr.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        first.push(byte[0]);
-    }
-    let first = String::from_utf8(first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("ws://"))
-        .unwrap_or_else(|| panic!("sink said {first:?}"))
-        .to_string();
+    let url = sink_url(&mut stderr);
     let proc = Proc {
         child,
         name: "tagwire sink".into(),

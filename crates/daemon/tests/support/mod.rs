@@ -493,3 +493,19 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Reads the first line `tagwire sink` prints on stderr (byte by byte, so that nothing
+/// after it is buffered away) and returns the `ws://` address it names.
+pub fn sink_url(stderr: &mut impl std::io::Read) -> String {
+    let mut first = Vec::new();
+    let mut byte = [0u8];
+    while stderr.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        first.push(byte[0]);
+    }
+    let first = String::from_utf8(first).unwrap();
+    first
+        .split_whitespace()
+        .find(|w| w.starts_with("ws://"))
+        .unwrap_or_else(|| panic!("sink said {first:?}"))
+        .to_string()
+}
