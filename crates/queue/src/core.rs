@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tracing::{error, info, warn};
 
 use crate::disk_log::{DiskLog, DiskLogError, DiskLogOptions, Recovery};
+use crate::kind::{self, KindCounts, MessageKind};
 use crate::limits::{FullPolicy, QueueLimits};
 use crate::{Message, PushOutcome};
 
@@ -36,6 +37,7 @@ struct Entry {
     seq: u64,
     timestamp_ms: u64,
     len: usize,
+    kind: MessageKind,
     stored: Stored,
 }
 
@@ -98,6 +100,8 @@ pub(crate) struct Core {
     mem_bytes: usize,
     next_seq: u64,
     disk: Option<Disk>,
+    /// What happened to each kind, indexed by [`MessageKind::index`].
+    counts: [KindCounts; MessageKind::ALL.len()],
 }
 
 impl Core {
@@ -116,6 +120,7 @@ impl Core {
             mem_bytes: 0,
             next_seq: 1,
             disk: None,
+            counts: Default::default(),
         }
     }
 
@@ -137,13 +142,14 @@ impl Core {
             skip += records.len() as u64;
             for r in records {
                 let len = r.payload.len();
+                let (timestamp_ms, kind) = kind::from_disk(r.timestamp_ms);
                 let keep = core.mem_bytes + len <= core.limits.max_bytes;
                 let stored = if keep {
                     Stored::DiskAndMemory(Bytes::from(r.payload))
                 } else {
                     Stored::Disk
                 };
-                core.push_entry(stored, r.timestamp_ms, len);
+                core.push_entry(stored, timestamp_ms, len, kind);
             }
         }
         core.disk = Some(Disk {
@@ -157,28 +163,59 @@ impl Core {
         &self.limits
     }
 
-    /// Queues `payload`, applying the full-queue policy.
-    pub(crate) fn push(&mut self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
+    /// Queues `payload` as a message of `kind`, applying the full-queue policy. A full
+    /// queue first drops the oldest waiting driver-state message it can remove (a stale
+    /// state is worthless); a driver-state message never makes room by dropping data: it
+    /// is rejected instead (`DroppedNewest`), whatever the policy. `dropped_oldest`
+    /// counts data messages only.
+    pub(crate) fn push(
+        &mut self,
+        payload: Bytes,
+        timestamp_ms: u64,
+        kind: MessageKind,
+    ) -> PushOutcome {
+        let data_dropped = self.counts[MessageKind::Data.index()].dropped;
+        match self.try_push(payload, timestamp_ms, kind) {
+            Ok(()) => PushOutcome::Queued {
+                dropped_oldest: self.counts[MessageKind::Data.index()].dropped - data_dropped,
+            },
+            Err(not_queued) => {
+                self.counts[kind.index()].rejected += 1;
+                not_queued
+            }
+        }
+    }
+
+    /// [`push`](Self::push) without the counting of its outcome: `Err` says why the
+    /// message was not queued.
+    fn try_push(
+        &mut self,
+        payload: Bytes,
+        timestamp_ms: u64,
+        kind: MessageKind,
+    ) -> Result<(), PushOutcome> {
         let size = payload.len();
-        let policy = self.limits.policy;
-        let mut dropped_oldest = 0;
-        if self.entries.len() >= self.limits.max_messages {
+        let policy = match kind {
+            MessageKind::Data => self.limits.policy,
+            MessageKind::DriverState => FullPolicy::DropNewest,
+        };
+        if self.entries.len() >= self.limits.max_messages && !self.drop_stale_state(false) {
             match policy {
-                FullPolicy::DropNewest => return PushOutcome::DroppedNewest,
-                FullPolicy::Refuse => return PushOutcome::Refused,
+                FullPolicy::DropNewest => return Err(PushOutcome::DroppedNewest),
+                FullPolicy::Refuse => return Err(PushOutcome::Refused),
                 FullPolicy::DropOldest => {
                     if !self.drop_one_oldest(true) {
-                        return PushOutcome::TooLarge;
+                        return Err(PushOutcome::TooLarge);
                     }
-                    dropped_oldest += 1;
                 }
             }
         }
         let mut on_disk = false;
         if self.disk.as_ref().is_some_and(Disk::usable) {
+            let field = kind::to_disk(timestamp_ms, kind);
             loop {
                 let disk = self.disk.as_mut().expect("checked above");
-                match disk.log.append(timestamp_ms, &payload) {
+                match disk.log.append(field, &payload) {
                     Ok(()) => {
                         if disk.degraded_since.take().is_some() {
                             info!(dir = %disk.log.dir().display(), "disk cache: writing to disk again");
@@ -187,18 +224,18 @@ impl Core {
                         break;
                     }
                     Err(DiskLogError::Full) => match policy {
-                        FullPolicy::DropNewest => return PushOutcome::DroppedNewest,
-                        FullPolicy::Refuse => return PushOutcome::Refused,
+                        _ if self.drop_stale_state(true) => {}
+                        FullPolicy::DropNewest => return Err(PushOutcome::DroppedNewest),
+                        FullPolicy::Refuse => return Err(PushOutcome::Refused),
                         FullPolicy::DropOldest => {
                             // Only removing an on-disk message frees disk space, and the
                             // log removes from its front: drop the oldest on-disk entry.
                             if !self.drop_one_oldest(false) {
-                                return PushOutcome::TooLarge;
+                                return Err(PushOutcome::TooLarge);
                             }
-                            dropped_oldest += 1;
                         }
                     },
-                    Err(DiskLogError::TooLarge { .. }) => return PushOutcome::TooLarge,
+                    Err(DiskLogError::TooLarge { .. }) => return Err(PushOutcome::TooLarge),
                     Err(e) => {
                         let dir = disk.log.dir().display().to_string();
                         // Said once per episode; a retry that fails again stays quiet.
@@ -221,34 +258,37 @@ impl Core {
             } else {
                 Stored::Disk
             };
-            self.push_entry(stored, timestamp_ms, size);
+            self.push_entry(stored, timestamp_ms, size, kind);
         } else {
             if size > self.limits.max_bytes {
-                return PushOutcome::TooLarge;
+                return Err(PushOutcome::TooLarge);
             }
             while self.mem_bytes + size > self.limits.max_bytes {
-                if self.spill_one_payload() {
+                if self.spill_one_payload() || self.drop_stale_state(false) {
                     continue;
                 }
                 match policy {
-                    FullPolicy::DropNewest => return PushOutcome::DroppedNewest,
-                    FullPolicy::Refuse => return PushOutcome::Refused,
+                    FullPolicy::DropNewest => return Err(PushOutcome::DroppedNewest),
+                    FullPolicy::Refuse => return Err(PushOutcome::Refused),
                     FullPolicy::DropOldest => {
                         if !self.drop_oldest_in_memory() {
-                            return PushOutcome::TooLarge;
+                            return Err(PushOutcome::TooLarge);
                         }
-                        dropped_oldest += 1;
                     }
                 }
             }
-            self.push_entry(Stored::Memory(payload), timestamp_ms, size);
+            self.push_entry(Stored::Memory(payload), timestamp_ms, size, kind);
         }
-        PushOutcome::Queued { dropped_oldest }
+        Ok(())
     }
 
     /// Appends an entry of `len` payload bytes with the next sequence number: the one
     /// place that counts a message in.
-    fn push_entry(&mut self, stored: Stored, timestamp_ms: u64, len: usize) {
+    fn push_entry(&mut self, stored: Stored, timestamp_ms: u64, len: usize, kind: MessageKind) {
+        let counts = &mut self.counts[kind.index()];
+        counts.queued += 1;
+        counts.held += 1;
+        counts.held_bytes += len as u64;
         self.bytes += len;
         if matches!(stored, Stored::Memory(_) | Stored::DiskAndMemory(_)) {
             self.mem_bytes += len;
@@ -259,6 +299,7 @@ impl Core {
             seq,
             timestamp_ms,
             len,
+            kind,
             stored,
         });
     }
@@ -324,6 +365,7 @@ impl Core {
                 seq: entry.seq,
                 payload,
                 timestamp_ms: entry.timestamp_ms,
+                kind: entry.kind,
             });
             bytes += size;
             self.in_flight += 1;
@@ -332,7 +374,8 @@ impl Core {
         batch
     }
 
-    /// See [`MessageQueue::confirm`](crate::MessageQueue::confirm).
+    /// See [`MessageQueue::confirm`](crate::MessageQueue::confirm): data messages and
+    /// bytes; every kind is tallied in `counts`.
     pub(crate) fn confirm(&mut self, up_to: u64) -> (u64, u64) {
         let (mut count, mut bytes, mut from_disk) = (0u64, 0u64, 0u64);
         while self.in_flight > 0 && self.entries.front().is_some_and(|e| e.seq <= up_to) {
@@ -340,8 +383,11 @@ impl Core {
             if e.on_disk() {
                 from_disk += 1;
             }
-            count += 1;
-            bytes += e.len as u64;
+            self.counts[e.kind.index()].confirmed += 1;
+            if e.kind == MessageKind::Data {
+                count += 1;
+                bytes += e.len as u64;
+            }
         }
         self.pop_disk(from_disk);
         (count, bytes)
@@ -377,6 +423,10 @@ impl Core {
         self.mem_bytes
     }
 
+    pub(crate) fn counts(&self, kind: MessageKind) -> KindCounts {
+        self.counts[kind.index()]
+    }
+
     /// See [`MessageQueue::sync`](crate::MessageQueue::sync).
     pub(crate) fn sync(&mut self) {
         if let Some(disk) = self.disk.as_mut() {
@@ -391,7 +441,8 @@ impl Core {
         }
     }
 
-    /// See [`MessageQueue::close_for_shutdown`](crate::MessageQueue::close_for_shutdown).
+    /// See [`MessageQueue::close_for_shutdown`](crate::MessageQueue::close_for_shutdown):
+    /// returns the data messages lost; every kind's losses are tallied as dropped.
     pub(crate) fn close_for_shutdown(&mut self) -> usize {
         let entries = std::mem::take(&mut self.entries);
         self.in_flight = 0;
@@ -399,17 +450,28 @@ impl Core {
         self.in_flight_on_disk = 0;
         self.bytes = 0;
         self.mem_bytes = 0;
+        for counts in &mut self.counts {
+            counts.held = 0;
+            counts.held_bytes = 0;
+        }
+        let mut lost = [0u64; MessageKind::ALL.len()];
         let Some(disk) = self.disk.as_mut() else {
-            return entries.len();
+            for e in &entries {
+                lost[e.kind.index()] += 1;
+            }
+            return self.count_lost(lost);
         };
-        let mut lost = 0;
         let mut persisted = 0;
         for e in &entries {
             if let Stored::Memory(payload) = &e.stored {
-                if disk.log.append(e.timestamp_ms, payload).is_ok() {
+                if disk
+                    .log
+                    .append(kind::to_disk(e.timestamp_ms, e.kind), payload)
+                    .is_ok()
+                {
                     persisted += 1;
                 } else {
-                    lost += 1;
+                    lost[e.kind.index()] += 1;
                 }
             }
         }
@@ -420,13 +482,24 @@ impl Core {
             info!(dir = %disk.log.dir().display(), messages = persisted,
                 "disk cache: messages held in memory were written to disk for the next start");
         }
-        lost
+        self.count_lost(lost)
+    }
+
+    /// Tallies messages lost at shutdown (per kind) as dropped; returns the data ones.
+    fn count_lost(&mut self, lost: [u64; MessageKind::ALL.len()]) -> usize {
+        for kind in MessageKind::ALL {
+            self.counts[kind.index()].dropped += lost[kind.index()];
+        }
+        lost[MessageKind::Data.index()] as usize
     }
 
     /// Removes the entry at `index` and updates every counter: the one place that
     /// counts a message out (the disk log is popped by the caller).
     fn remove_at(&mut self, index: usize) -> Option<Entry> {
         let e = self.entries.remove(index)?;
+        let counts = &mut self.counts[e.kind.index()];
+        counts.held -= 1;
+        counts.held_bytes -= e.len as u64;
         self.bytes -= e.len;
         if e.in_memory().is_some() {
             self.mem_bytes -= e.len;
@@ -465,6 +538,7 @@ impl Core {
     fn drop_at(&mut self, index: usize) -> bool {
         match self.remove_at(index) {
             Some(e) => {
+                self.counts[e.kind.index()].dropped += 1;
                 if e.on_disk() {
                     // Only the front on-disk entry is ever dropped, matching the log's front.
                     self.pop_disk(1);
@@ -473,6 +547,28 @@ impl Core {
             }
             None => false,
         }
+    }
+
+    /// Drops the oldest waiting driver-state message that can leave from where it is (a
+    /// memory-only one from anywhere, an on-disk one only from the log's front) to make
+    /// room: a stale state is worthless, and a fresh one follows. With `need_disk`, only
+    /// one whose removal frees disk space. Returns false when there is none (at once
+    /// when no state message is held, so data-only queues pay nothing).
+    fn drop_stale_state(&mut self, need_disk: bool) -> bool {
+        if self.counts[MessageKind::DriverState.index()].held == 0 {
+            return false;
+        }
+        let first_on_disk = self.entries.iter().position(Entry::on_disk);
+        let found = (self.in_flight..self.entries.len()).find(|&i| {
+            let e = &self.entries[i];
+            e.kind == MessageKind::DriverState
+                && if e.on_disk() {
+                    Some(i) == first_on_disk
+                } else {
+                    !need_disk
+                }
+        });
+        found.is_some_and(|i| self.drop_at(i))
     }
 
     /// Drops the oldest entry to make room. Prefers a waiting one (an in-flight message is
@@ -543,7 +639,10 @@ impl Core {
         let (mut bytes, mut mem, mut in_flight_bytes, mut in_flight_on_disk) = (0, 0, 0, 0);
         let mut on_disk = 0;
         let mut previous_seq = 0;
+        let mut held = [(0u64, 0u64); MessageKind::ALL.len()];
         for (i, e) in self.entries.iter().enumerate() {
+            held[e.kind.index()].0 += 1;
+            held[e.kind.index()].1 += e.len as u64;
             if e.seq <= previous_seq || e.seq >= self.next_seq {
                 return false;
             }
@@ -567,6 +666,24 @@ impl Core {
             && in_flight_bytes == self.in_flight_bytes
             && in_flight_on_disk == self.in_flight_on_disk
             && (self.disk.is_some() || on_disk == 0)
+            && MessageKind::ALL.iter().all(|k| {
+                let c = &self.counts[k.index()];
+                held[k.index()] == (c.held, c.held_bytes)
+            })
+    }
+
+    /// Test access: each entry's payload (as text, empty when on disk only) and kind.
+    #[cfg(test)]
+    pub(crate) fn entries_for_test(&self) -> Vec<(String, MessageKind)> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let text = e
+                    .in_memory()
+                    .map(|p| String::from_utf8_lossy(p).into_owned());
+                (text.unwrap_or_default(), e.kind)
+            })
+            .collect()
     }
 
     /// Test access: whether each entry is in the disk log, oldest first.

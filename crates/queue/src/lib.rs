@@ -48,10 +48,12 @@
 
 mod core;
 pub mod disk_log;
+mod kind;
 mod limits;
 pub mod log_limit;
 mod queue;
 
 pub use disk_log::{DiskLogError, Recovery, SyncPolicy};
+pub use kind::{KindCounts, MessageKind};
 pub use limits::{DiskCacheConfig, FullPolicy, QueueLimits};
 pub use queue::{Message, MessageQueue, PushOutcome};

@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 
 use crate::core::Core;
 use crate::disk_log::{DiskLogError, Recovery};
+use crate::kind::{KindCounts, MessageKind};
 use crate::limits::QueueLimits;
 
 /// One encoded message, ready to be written as a WebSocket data frame.
@@ -38,6 +39,8 @@ pub struct Message {
     pub payload: Bytes,
     /// The snapshot's timestamp (ms since the Unix epoch), kept through the disk cache.
     pub timestamp_ms: u64,
+    /// What it carries, kept through the disk cache too.
+    pub kind: MessageKind,
 }
 
 /// The answer to [`MessageQueue::push`].
@@ -134,13 +137,32 @@ impl MessageQueue {
         op(&self.shared.lock())
     }
 
-    /// Queues `payload`, applying the full-queue policy. With a disk cache the message
-    /// is in the disk log (handed to the kernel) when this returns `Queued`, unless the
-    /// disk is full or failing, in which case it is kept in memory.
+    /// Queues `payload` as a data message, applying the full-queue policy. With a disk
+    /// cache the message is in the disk log (handed to the kernel) when this returns
+    /// `Queued`, unless the disk is full or failing, in which case it is kept in memory.
     ///
     /// If this future is dropped before it completes, the push may still happen.
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
-        let outcome = self.run(move |core| core.push(payload, timestamp_ms)).await;
+        self.push_kind(payload, timestamp_ms, MessageKind::Data)
+            .await
+    }
+
+    /// Queues `payload` as a message of `kind` (see [`push`](Self::push)). When the
+    /// queue is full, waiting driver-state messages are dropped first, oldest first (a
+    /// stale state is worthless; an on-disk one can only leave from the log's front),
+    /// whatever the kind pushed; a driver-state message never makes room by dropping
+    /// data, it is rejected instead (`DroppedNewest`) whatever the policy.
+    /// `Queued { dropped_oldest }` counts data messages only; [`counts`](Self::counts)
+    /// tallies each kind.
+    pub async fn push_kind(
+        &self,
+        payload: Bytes,
+        timestamp_ms: u64,
+        kind: MessageKind,
+    ) -> PushOutcome {
+        let outcome = self
+            .run(move |core| core.push(payload, timestamp_ms, kind))
+            .await;
         if matches!(outcome, PushOutcome::Queued { .. }) {
             self.shared.ready.notify_one();
         }
@@ -161,7 +183,8 @@ impl MessageQueue {
     }
 
     /// Removes every in-flight message with `seq <= up_to`: the server has read them.
-    /// Returns how many messages and bytes were confirmed.
+    /// Returns how many *data* messages and bytes were confirmed (every kind is tallied
+    /// in [`counts`](Self::counts)).
     pub async fn confirm(&self, up_to: u64) -> (u64, u64) {
         self.run(move |core| core.confirm(up_to)).await
     }
@@ -200,6 +223,12 @@ impl MessageQueue {
         self.read(Core::memory_bytes)
     }
 
+    /// What became of the messages of `kind` since the queue was opened, and how many
+    /// it holds now.
+    pub fn counts(&self, kind: MessageKind) -> KindCounts {
+        self.read(|core| core.counts(kind))
+    }
+
     /// The disk cache's timer, to call every
     /// [`DiskCacheConfig::tick_period`](crate::DiskCacheConfig::tick_period): with
     /// [`SyncPolicy::Interval`](crate::SyncPolicy::Interval), once the interval has
@@ -210,8 +239,9 @@ impl MessageQueue {
     }
 
     /// At shutdown: keeps on disk what can be kept (messages held only in memory are
-    /// written to the disk cache now) and returns how many messages are lost, that is
-    /// held in memory with no disk cache to keep them. The queue is empty afterwards.
+    /// written to the disk cache now) and returns how many data messages are lost, that
+    /// is held in memory with no disk cache to keep them (lost messages of every kind
+    /// are tallied as dropped in [`counts`](Self::counts)). The queue is empty afterwards.
     pub async fn close_for_shutdown(&self) -> usize {
         self.run(Core::close_for_shutdown).await
     }
@@ -539,6 +569,130 @@ mod tests {
         }
         let want: Vec<Vec<u8>> = (0..21).map(|i| format!("{i:04}").into_bytes()).collect();
         assert_eq!(all, want);
+    }
+
+    async fn push_state(q: &MessageQueue, s: &'static str) -> PushOutcome {
+        q.push_kind(
+            Bytes::from_static(s.as_bytes()),
+            7,
+            MessageKind::DriverState,
+        )
+        .await
+    }
+
+    fn kinds(batch: &[Message]) -> Vec<MessageKind> {
+        batch.iter().map(|m| m.kind).collect()
+    }
+
+    #[tokio::test]
+    async fn counts_returned_are_of_data_and_each_kind_is_tallied_apart() {
+        let q = q(1000, 100, FullPolicy::DropOldest);
+        push(&q, "aa").await;
+        push_state(&q, "sss").await;
+        push(&q, "bb").await;
+        let batch = q.take_batch(10, 1000).await;
+        use MessageKind::{Data, DriverState};
+        assert_eq!(
+            kinds(&batch),
+            [Data, DriverState, Data],
+            "one stream, in order"
+        );
+        assert_eq!(q.confirm(3).await, (2, 4), "two data messages of 2 bytes");
+        let state = q.counts(DriverState);
+        assert_eq!((state.queued, state.confirmed, state.held), (1, 1, 0));
+        let data = q.counts(Data);
+        assert_eq!((data.queued, data.confirmed, data.held), (2, 2, 0));
+        // At shutdown without a disk cache, the lost state is not a lost data message.
+        push_state(&q, "sss").await;
+        push(&q, "cc").await;
+        assert_eq!(q.close_for_shutdown().await, 1);
+        assert_eq!(q.counts(DriverState).dropped, 1);
+        assert_eq!(q.counts(Data).dropped, 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_waiting_states_first_and_a_state_never_displaces_data() {
+        use MessageKind::{Data, DriverState};
+        for policy in [
+            FullPolicy::DropOldest,
+            FullPolicy::DropNewest,
+            FullPolicy::Refuse,
+        ] {
+            let q = q(1000, 3, policy);
+            push_state(&q, "s1").await;
+            push(&q, "a").await;
+            push_state(&q, "s2").await;
+            // Full by count: the oldest waiting state goes, whatever the policy.
+            assert_eq!(
+                push(&q, "b").await,
+                PushOutcome::Queued { dropped_oldest: 0 },
+                "{policy:?}"
+            );
+            assert_eq!(q.counts(DriverState).dropped, 1);
+            assert_eq!(
+                push_state(&q, "s3").await,
+                PushOutcome::Queued { dropped_oldest: 0 },
+                "s2 made room for the fresher s3"
+            );
+            let payloads_now: Vec<_> = q
+                .shared
+                .lock()
+                .entries_for_test()
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            assert_eq!(payloads_now, ["a", "b", "s3"], "{policy:?}");
+            // Only data left to drop: a state is rejected rather than dropping data.
+            push(&q, "c").await;
+            assert_eq!(push_state(&q, "s4").await, PushOutcome::DroppedNewest);
+            assert_eq!(q.counts(DriverState).rejected, 1);
+            assert_eq!(q.counts(Data).held, 3, "s3 made room for c");
+            assert_eq!(q.counts(DriverState).dropped, 3, "s1, s2, s3");
+            assert_eq!(q.counts(Data).dropped, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_state_in_flight_is_not_dropped_and_memory_pressure_drops_states_first() {
+        use MessageKind::DriverState;
+        let q = q(6, 100, FullPolicy::DropOldest);
+        push_state(&q, "s1").await; // in flight below: on the wire, probably arriving
+        q.take_batch(1, 100).await;
+        push_state(&q, "s2").await;
+        push(&q, "aa").await;
+        // 6 bytes held; 2 more need room: s2 (waiting) goes, not s1 nor the data.
+        assert_eq!(
+            push(&q, "bb").await,
+            PushOutcome::Queued { dropped_oldest: 0 }
+        );
+        assert_eq!(q.counts(DriverState).dropped, 1);
+        assert_eq!(q.in_flight(), 1);
+        assert_eq!(q.confirm(1).await, (0, 0), "a confirmed state is not data");
+        assert_eq!(q.counts(DriverState).confirmed, 1);
+    }
+
+    #[tokio::test]
+    async fn the_kind_survives_the_disk_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
+            push(&q, "d1").await;
+            q.push_kind(
+                Bytes::from_static(b"s1"),
+                1_650_006_388_943,
+                MessageKind::DriverState,
+            )
+            .await;
+            push(&q, "d2").await;
+        }
+        let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
+        let b = q.take_batch(10, 100).await;
+        assert_eq!(payloads(&b), ["d1", "s1", "d2"]);
+        use MessageKind::{Data, DriverState};
+        assert_eq!(kinds(&b), [Data, DriverState, Data]);
+        assert_eq!(b[1].timestamp_ms, 1_650_006_388_943);
+        assert_eq!(q.counts(Data).queued, 2, "recovered data counted as data");
+        assert_eq!(q.counts(DriverState).queued, 1);
     }
 
     #[tokio::test]

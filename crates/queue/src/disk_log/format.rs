@@ -17,6 +17,24 @@
 //!
 //! A downgrade is not supported: an older tagwire skips newer records as damage (and
 //! says so in its recovery log line) rather than misdelivering them.
+//!
+//! ## The message kind: bit 63 of the timestamp (still version 1)
+//!
+//! The queue above the log marks a driver-state message (`MessageKind::DriverState`)
+//! by setting bit 63 of the record's timestamp field; data records leave it clear,
+//! and a data timestamp that would set it (2^63 ms and more, some 292 million years:
+//! never a real clock) is stored saturated below it. The log itself neither sets nor
+//! reads the bit. This is the one field of version 1 given a second meaning, and
+//! deliberately without a new magic, because the bit can only change which counter
+//! counts a record, never the bytes delivered:
+//!
+//! * a version-1 record written before the flag existed has bit 63 clear (tagwire
+//!   wrote epoch milliseconds there) and reads back as data, as it always did;
+//! * an older tagwire reading a flagged record (a downgrade) delivers its payload like
+//!   any message, which is what it is, with a far-future timestamp field that nothing
+//!   sends; a new magic would instead have made it skip the record as damage and warn;
+//! * the record layout, the CRC and the salvage scan are unchanged, so no reader
+//!   needs to know about kinds.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
