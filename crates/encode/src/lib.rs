@@ -51,8 +51,10 @@ mod escape;
 mod layout;
 mod num;
 mod options;
+mod states;
 
 pub use options::{EncodeOptions, Format, ParseOptionError, Style};
+pub use states::{encode_driver_states, NodeState};
 
 /// How many group layouts (node/group with its escaped tag names) one [`Encoder`]
 /// keeps; beyond this, the least recently used layout is dropped and rebuilt when
