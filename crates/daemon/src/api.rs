@@ -31,8 +31,6 @@ pub struct ApiState {
     pub hub: Arc<Hub>,
     /// Every uplink's metrics, for `/metrics`.
     pub registry: Registry,
-    /// South nodes by name (for `/api/v1/nodes`).
-    pub south: Vec<String>,
     /// `Authorization: Bearer <token>` required when set.
     pub token: Option<String>,
     /// When the daemon started.
@@ -421,10 +419,18 @@ fn nodes_json(state: &ApiState) -> serde_json::Value {
             serde_json::Value::Object(node)
         })
         .collect();
+    // From the running configuration (a reload changes it), as the hub knows it.
     let south: Vec<_> = state
-        .south
+        .hub
+        .south()
         .iter()
-        .map(|name| serde_json::json!({ "name": name, "running_state": 3 }))
+        .map(|n| {
+            serde_json::json!({
+                "name": n.name,
+                "running_state": n.running as u8,
+                "link_state": n.link as u8,
+            })
+        })
         .collect();
     serde_json::json!({ "north": north, "south": south })
 }

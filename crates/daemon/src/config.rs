@@ -358,6 +358,7 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
     let backoff_max = s.millis("backoff_max_ms");
     let drain_timeout = s.millis("drain_timeout_ms");
     let subscriptions = s.subscriptions("subscriptions");
+    let driver_states = driver_states(&mut s);
     let cache = s.table("cache");
     let reach_keys = crate::reach::ReachKeys {
         headers: s.get("headers"),
@@ -440,6 +441,7 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
     if let Some(subs) = subscriptions {
         config.subscriptions = subs;
     }
+    config.driver_states = driver_states;
     crate::reach::apply(
         path,
         reach_keys,
@@ -451,6 +453,24 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
     config.queue = queue;
     Some(config)
 }
+
+/// Neuron's `upload_drv_state` (default false) and `upload_drv_state_interval` (seconds,
+/// 1 to 3600, default 1): the interval of the driver-state messages, or `None`.
+fn driver_states(s: &mut Section) -> Option<Duration> {
+    let on = s.bool("upload_drv_state").unwrap_or(false);
+    let secs = s.u64_in("upload_drv_state_interval", 1, 3600);
+    if secs.is_some() && !on {
+        s.problem(
+            "upload_drv_state_interval",
+            "has no effect without upload_drv_state = true: set upload_drv_state = true to send driver states, or remove it",
+        );
+    }
+    on.then(|| Duration::from_secs(secs.unwrap_or(DEFAULT_DRV_STATE_INTERVAL_S)))
+}
+
+/// Seconds between driver-state messages when `upload_drv_state_interval` is not given
+/// (Neuron's default).
+const DEFAULT_DRV_STATE_INTERVAL_S: u64 = 1;
 
 fn apply_timeouts(
     connect: &mut ConnectOptions,
@@ -659,6 +679,49 @@ mod tests {
         );
         assert!(all.contains("north[1].name: missing"), "{all}");
         assert!(all.contains("north[1].url: missing"), "{all}");
+    }
+
+    #[test]
+    fn driver_states_take_neurons_keys_and_refuse_bad_values() {
+        let north = |extra: &str| format!("[[north]]\nname = \"a\"\nurl = \"ws://h/\"\n{extra}\n");
+        let c = parse(&north("")).unwrap();
+        assert_eq!(c.north[0].driver_states, None, "off by default");
+        let c = parse(&north("upload_drv_state = true")).unwrap();
+        assert_eq!(c.north[0].driver_states, Some(Duration::from_secs(1)));
+        let c = parse(&north(
+            "upload_drv_state = true\nupload_drv_state_interval = 3600",
+        ))
+        .unwrap();
+        assert_eq!(c.north[0].driver_states, Some(Duration::from_secs(3600)));
+        for (extra, want) in [
+            (
+                "upload_drv_state = true\nupload_drv_state_interval = 0",
+                "north[0].upload_drv_state_interval: 0 is out of range: use 1 to 3600",
+            ),
+            (
+                "upload_drv_state = true\nupload_drv_state_interval = 3601",
+                "north[0].upload_drv_state_interval: 3601 is out of range: use 1 to 3600",
+            ),
+            (
+                "upload_drv_state = true\nupload_drv_state_interval = \"5s\"",
+                "north[0].upload_drv_state_interval: expected a whole number, found string",
+            ),
+            (
+                "upload_drv_state = 1",
+                "north[0].upload_drv_state: expected true or false, found integer",
+            ),
+            (
+                "upload_drv_state_interval = 5",
+                "north[0].upload_drv_state_interval: has no effect without upload_drv_state = true",
+            ),
+            (
+                "upload_drv_stat = true",
+                "north[0].upload_drv_stat: unknown key (did you mean \"upload_drv_state\"?)",
+            ),
+        ] {
+            let p = problems(&north(extra));
+            assert!(p.iter().any(|l| l.starts_with(want)), "{extra}: {p:?}");
+        }
     }
 
     #[test]

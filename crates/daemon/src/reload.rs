@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tagwire_pipeline::{spawn_simulator, Hub, Uplink};
+use tagwire_pipeline::{driver_state, spawn_simulator, Hub, SouthNode, Uplink};
 use tokio::task::JoinHandle;
 use toml::{Table, Value};
 use tracing::warn;
@@ -97,10 +97,20 @@ async fn open_all(
     Ok(opened)
 }
 
-fn spawn_uplink(uplink: &Arc<Uplink>) -> Stage {
+/// The uplink's task, and its driver-state task when it sends driver states.
+fn spawn_uplink(uplink: &Arc<Uplink>, hub: &Arc<Hub>) -> Stage {
     let mut stage = Stage::new();
     stage.tasks.push(uplink.spawn(stage.stop.subscribe()));
     stage
+        .tasks
+        .extend(driver_state::spawn(uplink, hub, stage.stop.subscribe()));
+    stage
+}
+
+/// The south nodes of `cfg` as the hub reports them: a configured source runs and
+/// reaches its device while tagwire runs it.
+fn south_nodes(south: &[SouthConfig]) -> Vec<SouthNode> {
+    south.iter().map(|s| SouthNode::running(&s.name)).collect()
 }
 
 fn spawn_source(south: &SouthConfig, hub: &Arc<Hub>) -> Stage {
@@ -183,8 +193,9 @@ impl Daemon {
 
     /// Starts every uplink, then the sources of `cfg`.
     pub fn start(&mut self, cfg: &Config, root: &Table) {
+        self.hub.set_south(south_nodes(&cfg.south));
         for r in self.uplinks.values_mut() {
-            r.stage = spawn_uplink(&r.uplink);
+            r.stage = spawn_uplink(&r.uplink, &self.hub);
         }
         let south_tables = tables_by_name(root, "south");
         for s in &cfg.south {
@@ -259,7 +270,7 @@ impl Daemon {
                         name,
                         RunningUplink {
                             table,
-                            stage: spawn_uplink(&new),
+                            stage: spawn_uplink(&new, &self.hub),
                             uplink: new,
                         },
                     );
@@ -285,7 +296,7 @@ impl Daemon {
                 name,
                 RunningUplink {
                     table,
-                    stage: spawn_uplink(&new),
+                    stage: spawn_uplink(&new, &self.hub),
                     uplink: new,
                 },
             );
@@ -325,6 +336,8 @@ impl Daemon {
             south.removed.push(name);
         }
         self.sources = sources;
+        // The API's nodes list and the next driver-state messages see the new sources.
+        self.hub.set_south(south_nodes(&cfg.south));
 
         let mut line = format!(
             "configuration reloaded: {}; {}",

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tagwire_pipeline::{Family, Hub, Sample, Uplink};
+use tagwire_pipeline::{Family, Hub, Uplink};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -53,7 +53,7 @@ pub fn spawn(hub: Arc<Hub>, every: Duration, mut stop: watch::Receiver<bool>) ->
                     dropped = d(2),
                     send_errors = d(3),
                     reconnects = d(4),
-                    cached = uplink.queue().occupancy().0,
+                    cached = uplink.queue().counts(tagwire_pipeline::MessageKind::Data).held,
                     "status"
                 );
                 *before = now;
@@ -64,9 +64,5 @@ pub fn spawn(hub: Arc<Hub>, every: Duration, mut stop: watch::Receiver<bool>) ->
 
 /// The current totals of [`COUNTED`]; dropped messages summed over their reasons.
 fn counts(uplink: &Uplink) -> [u64; COUNTED.len()] {
-    let occupancy = uplink.queue().occupancy();
-    COUNTED.map(|f| match uplink.metrics().sample(f, occupancy) {
-        Sample::One(v) => v,
-        Sample::ByReason(values) => values.iter().map(|(_, v)| *v).sum(),
-    })
+    COUNTED.map(|f| uplink.metrics().sample(f, uplink.queue()).total())
 }

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod driver_state;
 mod failure_log;
 mod human;
 /// The process-wide log rate limiter (lives in `tagwire-queue`, the lowest crate that logs).
@@ -52,12 +53,14 @@ use tagwire_model::Snapshot;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use driver_state::{LinkState, SouthNode};
 pub use human::human_duration;
 pub use link_error::LinkError;
 pub use metrics::{DropReason, Family, Kind, RunningState, Sample, UplinkMetrics};
 pub use subscription::{Subscription, Subscriptions};
 pub use tagwire_queue::{
-    DiskCacheConfig, DiskLogError, FullPolicy, MessageQueue, QueueLimits, Recovery, SyncPolicy,
+    DiskCacheConfig, DiskLogError, FullPolicy, KindCounts, MessageKind, MessageQueue, QueueLimits,
+    Recovery, SyncPolicy,
 };
 pub use uplink::{Enqueue, Uplink, UplinkConfig};
 
@@ -73,11 +76,14 @@ pub struct Enqueued {
     pub refused: Vec<String>,
 }
 
-/// Fans snapshots out to every uplink whose subscriptions match.
+/// Fans snapshots out to every uplink whose subscriptions match, and knows the south
+/// nodes that run (for driver-state messages and the API).
 #[derive(Debug, Default)]
 pub struct Hub {
     /// Replaced as a whole at a reload; a publish works on the list it started with.
     uplinks: RwLock<Arc<Vec<Arc<Uplink>>>>,
+    /// The configured south nodes, replaced as a whole at a reload.
+    south: RwLock<Arc<Vec<SouthNode>>>,
 }
 
 impl Hub {
@@ -85,7 +91,18 @@ impl Hub {
     pub fn new(uplinks: Vec<Arc<Uplink>>) -> Self {
         Self {
             uplinks: RwLock::new(Arc::new(uplinks)),
+            south: RwLock::default(),
         }
+    }
+
+    /// The south nodes now, in configuration order.
+    pub fn south(&self) -> Arc<Vec<SouthNode>> {
+        Arc::clone(&self.south.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Replaces the south nodes (at start and at a reload).
+    pub fn set_south(&self, south: Vec<SouthNode>) {
+        *self.south.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(south);
     }
 
     /// The uplinks now, in configuration order.

@@ -17,6 +17,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use tagwire_queue::{MessageKind, MessageQueue};
 
 use crate::{Hub, Uplink};
 
@@ -114,11 +115,14 @@ pub enum Family {
     CachedBytes,
     /// Messages dropped, by [`DropReason`].
     DroppedMsgs,
+    /// Driver-state messages (`upload_drv_state`), by what became of them: never in
+    /// the data families above.
+    DriverStateMsgs,
 }
 
 impl Family {
     /// Every family, in the order renderers list them.
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::LinkState,
         Family::RunningState,
         Family::SendMsgs,
@@ -134,6 +138,7 @@ impl Family {
         Family::CachedMsgs,
         Family::CachedBytes,
         Family::DroppedMsgs,
+        Family::DriverStateMsgs,
     ];
 
     /// The name of its samples (with `_total` for counters), as Neuron names them.
@@ -154,6 +159,7 @@ impl Family {
             Family::CachedMsgs => "cached_msgs",
             Family::CachedBytes => "cached_bytes",
             Family::DroppedMsgs => "dropped_msgs_total",
+            Family::DriverStateMsgs => "drv_state_msgs_total",
         }
     }
 
@@ -187,6 +193,9 @@ impl Family {
             Family::CachedMsgs => "messages held, waiting or unconfirmed",
             Family::CachedBytes => "payload bytes held",
             Family::DroppedMsgs => "messages dropped, by reason",
+            Family::DriverStateMsgs => {
+                "driver-state messages (upload_drv_state) queued, delivered and dropped; never counted as data"
+            }
         }
     }
 
@@ -199,6 +208,7 @@ impl Family {
             Family::ResentMsgs => "resent",
             Family::RefusedMsgs => "refused",
             Family::DroppedMsgs => "dropped",
+            Family::DriverStateMsgs => "drv_states",
             other => other.name(),
         }
     }
@@ -209,14 +219,30 @@ impl Family {
 pub enum Sample {
     /// One value.
     One(u64),
-    /// One value per drop reason, in [`DropReason::ALL`] order.
-    ByReason([(DropReason, u64); DropReason::ALL.len()]),
+    /// One value per value of a label, in a fixed order: `dropped_msgs_total` by
+    /// `reason` ([`DropReason::ALL`]), `drv_state_msgs_total` by `event`.
+    Labelled {
+        /// The label's name.
+        label: &'static str,
+        /// Each label value with its value.
+        values: Vec<(&'static str, u64)>,
+    },
+}
+
+impl Sample {
+    /// The sum of the values (the value itself for [`Sample::One`]).
+    pub fn total(&self) -> u64 {
+        match self {
+            Sample::One(v) => *v,
+            Sample::Labelled { values, .. } => values.iter().map(|(_, v)| v).sum(),
+        }
+    }
 }
 
 /// The live values of one uplink (the queue's occupancy is read from the queue).
 #[derive(Debug)]
 pub struct UplinkMetrics {
-    /// Indexed by `Family as usize`; the cached and dropped slots are unused.
+    /// Indexed by `Family as usize`; the cached, dropped and driver-state slots are unused.
     values: [AtomicU64; Family::ALL.len()],
     dropped: [AtomicU64; DropReason::ALL.len()],
     /// The subprotocol the server selected on the current (or last) connection.
@@ -236,11 +262,12 @@ impl Default for UplinkMetrics {
 }
 
 impl UplinkMetrics {
-    /// Adds `n` to a counter family. Gauges and the families with their own setters
-    /// (dropped, cached) are not counters: a debug build panics.
+    /// Adds `n` to a counter family. Gauges and the families counted elsewhere
+    /// (dropped, cached, driver states) are not plain counters: a debug build panics.
     pub fn add(&self, family: Family, n: u64) {
         debug_assert!(
-            family.kind() == Kind::Counter && family != Family::DroppedMsgs,
+            family.kind() == Kind::Counter
+                && !matches!(family, Family::DroppedMsgs | Family::DriverStateMsgs),
             "{family:?} is not a plain counter"
         );
         self.values[family as usize].fetch_add(n, Relaxed);
@@ -295,12 +322,30 @@ impl UplinkMetrics {
         self.get(Family::RunningState) as u8
     }
 
-    /// The value(s) of `family`, given the queue's `(messages, bytes)` occupancy.
-    pub fn sample(&self, family: Family, occupancy: (usize, usize)) -> Sample {
+    /// The value(s) of `family`; the cached and driver-state families are read from
+    /// the uplink's `queue` (cached counts data messages only).
+    pub fn sample(&self, family: Family, queue: &MessageQueue) -> Sample {
         match family {
-            Family::CachedMsgs => Sample::One(occupancy.0 as u64),
-            Family::CachedBytes => Sample::One(occupancy.1 as u64),
-            Family::DroppedMsgs => Sample::ByReason(DropReason::ALL.map(|r| (r, self.dropped(r)))),
+            Family::CachedMsgs => Sample::One(queue.counts(MessageKind::Data).held),
+            Family::CachedBytes => Sample::One(queue.counts(MessageKind::Data).held_bytes),
+            Family::DroppedMsgs => Sample::Labelled {
+                label: "reason",
+                values: DropReason::ALL
+                    .iter()
+                    .map(|r| (r.as_str(), self.dropped(*r)))
+                    .collect(),
+            },
+            Family::DriverStateMsgs => {
+                let c = queue.counts(MessageKind::DriverState);
+                Sample::Labelled {
+                    label: "event",
+                    values: vec![
+                        ("queued", c.queued),
+                        ("delivered", c.confirmed),
+                        ("dropped", c.dropped + c.rejected),
+                    ],
+                }
+            }
             other => Sample::One(self.get(other)),
         }
     }
@@ -341,12 +386,12 @@ impl Collector for UplinksCollector {
             let mut metric = encoder.encode_descriptor(base, family.help(), None, kind)?;
             for uplink in self.hub.uplinks().iter() {
                 let node = Escaped(&uplink.config().name);
-                let sample = uplink.metrics().sample(family, uplink.queue().occupancy());
+                let sample = uplink.metrics().sample(family, uplink.queue());
                 let series: Vec<(Vec<(&str, Escaped)>, u64)> = match sample {
                     Sample::One(v) => vec![(vec![("node", node)], v)],
-                    Sample::ByReason(values) => values
+                    Sample::Labelled { label, values } => values
                         .iter()
-                        .map(|(r, v)| (vec![("node", node), ("reason", Escaped(r.as_str()))], *v))
+                        .map(|(l, v)| (vec![("node", node), (label, Escaped(l))], *v))
                         .collect(),
                 };
                 for (labels, value) in series {

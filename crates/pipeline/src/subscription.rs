@@ -37,6 +37,12 @@ impl Subscriptions {
     pub fn matches(&self, node: &str, group: &str) -> bool {
         self.0.is_empty() || self.0.iter().any(|s| s.matches(node, group))
     }
+
+    /// Whether some group of the south node `node` goes to this uplink: the nodes whose
+    /// states a driver-state message reports.
+    pub fn takes_node(&self, node: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|s| glob_match(&s.node, node))
+    }
 }
 
 /// `*`-only glob matching, linear time (the classic backtrack-to-last-star algorithm).
@@ -85,5 +91,8 @@ mod tests {
         assert!(subs.matches("sim", "fast-1"));
         assert!(!subs.matches("sim", "slow"));
         assert!(!subs.matches("modbus", "fast"));
+        assert!(subs.takes_node("sim"));
+        assert!(!subs.takes_node("modbus"));
+        assert!(Subscriptions::default().takes_node("modbus"));
     }
 }

@@ -15,7 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tagwire_encode::{EncodeOptions, Encoder};
 use tagwire_model::Snapshot;
-use tagwire_queue::{DiskCacheConfig, DiskLogError, MessageQueue, PushOutcome, QueueLimits};
+use tagwire_queue::{
+    DiskCacheConfig, DiskLogError, MessageKind, MessageQueue, PushOutcome, QueueLimits,
+};
 use tagwire_tls_config::ClientConfigSource;
 use tagwire_ws_client::{connect, ConnectOptions, Connection, Event, FrameKind, WsUrl};
 use tokio::sync::watch;
@@ -61,6 +63,9 @@ pub struct UplinkConfig {
     /// connected, reconnecting to present them. `None`: a change waits for the next
     /// reconnect.
     pub tls_watch: Option<Duration>,
+    /// Driver-state messages (Neuron's `upload_drv_state`) every this long, and right
+    /// after each connection; `None`: none. Sent by [`driver_state::spawn`](crate::driver_state::spawn).
+    pub driver_states: Option<Duration>,
 }
 
 impl UplinkConfig {
@@ -80,6 +85,7 @@ impl UplinkConfig {
             drain_timeout: Duration::from_secs(5),
             tls_source: None,
             tls_watch: None,
+            driver_states: None,
         }
     }
 }
@@ -125,6 +131,9 @@ pub struct Uplink {
     rewound: AtomicUsize,
     /// Messages still queued when the uplink stopped (kept in the disk cache).
     kept_at_stop: AtomicUsize,
+    /// Connections made by this uplink's task so far: the "after connect" hook of the
+    /// driver-state task.
+    connections: watch::Sender<u64>,
 }
 
 /// How a connection's life ended.
@@ -143,11 +152,10 @@ impl Uplink {
         let metrics = UplinkMetrics::default();
         metrics.set_running_state(RunningState::Ready);
         let (queue, recovery) = MessageQueue::open(config.queue.clone()).await?;
-        if let Some(r) = &recovery {
-            // Taken back from the disk: queued in this run's counts too, so that
-            // `queued = delivered + dropped + still queued` holds at every stop.
-            metrics.add(Family::QueuedMsgs, r.records);
-        }
+        // Data taken back from the disk: queued in this run's counts too, so that
+        // `queued = delivered + dropped + still queued` holds at every stop (driver
+        // states taken back are in the queue's own tally).
+        metrics.add(Family::QueuedMsgs, queue.counts(MessageKind::Data).queued);
         if let (Some(r), Some(disk)) = (recovery, &config.queue.disk) {
             let dir = disk.dir.display();
             if r.found_damage() {
@@ -168,6 +176,7 @@ impl Uplink {
             config,
             rewound: AtomicUsize::new(0),
             kept_at_stop: AtomicUsize::new(0),
+            connections: watch::channel(0).0,
         }))
     }
 
@@ -186,6 +195,7 @@ impl Uplink {
             rewound: AtomicUsize::new(old.rewound.load(Ordering::Relaxed)),
             kept_at_stop: AtomicUsize::new(0),
             encoder: Mutex::new((Encoder::new(config.encode), 4096)),
+            connections: watch::channel(0).0,
             config,
         })
     }
@@ -222,6 +232,23 @@ impl Uplink {
     /// The queue (for occupancy figures).
     pub fn queue(&self) -> &MessageQueue {
         &self.queue
+    }
+
+    /// The number of connections this uplink's task made so far; changes right after
+    /// each connection (the driver-state task waits on it).
+    pub fn connections(&self) -> watch::Receiver<u64> {
+        self.connections.subscribe()
+    }
+
+    /// Queues a driver-state message (already encoded). Its fate is counted by the
+    /// queue ([`MessageQueue::counts`] of [`MessageKind::DriverState`]), never in the
+    /// data counters. Returns whether it was queued.
+    pub async fn push_state(&self, payload: Bytes, timestamp_ms: u64) -> bool {
+        let outcome = self
+            .queue
+            .push_kind(payload, timestamp_ms, MessageKind::DriverState)
+            .await;
+        matches!(outcome, PushOutcome::Queued { .. })
     }
 
     /// Encodes `snapshot` for this uplink, if subscribed, and queues it.
@@ -342,6 +369,7 @@ impl Uplink {
                     failures.recovered(name, &self.config.url, &conn);
                     self.metrics.set_subprotocol(conn.protocol());
                     self.metrics.set_connected(true);
+                    self.connections.send_modify(|n| *n += 1);
                     let end = self.session(conn, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
                     let resend = self.queue.rewind();
@@ -376,7 +404,7 @@ impl Uplink {
             debug!(uplink = %name, "handed over to the reloaded configuration");
             return;
         }
-        let (held, _) = self.queue.occupancy();
+        let held = self.queue.counts(MessageKind::Data).held as usize;
         let lost = self.queue.close_for_shutdown().await;
         self.kept_at_stop
             .store(held.saturating_sub(lost), Ordering::Relaxed);
@@ -482,7 +510,11 @@ impl Uplink {
         let again = self.rewound.load(Ordering::Relaxed).min(batch.len());
         if again > 0 {
             self.rewound.fetch_sub(again, Ordering::Relaxed);
-            self.metrics.add(Family::ResentMsgs, again as u64);
+            let data = batch[..again]
+                .iter()
+                .filter(|m| m.kind == MessageKind::Data)
+                .count();
+            self.metrics.add(Family::ResentMsgs, data as u64);
         }
         let lost = |e| SessionEnd::Lost(LinkError::Ws(e));
         let before = conn.sent_bytes();

@@ -73,7 +73,6 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
                         )));
                         r
                     },
-                    south: cfg.south.iter().map(|s| s.name.clone()).collect(),
                     token: cfg.api.token.clone(),
                     started,
                     limits,
