@@ -278,8 +278,10 @@ impl Daemon {
             }
         }
         // From here on snapshots go to the new list (changed uplinks encode with their
-        // new settings into the same queue).
+        // new settings into the same queue); once the publishes still running on the
+        // old list are done, nothing more reaches a removed uplink and it may drain.
         self.hub.set_uplinks(list);
+        self.hub.settle().await;
         for (name, old) in std::mem::take(&mut self.uplinks) {
             north.removed.push(name);
             let uplink = old.uplink;

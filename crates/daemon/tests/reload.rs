@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::{
-    api_request, counter_of, daemon_log, final_count, peer_env, peers_dir, start_daemon, wait_for,
-    Peer,
+    api_get, api_port, api_request, counter_of, daemon_log, final_count, peer_env, peers_dir,
+    start_daemon, wait_for, Peer,
 };
 
 /// The simulator at 100 reports/s (group `fast`), and the `[[north]]` entries given.
@@ -188,4 +188,145 @@ fn reload_under_load_loses_nothing_accepted() {
             "uplink {name}"
         );
     }
+}
+
+#[test]
+fn the_nodes_list_follows_the_running_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let south = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("[[south]]\nname = \"{n}\"\nkind = \"simulator\"\n"))
+            .collect::<String>()
+    };
+    let names = || -> Vec<String> {
+        let nodes: serde_json::Value = serde_json::from_str(&api_get(d, "/api/v1/nodes")).unwrap();
+        nodes["south"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                assert_eq!(n["running_state"], 3, "{n}");
+                n["name"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let mut daemon = start_daemon(d, &south(&["sim"]));
+    api_port(d);
+    assert_eq!(names(), ["sim"]);
+    rewrite(d, &south(&["plc-2", "sim-b"]));
+    let (status, body) = api_request(d, "POST", "/api/v1/reload", "", b"");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        names(),
+        ["plc-2", "sim-b"],
+        "the reloaded sources, in file order"
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(10)), Some(0));
+}
+
+/// POSTs one snapshot with `counter` to the API at `port`; returns the status.
+fn post_counter(port: u16, counter: u64) -> u16 {
+    use std::io::{Read, Write};
+    let body = format!(
+        r#"{{"node": "plc", "group": "g", "tags": [{{"name": "counter", "type": "UINT64", "value": {counter}}}]}}"#
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn ingest_racing_the_removal_of_an_uplink_loses_nothing_accepted() {
+    let Some(python) = peer_env("TAGWIRE_PYTHON") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keep = python_peer(&python, d, "keep", None);
+    let old = python_peer(&python, d, "old", None);
+    let new = python_peer(&python, d, "new", None);
+    let mut daemon = start_daemon(
+        d,
+        &format!(
+            "{}{}",
+            uplink("keep", keep.port, ""),
+            uplink("old", old.port, "")
+        ),
+    );
+    let port = api_port(d);
+
+    // One client posting without pause, one snapshot per request, while a reload
+    // removes `old` and adds `new`.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poster = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut accepted = Vec::new();
+            let mut counter = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                counter += 1;
+                let status = post_counter(port, counter);
+                assert_eq!(status, 202, "counter {counter}");
+                accepted.push(counter);
+            }
+            accepted
+        })
+    };
+    wait_for("posts reaching keep", Duration::from_secs(15), || {
+        keep.messages().len() >= 200
+    });
+    rewrite(
+        d,
+        &format!(
+            "{}{}",
+            uplink("keep", keep.port, ""),
+            uplink("new", new.port, "")
+        ),
+    );
+    sighup(&daemon);
+    wait_for("the reload", Duration::from_secs(10), || reloads(d) == 1);
+    wait_for("posts reaching new", Duration::from_secs(15), || {
+        new.messages().len() >= 200
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let accepted = poster.join().expect("every post answered 202");
+    let last = *accepted.last().unwrap();
+    wait_for("keep and new caught up", Duration::from_secs(15), || {
+        counters(&[&keep]).len() as u64 == last && counters(&[&new]).contains(&last)
+    });
+    assert_eq!(daemon.terminate(Duration::from_secs(20)), Some(0));
+
+    // keep: every accepted snapshot, once.
+    assert_all(&counters(&[&keep]), 1, last, "keep");
+    assert_eq!(keep.messages().len() as u64, last, "no duplicates at keep");
+    // The reload cut the stream cleanly: old drained 1..=k before it closed, new has
+    // k+1..=last; between them every accepted snapshot, none twice.
+    let old_got = counters(&[&old]);
+    let k = *old_got.iter().next_back().unwrap();
+    assert_all(&old_got, 1, k, "old (drained)");
+    assert_all(&counters(&[&new]), k + 1, last, "new");
+    assert!(
+        old.lines().iter().any(|l| l == "X 1000"),
+        "old closed with a Close frame after its drain"
+    );
+    let log = daemon_log(d);
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(
+        final_count(d, Some("old"), "queued"),
+        final_count(d, Some("old"), "delivered"),
+        "{log}"
+    );
 }

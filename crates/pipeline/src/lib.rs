@@ -84,6 +84,9 @@ pub struct Hub {
     uplinks: RwLock<Arc<Vec<Arc<Uplink>>>>,
     /// The configured south nodes, replaced as a whole at a reload.
     south: RwLock<Arc<Vec<SouthNode>>>,
+    /// Held shared by every publish for its whole run, so that [`Hub::settle`] can wait
+    /// until no publish still works on a list that was replaced.
+    publishing: tokio::sync::RwLock<()>,
 }
 
 impl Hub {
@@ -92,6 +95,7 @@ impl Hub {
         Self {
             uplinks: RwLock::new(Arc::new(uplinks)),
             south: RwLock::default(),
+            publishing: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -110,14 +114,24 @@ impl Hub {
         Arc::clone(&self.uplinks.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Replaces the uplinks (a reload): later publishes go to these.
+    /// Replaces the uplinks (a reload): later publishes go to these. Publishes already
+    /// running finish on the old list; [`settle`](Self::settle) waits for them.
     pub fn set_uplinks(&self, uplinks: Vec<Arc<Uplink>>) {
         *self.uplinks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(uplinks);
+    }
+
+    /// Waits until every publish that started before the last
+    /// [`set_uplinks`](Self::set_uplinks) has finished. After it, no snapshot can still
+    /// reach an uplink left out of the list: stop removed uplinks only then, or a
+    /// message queued after their drain would be left behind.
+    pub async fn settle(&self) {
+        drop(self.publishing.write().await);
     }
 
     /// Encodes and queues `snapshot` for every matching uplink. Runs in the caller's
     /// task; the queues move disk I/O off it themselves.
     pub async fn publish(&self, snapshot: &Snapshot) -> Enqueued {
+        let _publishing = self.publishing.read().await;
         let mut enqueued = Enqueued::default();
         for uplink in self.uplinks().iter() {
             match uplink.enqueue(snapshot).await {
