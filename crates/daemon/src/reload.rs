@@ -43,8 +43,10 @@ pub struct Daemon {
     hub: Arc<Hub>,
     uplinks: BTreeMap<String, RunningUplink>,
     sources: BTreeMap<String, RunningSource>,
-    /// `[api]` and `[log]` as started: their changes wait for the next start.
+    /// `[api]` as started (its changes wait for the next start) and `[log]` as running.
     fixed: (Option<Value>, Option<Value>),
+    /// The status-line task (`[log] status_interval`; no task when it is 0).
+    status: Stage,
     /// Removed uplinks draining in the background; awaited at stop.
     retiring: Vec<JoinHandle<()>>,
 }
@@ -126,6 +128,19 @@ fn spawn_source(south: &SouthConfig, hub: &Arc<Hub>) -> Stage {
     stage
 }
 
+/// The status-line task of `every`, or no task.
+fn spawn_status(hub: &Arc<Hub>, every: Option<std::time::Duration>) -> Stage {
+    let mut stage = Stage::new();
+    if let Some(every) = every {
+        stage.tasks.push(crate::status::spawn(
+            Arc::clone(hub),
+            every,
+            stage.stop.subscribe(),
+        ));
+    }
+    stage
+}
+
 /// Names for the reload's log line.
 #[derive(Default)]
 struct Changes {
@@ -187,6 +202,7 @@ impl Daemon {
             sources: BTreeMap::new(),
             fixed: (root.get("api").cloned(), root.get("log").cloned()),
             retiring: Vec::new(),
+            status: Stage::new(),
         };
         Ok((daemon, hub))
     }
@@ -194,6 +210,7 @@ impl Daemon {
     /// Starts every uplink, then the sources of `cfg`.
     pub fn start(&mut self, cfg: &Config, root: &Table) {
         self.hub.set_south(south_nodes(&cfg.south));
+        self.status = spawn_status(&self.hub, cfg.log.status_interval);
         for r in self.uplinks.values_mut() {
             r.stage = spawn_uplink(&r.uplink, &self.hub);
         }
@@ -351,7 +368,21 @@ impl Daemon {
             line.push_str("; [api] changed: applies at the next start");
         }
         if fixed.1 != self.fixed.1 {
-            line.push_str("; [log] changed: applies at the next start");
+            // The one `[log]` key is the status interval: restarting its task is cheap.
+            // (The log level and format come from TAGWIRE_LOG and --log-format, which a
+            // reload does not re-read.)
+            let old = std::mem::replace(
+                &mut self.status,
+                spawn_status(&self.hub, cfg.log.status_interval),
+            );
+            old.stop().await;
+            line.push_str(&format!(
+                "; [log] status_interval now {}",
+                cfg.log
+                    .status_interval
+                    .map_or("off".to_string(), tagwire_pipeline::human_duration)
+            ));
+            self.fixed.1 = fixed.1;
         }
         Ok(line)
     }
@@ -359,6 +390,7 @@ impl Daemon {
     /// Stops the sources, then lets every uplink drain and close (removed ones too);
     /// returns the uplinks, for their final counts.
     pub async fn stop(self) -> Vec<Arc<Uplink>> {
+        self.status.stop().await;
         for s in self.sources.into_values() {
             s.stage.stop().await;
         }

@@ -330,3 +330,31 @@ fn ingest_racing_the_removal_of_an_uplink_loses_nothing_accepted() {
         "{log}"
     );
 }
+
+#[test]
+fn the_status_interval_applies_at_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with_interval = |secs: u64| {
+        format!(
+            "[log]\nstatus_interval = {secs}\n{}",
+            uplink("nowhere", 9, "")
+        )
+    };
+    let mut daemon = start_daemon(d, &with_interval(0));
+    api_port(d);
+    std::thread::sleep(Duration::from_millis(1500));
+    let status_lines = || daemon_log(d).matches(" status uplink=").count();
+    assert_eq!(status_lines(), 0, "status lines are off");
+    rewrite(d, &with_interval(1));
+    sighup(&daemon);
+    wait_for("the reload", Duration::from_secs(10), || reloads(d) == 1);
+    let log = daemon_log(d);
+    assert!(log.contains("[log] status_interval now 1s"), "{log}");
+    wait_for(
+        "status lines after the reload",
+        Duration::from_secs(10),
+        || status_lines() >= 2,
+    );
+    assert_eq!(daemon.terminate(Duration::from_secs(10)), Some(0));
+}

@@ -82,10 +82,6 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
             )))
         }
     };
-    let status_task = cfg
-        .log
-        .status_interval
-        .map(|every| crate::status::spawn(Arc::clone(&hub), every, stop_api.subscribe()));
     daemon.start(&cfg, &root);
     for u in hub.uplinks().iter() {
         log_uplink_settings(u.config());
@@ -131,7 +127,7 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
     info!("stopping: sources first, then uplinks drain their queues");
     let uplinks = daemon.stop().await;
     let _ = stop_api.send(true);
-    for task in api_task.into_iter().chain(status_task) {
+    if let Some(task) = api_task {
         let _ = task.await;
     }
     for u in &uplinks {
