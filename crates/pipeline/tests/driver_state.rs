@@ -1,0 +1,93 @@
+//! Driver-state messages at the pipeline's level: which south nodes an uplink reports,
+//! in its style, and that state messages taken back from a disk cache are not counted
+//! as data.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tagwire_encode::Style;
+use tagwire_pipeline::driver_state::message;
+use tagwire_pipeline::{
+    DiskCacheConfig, Family, FullPolicy, Hub, LinkState, MessageKind, QueueLimits, RunningState,
+    SouthNode, Subscription, Subscriptions, SyncPolicy, Uplink, UplinkConfig,
+};
+
+fn config(style: Style, subscriptions: Vec<Subscription>) -> UplinkConfig {
+    let mut c = UplinkConfig::new("up", "ws://127.0.0.1:9/".parse().unwrap());
+    c.encode.style = style;
+    c.subscriptions = Subscriptions(subscriptions);
+    c
+}
+
+#[tokio::test]
+async fn the_message_lists_the_subscribed_south_nodes_in_the_uplinks_style() {
+    let hub = Hub::default();
+    hub.set_south(vec![
+        SouthNode::running("line1"),
+        SouthNode {
+            name: "plc \"2\"".into(),
+            link: LinkState::Disconnected,
+            running: RunningState::Stopped,
+        },
+        SouthNode::running("utilities"),
+    ]);
+    let all = Uplink::open(config(Style::Neuron, vec![])).await.unwrap();
+    assert_eq!(
+        String::from_utf8(message(&all, &hub, 7)).unwrap(),
+        r#"{"timestamp": 7, "states": [{"node": "line1", "link": 1, "running": 3}, {"node": "plc \"2\"", "link": 0, "running": 4}, {"node": "utilities", "link": 1, "running": 3}]}"#
+    );
+    // Subscribed to one group of line1 and to plc*: those two nodes, in hub order.
+    let some = Uplink::open(config(
+        Style::Compact,
+        vec![
+            Subscription::new("plc*", "*"),
+            Subscription::new("line1", "fast"),
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(message(&some, &hub, 7)).unwrap(),
+        r#"{"timestamp":7,"states":[{"node":"line1","link":1,"running":3},{"node":"plc \"2\"","link":0,"running":4}]}"#
+    );
+    // No node taken: the message still says the gateway is up.
+    let none = Uplink::open(config(Style::Neuron, vec![Subscription::new("x", "*")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(message(&none, &hub, 7)).unwrap(),
+        r#"{"timestamp": 7, "states": []}"#
+    );
+}
+
+#[tokio::test]
+async fn states_taken_back_from_the_disk_cache_are_not_counted_as_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(Style::Neuron, vec![]);
+    c.queue = QueueLimits {
+        policy: FullPolicy::DropOldest,
+        disk: Some(DiskCacheConfig {
+            dir: dir.path().join("up"),
+            max_bytes: 1 << 20,
+            sync: SyncPolicy::Interval(Duration::from_secs(1)),
+        }),
+        ..QueueLimits::default()
+    };
+    {
+        let uplink = Uplink::open(c.clone()).await.unwrap();
+        uplink.push(Bytes::from_static(b"{\"d\":1}"), 1).await;
+        assert!(uplink.push_state(Bytes::from_static(b"{\"s\":1}"), 2).await);
+        uplink.push(Bytes::from_static(b"{\"d\":2}"), 3).await;
+        assert_eq!(uplink.metrics().get(Family::QueuedMsgs), 2, "data only");
+        // Dropped without a stop: as after kill -9.
+    }
+    let uplink = Uplink::open(c).await.unwrap();
+    assert_eq!(
+        uplink.metrics().get(Family::QueuedMsgs),
+        2,
+        "the two data messages"
+    );
+    let states = uplink.queue().counts(MessageKind::DriverState);
+    assert_eq!((states.queued, states.held), (1, 1));
+    assert_eq!(uplink.queue().counts(MessageKind::Data).held, 2);
+}
