@@ -1,8 +1,13 @@
 //! Driver-state messages at the pipeline's level: which south nodes an uplink reports,
-//! in its style, and that state messages taken back from a disk cache are not counted
-//! as data.
+//! in its style, and that state messages are never counted as data: taken back from a
+//! disk cache, confirmed, or sent again after a cut connection.
 
+mod support;
+
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
+
+use support::{wait_for, Behaviour, TestServer};
 
 use bytes::Bytes;
 use tagwire_encode::Style;
@@ -90,4 +95,46 @@ async fn states_taken_back_from_the_disk_cache_are_not_counted_as_data() {
     let states = uplink.queue().counts(MessageKind::DriverState);
     assert_eq!((states.queued, states.held), (1, 1));
     assert_eq!(uplink.queue().counts(MessageKind::Data).held, 2);
+}
+
+#[tokio::test]
+async fn states_resent_after_a_cut_are_not_counted_as_resent_data() {
+    let server = TestServer::start(Behaviour {
+        cut_first_after: Some(7),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut c = UplinkConfig::new("up", server.url.parse().unwrap());
+    c.backoff_floor = Duration::from_millis(20);
+    c.backoff_ceiling = Duration::from_millis(100);
+    let uplink = Uplink::open(c).await.unwrap();
+    // Queued before the task starts: one batch, all in flight at the cut. Every third
+    // message is a state: 10 data, 5 states.
+    for i in 0..15u64 {
+        let payload = Bytes::from(format!("{{\"n\":{i}}}"));
+        if i % 3 == 2 {
+            assert!(uplink.push_state(payload, i).await);
+        } else {
+            uplink.push(payload, i).await;
+        }
+    }
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = uplink.spawn(stop_rx);
+    wait_for("everything confirmed", Duration::from_secs(10), || {
+        uplink.queue().occupancy().0 == 0
+    })
+    .await;
+    assert_eq!(server.seen.connections.load(SeqCst), 2);
+    assert_eq!(
+        server.seen.messages().len(),
+        7 + 15,
+        "all 15 again after the cut"
+    );
+    let m = uplink.metrics();
+    assert_eq!(m.get(Family::ResentMsgs), 10, "the data messages only");
+    assert_eq!(m.get(Family::SendMsgs), 10);
+    let states = uplink.queue().counts(MessageKind::DriverState);
+    assert_eq!((states.queued, states.confirmed), (5, 5));
+    let _ = stop.send(true);
+    task.await.unwrap();
 }
