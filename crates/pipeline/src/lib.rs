@@ -205,3 +205,32 @@ pub fn spawn_simulator(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `settle` returns only once every publish that was running has finished (a
+    /// publish holds the shared lock for its whole run; one is simulated here).
+    #[tokio::test]
+    async fn settle_waits_for_the_publishes_in_progress() {
+        let hub = Arc::new(Hub::default());
+        let publishing = hub.publishing.read().await;
+        hub.set_uplinks(Vec::new());
+        let settled = tokio::spawn({
+            let hub = Arc::clone(&hub);
+            async move { hub.settle().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!settled.is_finished(), "a publish is still running");
+        drop(publishing);
+        settled.await.unwrap();
+        // With nothing running it returns at once, and publishing goes on after it.
+        hub.settle().await;
+        let mut sim = simulator::GroupGenerator::new("sim", simulator::SimGroup::default_group());
+        assert_eq!(
+            hub.publish(&sim.next_snapshot(1)).await,
+            Enqueued::default()
+        );
+    }
+}
