@@ -183,6 +183,18 @@ fn check_names_each_bad_key() {
             "[[north]]\nname = \"c\"\nurl = \"wss://h/\"\nca = \"/nonexistent/ca.pem\"\n",
             "north[0].ca:",
         ),
+        (
+            "[[north]]\nname = \"c\"\nurl = \"ws://h/\"\nupload_drv_state = true\nupload_drv_state_interval = 0\n",
+            "north[0].upload_drv_state_interval: 0 is out of range: use 1 to 3600",
+        ),
+        (
+            "[[north]]\nname = \"c\"\nurl = \"ws://h/\"\nupload_drv_state = \"yes\"\n",
+            "north[0].upload_drv_state: expected true or false, found string",
+        ),
+        (
+            "[[north]]\nname = \"c\"\nurl = \"ws://h/\"\nupload_drv_state_interval = 10\n",
+            "north[0].upload_drv_state_interval: has no effect without upload_drv_state = true",
+        ),
     ] {
         let (code, out) = check(config);
         assert_eq!(code, 1, "{config}\n{out}");
