@@ -226,10 +226,10 @@ async fn a_server_that_stops_answering_pings_is_left_after_the_keep_alive_timeou
     })
     .await;
     let mut config = config(&server.url);
-    config.connect.keep_alive = Some(KeepAlive {
-        interval: Duration::from_millis(50),
-        pong_timeout: Duration::from_millis(150),
-    });
+    config.connect.keep_alive = Some(KeepAlive::new(
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+    ));
     let uplink = Uplink::open(config).await.unwrap();
     let (stop, stop_rx) = watch::channel(false);
     let task = uplink.spawn(stop_rx);

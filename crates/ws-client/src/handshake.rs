@@ -166,18 +166,13 @@ fn tls_setup(
 ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), ConnectError> {
     let config = options.tls.clone().ok_or(ConnectError::MissingTls)?;
     let name = options.server_name.as_deref().unwrap_or(url.host());
-    // try_from parses IP literals into ServerName::IpAddress, so an address URL
-    // is checked against the certificate's IP SANs and sends no SNI.
-    let server_name = ServerName::try_from(name.to_owned()).map_err(|_| {
+    let server_name = crate::options::server_name(name).map_err(|reason| {
         let option = if options.server_name.is_some() {
             "server_name"
         } else {
             "url"
         };
-        ConnectError::InvalidOption {
-            option,
-            reason: format!("`{name}` is not a valid DNS name or IP address for TLS"),
-        }
+        ConnectError::InvalidOption { option, reason }
     })?;
     Ok((tokio_rustls::TlsConnector::from(config), server_name))
 }

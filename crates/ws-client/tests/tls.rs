@@ -151,10 +151,7 @@ impl Fixture {
     }
 
     fn options(&self, ca: &Path) -> ConnectOptions {
-        ConnectOptions {
-            tls: Some(client_config(ca)),
-            ..test_options()
-        }
+        test_options().with_tls(client_config(ca))
     }
 
     async fn accept(&mut self) -> ServerWs {
@@ -223,17 +220,11 @@ async fn wss_by_ip_address_checks_the_ip_san() {
 async fn server_name_overrides_the_url_host() {
     let mut fx = fixture().await;
     // The URL names an address; the certificate is checked against `tagwire.test`.
-    let options = ConnectOptions {
-        server_name: Some("tagwire.test".into()),
-        ..fx.options(&fx.ca)
-    };
+    let options = fx.options(&fx.ca).with_server_name("tagwire.test");
     connect(&fx.url("127.0.0.1"), &options).await.unwrap();
     fx.accept().await;
 
-    let options = ConnectOptions {
-        server_name: Some("wrong.test".into()),
-        ..fx.options(&fx.ca)
-    };
+    let options = fx.options(&fx.ca).with_server_name("wrong.test");
     let err = connect(&fx.url("127.0.0.1"), &options).await.unwrap_err();
     match &err {
         ConnectError::Tls { server_name, .. } => assert_eq!(server_name, "wrong.test"),
@@ -272,10 +263,7 @@ async fn unknown_issuer_suggests_the_ca_parameter() {
 async fn plain_ws_to_a_tls_port_fails_cleanly() {
     let fx = fixture().await;
     let url = WsUrl::parse(&format!("ws://127.0.0.1:{}/", fx.addr.port())).unwrap();
-    let options = ConnectOptions {
-        handshake_timeout: std::time::Duration::from_secs(2),
-        ..test_options()
-    };
+    let options = test_options().with_handshake_timeout(std::time::Duration::from_secs(2));
     // The TLS server gets an HTTP request and hangs up: some error, never a hang or panic.
     let result = within("connect", connect(&url, &options)).await;
     assert!(result.is_err());
@@ -287,10 +275,7 @@ async fn wss_to_a_plain_port_explains() {
     let url = WsUrl::parse(&format!("wss://127.0.0.1:{}/", server.addr.port())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ca, _) = make_cert(dir.path(), "ca", "DNS:localhost");
-    let options = ConnectOptions {
-        tls: Some(client_config(&ca)),
-        ..test_options()
-    };
+    let options = test_options().with_tls(client_config(&ca));
     let client = tokio::spawn(async move { connect(&url, &options).await });
     let (mut stream, _) = within("accept", server.listener.accept()).await.unwrap();
     // A plain HTTP server answering the ClientHello with HTTP.
@@ -309,10 +294,7 @@ async fn server_requiring_a_client_certificate_is_explained() {
     let (client_ca, _) = make_cert(dir.path(), "clients", "DNS:clients.test");
     let (addr, _upgraded) = tls_server(&cert, &key, Some(&client_ca)).await;
     let url = WsUrl::parse(&format!("wss://localhost:{}/", addr.port())).unwrap();
-    let options = ConnectOptions {
-        tls: Some(client_config(&cert)),
-        ..test_options()
-    };
+    let options = test_options().with_tls(client_config(&cert));
     // With TLS 1.3 the refusal arrives after the client's side of the
     // handshake, while it waits for the upgrade response.
     let err = connect(&url, &options).await.unwrap_err();

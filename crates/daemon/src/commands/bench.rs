@@ -127,11 +127,7 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
     };
     if let Some(pem) = ca_pem {
         config.connect.tls = Some(
-            build_client_config(&TlsParams {
-                ca: Some(pem),
-                ..TlsParams::default()
-            })
-            .context("bench TLS client")?,
+            build_client_config(&TlsParams::default().with_ca(pem)).context("bench TLS client")?,
         );
     }
     let Rig {
