@@ -310,3 +310,79 @@ async fn server_requiring_a_client_certificate_is_explained() {
     );
     assert!(err.to_string().contains("client certificate"), "{err}");
 }
+
+/// `ConnectOptions::server_name`, set once, is what both the certificate check of
+/// tagwire-tls-config's verifier and the SNI the server receives use: the server's
+/// certificate is for `plant.example` only, and the URL names 127.0.0.1.
+#[tokio::test]
+async fn one_server_name_drives_the_tls_config_verifier_and_sni() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path(), "plant", "DNS:plant.example");
+    let (addr, mut snis) = sni_recording_server(&cert, &key).await;
+    let url = WsUrl::parse(&format!("wss://127.0.0.1:{}/in", addr.port())).unwrap();
+    let params = tagwire_tls_config::TlsParams::default().with_ca(cert.display().to_string());
+    let config = tagwire_tls_config::build_client_config(&params).unwrap();
+
+    let options = test_options()
+        .with_tls(config.clone())
+        .with_server_name("plant.example");
+    // Connected means the TLS handshake and the WebSocket upgrade both passed.
+    let conn = within("connect", connect(&url, &options)).await.unwrap();
+    let sni = within("the server's handshake", snis.recv()).await.unwrap();
+    assert_eq!(sni.as_deref(), Some("plant.example"));
+    drop(conn);
+
+    // Without it the URL's address is checked, and the advice names `server_name`.
+    let err = connect(&url, &test_options().with_tls(config))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("set `server_name`"), "{err}");
+    // An IP address sends no SNI at all.
+    let sni = within("the server's handshake", snis.recv()).await.unwrap();
+    assert_eq!(sni, None);
+}
+
+/// A TLS server with `cert` that reports the SNI of every handshake, then upgrades.
+async fn sni_recording_server(
+    cert: &Path,
+    key: &Path,
+) -> (
+    std::net::SocketAddr,
+    mpsc::UnboundedReceiver<Option<String>>,
+) {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (config, tx) = (Arc::clone(&config), tx.clone());
+            tokio::spawn(async move {
+                // The ClientHello is read before the handshake goes on, so a client that
+                // then refuses the certificate still reports the SNI it sent.
+                let acceptor = rustls::server::Acceptor::default();
+                let Ok(start) = tokio_rustls::LazyConfigAcceptor::new(acceptor, tcp).await else {
+                    return;
+                };
+                let _ = tx.send(start.client_hello().server_name().map(str::to_owned));
+                if let Ok(tls) = start.into_stream(config).await {
+                    let (upgraded, _kept) = mpsc::unbounded_channel();
+                    serve_upgrade(tls, upgraded).await;
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
