@@ -324,6 +324,30 @@ fn bundle_params(pki: &Pki, bundle: String, keypass: Option<&str>) -> TlsParams 
     params
 }
 
+/// Without the `pkcs12` feature (tagwire-tls-config on its own: `cargo test -p
+/// tagwire-tls-config`), a bundle is recognised and refused with the command that
+/// converts it.
+#[cfg(not(feature = "pkcs12"))]
+#[test]
+fn without_the_pkcs12_feature_a_bundle_is_refused_with_the_conversion_command() {
+    let pki = Pki::new();
+    let client = pki.client(KeyAlg::Rsa2048);
+    let bundle = pki.pkcs12(&client, PASSWORD, false);
+    let err = build_client_config(&bundle_params(&pki, s(&bundle), Some(PASSWORD))).unwrap_err();
+    assert_eq!(
+        (err.parameter(), err.kind()),
+        ("cert", ErrorKind::UnsupportedEncryption)
+    );
+    let text = err.to_string();
+    assert!(text.contains("`pkcs12` feature"), "{text}");
+    assert!(
+        text.contains(&format!("openssl pkcs12 -in {}", bundle.display())),
+        "{text}"
+    );
+    assert_no_password(&text);
+}
+
+#[cfg(feature = "pkcs12")]
 #[test]
 fn pkcs12_bundles_of_current_and_legacy_openssl() {
     let pki = Pki::new();
