@@ -119,12 +119,15 @@ fn check(metadata: &Value) -> Result<Report> {
         .filter_map(|n| Some((n["id"].as_str()?, n)))
         .collect();
     let mut too_new = Vec::new();
-    let mut seen = HashSet::new();
-    let mut declaring = 0;
+    // Every package reached, for the counts; each library walks its own graph, so a
+    // package that is too new is named with every library that pulls it in.
+    let mut all = HashSet::new();
+    let mut declaring = HashSet::new();
     let mut highest = (0, 0, 0);
     let mut highest_text = String::from("none");
     for lib in &libraries {
         let lib_name = lib["name"].as_str().unwrap_or("?");
+        let mut seen = HashSet::new();
         let mut queue: VecDeque<&str> = VecDeque::from([lib["id"].as_str().unwrap_or("")]);
         while let Some(id) = queue.pop_front() {
             let Some(node) = nodes.get(id) else { continue };
@@ -141,13 +144,14 @@ fn check(metadata: &Value) -> Result<Report> {
                     continue;
                 }
                 queue.push_back(dep_id);
+                all.insert(dep_id);
                 let Some(package) = by_id.get(dep_id) else {
                     continue;
                 };
                 let Some(declared) = package["rust_version"].as_str() else {
                     continue;
                 };
-                declaring += 1;
+                declaring.insert(dep_id);
                 let Some(version) = parse_version(declared) else {
                     continue;
                 };
@@ -183,8 +187,8 @@ fn check(metadata: &Value) -> Result<Report> {
     }
     Ok(Report {
         ours: ours_text,
-        checked: seen.len(),
-        declaring,
+        checked: all.len(),
+        declaring: declaring.len(),
         highest: highest_text,
     })
 }
