@@ -552,12 +552,12 @@ fn parse_cache(path: &str, table: &Table, uplink: &str, problems: &mut Vec<Strin
         problems.push(format!("{path}.dir: {problem}"));
     }
     if let (Some(dir), Some(sync)) = (dir, sync) {
-        limits.disk = Some(DiskCacheConfig {
+        limits.disk = Some(DiskCacheConfig::new(
             // One log per directory: each uplink gets its own below `dir`.
-            dir: cache_dir::cache_dir(Path::new(&dir), uplink),
-            max_bytes: disk_mb.unwrap_or(DEFAULT_DISK_MB) * 1024 * 1024,
+            cache_dir::cache_dir(Path::new(&dir), uplink),
+            disk_mb.unwrap_or(DEFAULT_DISK_MB) * 1024 * 1024,
             sync,
-        });
+        ));
     }
     limits
 }

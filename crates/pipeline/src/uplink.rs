@@ -29,7 +29,9 @@ use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
 
 /// Everything one uplink needs; built by the daemon from a `[[north]]` entry.
+/// `#[non_exhaustive]`: made by [`UplinkConfig::new`], then its fields set.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct UplinkConfig {
     /// The north node's name (metrics label, logs).
     pub name: String,
