@@ -605,6 +605,24 @@ mod tests {
     }
 
     #[test]
+    fn server_name_goes_to_the_connection_and_is_checked() {
+        let north = |name: &str| {
+            format!("[[north]]\nname = \"c\"\nurl = \"wss://127.0.0.1:9000/\"\nserver_name = \"{name}\"\n")
+        };
+        let c = parse(&north("plant.example")).unwrap();
+        assert_eq!(
+            c.north[0].connect.server_name.as_deref(),
+            Some("plant.example")
+        );
+        assert_eq!(
+            problems(&north("not a name")),
+            vec![
+                "north[0].server_name: `not a name` is not a valid DNS name or IP address for TLS"
+            ]
+        );
+    }
+
+    #[test]
     fn a_minimal_config_is_usable_with_defaults() {
         let c = parse(
             "[[south]]\nname = \"sim\"\nkind = \"simulator\"\n\
