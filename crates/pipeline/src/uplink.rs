@@ -87,8 +87,9 @@ impl UplinkConfig {
 }
 
 /// What became of one snapshot given to [`Uplink::enqueue`]: queued or not (delivery
-/// comes later).
+/// comes later). `#[must_use]`: a refused snapshot is the producer's to retry or count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
 pub enum Enqueue {
     /// Encoded and queued.
     Queued,
