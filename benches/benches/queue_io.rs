@@ -66,14 +66,11 @@ fn queue_cycles(c: &mut Criterion) {
     });
     let dir = tempfile::tempdir().unwrap();
     let disk = rt.block_on(async {
-        MessageQueue::open(QueueLimits {
-            disk: Some(DiskCacheConfig {
-                dir: dir.path().to_path_buf(),
-                max_bytes: 1 << 30,
-                sync: SyncPolicy::Never,
-            }),
-            ..QueueLimits::default()
-        })
+        MessageQueue::open(QueueLimits::default().with_disk(Some(DiskCacheConfig::new(
+            dir.path(),
+            1 << 30,
+            SyncPolicy::Never,
+        ))))
         .await
         .unwrap()
         .0

@@ -7,10 +7,13 @@
 //! - `dist`: release builds for the gateways, checked and packed ([`dist`]).
 //! - `test-arm`: the test suites and the packaged binaries under qemu-user ([`test_arm`]).
 //! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
+//! - `msrv`: no dependency of the library crates needs a newer Rust than our
+//!   `rust-version` ([`msrv`]).
 
 mod dist;
 mod e2e;
 mod elf;
+mod msrv;
 mod peers;
 mod setup;
 mod targets;
@@ -34,7 +37,9 @@ commands:
                               in target/dist: .tar.gz, .deb, SHA256SUMS
   test-arm [--target A ...]   aarch64, armv7, riscv64 under qemu-user: the test suites, and the
                               packaged binaries of target/dist end to end
-  test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge";
+  test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge
+  msrv                        fail when a dependency of the library crates declares a higher
+                              rust-version than the workspace's";
 
 fn main() {
     // One line per cause, no backtrace: these errors are for the person at the terminal.
@@ -59,6 +64,7 @@ fn command() -> Result<()> {
         Some("dist") => dist::dist(rest),
         Some("test-arm") => test_arm::test_arm(rest),
         Some("test-deb") => test_deb::test_deb(),
+        Some("msrv") => msrv::msrv(),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(1);

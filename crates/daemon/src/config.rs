@@ -15,7 +15,7 @@ use tagwire_encode::Style;
 use tagwire_pipeline::simulator::SimGroup;
 use tagwire_pipeline::{DiskCacheConfig, FullPolicy, QueueLimits, SyncPolicy, UplinkConfig};
 use tagwire_tls_config::{ClientConfigSource, PasswordSource, TlsParams};
-use tagwire_ws_client::{ConnectOptions, FrameKind, KeepAlive, Scheme, WsUrl};
+use tagwire_ws_client::{ConnectOptions, FrameKind, Scheme, WsUrl};
 use toml::{Table, Value};
 
 mod cache_dir;
@@ -337,13 +337,14 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
             None
         }
     });
-    let tls = TlsParams {
-        ca: s.string("ca"),
-        cert: s.string("cert"),
-        key: s.string("key"),
-        keypass: s.string("keypass").map(|p| PasswordSource::parse(&p)),
-        server_name: s.string("server_name"),
-    };
+    let mut tls = TlsParams::default();
+    tls.ca = s.string("ca");
+    tls.cert = s.string("cert");
+    tls.key = s.string("key");
+    tls.keypass = s.string("keypass").map(|p| PasswordSource::from_config(&p));
+    // Not a TLS parameter of tls-config: the connection's, which gives it to rustls for
+    // both SNI and the certificate check (one place, `ConnectOptions::server_name`).
+    let server_name = s.string("server_name").filter(|n| !n.trim().is_empty());
     // 0 (the default) is off: a renewed certificate waits for the next reconnect.
     let tls_watch = s
         .u64_in("tls_watch_s", 0, 86_400)
@@ -382,12 +383,16 @@ fn parse_north(path: &str, table: &Table, problems: &mut Vec<String>) -> Option<
     let name = name?;
     let mut config = UplinkConfig::new(name, url.clone());
     let is_tls = url.scheme() == Scheme::Wss;
-    let tls_given = [&tls.ca, &tls.cert, &tls.key, &tls.server_name]
+    let tls_given = [&tls.ca, &tls.cert, &tls.key, &server_name]
         .iter()
         .any(|p| p.is_some())
         || tls.keypass.is_some();
     if is_tls {
-        let server_name = tls.server_name.clone();
+        if let Some(name) = &server_name {
+            if let Err(reason) = tagwire_ws_client::check_server_name(name) {
+                problems.push(format!("{path}.server_name: {reason}"));
+            }
+        }
         match ClientConfigSource::new(&config.name, tls) {
             Ok(source) => {
                 config.connect.tls = Some(source.current());
@@ -486,10 +491,7 @@ fn apply_timeouts(
     if let Some(d) = write_timeout {
         connect.write_timeout = d;
     }
-    let mut keep_alive = connect.keep_alive.unwrap_or(KeepAlive {
-        interval: Duration::from_secs(15),
-        pong_timeout: Duration::from_secs(20),
-    });
+    let mut keep_alive = connect.keep_alive.unwrap_or_default();
     if let Some(d) = ping_interval {
         keep_alive.interval = d;
     }
@@ -570,12 +572,12 @@ fn parse_cache(path: &str, table: &Table, uplink: &str, problems: &mut Vec<Strin
         problems.push(format!("{path}.dir: {problem}"));
     }
     if let (Some(dir), Some(sync)) = (dir, sync) {
-        limits.disk = Some(DiskCacheConfig {
+        limits.disk = Some(DiskCacheConfig::new(
             // One log per directory: each uplink gets its own below `dir`.
-            dir: cache_dir::cache_dir(Path::new(&dir), uplink),
-            max_bytes: disk_mb.unwrap_or(DEFAULT_DISK_MB) * 1024 * 1024,
+            cache_dir::cache_dir(Path::new(&dir), uplink),
+            disk_mb.unwrap_or(DEFAULT_DISK_MB) * 1024 * 1024,
             sync,
-        });
+        ));
     }
     limits
 }
@@ -620,6 +622,24 @@ mod tests {
 
     fn problems(text: &str) -> Vec<String> {
         parse(text).expect_err("should fail").0
+    }
+
+    #[test]
+    fn server_name_goes_to_the_connection_and_is_checked() {
+        let north = |name: &str| {
+            format!("[[north]]\nname = \"c\"\nurl = \"wss://127.0.0.1:9000/\"\nserver_name = \"{name}\"\n")
+        };
+        let c = parse(&north("plant.example")).unwrap();
+        assert_eq!(
+            c.north[0].connect.server_name.as_deref(),
+            Some("plant.example")
+        );
+        assert_eq!(
+            problems(&north("not a name")),
+            vec![
+                "north[0].server_name: `not a name` is not a valid DNS name or IP address for TLS"
+            ]
+        );
     }
 
     #[test]

@@ -52,20 +52,27 @@ impl fmt::Display for LinkError {
     }
 }
 
-impl std::error::Error for LinkError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LinkError::Connect(e) => Some(e),
-            LinkError::Ws(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source`: the message is the wrapped error's own, complete one, so a reporter that
+/// walks the chain (anyhow's `{:#}`) would print it twice.
+impl std::error::Error for LinkError {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tagwire_ws_client::Phase;
+
+    #[test]
+    fn the_message_is_printed_once_in_a_chain() {
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let error = LinkError::Ws(WsError::from(reset));
+        let mut chain = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(c) = cause {
+            chain = format!("{chain}: {c}");
+            cause = c.source();
+        }
+        assert_eq!(chain, "connection I/O error: reset by peer");
+    }
 
     #[test]
     fn a_timeout_names_the_config_key() {

@@ -76,7 +76,7 @@ impl GroupGenerator {
         let n = self.reports;
         let mut tags = Vec::with_capacity(self.group.tags + 1);
         tags.push(Tag::value(COUNTER_TAG, Value::Uint64(n)));
-        let erroring = (n % ERROR_EVERY == 0 && self.group.tags > 0)
+        let erroring = (n.is_multiple_of(ERROR_EVERY) && self.group.tags > 0)
             .then(|| (n / ERROR_EVERY) as usize % self.group.tags);
         for i in 0..self.group.tags {
             let ty = DataType::ALL[i % DataType::ALL.len()];
@@ -100,7 +100,7 @@ impl GroupGenerator {
 /// A plausible value of type `ty` for report `n` of tag number `i`. Even-numbered tags
 /// change with every report; odd-numbered ones hold still, as most real tags do.
 fn simulated_tag(name: String, ty: DataType, n: u64, i: usize) -> Tag {
-    let k = if i % 2 == 0 { n } else { 1 } + i as u64;
+    let k = if i.is_multiple_of(2) { n } else { 1 } + i as u64;
     let wave = (k as f64 * 0.1).sin();
     let value = match ty {
         DataType::Int8 => Value::Int8((k % 256) as u8 as i8),
@@ -114,7 +114,7 @@ fn simulated_tag(name: String, ty: DataType, n: u64, i: usize) -> Tag {
         DataType::Float => Value::Float(20.0 + 5.0 * wave as f32),
         DataType::Double => Value::Double(1013.25 + 10.0 * wave),
         DataType::Bit => Value::Bit(k % 2 == 1),
-        DataType::Bool => Value::Bool(k % 3 == 0),
+        DataType::Bool => Value::Bool(k.is_multiple_of(3)),
         DataType::String => Value::String(format!("state-{}", k % 5)),
         DataType::Bytes => Value::Bytes(vec![(k % 256) as u8, 0x55, 0xAA]),
         DataType::Word => Value::Word((k % 65536) as u16),
@@ -138,7 +138,7 @@ fn simulated_tag(name: String, ty: DataType, n: u64, i: usize) -> Tag {
         DataType::ArrayUint64 => Value::ArrayUint64(vec![u64::MAX, k]),
         DataType::ArrayFloat => Value::ArrayFloat(vec![1.5, wave as f32]),
         DataType::ArrayDouble => Value::ArrayDouble(vec![0.25, wave]),
-        DataType::ArrayBool => Value::ArrayBool(vec![true, k % 2 == 0]),
+        DataType::ArrayBool => Value::ArrayBool(vec![true, k.is_multiple_of(2)]),
         DataType::ArrayString => Value::ArrayString(vec!["on".into(), format!("s{}", k % 3)]),
         DataType::Custom => Value::Custom(Json::Object(vec![
             ("seq".into(), Json::Uint(k)),

@@ -31,7 +31,9 @@ use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
 
 /// Everything one uplink needs; built by the daemon from a `[[north]]` entry.
+/// `#[non_exhaustive]`: made by [`UplinkConfig::new`], then its fields set.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct UplinkConfig {
     /// The north node's name (metrics label, logs).
     pub name: String,
@@ -91,8 +93,9 @@ impl UplinkConfig {
 }
 
 /// What became of one snapshot given to [`Uplink::enqueue`]: queued or not (delivery
-/// comes later).
+/// comes later). `#[must_use]`: a refused snapshot is the producer's to retry or count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
 pub enum Enqueue {
     /// Encoded and queued.
     Queued,

@@ -161,11 +161,9 @@ async fn a_full_queue_drops_or_refuses_by_policy_and_counts_it() {
     ] {
         // No task runs: nothing leaves the queue.
         let mut config = config("ws://127.0.0.1:9/");
-        config.queue = QueueLimits {
-            max_messages: 3,
-            policy,
-            ..QueueLimits::default()
-        };
+        config.queue = QueueLimits::default()
+            .with_max_messages(3)
+            .with_policy(policy);
         let uplink = Uplink::open(config).await.unwrap();
         let outcomes = enqueue(&uplink, &mut generator(), 5).await;
         assert_eq!(&outcomes[..3], &[Enqueue::Queued; 3], "{policy:?}");
@@ -226,10 +224,10 @@ async fn a_server_that_stops_answering_pings_is_left_after_the_keep_alive_timeou
     })
     .await;
     let mut config = config(&server.url);
-    config.connect.keep_alive = Some(KeepAlive {
-        interval: Duration::from_millis(50),
-        pong_timeout: Duration::from_millis(150),
-    });
+    config.connect.keep_alive = Some(KeepAlive::new(
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+    ));
     let uplink = Uplink::open(config).await.unwrap();
     let (stop, stop_rx) = watch::channel(false);
     let task = uplink.spawn(stop_rx);
@@ -253,11 +251,11 @@ async fn the_pipeline_with_a_disk_cache_runs_on_a_current_thread_runtime() {
     let server = TestServer::start(Behaviour::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&server.url);
-    config.queue.disk = Some(DiskCacheConfig {
-        dir: dir.path().to_path_buf(),
-        max_bytes: 1 << 20,
-        sync: SyncPolicy::Interval(Duration::from_millis(50)),
-    });
+    config.queue.disk = Some(DiskCacheConfig::new(
+        dir.path(),
+        1 << 20,
+        SyncPolicy::Interval(Duration::from_millis(50)),
+    ));
     let uplink = Uplink::open(config).await.unwrap();
     let hub = Arc::new(Hub::new(vec![Arc::clone(&uplink)]));
     let (stop, stop_rx) = watch::channel(false);

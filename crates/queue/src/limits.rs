@@ -45,8 +45,9 @@ impl std::fmt::Display for FullPolicy {
     }
 }
 
-/// The disk cache behind a queue.
+/// The disk cache behind a queue. `#[non_exhaustive]`: made by [`DiskCacheConfig::new`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiskCacheConfig {
     /// This uplink's own directory (one log per directory).
     pub dir: PathBuf,
@@ -57,6 +58,16 @@ pub struct DiskCacheConfig {
 }
 
 impl DiskCacheConfig {
+    /// A disk cache in `dir` (this queue's own directory) of at most `max_bytes`, synced
+    /// by `sync`.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64, sync: SyncPolicy) -> Self {
+        DiskCacheConfig {
+            dir: dir.into(),
+            max_bytes,
+            sync,
+        }
+    }
+
     /// How often the owner should call [`MessageQueue::sync`](crate::MessageQueue::sync):
     /// the sync interval with [`SyncPolicy::Interval`], but at least every
     /// [`DEFAULT_HEAD_INTERVAL`], so that the last confirmations of a busy period reach
@@ -69,8 +80,10 @@ impl DiskCacheConfig {
     }
 }
 
-/// Limits of one queue.
+/// Limits of one queue. `#[non_exhaustive]`: built from [`Default`] with the `with_*`
+/// setters, so a new limit is not a breaking change.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct QueueLimits {
     /// Most payload bytes held in memory (with a disk cache: payloads kept in memory,
     /// the rest is read back from disk when needed).
@@ -91,5 +104,36 @@ impl Default for QueueLimits {
             policy: FullPolicy::DropOldest,
             disk: None,
         }
+    }
+}
+
+/// Setters, for building the limits from [`Default`] in one expression.
+impl QueueLimits {
+    /// Sets [`max_bytes`](Self::max_bytes).
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Sets [`max_messages`](Self::max_messages).
+    #[must_use]
+    pub fn with_max_messages(mut self, max_messages: usize) -> Self {
+        self.max_messages = max_messages;
+        self
+    }
+
+    /// Sets [`policy`](Self::policy).
+    #[must_use]
+    pub fn with_policy(mut self, policy: FullPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets [`disk`](Self::disk); `None`: memory only.
+    #[must_use]
+    pub fn with_disk(mut self, disk: Option<DiskCacheConfig>) -> Self {
+        self.disk = disk;
+        self
     }
 }

@@ -47,16 +47,11 @@ struct Model {
 }
 
 fn limits(disk: Option<&std::path::Path>, memory: usize) -> QueueLimits {
-    QueueLimits {
-        max_bytes: memory,
-        max_messages: 1_000_000,
-        policy: FullPolicy::DropOldest,
-        disk: disk.map(|dir| DiskCacheConfig {
-            dir: dir.to_path_buf(),
-            max_bytes: 1 << 30,
-            sync: SyncPolicy::Never,
-        }),
-    }
+    QueueLimits::default()
+        .with_max_bytes(memory)
+        .with_max_messages(1_000_000)
+        .with_policy(FullPolicy::DropOldest)
+        .with_disk(disk.map(|dir| DiskCacheConfig::new(dir, 1 << 30, SyncPolicy::Never)))
 }
 
 async fn open(disk: Option<&std::path::Path>, memory: usize) -> MessageQueue {

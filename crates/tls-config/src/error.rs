@@ -39,8 +39,6 @@ pub enum ErrorKind {
     Incomplete,
     /// The password source (a file or an environment variable) could not be read.
     PasswordUnavailable,
-    /// `server_name` is not a valid DNS name or IP address.
-    InvalidServerName,
     /// rustls refused the configuration (should not happen with the ring provider; the
     /// message carries rustls's own words).
     Rustls,
@@ -48,16 +46,18 @@ pub enum ErrorKind {
 
 /// A problem with one of the TLS parameters, found before any connection is made.
 ///
-/// [`parameter`](Self::parameter) names the parameter at fault (`"ca"`, `"cert"`, `"key"`,
-/// `"keypass"` or `"server_name"`; `"url"` from
-/// [`TlsParams::server_name_for`](crate::TlsParams::server_name_for) when the URL's host is
-/// the bad name; or the name given to [`load_certificates`](crate::load_certificates) /
+/// [`parameter`](Self::parameter) names the parameter at fault (`"ca"`, `"cert"`, `"key"`
+/// or `"keypass"`; or the name given to [`load_certificates`](crate::load_certificates) /
 /// [`load_private_key`](crate::load_private_key)). The [`Display`](fmt::Display) form
 /// starts with it, then says what is wrong and what to do, e.g.
 /// `key: wrong password for the encrypted PKCS#8 key in /etc/tagwire/client.key`.
 ///
 /// Messages never contain a password, nor the content of an inline key: they describe an
 /// inline value as "the PEM text given inline" instead of quoting it.
+///
+/// The `Debug` form carries the whole message too (what `fn main() -> Result<..>` prints),
+/// and there is no [`source`](std::error::Error::source): the message already says
+/// everything, so `{:#}` of an `anyhow::Error` built from it prints it once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsConfigError {
     parameter: &'static str,
@@ -78,8 +78,7 @@ impl TlsConfigError {
         }
     }
 
-    /// The parameter at fault: `"ca"`, `"cert"`, `"key"`, `"keypass"`, `"server_name"`,
-    /// `"url"`, or the name a caller gave [`load_certificates`](crate::load_certificates) or
+    /// The parameter at fault: `"ca"`, `"cert"`, `"key"`, `"keypass"`, or the name a caller gave [`load_certificates`](crate::load_certificates) or
     /// [`load_private_key`](crate::load_private_key).
     pub fn parameter(&self) -> &'static str {
         self.parameter

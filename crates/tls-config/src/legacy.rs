@@ -107,7 +107,7 @@ impl DekInfo {
         password: &[u8],
         ciphertext: &[u8],
     ) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
-        if ciphertext.is_empty() || ciphertext.len() % self.cipher.block_len() != 0 {
+        if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(self.cipher.block_len()) {
             return Err(format!(
                 "the encrypted key is {} bytes long, not a whole number of {}-byte {} blocks \
                  (is the file damaged?)",
@@ -164,7 +164,7 @@ fn evp_bytes_to_key_md5(password: &[u8], salt: &[u8], len: usize) -> Zeroizing<V
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

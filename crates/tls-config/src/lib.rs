@@ -1,17 +1,20 @@
 //! `tagwire-tls-config`: the TLS parameters of a WebSocket uplink (`ca`, `cert`, `key`,
-//! `keypass`, `server_name`) turned into an `Arc<rustls::ClientConfig>`, with an error that
+//! `keypass`) turned into an `Arc<rustls::ClientConfig>`, with an error that
 //! names the parameter and says what to do when something is wrong. No sockets.
 //!
 //! * **Inputs**: `ca`, `cert` and `key` each accept a file path, the PEM text itself, or
 //!   the base64 of a PEM file (what Neuron's dashboard sends); see [`PemSource::detect`].
-//!   `keypass` may be the password, `file:/path` or `env:NAME`; see
-//!   [`PasswordSource::parse`]. An empty string counts as "not set", as Neuron sends
+//!   `keypass` is a [`PasswordSource`]: [`PasswordSource::literal`], [`PasswordSource::env`]
+//!   or [`PasswordSource::file`]; a configuration file's `keypass` string (`env:NAME`,
+//!   `file:/path`, `literal:...` or the password itself) goes through
+//!   [`PasswordSource::from_config`]. An empty string counts as "not set", as Neuron sends
 //!   empty strings for unset parameters.
 //! * **Trust**: with `ca`, the server must chain to one of the certificates in it, and
 //!   *only* to those: a private CA deployment should not also accept every public CA.
 //!   Without `ca`, the public web CAs of `webpki-roots`, compiled in (gateways often have no
-//!   CA bundle). Host name verification is always on; `server_name` overrides the name
-//!   checked (and sent as SNI) when the URL holds an IP address or another name.
+//!   CA bundle). Host name verification is always on, against the name the connection
+//!   gives rustls (the URL host, or `tagwire_ws_client::ConnectOptions::server_name`,
+//!   which is also the SNI sent).
 //! * **Client certificate**: `cert` holds the client certificate first, then any
 //!   intermediates; `key` its private key, as PKCS#8, PKCS#1 (RSA) or SEC1 (EC), plain or
 //!   encrypted: PBES2 PKCS#8 (PBKDF2 with HMAC-SHA-1/224/256/384/512 or scrypt; AES-CBC,
@@ -52,10 +55,7 @@
 //! let config = build_client_config(&TlsParams::default()).unwrap();
 //! assert!(!config.client_auth_cert_resolver.has_certs());
 //!
-//! let params = TlsParams {
-//!     ca: Some("/nonexistent/ca.pem".into()),
-//!     ..TlsParams::default()
-//! };
+//! let params = TlsParams::default().with_ca("/nonexistent/ca.pem");
 //! let err = build_client_config(&params).unwrap_err();
 //! assert_eq!(err.parameter(), "ca");
 //! assert_eq!(
@@ -70,15 +70,13 @@
 //! ```no_run
 //! use tagwire_tls_config::{build_client_config, PasswordSource, TlsParams};
 //!
-//! let params = TlsParams {
-//!     ca: Some("/etc/tagwire/ca.pem".into()),
-//!     cert: Some("/etc/tagwire/client.pem".into()),
-//!     key: Some("/etc/tagwire/client.key".into()),
-//!     keypass: Some(PasswordSource::parse("env:TAGWIRE_KEYPASS")),
-//!     server_name: None,
-//! };
+//! let params = TlsParams::default()
+//!     .with_ca("/etc/tagwire/ca.pem")
+//!     .with_cert("/etc/tagwire/client.pem")
+//!     .with_key("/etc/tagwire/client.key")
+//!     .with_keypass(PasswordSource::env("TAGWIRE_KEYPASS"));
 //! match build_client_config(&params) {
-//!     // hand `config` to tokio-rustls' TlsConnector, with params.server_name_for(host)
+//!     // hand `config` to tagwire_ws_client::ConnectOptions::with_tls (or to tokio-rustls)
 //!     Ok(config) => println!("ready, {} ALPN protocols", config.alpn_protocols.len()),
 //!     // e.g. "key: wrong password for the encrypted PKCS#8 key in /etc/tagwire/client.key"
 //!     Err(err) => eprintln!("{err}"),
@@ -106,7 +104,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 pub use error::{ErrorKind, TlsConfigError};
 pub use explain::{explain_io_error, explain_tls_error};
@@ -124,9 +122,28 @@ use verifier::{Notices, Verifier};
 /// `ca`, `cert` and `key` are raw values: a path, PEM text or base64 of PEM
 /// ([`PemSource::detect`] decides). `None` and `Some("")` both mean "not set".
 ///
+/// The name the server certificate is checked against (and sent as SNI) is not here: it
+/// belongs to the connection, `tagwire_ws_client::ConnectOptions::server_name`, which
+/// hands it to rustls and so to this crate's verifier. One place, so it cannot be set in
+/// one and ignored in the other.
+///
+/// `#[non_exhaustive]`: build it from [`Default`] with the `with_*` setters.
+///
 /// The `Debug` form shows paths but not inline PEM text (an inline key is a secret) and
 /// never a password.
+///
+/// ```
+/// use tagwire_tls_config::{PasswordSource, TlsParams};
+///
+/// let params = TlsParams::default()
+///     .with_ca("/etc/tagwire/ca.pem")
+///     .with_cert("/etc/tagwire/client.pem")
+///     .with_key("/etc/tagwire/client.key")
+///     .with_keypass(PasswordSource::env("TAGWIRE_KEYPASS"));
+/// assert_eq!(params.ca.as_deref(), Some("/etc/tagwire/ca.pem"));
+/// ```
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct TlsParams {
     /// The CA certificate(s) the server must chain to. Not set: the public web CAs.
     pub ca: Option<String>,
@@ -136,32 +153,36 @@ pub struct TlsParams {
     pub key: Option<String>,
     /// The password of an encrypted `key`.
     pub keypass: Option<PasswordSource>,
-    /// The name to verify the server certificate against and to send as SNI, instead of the
-    /// host in the URL. Not used by [`build_client_config`] beyond validation; the
-    /// connection code takes it from [`TlsParams::server_name_for`].
-    pub server_name: Option<String>,
 }
 
+/// Setters, for building the parameters from [`Default`] in one expression.
 impl TlsParams {
-    /// The name to verify the server certificate against: `server_name` when set, the URL's
-    /// `host` otherwise (an IPv6 literal may keep its brackets). Errors name `server_name`
-    /// when it is the one at fault.
-    pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>, TlsConfigError> {
-        let (name, parameter) = match non_empty(&self.server_name) {
-            Some(name) => (name, "server_name"),
-            None => (host, "url"),
-        };
-        let bare = name
-            .strip_prefix('[')
-            .and_then(|n| n.strip_suffix(']'))
-            .unwrap_or(name);
-        ServerName::try_from(bare.to_owned()).map_err(|_| {
-            TlsConfigError::new(
-                parameter,
-                ErrorKind::InvalidServerName,
-                format!("\"{name}\" is not a valid DNS name or IP address"),
-            )
-        })
+    /// Sets [`ca`](Self::ca): a path, PEM text or base64 of PEM.
+    #[must_use]
+    pub fn with_ca(mut self, ca: impl Into<String>) -> Self {
+        self.ca = Some(ca.into());
+        self
+    }
+
+    /// Sets [`cert`](Self::cert): a path, PEM text or base64 of PEM, or a PKCS#12 bundle.
+    #[must_use]
+    pub fn with_cert(mut self, cert: impl Into<String>) -> Self {
+        self.cert = Some(cert.into());
+        self
+    }
+
+    /// Sets [`key`](Self::key): a path, PEM text or base64 of PEM.
+    #[must_use]
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets [`keypass`](Self::keypass).
+    #[must_use]
+    pub fn with_keypass(mut self, keypass: PasswordSource) -> Self {
+        self.keypass = Some(keypass);
+        self
     }
 }
 
@@ -173,7 +194,6 @@ impl fmt::Debug for TlsParams {
             .field("cert", &shown(&self.cert))
             .field("key", &shown(&self.key))
             .field("keypass", &self.keypass)
-            .field("server_name", &self.server_name)
             .finish()
     }
 }
@@ -185,10 +205,10 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 
 /// Builds the client configuration for `params`, checking everything that can be checked
 /// before connecting: files exist and hold PEM of the right kind, the key decrypts with
-/// `keypass` and belongs to the certificate, `server_name` is a valid name.
+/// `keypass` and belongs to the certificate.
 ///
 /// The first problem found is returned, checked in the order `ca`, `cert`, `key`,
-/// `keypass`, `server_name`.
+/// `keypass`.
 pub fn build_client_config(params: &TlsParams) -> Result<Arc<ClientConfig>, TlsConfigError> {
     build(params, &Notices::new(String::new())).map(|built| built.config)
 }
@@ -231,9 +251,6 @@ pub(crate) fn build(params: &TlsParams, notices: &Arc<Notices>) -> Result<Built,
             &provider,
         )?),
     };
-    if non_empty(&params.server_name).is_some() {
-        params.server_name_for("")?;
-    }
 
     let verifier = Verifier::new(roots, ca, Arc::clone(&provider), Arc::clone(notices))
         .map_err(|err| TlsConfigError::new("ca", ErrorKind::Rustls, err.to_string()))?;

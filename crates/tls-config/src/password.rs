@@ -56,39 +56,62 @@ pub enum PasswordSource {
 }
 
 impl PasswordSource {
-    /// Parses the configuration syntax of `keypass`:
+    /// The password itself.
+    pub fn literal(password: impl Into<Secret>) -> PasswordSource {
+        PasswordSource::Literal(password.into())
+    }
+
+    /// The environment variable `name`, read when the key is loaded.
+    pub fn env(name: impl Into<String>) -> PasswordSource {
+        PasswordSource::Env(name.into())
+    }
+
+    /// The first line of the file at `path` (without its line break), read when the key
+    /// is loaded.
+    pub fn file(path: impl Into<PathBuf>) -> PasswordSource {
+        PasswordSource::File(path.into())
+    }
+
+    /// Reads the `keypass` syntax of a configuration file (tagwire's TOML, Neuron's
+    /// parameters). The prefixes are this configuration syntax only; code that knows
+    /// which it means calls [`literal`](Self::literal), [`env`](Self::env) or
+    /// [`file`](Self::file) instead.
     ///
     /// * `file:/path/to/file`: the first line of that file;
     /// * `env:NAME`: the environment variable `NAME`;
+    /// * `literal:TEXT`: the password `TEXT`, whatever it starts with (the way to write a
+    ///   password that itself begins with `env:`, `file:` or `literal:`);
     /// * anything else: the password itself.
-    ///
-    /// A password that itself starts with `file:` or `env:` cannot be written literally;
-    /// put it in a file and use `file:`.
     ///
     /// ```
     /// use tagwire_tls_config::PasswordSource;
-    /// use std::path::PathBuf;
     ///
     /// assert_eq!(
-    ///     PasswordSource::parse("file:/etc/tagwire/keypass"),
-    ///     PasswordSource::File(PathBuf::from("/etc/tagwire/keypass"))
+    ///     PasswordSource::from_config("file:/etc/tagwire/keypass"),
+    ///     PasswordSource::file("/etc/tagwire/keypass")
     /// );
     /// assert_eq!(
-    ///     PasswordSource::parse("env:TAGWIRE_KEYPASS"),
-    ///     PasswordSource::Env("TAGWIRE_KEYPASS".into())
+    ///     PasswordSource::from_config("env:TAGWIRE_KEYPASS"),
+    ///     PasswordSource::env("TAGWIRE_KEYPASS")
     /// );
-    /// let literal = PasswordSource::parse("s3cret!");
-    /// assert!(matches!(&literal, PasswordSource::Literal(s) if s.expose() == b"s3cret!"));
+    /// assert_eq!(PasswordSource::from_config("s3cret!"), PasswordSource::literal("s3cret!"));
+    /// assert_eq!(
+    ///     PasswordSource::from_config("literal:env:not-a-variable"),
+    ///     PasswordSource::literal("env:not-a-variable")
+    /// );
     /// // Debug output never shows a literal password.
+    /// let literal = PasswordSource::literal("s3cret!");
     /// assert!(!format!("{literal:?}").contains("s3cret"));
     /// ```
-    pub fn parse(value: &str) -> PasswordSource {
-        if let Some(path) = value.strip_prefix("file:") {
-            PasswordSource::File(PathBuf::from(path))
+    pub fn from_config(value: &str) -> PasswordSource {
+        if let Some(password) = value.strip_prefix("literal:") {
+            PasswordSource::literal(password)
+        } else if let Some(path) = value.strip_prefix("file:") {
+            PasswordSource::file(path)
         } else if let Some(name) = value.strip_prefix("env:") {
-            PasswordSource::Env(name.to_owned())
+            PasswordSource::env(name)
         } else {
-            PasswordSource::Literal(Secret::from(value))
+            PasswordSource::literal(value)
         }
     }
 
@@ -192,8 +215,20 @@ mod tests {
     }
 
     #[test]
+    fn literal_prefix_escapes_the_source_prefixes() {
+        for password in ["env:HOME", "file:/etc/passwd", "literal:x"] {
+            let source = PasswordSource::from_config(&format!("literal:{password}"));
+            assert_eq!(source.resolve().unwrap().expose(), password.as_bytes());
+        }
+        assert_eq!(
+            PasswordSource::from_config("env:HOME"),
+            PasswordSource::env("HOME")
+        );
+    }
+
+    #[test]
     fn debug_redacts_literal() {
-        let shown = format!("{:?}", PasswordSource::parse("hunter2"));
+        let shown = format!("{:?}", PasswordSource::literal("hunter2"));
         assert_eq!(shown, "Literal(Secret(<redacted>))");
     }
 }

@@ -1,10 +1,16 @@
 //! `cert` given as a PKCS#12 (`.p12` / `.pfx`) bundle: recognised by content (a file, or
 //! the base64 of one), unlocked with `keypass`, read by `p12-keystore` (current OpenSSL
 //! defaults, AES-256-CBC with PBKDF2 and a SHA-256 MAC, and `-legacy` RC2/3DES with SHA-1).
+//!
+//! Reading needs the crate's `pkcs12` feature; without it a bundle is still recognised,
+//! and refused with the command that converts it.
 
+#[cfg(feature = "pkcs12")]
 use p12_keystore::Pkcs12Archive;
 use pkcs8::der::zeroize::Zeroizing;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+#[cfg(feature = "pkcs12")]
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::{ErrorKind, TlsConfigError};
 use crate::password::PasswordSource;
@@ -37,8 +43,30 @@ fn is_pkcs12(bytes: &[u8]) -> bool {
     der_elements(bytes).is_some_and(|parts| parts.len() >= 2 && parts[0] == [3])
 }
 
+/// Without the `pkcs12` feature: the bundle is refused, saying how to convert it or
+/// which feature reads it.
+#[cfg(not(feature = "pkcs12"))]
+pub(crate) fn open(
+    _bytes: &[u8],
+    origin: Origin,
+    _keypass: Option<&PasswordSource>,
+) -> Result<Bundle, TlsConfigError> {
+    Err(TlsConfigError::new(
+        "cert",
+        ErrorKind::UnsupportedEncryption,
+        format!(
+            "`cert` is a PKCS#12 bundle ({origin}), and this program was built without \
+             PKCS#12 support (tagwire-tls-config's `pkcs12` feature): convert it to PEM with \
+             `openssl pkcs12 -in {} -out client.pem -nodes` (add -legacy for old bundles) \
+             and give `cert` and `key` as PEM",
+            origin.path_for_command()
+        ),
+    ))
+}
+
 /// Opens the bundle with `keypass` (an unset `keypass` is tried as the empty password,
 /// which `openssl pkcs12 -export -passout pass:` makes).
+#[cfg(feature = "pkcs12")]
 pub(crate) fn open(
     bytes: &[u8],
     origin: Origin,

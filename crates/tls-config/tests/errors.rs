@@ -14,15 +14,15 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// Parameters for a client identity, with `keypass` when given.
+/// Parameters for a client identity, with `keypass` (configuration syntax) when given.
 fn params(pki: &Pki, cert: &Path, key: &Path, keypass: Option<&str>) -> TlsParams {
-    TlsParams {
-        ca: Some(s(&pki.ca_cert)),
-        cert: Some(s(cert)),
-        key: Some(s(key)),
-        keypass: keypass.map(PasswordSource::parse),
-        server_name: None,
-    }
+    let mut params = TlsParams::default()
+        .with_ca(s(&pki.ca_cert))
+        .with_cert(s(cert))
+        .with_key(s(key));
+    // `keypass` as a configuration file writes it: `env:`/`file:` prefixes are sources.
+    params.keypass = keypass.map(PasswordSource::from_config);
+    params
 }
 
 /// Builds, expecting an error; checks it names `parameter` and leaks no password.
@@ -70,10 +70,7 @@ fn missing_files_name_their_parameter() {
 #[test]
 fn a_directory_is_not_a_pem_file() {
     let pki = Pki::new();
-    let p = TlsParams {
-        ca: Some(s(pki.dir())),
-        ..TlsParams::default()
-    };
+    let p = TlsParams::default().with_ca(s(pki.dir()));
     let err = expect_error(&p, "ca", ErrorKind::Unreadable);
     assert!(err.to_string().contains("is a directory"), "{err}");
 }
@@ -83,10 +80,7 @@ fn text_that_is_not_pem_and_binary_der_are_refused_with_advice() {
     let pki = Pki::new();
     let junk = pki.file("junk");
     std::fs::write(&junk, "this is not a certificate\n").unwrap();
-    let p = TlsParams {
-        ca: Some(s(&junk)),
-        ..TlsParams::default()
-    };
+    let p = TlsParams::default().with_ca(s(&junk));
     let err = expect_error(&p, "ca", ErrorKind::NotPem);
     assert_eq!(
         err.to_string(),
@@ -107,10 +101,7 @@ fn text_that_is_not_pem_and_binary_der_are_refused_with_advice() {
         "-out",
         path(&der),
     ]);
-    let p = TlsParams {
-        ca: Some(s(&der)),
-        ..TlsParams::default()
-    };
+    let p = TlsParams::default().with_ca(s(&der));
     let err = expect_error(&p, "ca", ErrorKind::NotPem);
     assert!(
         err.to_string().contains(&format!(
@@ -136,10 +127,7 @@ fn truncated_pem_is_reported() {
     let pki = Pki::new();
     let text = std::fs::read_to_string(&pki.ca_cert).unwrap();
     let cut = &text[..text.len() / 2];
-    let p = TlsParams {
-        ca: Some(cut.to_owned()),
-        ..TlsParams::default()
-    };
+    let p = TlsParams::default().with_ca(cut.to_owned());
     let err = expect_error(&p, "ca", ErrorKind::NotPem);
     assert_eq!(
         err.to_string(),
@@ -176,10 +164,7 @@ fn swapped_cert_and_key_are_named() {
     );
 
     // A key given as `ca`.
-    let p = TlsParams {
-        ca: Some(s(&client.key)),
-        ..TlsParams::default()
-    };
+    let p = TlsParams::default().with_ca(s(&client.key));
     let err = expect_error(&p, "ca", ErrorKind::NoCertificate);
     assert!(err.to_string().contains("(it holds: PRIVATE KEY)"), "{err}");
 }
@@ -300,7 +285,7 @@ fn wrong_password_is_reported_as_such_for_every_encryption() {
             format!("key: wrong password for the {what} in the PEM text given inline");
         for attempt in 0..attempts {
             let wrong = format!("{PASSWORD}-{attempt}");
-            let source = PasswordSource::parse(&wrong);
+            let source = PasswordSource::literal(wrong.as_str());
             let err = load_private_key("key", &s(&key), Some(&source)).unwrap_err();
             assert_eq!(
                 err.kind(),
@@ -646,30 +631,15 @@ fn damaged_encrypted_key() {
 }
 
 #[test]
-fn invalid_server_name() {
-    let p = TlsParams {
-        server_name: Some("not a host name".into()),
-        ..TlsParams::default()
-    };
-    let err = expect_error(&p, "server_name", ErrorKind::InvalidServerName);
-    assert_eq!(
-        err.to_string(),
-        "server_name: \"not a host name\" is not a valid DNS name or IP address"
-    );
-}
-
-#[test]
 fn debug_output_hides_inline_keys_and_passwords() {
     let pki = Pki::new();
     let client = pki.client(KeyAlg::EcP256);
     let key = pki.write_key(&client, KeyFormat::Pkcs8);
     let key_text = std::fs::read_to_string(&key).unwrap();
     let body_line = key_text.lines().nth(1).unwrap();
-    let p = TlsParams {
-        key: Some(key_text.clone()),
-        keypass: Some(PasswordSource::parse(PASSWORD)),
-        ..TlsParams::default()
-    };
+    let p = TlsParams::default()
+        .with_key(key_text.clone())
+        .with_keypass(PasswordSource::literal(PASSWORD));
     let shown = format!("{p:?}");
     assert!(!shown.contains(body_line), "{shown}");
     assert_no_password(&shown);

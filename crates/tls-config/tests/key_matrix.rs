@@ -16,15 +16,13 @@ fn try_combination(
     format: KeyFormat,
     form: InputForm,
 ) -> Result<(), String> {
-    let params = TlsParams {
-        ca: Some(form.value(&pki.ca_cert)),
-        cert: Some(form.value(&client.cert)),
-        key: Some(form.value(key_file)),
-        keypass: format
-            .is_encrypted()
-            .then(|| PasswordSource::parse(PASSWORD)),
-        server_name: None,
-    };
+    let mut params = TlsParams::default()
+        .with_ca(form.value(&pki.ca_cert))
+        .with_cert(form.value(&client.cert))
+        .with_key(form.value(key_file));
+    params.keypass = format
+        .is_encrypted()
+        .then(|| PasswordSource::literal(PASSWORD));
     let config = build_client_config(&params).map_err(|e| format!("config: {e}"))?;
     let seen =
         handshake(config, server.clone(), "localhost").map_err(|e| format!("handshake: {e:?}"))?;
@@ -131,12 +129,10 @@ fn every_key_type_against_a_tls12_only_server() {
             continue; // same code path as RSA 2048, and slow to generate
         }
         let client = pki.client(alg);
-        let params = TlsParams {
-            ca: Some(pki.ca_cert.display().to_string()),
-            cert: Some(client.cert.display().to_string()),
-            key: Some(client.key.display().to_string()),
-            ..TlsParams::default()
-        };
+        let params = TlsParams::default()
+            .with_ca(pki.ca_cert.display().to_string())
+            .with_cert(client.cert.display().to_string())
+            .with_key(client.key.display().to_string());
         let config = build_client_config(&params).unwrap();
         let seen = handshake(config, server.clone(), "localhost")
             .unwrap_or_else(|e| panic!("{alg:?} over TLS 1.2: {e:?}"));
@@ -161,13 +157,11 @@ fn password_from_file_and_environment() {
         "env:TAGWIRE_TLS_CONFIG_TEST_KEYPASS".to_owned(),
         PASSWORD.to_owned(),
     ] {
-        let params = TlsParams {
-            ca: Some(pki.ca_cert.display().to_string()),
-            cert: Some(client.cert.display().to_string()),
-            key: Some(key.display().to_string()),
-            keypass: Some(PasswordSource::parse(&keypass)),
-            server_name: None,
-        };
+        let params = TlsParams::default()
+            .with_ca(pki.ca_cert.display().to_string())
+            .with_cert(client.cert.display().to_string())
+            .with_key(key.display().to_string())
+            .with_keypass(PasswordSource::from_config(&keypass));
         let config = build_client_config(&params).unwrap_or_else(|e| panic!("{keypass}: {e}"));
         handshake(config, server.clone(), "localhost").unwrap();
     }
@@ -269,12 +263,10 @@ fn client_certificate_with_intermediate_chain() {
         std::fs::read_to_string(&leaf_cert).unwrap(),
         std::fs::read_to_string(&inter_cert).unwrap()
     );
-    let params = TlsParams {
-        ca: Some(pki.ca_cert.display().to_string()),
-        cert: Some(chain.clone()),
-        key: Some(leaf_key.display().to_string()),
-        ..TlsParams::default()
-    };
+    let params = TlsParams::default()
+        .with_ca(pki.ca_cert.display().to_string())
+        .with_cert(chain.clone())
+        .with_key(leaf_key.display().to_string());
     let seen = handshake(
         build_client_config(&params).unwrap(),
         server.clone(),
@@ -284,10 +276,7 @@ fn client_certificate_with_intermediate_chain() {
     assert_eq!(seen.len(), 2, "leaf and intermediate both sent");
 
     // Without the intermediate the server cannot build the chain and says so.
-    let params = TlsParams {
-        cert: Some(leaf_cert.display().to_string()),
-        ..params
-    };
+    let params = params.with_cert(leaf_cert.display().to_string());
     let failure = handshake(build_client_config(&params).unwrap(), server, "localhost")
         .expect_err("leaf alone is not enough");
     let client_err = failure.client.expect("the client hears the server's alert");

@@ -27,10 +27,7 @@ fn s(path: &Path) -> String {
 }
 
 fn ca_only(pki: &Pki) -> TlsParams {
-    TlsParams {
-        ca: Some(s(&pki.ca_cert)),
-        ..TlsParams::default()
-    }
+    TlsParams::default().with_ca(s(&pki.ca_cert))
 }
 
 fn version_of(pki: &Pki, cert: &Path) -> String {
@@ -70,12 +67,10 @@ fn v1_client_certificate_is_sent_as_given() {
     let pki = Pki::new();
     let client = pki.user_recipe("/CN=gw-17", None);
     assert_eq!(version_of(&pki, &client.cert), "Version: 1 (0x0)");
-    let params = TlsParams {
-        ca: Some(s(&pki.ca_cert)),
-        cert: Some(s(&client.cert)),
-        key: Some(s(&client.key)),
-        ..TlsParams::default()
-    };
+    let params = TlsParams::default()
+        .with_ca(s(&pki.ca_cert))
+        .with_cert(s(&client.cert))
+        .with_key(s(&client.key));
     let config = build_client_config(&params).expect("a v1 client certificate is ours to send");
     assert!(config.client_auth_cert_resolver.has_certs());
     let source = ClientConfigSource::new("north-1", params.clone()).unwrap();
@@ -96,11 +91,7 @@ fn v1_client_certificate_is_sent_as_given() {
 
     // What is checked stays checked: a key of another v1 certificate is named.
     let other = pki.user_recipe("/CN=gw-18", None);
-    let err = build_client_config(&TlsParams {
-        key: Some(s(&other.key)),
-        ..params
-    })
-    .unwrap_err();
+    let err = build_client_config(&params.with_key(s(&other.key))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::KeyMismatch, "{err}");
     assert!(
         err.to_string()
@@ -116,12 +107,10 @@ fn expired_client_certificate_is_a_warning_with_its_date() {
     let old = pki.v1_with_validity(&client, "/CN=gw-old", "20200101000000Z", "20210101000000Z");
     let source = ClientConfigSource::new(
         "north-1",
-        TlsParams {
-            ca: Some(s(&pki.ca_cert)),
-            cert: Some(s(&old.cert)),
-            key: Some(s(&old.key)),
-            ..TlsParams::default()
-        },
+        TlsParams::default()
+            .with_ca(s(&pki.ca_cert))
+            .with_cert(s(&old.cert))
+            .with_key(s(&old.key)),
     )
     .expect("an expired client certificate is the server's to refuse");
     let warning = source
@@ -137,11 +126,9 @@ fn expired_client_certificate_is_a_warning_with_its_date() {
     let fresh = pki.user_recipe("/CN=gw-new", None);
     let source = ClientConfigSource::new(
         "north-1",
-        TlsParams {
-            cert: Some(s(&fresh.cert)),
-            key: Some(s(&fresh.key)),
-            ..ca_only(&pki)
-        },
+        ca_only(&pki)
+            .with_cert(s(&fresh.cert))
+            .with_key(s(&fresh.key)),
     )
     .unwrap();
     assert_eq!(
@@ -330,14 +317,37 @@ fn server_certificate_without_san_is_checked_against_its_cn() {
 }
 
 fn bundle_params(pki: &Pki, bundle: String, keypass: Option<&str>) -> TlsParams {
-    TlsParams {
-        ca: Some(s(&pki.ca_cert)),
-        cert: Some(bundle),
-        keypass: keypass.map(PasswordSource::parse),
-        ..TlsParams::default()
-    }
+    let mut params = TlsParams::default()
+        .with_ca(s(&pki.ca_cert))
+        .with_cert(bundle);
+    params.keypass = keypass.map(PasswordSource::literal);
+    params
 }
 
+/// Without the `pkcs12` feature (tagwire-tls-config on its own: `cargo test -p
+/// tagwire-tls-config`), a bundle is recognised and refused with the command that
+/// converts it.
+#[cfg(not(feature = "pkcs12"))]
+#[test]
+fn without_the_pkcs12_feature_a_bundle_is_refused_with_the_conversion_command() {
+    let pki = Pki::new();
+    let client = pki.client(KeyAlg::Rsa2048);
+    let bundle = pki.pkcs12(&client, PASSWORD, false);
+    let err = build_client_config(&bundle_params(&pki, s(&bundle), Some(PASSWORD))).unwrap_err();
+    assert_eq!(
+        (err.parameter(), err.kind()),
+        ("cert", ErrorKind::UnsupportedEncryption)
+    );
+    let text = err.to_string();
+    assert!(text.contains("`pkcs12` feature"), "{text}");
+    assert!(
+        text.contains(&format!("openssl pkcs12 -in {}", bundle.display())),
+        "{text}"
+    );
+    assert_no_password(&text);
+}
+
+#[cfg(feature = "pkcs12")]
 #[test]
 fn pkcs12_bundles_of_current_and_legacy_openssl() {
     let pki = Pki::new();
@@ -431,11 +441,7 @@ fn renewed_files_are_read_before_the_next_connection() {
     std::fs::copy(&first.key, &key).unwrap();
     let source = ClientConfigSource::new(
         "north-1",
-        TlsParams {
-            cert: Some(s(&cert)),
-            key: Some(s(&key)),
-            ..ca_only(&pki)
-        },
+        ca_only(&pki).with_cert(s(&cert)).with_key(s(&key)),
     )
     .unwrap();
     let presented = |config| handshake(config, pki.server_config(true), "localhost").unwrap();

@@ -7,10 +7,7 @@ use support::{handshake, HandshakeFailure, InputForm, KeyAlg, Pki, ServerConfigs
 use tagwire_tls_config::{build_client_config, explain_tls_error, TlsParams};
 
 fn ca_only(pki: &Pki) -> TlsParams {
-    TlsParams {
-        ca: Some(pki.ca_cert.display().to_string()),
-        ..TlsParams::default()
-    }
+    TlsParams::default().with_ca(pki.ca_cert.display().to_string())
 }
 
 /// The advice for the client's side of a failed handshake.
@@ -27,10 +24,7 @@ fn ca_in_every_input_form_verifies_the_server() {
     let pki = Pki::new();
     let server = pki.server_config(false);
     for form in InputForm::ALL {
-        let params = TlsParams {
-            ca: Some(form.value(&pki.ca_cert)),
-            ..TlsParams::default()
-        };
+        let params = TlsParams::default().with_ca(form.value(&pki.ca_cert));
         let config = build_client_config(&params).unwrap();
         handshake(config.clone(), server.clone(), "localhost")
             .unwrap_or_else(|e| panic!("{form:?}: {e:?}"));
@@ -48,10 +42,7 @@ fn ca_file_with_several_certificates_trusts_each() {
         std::fs::read_to_string(&other.ca_cert).unwrap(),
         std::fs::read_to_string(&pki.ca_cert).unwrap()
     );
-    let params = TlsParams {
-        ca: Some(bundle),
-        ..TlsParams::default()
-    };
+    let params = TlsParams::default().with_ca(bundle);
     let config = build_client_config(&params).unwrap();
     handshake(config.clone(), pki.server_config(false), "localhost").expect("second CA");
     handshake(config, other.server_config(false), "localhost").expect("first CA");
@@ -93,11 +84,9 @@ fn same_named_but_different_ca_on_both_sides() {
     );
 
     let stranger = impostor.client(KeyAlg::EcP256);
-    let params = TlsParams {
-        cert: Some(stranger.cert.display().to_string()),
-        key: Some(stranger.key.display().to_string()),
-        ..ca_only(&pki)
-    };
+    let params = ca_only(&pki)
+        .with_cert(stranger.cert.display().to_string())
+        .with_key(stranger.key.display().to_string());
     let config = build_client_config(&params).unwrap();
     let failure = handshake(config, pki.server_config(true), "localhost")
         .expect_err("the server refuses the client chain");
@@ -137,16 +126,6 @@ fn host_name_mismatch_suggests_server_name() {
     );
     assert!(advice.contains("localhost"), "{advice}");
     assert!(advice.contains("set `server_name`"), "{advice}");
-
-    // server_name_for gives the name to use instead of the URL's host.
-    let params = TlsParams {
-        server_name: Some("localhost".into()),
-        ..ca_only(&pki)
-    };
-    let name = params.server_name_for("192.0.2.7").unwrap();
-    assert_eq!(name.to_str(), "localhost");
-    let url_only = ca_only(&pki);
-    assert_eq!(url_only.server_name_for("[::1]").unwrap().to_str(), "::1");
 }
 
 #[test]
@@ -214,11 +193,9 @@ fn client_certificate_from_a_ca_the_server_does_not_trust() {
     let pki = Pki::new();
     let other = Pki::new();
     let stranger = other.client(KeyAlg::EcP256);
-    let params = TlsParams {
-        cert: Some(stranger.cert.display().to_string()),
-        key: Some(stranger.key.display().to_string()),
-        ..ca_only(&pki)
-    };
+    let params = ca_only(&pki)
+        .with_cert(stranger.cert.display().to_string())
+        .with_key(stranger.key.display().to_string());
     let config = build_client_config(&params).unwrap();
     let failure = handshake(config, pki.server_config(true), "localhost")
         .expect_err("the server trusts only its own CA");
@@ -235,11 +212,9 @@ fn client_certificate_from_a_ca_the_server_does_not_trust() {
 fn client_certificate_with_a_server_that_does_not_ask() {
     let pki = Pki::new();
     let client = pki.client(KeyAlg::Ed25519);
-    let params = TlsParams {
-        cert: Some(client.cert.display().to_string()),
-        key: Some(client.key.display().to_string()),
-        ..ca_only(&pki)
-    };
+    let params = ca_only(&pki)
+        .with_cert(client.cert.display().to_string())
+        .with_key(client.key.display().to_string());
     let config = build_client_config(&params).unwrap();
     let provider = tagwire_tls_config::crypto_provider();
     let chain =

@@ -281,8 +281,10 @@ mod tests {
     #[test]
     fn the_vectors_compress_in_one_pass() {
         // Each of the 13 values-format vector messages once, in order: the ratio a
-        // server sees for data it has not seen before (README "Compression").
-        let vectors = include_str!("../../encode/tests/vectors/values.neuron.txt");
+        // server sees for data it has not seen before (README "Compression"). A copy of
+        // tagwire-encode's vectors, so the published package is self-contained; a daemon
+        // test (push_example.rs) keeps it equal to the original.
+        let vectors = include_str!("../tests/data/values.neuron.txt");
         let messages: Vec<Vec<u8>> = vectors.lines().map(|l| l.as_bytes().to_vec()).collect();
         let before: usize = messages.iter().map(Vec::len).sum();
         let after: usize = round_trip(&Agreed::default(), &messages).iter().sum();

@@ -46,7 +46,13 @@ impl fmt::Display for Phase {
 ///
 /// The messages say what to change where one can tell; none contains a
 /// header value, so they are safe to log.
-#[derive(Debug, thiserror::Error)]
+///
+/// The [`Display`](fmt::Display) message is complete, the underlying error's text
+/// included, and [`source`](std::error::Error::source) is `None`: so `{}`, `{:#}` of an
+/// `anyhow::Error` and error reporters that walk the chain all print each cause once.
+/// The underlying errors stay reachable as the variants' fields. `Debug` prints the
+/// same message, so `fn main() -> Result<(), ConnectError>` shows the advice.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
     /// A `wss://` URL but no `ConnectOptions::tls`.
@@ -64,22 +70,20 @@ pub enum ConnectError {
         reason: String,
     },
     /// The host name could not be resolved (or resolved to no address).
-    #[error("cannot resolve host `{host}`: {source}")]
+    #[error("cannot resolve host `{host}`: {error}")]
     Resolve {
         /// The host name from the URL.
         host: String,
         /// The resolver's error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Every resolved address refused or failed the TCP connection; this is the last failure.
-    #[error("TCP connect to {addr} failed: {source}{}", attempts_note(*attempts))]
+    #[error("TCP connect to {addr} failed: {error}{}", attempts_note(*attempts))]
     Connect {
         /// The address of the last attempt.
         addr: SocketAddr,
         /// Its error (connection refused, unreachable, ...).
-        #[source]
-        source: io::Error,
+        error: io::Error,
         /// How many addresses were tried in total.
         attempts: usize,
     },
@@ -92,36 +96,33 @@ pub enum ConnectError {
         /// The name the certificate was checked against (`server_name` or the URL host).
         server_name: String,
         /// The rustls error.
-        #[source]
         error: rustls::Error,
     },
     /// An I/O error during the TLS handshake or the HTTP upgrade.
-    #[error("I/O error during the {phase}: {source}")]
+    #[error("I/O error during the {phase}: {error}")]
     Io {
         /// Where it happened.
         phase: Phase,
         /// The error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The HTTP exchange of the upgrade failed (connection closed before the
     /// response, a malformed response, ...).
     #[error(
         "the WebSocket upgrade failed: {0} (is this a WebSocket server, and is the scheme right?)"
     )]
-    Http(#[source] hyper::Error),
+    Http(hyper::Error),
     /// Over TLS with no client certificate configured, the server closed the connection
     /// right after the handshake without answering the upgrade: what servers that
     /// require a client certificate but send no TLS alert do.
     #[error(
-        "`{server_name}` closed the connection right after the TLS handshake, before answering the WebSocket upgrade ({source}): servers that require a client certificate do this when none is sent: set `cert` and `key` (or check the server's logs)"
+        "`{server_name}` closed the connection right after the TLS handshake, before answering the WebSocket upgrade ({error}): servers that require a client certificate do this when none is sent: set `cert` and `key` (or check the server's logs)"
     )]
     ClosedAfterTls {
         /// The TLS name of the server.
         server_name: String,
         /// What hyper saw.
-        #[source]
-        source: hyper::Error,
+        error: hyper::Error,
     },
     /// The server answered the upgrade request with something other than `101 Switching Protocols`.
     #[error("{}", rejected_message(*status, body, location.as_deref()))]
@@ -150,8 +151,35 @@ pub enum ConnectError {
         reason: String,
     },
     /// The proxy refused or failed to open the tunnel (the message names its answer).
-    #[error(transparent)]
-    Proxy(#[from] crate::proxy::ProxyError),
+    #[error("{0}")]
+    Proxy(crate::proxy::ProxyError),
+}
+
+/// `Debug` as the message, with the advice: what `fn main() -> Result<..>` and
+/// `unwrap()` print. The fields are public for code that wants them.
+macro_rules! debug_is_the_message {
+    ($($ty:ty),*) => {$(
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+    )*};
+}
+pub(crate) use debug_is_the_message;
+
+debug_is_the_message!(ConnectError, WsError);
+
+impl From<crate::proxy::ProxyError> for ConnectError {
+    fn from(error: crate::proxy::ProxyError) -> Self {
+        ConnectError::Proxy(error)
+    }
+}
+
+impl From<io::Error> for WsError {
+    fn from(error: io::Error) -> Self {
+        WsError::Io(error)
+    }
 }
 
 fn attempts_note(attempts: usize) -> String {
@@ -164,10 +192,20 @@ fn attempts_note(attempts: usize) -> String {
 
 /// The advice itself comes from `tagwire-tls-config`, the one place that knows what each
 /// rustls failure means for the `ca`/`cert`/`key`/`server_name` parameters.
+#[cfg(feature = "tls-advice")]
 fn tls_message(server_name: &str, error: &rustls::Error) -> String {
     format!(
         "TLS handshake with `{server_name}` failed: {}",
         tagwire_tls_config::explain_tls_error(error)
+    )
+}
+
+/// Without the `tls-advice` feature: rustls's own words.
+#[cfg(not(feature = "tls-advice"))]
+fn tls_message(server_name: &str, error: &rustls::Error) -> String {
+    format!(
+        "TLS handshake with `{server_name}` failed: {error} (check the CA the ClientConfig \
+         trusts, its client certificate, and ConnectOptions::server_name)"
     )
 }
 
@@ -202,13 +240,16 @@ fn rejected_message(status: u16, body: &str, location: Option<&str>) -> String {
 
 /// Errors of an open [`Connection`](crate::Connection), returned by its methods
 /// and carried by [`Event::Failed`](crate::Event::Failed).
-#[derive(Debug, thiserror::Error)]
+///
+/// Like [`ConnectError`]: a complete `Display` message, no `source`, and a `Debug`
+/// that prints the message.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum WsError {
     /// Reading or writing the socket failed (reset, broken pipe, the server
     /// closed TCP without a Close frame, ...).
     #[error("{}", io_message(.0))]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// A write or flush did not finish within `write_timeout`: the server stopped
     /// reading. The connection is torn down (a frame may be half written).
     #[error("write did not finish within write_timeout: the server stopped reading; connection torn down")]
@@ -245,11 +286,18 @@ pub enum WsError {
 /// An I/O error of an open connection; a TLS error inside it (an alert the server sends
 /// after the handshake, e.g. rejecting the client certificate under TLS 1.3) is explained
 /// like a handshake failure rather than shown in rustls's words.
+#[cfg(feature = "tls-advice")]
 fn io_message(error: &io::Error) -> String {
     match tagwire_tls_config::explain_io_error(error) {
         Some(advice) => format!("connection TLS error: {advice}"),
         None => format!("connection I/O error: {error}"),
     }
+}
+
+/// Without the `tls-advice` feature: the I/O error as it is.
+#[cfg(not(feature = "tls-advice"))]
+fn io_message(error: &io::Error) -> String {
+    format!("connection I/O error: {error}")
 }
 
 impl WsError {
@@ -263,7 +311,7 @@ impl WsError {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tls-advice"))]
 mod io_message_tests {
     use super::*;
 

@@ -166,18 +166,13 @@ fn tls_setup(
 ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), ConnectError> {
     let config = options.tls.clone().ok_or(ConnectError::MissingTls)?;
     let name = options.server_name.as_deref().unwrap_or(url.host());
-    // try_from parses IP literals into ServerName::IpAddress, so an address URL
-    // is checked against the certificate's IP SANs and sends no SNI.
-    let server_name = ServerName::try_from(name.to_owned()).map_err(|_| {
+    let server_name = crate::options::server_name(name).map_err(|reason| {
         let option = if options.server_name.is_some() {
             "server_name"
         } else {
             "url"
         };
-        ConnectError::InvalidOption {
-            option,
-            reason: format!("`{name}` is not a valid DNS name or IP address for TLS"),
-        }
+        ConnectError::InvalidOption { option, reason }
     })?;
     Ok((tokio_rustls::TlsConnector::from(config), server_name))
 }
@@ -192,7 +187,7 @@ fn tls_error(error: io::Error, server_name: String) -> ConnectError {
         Some(error) => ConnectError::Tls { server_name, error },
         None => ConnectError::Io {
             phase: Phase::Tls,
-            source: error,
+            error,
         },
     }
 }
@@ -308,9 +303,9 @@ async fn resolve_host(
     override_ips: Option<&[IpAddr]>,
     limit: Duration,
 ) -> Result<Vec<SocketAddr>, ConnectError> {
-    let resolve_error = |source| ConnectError::Resolve {
+    let resolve_error = |error| ConnectError::Resolve {
         host: host.to_owned(),
-        source,
+        error,
     };
     if let Some(ips) = override_ips {
         if ips.is_empty() {
@@ -394,11 +389,11 @@ pub(crate) async fn connect_any(
                 };
                 match result {
                     Ok(Ok(stream)) => return Ok((stream, addr)),
-                    Ok(Err(source)) => {
-                        debug!(%addr, error = %source, "TCP connect failed");
+                    Ok(Err(error)) => {
+                        debug!(%addr, %error, "TCP connect failed");
                         last_error = Some(ConnectError::Connect {
                             addr,
-                            source,
+                            error,
                             attempts: order.len(),
                         });
                     }
@@ -422,7 +417,7 @@ pub(crate) async fn connect_any(
     }
     Err(last_error.unwrap_or_else(|| ConnectError::Resolve {
         host: String::new(),
-        source: io::Error::new(io::ErrorKind::NotFound, "no address to connect to"),
+        error: io::Error::new(io::ErrorKind::NotFound, "no address to connect to"),
     }))
 }
 
@@ -480,7 +475,7 @@ fn http_error_over_tls(error: hyper::Error, tls: &TlsInfo<'_>) -> ConnectError {
     if !tls.sends_client_cert && closed_early(&error) {
         return ConnectError::ClosedAfterTls {
             server_name: server_name.to_owned(),
-            source: error,
+            error,
         };
     }
     ConnectError::Http(error)

@@ -50,10 +50,7 @@
 //! let err = WsUrl::parse("wss://user:pw@example.com/").unwrap_err();
 //! assert!(err.to_string().contains("Authorization"));
 //!
-//! let options = ConnectOptions {
-//!     max_message_size: 16 * 1024,
-//!     ..ConnectOptions::default()
-//! };
+//! let options = ConnectOptions::default().with_max_message_size(16 * 1024);
 //! assert!(options.keep_alive.is_some());
 //! # Ok::<(), tagwire_ws_client::UrlError>(())
 //! ```
@@ -124,6 +121,6 @@ mod url;
 pub use connection::{Connection, Event, SentBytes};
 pub use error::{ConnectError, Phase, WsError};
 pub use handshake::{check_header, connect};
-pub use options::{Compression, ConnectOptions, FrameKind, KeepAlive};
+pub use options::{check_server_name, Compression, ConnectOptions, FrameKind, KeepAlive};
 pub use proxy::{Proxy, ProxyError, ProxyKind, ProxyParseError};
 pub use url::{Scheme, UrlError, UserInfo, WsUrl};

@@ -5,6 +5,28 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Checks that `name` can be a TLS server name ([`ConnectOptions::server_name`]): a DNS
+/// name or an IP address. The error says what is wrong with the value, for a
+/// configuration loader that wants to refuse it before connecting; [`connect`](crate::connect)
+/// checks the same and fails with
+/// [`ConnectError::InvalidOption`](crate::ConnectError::InvalidOption).
+///
+/// ```
+/// assert!(tagwire_ws_client::check_server_name("plant.example").is_ok());
+/// assert!(tagwire_ws_client::check_server_name("192.0.2.7").is_ok());
+/// assert!(tagwire_ws_client::check_server_name("not a name").is_err());
+/// ```
+pub fn check_server_name(name: &str) -> Result<(), String> {
+    server_name(name).map(drop)
+}
+
+/// The rustls form of a server name; an IP literal becomes `ServerName::IpAddress`, so an
+/// address is checked against the certificate's IP SANs and sends no SNI.
+pub(crate) fn server_name(name: &str) -> Result<rustls::pki_types::ServerName<'static>, String> {
+    rustls::pki_types::ServerName::try_from(name.to_owned())
+        .map_err(|_| format!("`{name}` is not a valid DNS name or IP address for TLS"))
+}
+
 /// Kind of a data frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrameKind {
@@ -28,7 +50,11 @@ pub enum Compression {
 }
 
 /// Keep-alive: ping the server regularly and give up on a silent one.
+///
+/// `#[non_exhaustive]` so a new knob is not a breaking change: build it with
+/// [`KeepAlive::new`] or from [`Default`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct KeepAlive {
     /// A Ping (empty payload) goes out when no Ping, ours or the caller's, went
     /// out for this long. Must not be zero.
@@ -38,6 +64,18 @@ pub struct KeepAlive {
     /// [`Event::Failed`](crate::Event::Failed)([`WsError::PongTimeout`](crate::WsError::PongTimeout)).
     /// Must not be zero.
     pub pong_timeout: Duration,
+}
+
+impl KeepAlive {
+    /// A Ping after `interval` without one; the connection is dead when no Pong
+    /// arrives within `pong_timeout` of the oldest unanswered Ping. Neither may be
+    /// zero ([`connect`](crate::connect) says so, naming the field).
+    pub fn new(interval: Duration, pong_timeout: Duration) -> Self {
+        KeepAlive {
+            interval,
+            pong_timeout,
+        }
+    }
 }
 
 impl Default for KeepAlive {
@@ -52,21 +90,23 @@ impl Default for KeepAlive {
 
 /// How to connect, and the limits of the connection.
 ///
-/// Build it from [`Default`] and change what you need:
+/// Build it from [`Default`] and change what you need with the `with_*` setters
+/// (the struct is `#[non_exhaustive]`, so a new option is not a breaking change; its
+/// fields stay public for reading and assigning):
 ///
 /// ```
 /// use std::time::Duration;
-/// use tagwire_ws_client::ConnectOptions;
+/// use tagwire_ws_client::{ConnectOptions, KeepAlive};
 ///
-/// let options = ConnectOptions {
-///     connect_timeout: Duration::from_secs(3),
-///     extra_headers: vec![("Authorization".into(), "Bearer s3cret".into())],
-///     ..ConnectOptions::default()
-/// };
+/// let options = ConnectOptions::default()
+///     .with_connect_timeout(Duration::from_secs(3))
+///     .with_keep_alive(Some(KeepAlive::new(Duration::from_secs(5), Duration::from_secs(10))))
+///     .with_header("Authorization", "Bearer s3cret");
 /// // Debug output never shows header values.
 /// assert!(!format!("{options:?}").contains("s3cret"));
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ConnectOptions {
     /// Limit for resolving the host and for each TCP connection attempt. Every
     /// resolved address is tried, IPv6 and IPv4 interleaved, a new attempt starting
@@ -95,6 +135,12 @@ pub struct ConnectOptions {
     /// when it differs from the URL host, e.g. the URL uses an IP address but
     /// the certificate was issued to a name. Default: the URL host (an IP
     /// address host is checked against the certificate's IP addresses).
+    ///
+    /// This is the only place the name is set: the connection hands it to rustls,
+    /// which both sends it as SNI and passes it to the configuration's certificate
+    /// verifier (tagwire-tls-config's or the caller's own). An invalid name fails
+    /// [`connect`](crate::connect) with
+    /// [`ConnectError::InvalidOption`](crate::ConnectError::InvalidOption) naming `server_name`.
     pub server_name: Option<String>,
     /// Extra HTTP headers for the upgrade request, e.g. `Authorization` or
     /// `Origin`. The handshake's own headers (`Host`, `Upgrade`, `Connection`,
@@ -130,6 +176,103 @@ impl Default for ConnectOptions {
             resolve_override: None,
             compression: Compression::Off,
         }
+    }
+}
+
+/// Setters, for building the options from [`Default`] in one expression. Each sets
+/// the field of the same name (see its documentation); an `Option` field whose `None`
+/// is only "not set" takes the value itself.
+impl ConnectOptions {
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`handshake_timeout`](Self::handshake_timeout).
+    #[must_use]
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`write_timeout`](Self::write_timeout).
+    #[must_use]
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Sets [`close_timeout`](Self::close_timeout).
+    #[must_use]
+    pub fn with_close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_message_size`](Self::max_message_size).
+    #[must_use]
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`keep_alive`](Self::keep_alive); `None` turns keep-alive off.
+    #[must_use]
+    pub fn with_keep_alive(mut self, keep_alive: Option<KeepAlive>) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls), the configuration of `wss://` connections.
+    #[must_use]
+    pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Sets [`server_name`](Self::server_name), the name the server certificate is
+    /// checked against and sent as SNI.
+    #[must_use]
+    pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Replaces [`extra_headers`](Self::extra_headers).
+    #[must_use]
+    pub fn with_extra_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.extra_headers = headers;
+        self
+    }
+
+    /// Adds one header to [`extra_headers`](Self::extra_headers).
+    #[must_use]
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets [`proxy`](Self::proxy).
+    #[must_use]
+    pub fn with_proxy(mut self, proxy: crate::Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Sets [`resolve_override`](Self::resolve_override).
+    #[must_use]
+    pub fn with_resolve_override(mut self, addresses: Vec<IpAddr>) -> Self {
+        self.resolve_override = Some(addresses);
+        self
+    }
+
+    /// Sets [`compression`](Self::compression).
+    #[must_use]
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
     }
 }
 

@@ -236,8 +236,10 @@ fn no_proxy_matches(list: &str, host: &str) -> bool {
 }
 
 /// Why a proxy would not open the tunnel. The messages name the proxy's answer and
-/// the fix; they never contain the proxy password.
-#[derive(Debug, thiserror::Error)]
+/// the fix; they never contain the proxy password. Like
+/// [`ConnectError`](crate::ConnectError): a complete message, no `source`, a `Debug`
+/// that prints the message.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
     /// The HTTP proxy answered `407` (or `401`, as tinyproxy does): it wants
@@ -300,15 +302,16 @@ pub enum ProxyError {
         kind: &'static str,
     },
     /// Reading from or writing to the proxy failed.
-    #[error("I/O error talking to the proxy {proxy}: {source}")]
+    #[error("I/O error talking to the proxy {proxy}: {error}")]
     Io {
         /// The proxy (without password).
         proxy: String,
         /// The error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
+
+crate::error::debug_is_the_message!(ProxyError);
 
 fn socks_reply_text(code: u8) -> &'static str {
     match code {
@@ -356,9 +359,9 @@ async fn http_connect(
     host: &str,
     port: u16,
 ) -> Result<(), ProxyError> {
-    let io_error = |source| ProxyError::Io {
+    let io_error = |error| ProxyError::Io {
         proxy: proxy.to_string(),
-        source,
+        error,
     };
     let target = authority(host, port);
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
@@ -456,7 +459,7 @@ async fn socks5_connect(
         } else {
             ProxyError::Io {
                 proxy: proxy.to_string(),
-                source,
+                error: source,
             }
         }
     };

@@ -12,10 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn deflate_options() -> ConnectOptions {
-    ConnectOptions {
-        compression: Compression::Deflate,
-        ..test_options()
-    }
+    test_options().with_compression(Compression::Deflate)
 }
 
 /// Connects with compression on; the server answers with `extensions`.

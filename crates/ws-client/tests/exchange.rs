@@ -265,13 +265,10 @@ async fn invalid_arguments_are_rejected_before_writing() {
 async fn request_has_origin_form_target_host_and_random_key() {
     let server = RawServer::start().await;
     let url = server.url("/api/push?site=7&x=a%20b");
-    let options = tagwire_ws_client::ConnectOptions {
-        extra_headers: vec![
-            ("Authorization".into(), "Bearer t0ken".into()),
-            ("X-Site".into(), "7".into()),
-        ],
-        ..test_options()
-    };
+    let options = test_options().with_extra_headers(vec![
+        ("Authorization".into(), "Bearer t0ken".into()),
+        ("X-Site".into(), "7".into()),
+    ]);
     let client = {
         let (url, options) = (url.clone(), options.clone());
         tokio::spawn(async move {
@@ -472,15 +469,13 @@ async fn echoing_server_under_load_does_not_stall_sends() {
     // wait for the writer lock (held by that very send) would stall both sides
     // until the write timeout.
     let mut server = WsServer::start().await;
-    let options = tagwire_ws_client::ConnectOptions {
-        keep_alive: Some(tagwire_ws_client::KeepAlive {
-            interval: std::time::Duration::from_millis(2),
-            pong_timeout: std::time::Duration::from_secs(20),
-        }),
-        write_timeout: std::time::Duration::from_secs(5),
-        max_message_size: 16 << 20,
-        ..test_options()
-    };
+    let options = test_options()
+        .with_keep_alive(Some(tagwire_ws_client::KeepAlive::new(
+            std::time::Duration::from_millis(2),
+            std::time::Duration::from_secs(20),
+        )))
+        .with_write_timeout(std::time::Duration::from_secs(5))
+        .with_max_message_size(16 << 20);
     let mut conn = connect(&server.url("/"), &options).await.unwrap();
     let mut ws = server.accept().await;
     tokio::spawn(async move {

@@ -175,10 +175,10 @@ async fn unrequested_extension_or_subprotocol_is_refused() {
 #[tokio::test]
 async fn offered_subprotocol_may_be_selected() {
     let server = RawServer::start().await;
-    let options = ConnectOptions {
-        extra_headers: vec![("Sec-WebSocket-Protocol".into(), "v2.push, v1.push".into())],
-        ..test_options()
-    };
+    let options = test_options().with_extra_headers(vec![(
+        "Sec-WebSocket-Protocol".into(),
+        "v2.push, v1.push".into(),
+    )]);
     let conn = connect_with_response(&server, &options, |head| {
         assert_eq!(
             header_value(head, "sec-websocket-protocol").as_deref(),
@@ -268,20 +268,15 @@ async fn wss_without_tls_config_fails_before_connecting() {
 #[tokio::test]
 async fn bad_options_fail_before_connecting() {
     let url = WsUrl::parse("ws://127.0.0.1:9/").unwrap();
-    let options = ConnectOptions {
-        keep_alive: Some(tagwire_ws_client::KeepAlive {
-            interval: std::time::Duration::ZERO,
-            pong_timeout: std::time::Duration::from_secs(1),
-        }),
-        ..test_options()
-    };
+    let options = test_options().with_keep_alive(Some(tagwire_ws_client::KeepAlive::new(
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(1),
+    )));
     let err = connect(&url, &options).await.unwrap_err();
     assert!(err.to_string().contains("keep_alive.interval"), "{err}");
 
-    let options = ConnectOptions {
-        extra_headers: vec![("Authorization".into(), "Bearer se\ncret".into())],
-        ..test_options()
-    };
+    let options =
+        test_options().with_extra_headers(vec![("Authorization".into(), "Bearer se\ncret".into())]);
     let err = connect(&url, &options).await.unwrap_err();
     let text = err.to_string();
     assert!(

@@ -67,11 +67,7 @@ async fn oversized_frame_is_refused_from_its_header() {
     assert_protocol_failure(&frame, "max_message_size", 1009).await;
 
     // One byte over the configured maximum, with the payload actually sent.
-    let (mut conn, mut stream) = open(ConnectOptions {
-        max_message_size: 1000,
-        ..test_options()
-    })
-    .await;
+    let (mut conn, mut stream) = open(test_options().with_max_message_size(1000)).await;
     stream
         .write_all(&server_frame(0x82, &[0; 1000]))
         .await

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tagwire_ws_client::{connect, ConnectError, ConnectOptions, Phase, Proxy, WsUrl};
+use tagwire_ws_client::{connect, ConnectError, Phase, Proxy, WsUrl};
 use tokio::io::AsyncWriteExt;
 
 /// A name resolving to a silent IPv6 address first and a live IPv4 address second
@@ -19,11 +19,9 @@ async fn a_dead_ipv6_address_does_not_hold_up_a_live_ipv4_one() {
     // Silent on the server's port, so that only the address family differs.
     let (silent, _queue) = silent_address_v6(server.addr.port()).await;
     let connect_timeout = Duration::from_secs(8);
-    let options = ConnectOptions {
-        connect_timeout,
-        resolve_override: Some(vec![silent.ip(), IpAddr::from([127, 0, 0, 1])]),
-        ..test_options()
-    };
+    let options = test_options()
+        .with_connect_timeout(connect_timeout)
+        .with_resolve_override(vec![silent.ip(), IpAddr::from([127, 0, 0, 1])]);
     let url = WsUrl::parse(&format!("ws://plant.invalid:{}/in", server.addr.port())).unwrap();
     let started = Instant::now();
     let client = tokio::spawn(async move { connect(&url, &options).await });
@@ -68,11 +66,9 @@ async fn a_silent_proxy_times_out_on_the_proxy_leg() {
         format!("http://127.0.0.1:{port}"),
         format!("socks5h://127.0.0.1:{port}"),
     ] {
-        let options = ConnectOptions {
-            connect_timeout: Duration::from_millis(300),
-            proxy: Some(Proxy::parse(&proxy).unwrap()),
-            ..test_options()
-        };
+        let options = test_options()
+            .with_connect_timeout(Duration::from_millis(300))
+            .with_proxy(Proxy::parse(&proxy).unwrap());
         let url = WsUrl::parse("ws://server.invalid:9000/").unwrap();
         let err = within("the timeout", connect(&url, &options))
             .await

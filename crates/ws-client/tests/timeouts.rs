@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tagwire_ws_client::{
-    connect, ConnectError, ConnectOptions, Event, FrameKind, KeepAlive, Phase, WsError, WsUrl,
+    connect, ConnectError, Event, FrameKind, KeepAlive, Phase, WsError, WsUrl,
 };
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -37,10 +37,7 @@ async fn blackhole() -> (
 async fn connect_timeout() {
     let (addr, _fillers, _listener) = blackhole().await;
     let url = WsUrl::parse(&format!("ws://{addr}/")).unwrap();
-    let options = ConnectOptions {
-        connect_timeout: Duration::from_millis(300),
-        ..test_options()
-    };
+    let options = test_options().with_connect_timeout(Duration::from_millis(300));
     let started = Instant::now();
     let err = within("connect", connect(&url, &options))
         .await
@@ -56,10 +53,7 @@ async fn connect_timeout() {
 #[tokio::test]
 async fn handshake_timeout_when_server_never_answers() {
     let server = RawServer::start().await;
-    let options = ConnectOptions {
-        handshake_timeout: Duration::from_millis(300),
-        ..test_options()
-    };
+    let options = test_options().with_handshake_timeout(Duration::from_millis(300));
     let url = server.url("/");
     let client = tokio::spawn(async move { connect(&url, &options).await });
     // Accept and read the request, then say nothing.
@@ -75,13 +69,10 @@ async fn handshake_timeout_when_server_never_answers() {
 #[tokio::test]
 async fn pong_timeout_when_server_goes_silent() {
     let server = RawServer::start().await;
-    let options = ConnectOptions {
-        keep_alive: Some(KeepAlive {
-            interval: Duration::from_millis(100),
-            pong_timeout: Duration::from_millis(300),
-        }),
-        ..test_options()
-    };
+    let options = test_options().with_keep_alive(Some(KeepAlive::new(
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+    )));
     let url = server.url("/");
     let client = tokio::spawn(async move { connect(&url, &options).await.unwrap() });
     // Handshake done, then the server never reads nor answers.
@@ -114,13 +105,10 @@ async fn pong_timeout_when_server_goes_silent() {
 #[tokio::test]
 async fn keep_alive_pings_and_answered_pongs_keep_the_connection() {
     let mut server = WsServer::start().await;
-    let options = ConnectOptions {
-        keep_alive: Some(KeepAlive {
-            interval: Duration::from_millis(100),
-            pong_timeout: Duration::from_millis(300),
-        }),
-        ..test_options()
-    };
+    let options = test_options().with_keep_alive(Some(KeepAlive::new(
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+    )));
     let mut conn = connect(&server.url("/"), &options).await.unwrap();
     let mut ws = server.accept().await;
     // The server keeps reading, which makes fastwebsockets answer each Ping.
@@ -155,14 +143,11 @@ async fn keep_alive_pings_and_answered_pongs_keep_the_connection() {
 #[tokio::test]
 async fn caller_pings_start_the_pong_timeout_too() {
     let server = RawServer::start().await;
-    let options = ConnectOptions {
-        // The keep-alive itself would not ping for a minute...
-        keep_alive: Some(KeepAlive {
-            interval: Duration::from_secs(60),
-            pong_timeout: Duration::from_millis(300),
-        }),
-        ..test_options()
-    };
+    // The keep-alive itself would not ping for a minute...
+    let options = test_options().with_keep_alive(Some(KeepAlive::new(
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+    )));
     let url = server.url("/");
     let client = tokio::spawn(async move { connect(&url, &options).await.unwrap() });
     let (_stream, _) = server.accept_ws().await;
@@ -181,10 +166,7 @@ async fn caller_pings_start_the_pong_timeout_too() {
 #[tokio::test]
 async fn write_timeout_when_server_stops_reading() {
     let server = RawServer::start().await;
-    let options = ConnectOptions {
-        write_timeout: Duration::from_millis(300),
-        ..test_options()
-    };
+    let options = test_options().with_write_timeout(Duration::from_millis(300));
     let url = server.url("/");
     let client = tokio::spawn(async move { connect(&url, &options).await.unwrap() });
     let (_stream, _) = server.accept_ws().await; // never read again
@@ -215,10 +197,7 @@ async fn write_timeout_when_server_stops_reading() {
 #[tokio::test]
 async fn close_timeout_when_server_never_answers_close() {
     let server = RawServer::start().await;
-    let options = ConnectOptions {
-        close_timeout: Duration::from_millis(300),
-        ..test_options()
-    };
+    let options = test_options().with_close_timeout(Duration::from_millis(300));
     let url = server.url("/");
     let client = tokio::spawn(async move { connect(&url, &options).await.unwrap() });
     let (mut stream, _) = server.accept_ws().await;
@@ -236,13 +215,10 @@ async fn close_timeout_when_server_never_answers_close() {
 #[tokio::test]
 async fn answered_caller_pings_never_time_out() {
     let mut server = WsServer::start().await;
-    let options = ConnectOptions {
-        keep_alive: Some(KeepAlive {
-            interval: Duration::from_secs(60),
-            pong_timeout: Duration::from_millis(200),
-        }),
-        ..test_options()
-    };
+    let options = test_options().with_keep_alive(Some(KeepAlive::new(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+    )));
     let mut conn = connect(&server.url("/"), &options).await.unwrap();
     let mut ws = server.accept().await;
     tokio::spawn(async move { while ws.read_frame().await.is_ok() {} });

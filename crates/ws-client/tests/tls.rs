@@ -151,10 +151,7 @@ impl Fixture {
     }
 
     fn options(&self, ca: &Path) -> ConnectOptions {
-        ConnectOptions {
-            tls: Some(client_config(ca)),
-            ..test_options()
-        }
+        test_options().with_tls(client_config(ca))
     }
 
     async fn accept(&mut self) -> ServerWs {
@@ -223,17 +220,11 @@ async fn wss_by_ip_address_checks_the_ip_san() {
 async fn server_name_overrides_the_url_host() {
     let mut fx = fixture().await;
     // The URL names an address; the certificate is checked against `tagwire.test`.
-    let options = ConnectOptions {
-        server_name: Some("tagwire.test".into()),
-        ..fx.options(&fx.ca)
-    };
+    let options = fx.options(&fx.ca).with_server_name("tagwire.test");
     connect(&fx.url("127.0.0.1"), &options).await.unwrap();
     fx.accept().await;
 
-    let options = ConnectOptions {
-        server_name: Some("wrong.test".into()),
-        ..fx.options(&fx.ca)
-    };
+    let options = fx.options(&fx.ca).with_server_name("wrong.test");
     let err = connect(&fx.url("127.0.0.1"), &options).await.unwrap_err();
     match &err {
         ConnectError::Tls { server_name, .. } => assert_eq!(server_name, "wrong.test"),
@@ -272,10 +263,7 @@ async fn unknown_issuer_suggests_the_ca_parameter() {
 async fn plain_ws_to_a_tls_port_fails_cleanly() {
     let fx = fixture().await;
     let url = WsUrl::parse(&format!("ws://127.0.0.1:{}/", fx.addr.port())).unwrap();
-    let options = ConnectOptions {
-        handshake_timeout: std::time::Duration::from_secs(2),
-        ..test_options()
-    };
+    let options = test_options().with_handshake_timeout(std::time::Duration::from_secs(2));
     // The TLS server gets an HTTP request and hangs up: some error, never a hang or panic.
     let result = within("connect", connect(&url, &options)).await;
     assert!(result.is_err());
@@ -287,10 +275,7 @@ async fn wss_to_a_plain_port_explains() {
     let url = WsUrl::parse(&format!("wss://127.0.0.1:{}/", server.addr.port())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ca, _) = make_cert(dir.path(), "ca", "DNS:localhost");
-    let options = ConnectOptions {
-        tls: Some(client_config(&ca)),
-        ..test_options()
-    };
+    let options = test_options().with_tls(client_config(&ca));
     let client = tokio::spawn(async move { connect(&url, &options).await });
     let (mut stream, _) = within("accept", server.listener.accept()).await.unwrap();
     // A plain HTTP server answering the ClientHello with HTTP.
@@ -309,10 +294,7 @@ async fn server_requiring_a_client_certificate_is_explained() {
     let (client_ca, _) = make_cert(dir.path(), "clients", "DNS:clients.test");
     let (addr, _upgraded) = tls_server(&cert, &key, Some(&client_ca)).await;
     let url = WsUrl::parse(&format!("wss://localhost:{}/", addr.port())).unwrap();
-    let options = ConnectOptions {
-        tls: Some(client_config(&cert)),
-        ..test_options()
-    };
+    let options = test_options().with_tls(client_config(&cert));
     // With TLS 1.3 the refusal arrives after the client's side of the
     // handshake, while it waits for the upgrade response.
     let err = connect(&url, &options).await.unwrap_err();
@@ -327,4 +309,80 @@ async fn server_requiring_a_client_certificate_is_explained() {
         "{err:?}"
     );
     assert!(err.to_string().contains("client certificate"), "{err}");
+}
+
+/// `ConnectOptions::server_name`, set once, is what both the certificate check of
+/// tagwire-tls-config's verifier and the SNI the server receives use: the server's
+/// certificate is for `plant.example` only, and the URL names 127.0.0.1.
+#[tokio::test]
+async fn one_server_name_drives_the_tls_config_verifier_and_sni() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path(), "plant", "DNS:plant.example");
+    let (addr, mut snis) = sni_recording_server(&cert, &key).await;
+    let url = WsUrl::parse(&format!("wss://127.0.0.1:{}/in", addr.port())).unwrap();
+    let params = tagwire_tls_config::TlsParams::default().with_ca(cert.display().to_string());
+    let config = tagwire_tls_config::build_client_config(&params).unwrap();
+
+    let options = test_options()
+        .with_tls(config.clone())
+        .with_server_name("plant.example");
+    // Connected means the TLS handshake and the WebSocket upgrade both passed.
+    let conn = within("connect", connect(&url, &options)).await.unwrap();
+    let sni = within("the server's handshake", snis.recv()).await.unwrap();
+    assert_eq!(sni.as_deref(), Some("plant.example"));
+    drop(conn);
+
+    // Without it the URL's address is checked, and the advice names `server_name`.
+    let err = connect(&url, &test_options().with_tls(config))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("set `server_name`"), "{err}");
+    // An IP address sends no SNI at all.
+    let sni = within("the server's handshake", snis.recv()).await.unwrap();
+    assert_eq!(sni, None);
+}
+
+/// A TLS server with `cert` that reports the SNI of every handshake, then upgrades.
+async fn sni_recording_server(
+    cert: &Path,
+    key: &Path,
+) -> (
+    std::net::SocketAddr,
+    mpsc::UnboundedReceiver<Option<String>>,
+) {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (config, tx) = (Arc::clone(&config), tx.clone());
+            tokio::spawn(async move {
+                // The ClientHello is read before the handshake goes on, so a client that
+                // then refuses the certificate still reports the SNI it sent.
+                let acceptor = rustls::server::Acceptor::default();
+                let Ok(start) = tokio_rustls::LazyConfigAcceptor::new(acceptor, tcp).await else {
+                    return;
+                };
+                let _ = tx.send(start.client_hello().server_name().map(str::to_owned));
+                if let Ok(tls) = start.into_stream(config).await {
+                    let (upgraded, _kept) = mpsc::unbounded_channel();
+                    serve_upgrade(tls, upgraded).await;
+                }
+            });
+        }
+    });
+    (addr, rx)
 }

@@ -121,17 +121,10 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
     config.encode.format = args.format;
     config.encode.style = args.style;
     // Back-pressure instead of drops: the producer waits when the queue is full.
-    config.queue = QueueLimits {
-        policy: FullPolicy::Refuse,
-        ..QueueLimits::default()
-    };
+    config.queue = QueueLimits::default().with_policy(FullPolicy::Refuse);
     if let Some(pem) = ca_pem {
         config.connect.tls = Some(
-            build_client_config(&TlsParams {
-                ca: Some(pem),
-                ..TlsParams::default()
-            })
-            .context("bench TLS client")?,
+            build_client_config(&TlsParams::default().with_ca(pem)).context("bench TLS client")?,
         );
     }
     let Rig {

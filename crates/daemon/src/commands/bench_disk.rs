@@ -107,15 +107,12 @@ async fn run_one(b: &DiskBench<'_>, disk: Option<PathBuf>) -> Result<Figures> {
     let mut config = UplinkConfig::new("bench", url);
     config.encode.format = b.format;
     config.encode.style = b.style;
-    config.queue = QueueLimits {
-        policy: FullPolicy::Refuse,
-        disk: disk.map(|dir| DiskCacheConfig {
-            dir,
-            max_bytes: 256 << 20,
-            sync: SyncPolicy::Interval(Duration::from_millis(b.sync_ms.max(1))),
-        }),
-        ..QueueLimits::default()
-    };
+    config.queue = QueueLimits::default()
+        .with_policy(FullPolicy::Refuse)
+        .with_disk(disk.map(|dir| {
+            let sync = SyncPolicy::Interval(Duration::from_millis(b.sync_ms.max(1)));
+            DiskCacheConfig::new(dir, 256 << 20, sync)
+        }));
     let Rig {
         uplink,
         running,

@@ -9,7 +9,6 @@ use super::format::RECORD_HEADER_LEN;
 use super::{DiskLog, DiskLogOptions};
 
 /// Why a [`DiskLog`] operation failed.
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum DiskLogError {
     /// The record does not fit within `max_bytes` until older records are removed:
@@ -146,11 +145,15 @@ impl fmt::Display for DiskLogError {
     }
 }
 
-impl std::error::Error for DiskLogError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DiskLogError::Io { source, .. } => Some(source),
-            _ => None,
-        }
+/// `Debug` is the message, with its advice: what `fn main() -> Result<..>` and `unwrap`
+/// print. The fields are public for code that wants them.
+impl fmt::Debug for DiskLogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
+
+/// No `source`: the message already includes the I/O error, so a reporter that walks the
+/// chain (anyhow's `{:#}`) would print it twice. The error stays reachable as the `Io`
+/// variant's field.
+impl std::error::Error for DiskLogError {}

@@ -40,14 +40,12 @@ pub async fn within<F: Future>(what: &str, f: F) -> F::Output {
 /// Options for tests: no keep-alive unless a test wants it (so no stray Pong
 /// events), short timeouts so failures show quickly.
 pub fn test_options() -> ConnectOptions {
-    ConnectOptions {
-        connect_timeout: Duration::from_secs(5),
-        handshake_timeout: Duration::from_secs(5),
-        write_timeout: Duration::from_secs(5),
-        close_timeout: Duration::from_secs(5),
-        keep_alive: None,
-        ..ConnectOptions::default()
-    }
+    ConnectOptions::default()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_handshake_timeout(Duration::from_secs(5))
+        .with_write_timeout(Duration::from_secs(5))
+        .with_close_timeout(Duration::from_secs(5))
+        .with_keep_alive(None)
 }
 
 /// The next event, failing the test after [`PATIENCE`].
