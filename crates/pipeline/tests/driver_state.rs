@@ -13,8 +13,8 @@ use bytes::Bytes;
 use tagwire_encode::Style;
 use tagwire_pipeline::driver_state::message;
 use tagwire_pipeline::{
-    DiskCacheConfig, Family, FullPolicy, Hub, LinkState, MessageKind, QueueLimits, RunningState,
-    SouthNode, Subscription, Subscriptions, SyncPolicy, Uplink, UplinkConfig,
+    DiskCacheConfig, Enqueue, Family, FullPolicy, Hub, LinkState, MessageKind, QueueLimits,
+    RunningState, SouthNode, Subscription, Subscriptions, SyncPolicy, Uplink, UplinkConfig,
 };
 
 fn config(style: Style, subscriptions: Vec<Subscription>) -> UplinkConfig {
@@ -69,20 +69,24 @@ async fn the_message_lists_the_subscribed_south_nodes_in_the_uplinks_style() {
 async fn states_taken_back_from_the_disk_cache_are_not_counted_as_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(Style::Neuron, vec![]);
-    c.queue = QueueLimits {
-        policy: FullPolicy::DropOldest,
-        disk: Some(DiskCacheConfig {
-            dir: dir.path().join("up"),
-            max_bytes: 1 << 20,
-            sync: SyncPolicy::Interval(Duration::from_secs(1)),
-        }),
-        ..QueueLimits::default()
-    };
+    c.queue = QueueLimits::default()
+        .with_policy(FullPolicy::DropOldest)
+        .with_disk(Some(DiskCacheConfig::new(
+            dir.path().join("up"),
+            1 << 20,
+            SyncPolicy::Interval(Duration::from_secs(1)),
+        )));
     {
         let uplink = Uplink::open(c.clone()).await.unwrap();
-        uplink.push(Bytes::from_static(b"{\"d\":1}"), 1).await;
+        assert_eq!(
+            uplink.push(Bytes::from_static(b"{\"d\":1}"), 1).await,
+            Enqueue::Queued
+        );
         assert!(uplink.push_state(Bytes::from_static(b"{\"s\":1}"), 2).await);
-        uplink.push(Bytes::from_static(b"{\"d\":2}"), 3).await;
+        assert_eq!(
+            uplink.push(Bytes::from_static(b"{\"d\":2}"), 3).await,
+            Enqueue::Queued
+        );
         assert_eq!(uplink.metrics().get(Family::QueuedMsgs), 2, "data only");
         // Dropped without a stop: as after kill -9.
     }
@@ -115,7 +119,7 @@ async fn states_resent_after_a_cut_are_not_counted_as_resent_data() {
         if i % 3 == 2 {
             assert!(uplink.push_state(payload, i).await);
         } else {
-            uplink.push(payload, i).await;
+            assert_eq!(uplink.push(payload, i).await, Enqueue::Queued);
         }
     }
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
