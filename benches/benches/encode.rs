@@ -214,11 +214,12 @@ fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot, serde_value: bool
     let mut out = Vec::with_capacity(256 * 1024);
     for format in [Format::Values, Format::Tags] {
         for style in [Style::Neuron, Style::Compact] {
-            let mut encoder = Encoder::new(EncodeOptions {
-                format,
-                style,
-                upload_err: true,
-            });
+            let mut encoder = Encoder::new(
+                EncodeOptions::new()
+                    .with_format(format)
+                    .with_style(style)
+                    .with_upload_err(true),
+            );
             out.clear();
             encoder.encode(snap, &mut out);
             group.throughput(Throughput::Bytes(out.len() as u64));
@@ -233,11 +234,12 @@ fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot, serde_value: bool
         // The comparison is only honest if derive writes the same message: check the
         // compact bytes before timing anything.
         let mut ours = Vec::new();
-        Encoder::new(EncodeOptions {
-            format,
-            style: Style::Compact,
-            upload_err: true,
-        })
+        Encoder::new(
+            EncodeOptions::new()
+                .with_format(format)
+                .with_style(Style::Compact)
+                .with_upload_err(true),
+        )
         .encode(snap, &mut ours);
         let mut theirs = Vec::new();
         derive::Msg::build(snap, format).write(&mut theirs, false);

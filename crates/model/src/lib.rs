@@ -43,16 +43,26 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "parse")]
 mod cost;
+#[cfg(feature = "parse")]
 mod escapes;
+#[cfg(feature = "parse")]
 mod parse;
 mod types;
 mod value;
+mod view;
 
+#[cfg(feature = "parse")]
 pub use cost::parse_memory_estimate;
-pub use parse::{parse_snapshot, parse_snapshots, Position, SnapshotError, MAX_DEPTH};
+#[cfg(feature = "parse")]
+pub use parse::{parse_snapshot, parse_snapshots, Parser, Position, SnapshotError, MAX_DEPTH};
 pub use types::DataType;
 pub use value::{Json, Reading, Snapshot, Tag, Value};
+pub use view::{
+    Elements, Item, Items, JsonNode, JsonView, Members, ReadingView, SnapshotView, Strs, TagView,
+    ValueView,
+};
 
 /// The largest `precision` a tag may have (Neuron's limit).
 pub const MAX_PRECISION: u8 = 17;
