@@ -3,13 +3,20 @@
 //! Encodes group snapshots ([`tagwire_model::Snapshot`]) as the JSON messages EMQ
 //! Neuron's northbound plugins send: *values-format* and *tags-format*, in the `neuron`
 //! style (byte for byte what Neuron 2.10.2+ sends, down to the digits of every float)
-//! or the `compact` style (no whitespace, shortest round-trip floats). The contract is
-//! `docs/formats.md` §2–§6 (at the repository root).
+//! or the `compact` style (no whitespace, shortest round-trip floats). The bytes are
+//! pinned by the test vectors shipped in this package (`tests/vectors/`: snapshots and
+//! the messages Neuron sends for them).
 //!
 //! The encoder writes straight into a caller's reusable `Vec<u8>` and allocates nothing
 //! per message once it has seen a group: tag names are escaped once per group layout
 //! and cached, integers go through `itoa`, floats are formatted on the stack. No I/O,
-//! no async runtime.
+//! no async runtime. It reads an owned [`Snapshot`] ([`Encoder::encode`]) or the
+//! borrowed [`SnapshotView`] that [`tagwire_model::Parser`] returns
+//! ([`Encoder::encode_view`]); [`encode_ndjson`] (feature `parse`, on by default) is
+//! the whole NDJSON-in, messages-out loop.
+//!
+//! With `default-features = false` the crate needs only `tagwire-model` (without
+//! its parser), `itoa` and `ryu`.
 //!
 //! ## Example
 //!

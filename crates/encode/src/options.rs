@@ -53,7 +53,8 @@ impl Style {
     }
 }
 
-/// What the encoder produces (`docs/formats.md` §2–§6 in the repository).
+/// What the encoder produces: the message layout, the text style, and whether error
+/// tags are sent.
 ///
 /// `#[non_exhaustive]` so that a new option is not a breaking change: start from
 /// [`Default`] (what Neuron does) and change what differs with the setters.

@@ -134,8 +134,12 @@ impl fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-/// An error inside one document, before it is given its position.
-struct Fail {
+/// An error inside one document, before it is given its position. Boxed: every
+/// parse function returns `Result<_, Fail>`, and a pointer-sized error keeps the
+/// good path's results small (they are moved once per tag and value).
+struct Fail(Box<FailData>);
+
+struct FailData {
     tag_index: Option<usize>,
     tag: Option<String>,
     field: Option<String>,
@@ -143,42 +147,66 @@ struct Fail {
 }
 
 impl Fail {
+    #[cold]
     fn field(field: impl Into<String>, message: impl Into<String>) -> Fail {
-        Fail {
+        Fail(Box::new(FailData {
             tag_index: None,
             tag: None,
             field: Some(field.into()),
             message: message.into(),
-        }
+        }))
     }
 
+    #[cold]
     fn whole(message: impl Into<String>) -> Fail {
-        Fail {
+        Fail(Box::new(FailData {
             tag_index: None,
             tag: None,
             field: None,
             message: message.into(),
-        }
+        }))
     }
 
     fn in_tag(mut self, index: usize, name: Option<&str>) -> Fail {
-        self.tag_index = Some(index);
-        self.tag = name.map(str::to_owned);
+        self.0.tag_index = Some(index);
+        self.0.tag = name.map(str::to_owned);
+        self
+    }
+
+    /// The same error with the tag's name set.
+    fn named(mut self, name: &str) -> Fail {
+        self.0.tag = Some(name.to_owned());
+        self
+    }
+
+    /// The same error with the field set.
+    fn with_field(mut self, field: String) -> Fail {
+        self.0.field = Some(field);
         self
     }
 
     fn at(self, position: Position) -> SnapshotError {
+        let d = *self.0;
         SnapshotError {
             position,
-            tag_index: self.tag_index,
-            tag: self.tag,
-            field: self.field,
-            message: self.message,
+            tag_index: d.tag_index,
+            tag: d.tag,
+            field: d.field,
+            message: d.message,
         }
     }
 }
 
-/// Parses one snapshot object (spec §1) into an owned [`Snapshot`].
+/// Parses one snapshot object into an owned [`Snapshot`].
+///
+/// The object has `"node"` and `"group"` (strings), an optional `"timestamp"` (Unix
+/// epoch milliseconds) and `"tags"`: objects with `"name"` and either `"type"` (a
+/// Neuron type name or code) with `"value"`, or `"error"` (a code); optionally
+/// `"precision"` (0–17), `"decimal"`, `"bias"` and `"metas"` (an object of strings,
+/// numbers and booleans). Rejected rather than guessed: unknown keys, a key given
+/// twice, two tags with one name, a non-integer for an integer type, a value out of
+/// its type's range, an invalid escape or lone surrogate, `CUSTOM` values nested
+/// deeper than [`MAX_DEPTH`].
 ///
 /// `default_timestamp_ms` is used when the object has no `"timestamp"`. The buffer is
 /// used as scratch space by simd-json and is garbage afterwards. Errors are located as
@@ -839,7 +867,7 @@ fn parse_snapshot_at<'t>(
     let mut j = tags_at + 1;
     for n in 1..=len {
         let tag = parse_tag(nodes, j).map_err(|f| {
-            let name = f.tag.clone();
+            let name = f.0.tag.clone();
             f.in_tag(n, name.as_deref())
         })?;
         // A snapshot holds far fewer than 2^32 tags (its JSON would be gigabytes).
@@ -905,10 +933,7 @@ fn parse_tag<'t>(nodes: &'t [Node<'t>], i: usize) -> Result<TagView<'t>, Fail> {
         Some(at) => string_at(nodes, at, "name", "the tag name as a string")?,
         None => return Err(Fail::field("name", "missing; every tag needs a name")),
     };
-    let named = |f: Fail| Fail {
-        tag: Some(name.to_owned()),
-        ..f
-    };
+    let named = |f: Fail| f.named(name);
     if let Some(f) = early {
         return Err(named(f));
     }
@@ -1045,6 +1070,7 @@ fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
+#[inline]
 fn parse_factor(nodes: &[Node<'_>], at: Option<usize>, field: &str) -> Result<f64, Fail> {
     let Some(at) = at else { return Ok(0.0) };
     match nodes.get(at) {
@@ -1300,10 +1326,7 @@ fn array<'t, I>(
         // object is reported by `each`, and `skip` keeps the walk aligned regardless.
         // The element's field name is only spelled out on an error: formatting it per
         // element was an allocation per array element.
-        each(nodes.get(j), "value").map_err(|f| Fail {
-            field: Some(elem(k)),
-            ..f
-        })?;
+        each(nodes.get(j), "value").map_err(|f| f.with_field(elem(k)))?;
         j = skip(nodes, j);
     }
     Ok(&nodes[at + 1..j])
