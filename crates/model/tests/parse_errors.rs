@@ -475,7 +475,7 @@ fn reused_parser_matches_parse_snapshot() {
     let mut parser = tagwire_model::Parser::new();
     let good = r#"{"node":"n","group":"g","timestamp":5,"tags":[
         {"name":"a\n","type":"ARRAY_INT16","value":[1,-2,300]},
-        {"name":"f","type":"ARRAY_FLOAT","value":[1.5,"NaN"]},
+        {"name":"f","type":"ARRAY_FLOAT","value":[1.5,"-Infinity"]},
         {"name":"s","type":"ARRAY_STRING","value":["x","y\"z"]},
         {"name":"c","type":"CUSTOM","value":{"k":[1,{"m":null}],"u":18446744073709551615}},
         {"name":"m","type":"INT8","value":1,"metas":{"unit":"C","n":2.5}},
