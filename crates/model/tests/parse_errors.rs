@@ -494,7 +494,10 @@ fn reused_parser_matches_parse_snapshot() {
         let got = parser.parse(&mut buf, 0).unwrap_err();
         assert_eq!(got, want, "{bad}");
         // The advice is in Debug too, for `fn main() -> Result<..>` users.
-        assert!(format!("{got:?}").contains(got.message()), "{got:?}");
+        assert!(
+            format!("{got:?}").contains(&format!("{:?}", got.message())),
+            "{got:?}"
+        );
         let owned = parse_snapshot(&mut good.as_bytes().to_vec(), 0).unwrap();
         let mut buf = good.as_bytes().to_vec();
         let view = parser.parse(&mut buf, 0).unwrap();
