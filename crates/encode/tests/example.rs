@@ -15,7 +15,14 @@ fn encode_ndjson_example_writes_the_vectors_and_reports_a_bad_line() {
     let expected = std::fs::read_to_string(format!("{dir}/values.neuron.txt")).expect("vectors");
 
     let mut child = Command::new(env!("CARGO"))
-        .args(["run", "-q", "-p", "tagwire-encode", "--example", "encode_ndjson"])
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "tagwire-encode",
+            "--example",
+            "encode_ndjson",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -29,7 +36,11 @@ fn encode_ndjson_example_writes_the_vectors_and_reports_a_bad_line() {
         .expect("write stdin");
     let out = child.wait_with_output().expect("the example finishes");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "a bad line exits 1; stderr: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad line exits 1; stderr: {stderr}"
+    );
     assert_eq!(
         String::from_utf8(out.stdout).expect("UTF-8"),
         expected,
