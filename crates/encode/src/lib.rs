@@ -78,10 +78,9 @@ pub const DEFAULT_LAYOUT_BUDGET: usize = layout::DEFAULT_BUDGET;
 
 use escape::{write_str, Hex};
 use layout::{Layout, LayoutCache};
-use source::Source;
+use source::{Source, TagRead};
 use tagwire_model::{
-    error_code, JsonNode, JsonView, Members, ReadingView, Snapshot, SnapshotView, TagView,
-    ValueView, MAX_PRECISION,
+    error_code, JsonNode, JsonView, Members, Snapshot, SnapshotView, ValueView, MAX_PRECISION,
 };
 
 /// Turns snapshots into messages for one set of [`EncodeOptions`].
@@ -203,7 +202,7 @@ impl Encoder {
 }
 
 /// What a tag turns into on the wire.
-enum Out<'a> {
+pub(crate) enum Out<'a> {
     /// An error code (the tag's own, or 3008 for a non-finite float).
     Error(i32),
     /// A FLOAT/DOUBLE or a scaled number, ready to be formatted.
@@ -223,14 +222,11 @@ enum Out<'a> {
 /// 2^63: from here on Neuron's heuristic (which truncates to `int64_t`) is skipped.
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
-/// Applies `docs/formats.md` §4's scaling and float rules to one tag.
+/// Applies Neuron's scaling and float rules (precision, decimal, bias, the rounding
+/// heuristic) to one tag's value.
 #[inline]
-fn classify<'a>(tag: &TagView<'a>) -> Out<'a> {
-    let value = match &tag.reading {
-        ReadingView::Error(code) => return Out::Error(*code),
-        ReadingView::Value(v) => v,
-    };
-    let scaled = tag.decimal != 0.0 || tag.bias != 0.0;
+fn classify<'a>(value: &ValueView<'a>, decimal: f64, bias: f64, precision: u8) -> Out<'a> {
+    let scaled = decimal != 0.0 || bias != 0.0;
     let (raw, single, declared_double) = match *value {
         ValueView::Float(f) => (f64::from(f), Some(f), false),
         ValueView::Double(d) => (d, None, true),
@@ -247,19 +243,15 @@ fn classify<'a>(tag: &TagView<'a>) -> Out<'a> {
     };
     let (v, single, heuristic) = if scaled {
         // Two separate roundings, as Neuron's C does (Rust never fuses a * b + c).
-        let factor = if tag.decimal != 0.0 { tag.decimal } else { 1.0 };
-        (
-            raw * factor + tag.bias,
-            None,
-            declared_double && tag.bias == 0.0,
-        )
+        let factor = if decimal != 0.0 { decimal } else { 1.0 };
+        (raw * factor + bias, None, declared_double && bias == 0.0)
     } else {
         (raw, single, true)
     };
     if !v.is_finite() {
         return Out::Error(error_code::TAG_VALUE_NOT_FINITE);
     }
-    let precision = tag.precision.min(MAX_PRECISION);
+    let precision = precision.min(MAX_PRECISION);
     Out::Real {
         v,
         single,
@@ -317,16 +309,16 @@ impl<const NEURON: bool> Writer<NEURON> {
             // A snapshot holds far fewer than 2^32 tags (its JSON would be gigabytes).
             let index = i as u32;
             let tag = snapshot.tag(i);
-            let o = classify(&tag);
+            let o = tag.classify();
             if let Out::Error(code) = o {
                 lists.errors.push((index, code));
                 // An error tag's metas are sent only with its error.
-                if self.upload_err && !tag.metas.is_empty() {
+                if self.upload_err && tag.has_metas() {
                     lists.metas.push(index);
                 }
                 continue;
             }
-            if !tag.metas.is_empty() {
+            if tag.has_metas() {
                 lists.metas.push(index);
             }
             if n_values > 0 {
@@ -361,7 +353,7 @@ impl<const NEURON: bool> Writer<NEURON> {
             let i = i as usize;
             out.extend_from_slice(layout.chunk(i));
             out.push(b'{');
-            self.members(out, snapshot.tag(i).metas);
+            self.members(out, snapshot.tag(i).metas());
             out.push(b'}');
         }
         out.extend_from_slice(b"}}");
@@ -377,7 +369,7 @@ impl<const NEURON: bool> Writer<NEURON> {
         let mut n_values = 0usize;
         for i in 0..snapshot.tag_count() {
             let tag = snapshot.tag(i);
-            let o = classify(&tag);
+            let o = tag.classify();
             let is_error = matches!(o, Out::Error(_));
             if is_error && !self.upload_err {
                 continue;
@@ -396,9 +388,9 @@ impl<const NEURON: bool> Writer<NEURON> {
                 self.out(out, &o);
                 n_values += 1;
             }
-            if !tag.metas.is_empty() {
+            if tag.has_metas() {
                 out.extend_from_slice(Self::COMMA);
-                self.members(out, tag.metas);
+                self.members(out, tag.metas());
             }
             out.push(b'}');
         }

@@ -138,6 +138,7 @@ value_view! {
 
 impl Value {
     /// This value as a view (borrows).
+    #[inline]
     pub fn view(&self) -> ValueView<'_> {
         use ValueView as V;
         match self {
