@@ -29,7 +29,7 @@ mod derive;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{Map, Value as J};
 use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
-use tagwire_model::{parse_snapshot, Json, Reading, Snapshot, Tag, Value};
+use tagwire_model::{parse_snapshot, Json, Parser, Reading, Snapshot, Tag, Value};
 
 /// A 100-tag group as a PLC driver would produce it.
 fn mixed100() -> Snapshot {
@@ -214,18 +214,19 @@ fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot, serde_value: bool
     let mut out = Vec::with_capacity(256 * 1024);
     for format in [Format::Values, Format::Tags] {
         for style in [Style::Neuron, Style::Compact] {
-            let mut encoder = Encoder::new(EncodeOptions {
-                format,
-                style,
-                upload_err: true,
-            });
+            let mut encoder = Encoder::new(
+                EncodeOptions::new()
+                    .with_format(format)
+                    .with_style(style)
+                    .with_upload_err(true),
+            );
             out.clear();
-            encoder.encode(snap, &mut out);
+            assert!(encoder.encode(snap, &mut out), "every shape is sent");
             group.throughput(Throughput::Bytes(out.len() as u64));
             group.bench_function(BenchmarkId::new(format!("tagwire-{style}"), format), |b| {
                 b.iter(|| {
                     out.clear();
-                    encoder.encode(black_box(snap), &mut out);
+                    black_box(encoder.encode(black_box(snap), &mut out));
                     black_box(out.len())
                 })
             });
@@ -233,12 +234,15 @@ fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot, serde_value: bool
         // The comparison is only honest if derive writes the same message: check the
         // compact bytes before timing anything.
         let mut ours = Vec::new();
-        Encoder::new(EncodeOptions {
-            format,
-            style: Style::Compact,
-            upload_err: true,
-        })
-        .encode(snap, &mut ours);
+        Encoder::new(
+            EncodeOptions::new()
+                .with_format(format)
+                .with_style(Style::Compact)
+                .with_upload_err(true),
+        )
+        .encode(snap, &mut ours)
+        .then_some(())
+        .expect("every shape is sent");
         let mut theirs = Vec::new();
         derive::Msg::build(snap, format).write(&mut theirs, false);
         assert_eq!(
@@ -389,6 +393,15 @@ fn parse(c: &mut Criterion) {
                 buf.clear();
                 buf.extend_from_slice(line);
                 black_box(parse_snapshot(&mut buf, 0).expect("parses"))
+            })
+        });
+        // The zero-copy parse: one reused parser, a view borrowing the line.
+        let mut parser = Parser::new();
+        group.bench_function(BenchmarkId::new("tagwire-view", name), |b| {
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(line);
+                black_box(parser.parse(&mut buf, 0).expect("parses").tags.len())
             })
         });
         group.bench_function(BenchmarkId::new("serde-derive", name), |b| {

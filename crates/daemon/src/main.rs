@@ -113,11 +113,12 @@ fn main() -> ExitCode {
             style,
             upload_err,
         } => {
-            return encode::run(tagwire_encode::EncodeOptions {
-                format,
-                style,
-                upload_err,
-            })
+            return encode::run(
+                tagwire_encode::EncodeOptions::new()
+                    .with_format(format)
+                    .with_style(style)
+                    .with_upload_err(upload_err),
+            )
         }
         Command::Check { config } => return check::run(&config),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run::run(&config))),

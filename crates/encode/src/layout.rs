@@ -12,7 +12,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use tagwire_model::Snapshot;
+use crate::source::Source;
 
 use crate::escape::{write_str, Hex};
 use crate::{Format, Style};
@@ -117,23 +117,27 @@ impl Layout {
 
     /// Makes the cached names match `snapshot`'s tags, rebuilding from the first
     /// difference. Returns whether anything changed.
-    fn sync_names(&mut self, snapshot: &Snapshot, shape: Shape) -> bool {
-        let tags = &snapshot.tags;
+    fn sync_names(&mut self, snapshot: &impl Source, shape: Shape) -> bool {
+        let count = snapshot.tag_count();
         let same = self
             .names
             .iter()
-            .zip(tags)
-            .take_while(|(cached, tag)| same_bytes(cached.as_bytes(), tag.name.as_bytes()))
+            .enumerate()
+            .take(count)
+            .take_while(|(i, cached)| {
+                same_bytes(cached.as_bytes(), snapshot.tag_name(*i).as_bytes())
+            })
             .count();
-        if same == tags.len() && same == self.names.len() {
+        if same == count && same == self.names.len() {
             return false;
         }
         self.names.truncate(same);
         self.ends.truncate(same);
         self.chunks.truncate(self.ends.last().copied().unwrap_or(0));
-        for tag in &tags[same..] {
-            self.names.push(tag.name.clone());
-            self.push_chunk(&tag.name, shape);
+        for i in same..count {
+            let name = snapshot.tag_name(i);
+            self.names.push(name.to_owned());
+            self.push_chunk(name, shape);
         }
         true
     }
@@ -241,10 +245,9 @@ impl LayoutCache {
     }
 
     /// The layout for `snapshot`, created or updated as needed.
-    pub(crate) fn get(&mut self, snapshot: &Snapshot) -> &Layout {
-        let key = self
-            .hasher
-            .hash_one((snapshot.node.as_str(), snapshot.group.as_str()));
+    pub(crate) fn get(&mut self, snapshot: &impl Source) -> &Layout {
+        let (node, group) = (snapshot.node(), snapshot.group());
+        let key = self.hasher.hash_one((node, group));
         if !self.map.contains_key(&key) && self.map.len() >= MAX_LAYOUTS {
             self.evict_one(key);
         }
@@ -253,12 +256,11 @@ impl LayoutCache {
         let layout = self.map.entry(key).or_default();
         layout.last_used = self.clock;
         let mut changed = false;
-        if layout.header.is_empty()
-            || layout.node != snapshot.node
-            || layout.group != snapshot.group
-        {
-            layout.node.clone_from(&snapshot.node);
-            layout.group.clone_from(&snapshot.group);
+        if layout.header.is_empty() || layout.node != node || layout.group != group {
+            layout.node.clear();
+            layout.node.push_str(node);
+            layout.group.clear();
+            layout.group.push_str(group);
             layout.build_header(shape);
             layout.names.clear();
             layout.ends.clear();

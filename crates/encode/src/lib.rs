@@ -3,13 +3,20 @@
 //! Encodes group snapshots ([`tagwire_model::Snapshot`]) as the JSON messages EMQ
 //! Neuron's northbound plugins send: *values-format* and *tags-format*, in the `neuron`
 //! style (byte for byte what Neuron 2.10.2+ sends, down to the digits of every float)
-//! or the `compact` style (no whitespace, shortest round-trip floats). The contract is
-//! `docs/formats.md` §2–§6 (at the repository root).
+//! or the `compact` style (no whitespace, shortest round-trip floats). The bytes are
+//! pinned by the test vectors shipped in this package (`tests/vectors/`: snapshots and
+//! the messages Neuron sends for them).
 //!
 //! The encoder writes straight into a caller's reusable `Vec<u8>` and allocates nothing
 //! per message once it has seen a group: tag names are escaped once per group layout
 //! and cached, integers go through `itoa`, floats are formatted on the stack. No I/O,
-//! no async runtime.
+//! no async runtime. It reads an owned [`Snapshot`] ([`Encoder::encode`]) or the
+//! borrowed [`SnapshotView`] that [`tagwire_model::Parser`] returns
+//! ([`Encoder::encode_view`]); [`encode_ndjson`] (feature `parse`, on by default) is
+//! the whole NDJSON-in, messages-out loop.
+//!
+//! With `default-features = false` the crate needs only `tagwire-model` (without
+//! its parser), `itoa` and `ryu`.
 //!
 //! ## Example
 //!
@@ -32,7 +39,7 @@
 //! );
 //!
 //! out.clear();
-//! let mut tags = Encoder::new(EncodeOptions { format: Format::Tags, style: Style::Compact, upload_err: false });
+//! let mut tags = Encoder::new(EncodeOptions::default().with_format(Format::Tags).with_style(Style::Compact).with_upload_err(false));
 //! assert!(tags.encode(&snapshot, &mut out));
 //! assert_eq!(
 //!     std::str::from_utf8(&out).unwrap(),
@@ -49,9 +56,15 @@
 
 mod escape;
 mod layout;
+#[cfg(feature = "parse")]
+mod ndjson;
 mod num;
 mod options;
+mod source;
 mod states;
+
+#[cfg(feature = "parse")]
+pub use ndjson::{encode_ndjson, NdjsonError, NdjsonSummary};
 
 pub use options::{EncodeOptions, Format, ParseOptionError, Style};
 pub use states::{encode_driver_states, NodeState};
@@ -67,7 +80,10 @@ pub const DEFAULT_LAYOUT_BUDGET: usize = layout::DEFAULT_BUDGET;
 
 use escape::{write_str, Hex};
 use layout::{Layout, LayoutCache};
-use tagwire_model::{error_code, Json, Reading, Snapshot, Tag, Value, MAX_PRECISION};
+use source::{Source, TagRead};
+use tagwire_model::{
+    error_code, JsonNode, JsonView, Members, Snapshot, SnapshotView, ValueView, MAX_PRECISION,
+};
 
 /// Turns snapshots into messages for one set of [`EncodeOptions`].
 ///
@@ -112,7 +128,19 @@ impl Encoder {
     ///
     /// Returns false, and leaves `out` as it was, when the snapshot must not be sent:
     /// `upload_err` is false and no tag with a value is left.
+    #[must_use = "false means nothing was written and the snapshot must not be sent"]
     pub fn encode(&mut self, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
+        self.encode_source(snapshot, out)
+    }
+
+    /// [`encode`](Self::encode) for a borrowed snapshot, as
+    /// [`tagwire_model::Parser::parse`] returns: the same bytes, nothing copied.
+    #[must_use = "false means nothing was written and the snapshot must not be sent"]
+    pub fn encode_view(&mut self, snapshot: &SnapshotView<'_>, out: &mut Vec<u8>) -> bool {
+        self.encode_source(snapshot, out)
+    }
+
+    fn encode_source(&mut self, snapshot: &impl Source, out: &mut Vec<u8>) -> bool {
         let start = out.len();
         let layout = self.layouts.get(snapshot);
         let upload_err = self.options.upload_err;
@@ -176,7 +204,7 @@ impl Encoder {
 }
 
 /// What a tag turns into on the wire.
-enum Out<'a> {
+pub(crate) enum Out<'a> {
     /// An error code (the tag's own, or 3008 for a non-finite float).
     Error(i32),
     /// A FLOAT/DOUBLE or a scaled number, ready to be formatted.
@@ -190,49 +218,42 @@ enum Out<'a> {
         precision: u8,
     },
     /// Any other value, written as it is.
-    Plain(&'a Value),
+    Plain(ValueView<'a>),
 }
 
 /// 2^63: from here on Neuron's heuristic (which truncates to `int64_t`) is skipped.
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
-/// Applies `docs/formats.md` §4's scaling and float rules to one tag.
+/// Applies Neuron's scaling and float rules (precision, decimal, bias, the rounding
+/// heuristic) to one tag's value.
 #[inline]
-fn classify(tag: &Tag) -> Out<'_> {
-    let value = match &tag.reading {
-        Reading::Error(code) => return Out::Error(*code),
-        Reading::Value(v) => v,
-    };
-    let scaled = tag.decimal != 0.0 || tag.bias != 0.0;
+fn classify<'a>(value: &ValueView<'a>, decimal: f64, bias: f64, precision: u8) -> Out<'a> {
+    let scaled = decimal != 0.0 || bias != 0.0;
     let (raw, single, declared_double) = match *value {
-        Value::Float(f) => (f64::from(f), Some(f), false),
-        Value::Double(d) => (d, None, true),
-        _ if !scaled => return Out::Plain(value),
-        Value::Int8(x) => (f64::from(x), None, false),
-        Value::Uint8(x) => (f64::from(x), None, false),
-        Value::Int16(x) => (f64::from(x), None, false),
-        Value::Uint16(x) => (f64::from(x), None, false),
-        Value::Int32(x) => (f64::from(x), None, false),
-        Value::Uint32(x) => (f64::from(x), None, false),
-        Value::Int64(x) => (x as f64, None, false),
-        Value::Uint64(x) => (x as f64, None, false),
-        _ => return Out::Plain(value),
+        ValueView::Float(f) => (f64::from(f), Some(f), false),
+        ValueView::Double(d) => (d, None, true),
+        _ if !scaled => return Out::Plain(value.clone()),
+        ValueView::Int8(x) => (f64::from(x), None, false),
+        ValueView::Uint8(x) => (f64::from(x), None, false),
+        ValueView::Int16(x) => (f64::from(x), None, false),
+        ValueView::Uint16(x) => (f64::from(x), None, false),
+        ValueView::Int32(x) => (f64::from(x), None, false),
+        ValueView::Uint32(x) => (f64::from(x), None, false),
+        ValueView::Int64(x) => (x as f64, None, false),
+        ValueView::Uint64(x) => (x as f64, None, false),
+        _ => return Out::Plain(value.clone()),
     };
     let (v, single, heuristic) = if scaled {
         // Two separate roundings, as Neuron's C does (Rust never fuses a * b + c).
-        let factor = if tag.decimal != 0.0 { tag.decimal } else { 1.0 };
-        (
-            raw * factor + tag.bias,
-            None,
-            declared_double && tag.bias == 0.0,
-        )
+        let factor = if decimal != 0.0 { decimal } else { 1.0 };
+        (raw * factor + bias, None, declared_double && bias == 0.0)
     } else {
         (raw, single, true)
     };
     if !v.is_finite() {
         return Out::Error(error_code::TAG_VALUE_NOT_FINITE);
     }
-    let precision = tag.precision.min(MAX_PRECISION);
+    let precision = precision.min(MAX_PRECISION);
     Out::Real {
         v,
         single,
@@ -263,9 +284,9 @@ impl<const NEURON: bool> Writer<NEURON> {
         out.extend_from_slice(Self::COLON);
     }
 
-    fn head(layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) {
+    fn head(layout: &Layout, snapshot: &impl Source, out: &mut Vec<u8>) {
         out.extend_from_slice(layout.header());
-        write_int(out, snapshot.timestamp_ms);
+        write_int(out, snapshot.timestamp_ms());
         out.extend_from_slice(Self::COMMA);
     }
 
@@ -276,7 +297,7 @@ impl<const NEURON: bool> Writer<NEURON> {
     fn values(
         &self,
         layout: &Layout,
-        snapshot: &Snapshot,
+        snapshot: &impl Source,
         lists: &mut Lists,
         out: &mut Vec<u8>,
     ) -> bool {
@@ -286,19 +307,20 @@ impl<const NEURON: bool> Writer<NEURON> {
         lists.errors.clear();
         lists.metas.clear();
         let mut n_values = 0usize;
-        for (i, tag) in snapshot.tags.iter().enumerate() {
+        for i in 0..snapshot.tag_count() {
             // A snapshot holds far fewer than 2^32 tags (its JSON would be gigabytes).
             let index = i as u32;
-            let o = classify(tag);
+            let tag = snapshot.tag(i);
+            let o = tag.classify();
             if let Out::Error(code) = o {
                 lists.errors.push((index, code));
                 // An error tag's metas are sent only with its error.
-                if self.upload_err && !tag.metas.is_empty() {
+                if self.upload_err && tag.has_metas() {
                     lists.metas.push(index);
                 }
                 continue;
             }
-            if !tag.metas.is_empty() {
+            if tag.has_metas() {
                 lists.metas.push(index);
             }
             if n_values > 0 {
@@ -333,7 +355,7 @@ impl<const NEURON: bool> Writer<NEURON> {
             let i = i as usize;
             out.extend_from_slice(layout.chunk(i));
             out.push(b'{');
-            self.members(out, &snapshot.tags[i].metas);
+            self.members(out, snapshot.tag(i).metas());
             out.push(b'}');
         }
         out.extend_from_slice(b"}}");
@@ -341,14 +363,15 @@ impl<const NEURON: bool> Writer<NEURON> {
     }
 
     /// tags-format (§3). Returns whether the message is to be sent.
-    fn tags(&self, layout: &Layout, snapshot: &Snapshot, out: &mut Vec<u8>) -> bool {
+    fn tags(&self, layout: &Layout, snapshot: &impl Source, out: &mut Vec<u8>) -> bool {
         Self::head(layout, snapshot, out);
         Self::key(out, b"\"tags\"");
         out.push(b'[');
         let mut n_written = 0usize;
         let mut n_values = 0usize;
-        for (i, tag) in snapshot.tags.iter().enumerate() {
-            let o = classify(tag);
+        for i in 0..snapshot.tag_count() {
+            let tag = snapshot.tag(i);
+            let o = tag.classify();
             let is_error = matches!(o, Out::Error(_));
             if is_error && !self.upload_err {
                 continue;
@@ -367,9 +390,9 @@ impl<const NEURON: bool> Writer<NEURON> {
                 self.out(out, &o);
                 n_values += 1;
             }
-            if !tag.metas.is_empty() {
+            if tag.has_metas() {
                 out.extend_from_slice(Self::COMMA);
-                self.members(out, &tag.metas);
+                self.members(out, tag.metas());
             }
             out.push(b'}');
         }
@@ -378,8 +401,8 @@ impl<const NEURON: bool> Writer<NEURON> {
     }
 
     /// `"k": v, "k2": v2` (no braces).
-    fn members(&self, out: &mut Vec<u8>, members: &[(String, Json)]) {
-        for (n, (k, v)) in members.iter().enumerate() {
+    fn members(&self, out: &mut Vec<u8>, members: Members<'_>) {
+        for (n, (k, v)) in members.enumerate() {
             if n > 0 {
                 out.extend_from_slice(Self::COMMA);
             }
@@ -399,7 +422,7 @@ impl<const NEURON: bool> Writer<NEURON> {
                 heuristic,
                 precision,
             } => self.real(out, v, single, heuristic, precision),
-            Out::Plain(value) => self.value(out, value),
+            Out::Plain(ref value) => self.value(out, value),
         }
     }
 
@@ -443,9 +466,14 @@ impl<const NEURON: bool> Writer<NEURON> {
         }
     }
 
-    fn array<T>(&self, out: &mut Vec<u8>, items: &[T], mut each: impl FnMut(&mut Vec<u8>, &T)) {
+    fn array<T>(
+        &self,
+        out: &mut Vec<u8>,
+        items: impl Iterator<Item = T>,
+        mut each: impl FnMut(&mut Vec<u8>, T),
+    ) {
         out.push(b'[');
-        for (n, item) in items.iter().enumerate() {
+        for (n, item) in items.enumerate() {
             if n > 0 {
                 out.extend_from_slice(Self::COMMA);
             }
@@ -454,59 +482,60 @@ impl<const NEURON: bool> Writer<NEURON> {
         out.push(b']');
     }
 
-    fn value(&self, out: &mut Vec<u8>, value: &Value) {
+    fn value(&self, out: &mut Vec<u8>, value: &ValueView<'_>) {
+        use ValueView as V;
         match value {
-            Value::Int8(v) => write_int(out, *v),
-            Value::Uint8(v) => write_int(out, *v),
-            Value::Int16(v) => write_int(out, *v),
-            Value::Uint16(v) => write_int(out, *v),
-            Value::Int32(v) => write_int(out, *v),
-            Value::Uint32(v) => write_int(out, *v),
-            Value::Int64(v) => write_int(out, *v),
-            Value::Uint64(v) => write_int(out, *v),
-            Value::Word(v) => write_int(out, *v),
-            Value::Dword(v) => write_int(out, *v),
-            Value::Lword(v) => write_int(out, *v),
+            V::Int8(v) => write_int(out, *v),
+            V::Uint8(v) => write_int(out, *v),
+            V::Int16(v) => write_int(out, *v),
+            V::Uint16(v) => write_int(out, *v),
+            V::Int32(v) => write_int(out, *v),
+            V::Uint32(v) => write_int(out, *v),
+            V::Int64(v) => write_int(out, *v),
+            V::Uint64(v) => write_int(out, *v),
+            V::Word(v) => write_int(out, *v),
+            V::Dword(v) => write_int(out, *v),
+            V::Lword(v) => write_int(out, *v),
             // `classify` turns FLOAT/DOUBLE into `Out::Real`; this is the same rendering
             // for a value reached without a tag (precision 0, unscaled).
-            Value::Float(f) => self.real(out, f64::from(*f), Some(*f), true, 0),
-            Value::Double(d) => self.real(out, *d, None, d.abs() < TWO_POW_63, 0),
-            Value::Bit(b) => out.push(if *b { b'1' } else { b'0' }),
-            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Value::String(s) | Value::Time(s) | Value::DataAndTime(s) | Value::ArrayChar(s) => {
+            V::Float(f) => self.real(out, f64::from(*f), Some(*f), true, 0),
+            V::Double(d) => self.real(out, *d, None, d.abs() < TWO_POW_63, 0),
+            V::Bit(b) => out.push(if *b { b'1' } else { b'0' }),
+            V::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            V::String(s) | V::Time(s) | V::DataAndTime(s) | V::ArrayChar(s) => {
                 write_str(out, s, Self::HEX)
             }
-            Value::Bytes(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayInt8(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayUint8(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayInt16(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayUint16(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayInt32(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayUint32(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayInt64(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayUint64(v) => self.array(out, v, |o, x| write_int(o, *x)),
-            Value::ArrayFloat(v) => self.array(out, v, |o, x| self.element_f32(o, *x)),
-            Value::ArrayDouble(v) => self.array(out, v, |o, x| self.element_f64(o, *x)),
-            Value::ArrayBool(v) => self.array(out, v, |o, b| {
-                o.extend_from_slice(if *b { b"true" } else { b"false" })
+            V::Bytes(v) => self.array(out, v.iter(), write_int),
+            V::ArrayInt8(v) => self.array(out, v.iter(), write_int),
+            V::ArrayUint8(v) => self.array(out, v.iter(), write_int),
+            V::ArrayInt16(v) => self.array(out, v.iter(), write_int),
+            V::ArrayUint16(v) => self.array(out, v.iter(), write_int),
+            V::ArrayInt32(v) => self.array(out, v.iter(), write_int),
+            V::ArrayUint32(v) => self.array(out, v.iter(), write_int),
+            V::ArrayInt64(v) => self.array(out, v.iter(), write_int),
+            V::ArrayUint64(v) => self.array(out, v.iter(), write_int),
+            V::ArrayFloat(v) => self.array(out, v.iter(), |o, x| self.element_f32(o, x)),
+            V::ArrayDouble(v) => self.array(out, v.iter(), |o, x| self.element_f64(o, x)),
+            V::ArrayBool(v) => self.array(out, v.iter(), |o, b| {
+                o.extend_from_slice(if b { b"true" } else { b"false" })
             }),
-            Value::ArrayString(v) => self.array(out, v, |o, s| write_str(o, s, Self::HEX)),
-            Value::Custom(j) => self.json(out, j),
+            V::ArrayString(v) => self.array(out, v.iter(), |o, s| write_str(o, s, Self::HEX)),
+            V::Custom(j) => self.json(out, *j),
         }
     }
 
     /// A JSON value re-dumped in this style: members in their order, integers as
     /// integers, reals as `%.15g` (neuron) or shortest (compact).
-    fn json(&self, out: &mut Vec<u8>, j: &Json) {
-        match j {
-            Json::Null => out.extend_from_slice(b"null"),
-            Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Json::Int(v) => write_int(out, *v),
-            Json::Uint(v) => write_int(out, *v),
-            Json::Float(v) => self.element_f64(out, *v),
-            Json::String(s) => write_str(out, s, Self::HEX),
-            Json::Array(items) => self.array(out, items, |o, x| self.json(o, x)),
-            Json::Object(members) => {
+    fn json(&self, out: &mut Vec<u8>, j: JsonView<'_>) {
+        match j.get() {
+            JsonNode::Null => out.extend_from_slice(b"null"),
+            JsonNode::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            JsonNode::Int(v) => write_int(out, v),
+            JsonNode::Uint(v) => write_int(out, v),
+            JsonNode::Float(v) => self.element_f64(out, v),
+            JsonNode::String(s) => write_str(out, s, Self::HEX),
+            JsonNode::Array(items) => self.array(out, items, |o, x| self.json(o, x)),
+            JsonNode::Object(members) => {
                 out.push(b'{');
                 self.members(out, members);
                 out.push(b'}');

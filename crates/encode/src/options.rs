@@ -53,8 +53,22 @@ impl Style {
     }
 }
 
-/// What the encoder produces; see the spec's §2–§6.
+/// What the encoder produces: the message layout, the text style, and whether error
+/// tags are sent.
+///
+/// `#[non_exhaustive]` so that a new option is not a breaking change: start from
+/// [`Default`] (what Neuron does) and change what differs with the setters.
+///
+/// ```
+/// use tagwire_encode::{EncodeOptions, Format, Style};
+/// let options = EncodeOptions::default()
+///     .with_format(Format::Tags)
+///     .with_style(Style::Compact)
+///     .with_upload_err(false);
+/// assert_eq!(options.format, Format::Tags);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct EncodeOptions {
     /// values-format or tags-format.
     pub format: Format,
@@ -69,11 +83,40 @@ pub struct EncodeOptions {
 impl Default for EncodeOptions {
     /// values-format, neuron style, errors uploaded: what Neuron does by default.
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EncodeOptions {
+    /// The defaults (values-format, neuron style, errors uploaded), usable in `const`
+    /// items.
+    pub const fn new() -> Self {
         EncodeOptions {
             format: Format::Values,
             style: Style::Neuron,
             upload_err: true,
         }
+    }
+
+    /// The same options with `format`.
+    #[must_use]
+    pub const fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The same options with `style`.
+    #[must_use]
+    pub const fn with_style(mut self, style: Style) -> Self {
+        self.style = style;
+        self
+    }
+
+    /// The same options with `upload_err`.
+    #[must_use]
+    pub const fn with_upload_err(mut self, upload_err: bool) -> Self {
+        self.upload_err = upload_err;
+        self
     }
 }
 

@@ -4,8 +4,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
-use tagwire_model::{Json, Snapshot, Tag, Value};
+use tagwire_encode::{encode_ndjson, EncodeOptions, Encoder, Format, Style};
+use tagwire_model::{Json, Parser, Snapshot, Tag, Value};
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
@@ -104,11 +104,12 @@ fn steady_state_encoding_does_not_allocate() {
     for format in [Format::Values, Format::Tags] {
         for style in [Style::Neuron, Style::Compact] {
             for upload_err in [true, false] {
-                let mut encoder = Encoder::new(EncodeOptions {
-                    format,
-                    style,
-                    upload_err,
-                });
+                let mut encoder = Encoder::new(
+                    EncodeOptions::new()
+                        .with_format(format)
+                        .with_style(style)
+                        .with_upload_err(upload_err),
+                );
                 let snap = snapshot(1_650_006_388_943);
                 let mut out = Vec::new();
                 // Warm up: the layout is built and the buffer grows.
@@ -120,7 +121,7 @@ fn steady_state_encoding_does_not_allocate() {
                 let n = allocations_during(|| {
                     for _ in 0..1000 {
                         out.clear();
-                        encoder.encode(&snap, &mut out);
+                        let _ = encoder.encode(&snap, &mut out);
                     }
                 });
                 assert_eq!(out, expected);
@@ -141,4 +142,104 @@ fn the_counter_sees_allocations() {
         std::hint::black_box(v);
     });
     assert_eq!(n, 1);
+}
+
+/// The test vectors' snapshots: every data type, arrays, metas, `CUSTOM` values,
+/// escapes, error tags, several groups.
+fn vector_lines() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/snapshots.ndjson"
+    );
+    std::fs::read_to_string(path)
+        .expect("the vectors are part of this crate")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Parsing into a reused [`Parser`] and encoding the borrowed view allocates nothing
+/// once the buffers have grown: no owned snapshot, no tag list, no name set per line.
+#[test]
+fn steady_state_parse_and_encode_view_do_not_allocate() {
+    let lines = vector_lines();
+    let mut parser = Parser::new();
+    let mut encoder = Encoder::new(EncodeOptions::default());
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut out = Vec::with_capacity(64 * 1024);
+    let mut round = |parser: &mut Parser, encoder: &mut Encoder| {
+        let mut sent = 0;
+        for line in &lines {
+            buf.clear();
+            buf.extend_from_slice(line.as_bytes());
+            let view = parser.parse(&mut buf, 0).expect("vectors parse");
+            out.clear();
+            sent += usize::from(encoder.encode_view(&view, &mut out));
+        }
+        sent
+    };
+    // Warm up: the parser's tape and tag list and the encoder's layouts grow.
+    for _ in 0..3 {
+        round(&mut parser, &mut encoder);
+    }
+    let mut sent = 0;
+    let n = allocations_during(|| {
+        for _ in 0..100 {
+            sent += round(&mut parser, &mut encoder);
+        }
+    });
+    assert!(sent > 0);
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations in 100 rounds of {} parse + encode",
+        lines.len()
+    );
+}
+
+/// The whole `tagwire encode` loop (`encode_ndjson`: read a line, parse, encode,
+/// write) allocates per run, never per line: twice the lines, the same count.
+#[test]
+fn ndjson_loop_allocates_nothing_per_line() {
+    let lines = vector_lines();
+    let input = |rounds: usize| {
+        let mut text = String::new();
+        for _ in 0..rounds {
+            for line in &lines {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text
+    };
+    let count = |text: &str| {
+        let mut encoder = Encoder::new(EncodeOptions::default());
+        let mut summary = None;
+        let n = allocations_during(|| {
+            summary = Some(
+                encode_ndjson(
+                    text.as_bytes(),
+                    std::io::sink(),
+                    &mut encoder,
+                    || 0,
+                    |e| panic!("{e}"),
+                )
+                .expect("in-memory I/O"),
+            );
+        });
+        (n, summary.expect("ran"))
+    };
+    let (small_text, large_text) = (input(10), input(20));
+    // Once first: process-wide lazy state (hash seeds) is set up on the first run.
+    count(&small_text);
+    let (small, s1) = count(&small_text);
+    let (large, s2) = count(&large_text);
+    assert_eq!(s2.sent, 2 * s1.sent);
+    assert!(s1.sent > 0);
+    assert_eq!(
+        small, large,
+        "{small} allocations for {} lines, {large} for {}: the loop allocates per line",
+        s1.lines, s2.lines
+    );
 }

@@ -506,11 +506,7 @@ fn no_whitespace_outside_strings(text: &str) -> bool {
 }
 
 const ALL_OPTIONS: [EncodeOptions; 8] = {
-    let mut all = [EncodeOptions {
-        format: Format::Values,
-        style: Style::Neuron,
-        upload_err: true,
-    }; 8];
+    let mut all = [EncodeOptions::new(); 8];
     let mut i = 0;
     while i < 8 {
         all[i].format = if i & 1 == 0 {

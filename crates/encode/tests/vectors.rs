@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value as J;
-use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
+use tagwire_encode::{encode_ndjson, EncodeOptions, Encoder, Format, Style};
 use tagwire_model::{parse_snapshot, Snapshot};
 
 fn vectors_dir() -> PathBuf {
@@ -56,11 +56,10 @@ fn encode_all(snaps: &[Snapshot], encoder: &mut Encoder) -> Vec<String> {
 fn check(format: Format, upload_err: bool, file: &str) {
     let snaps = snapshots();
     let expected: Vec<String> = read(file).lines().map(str::to_owned).collect();
-    let options = EncodeOptions {
-        format,
-        style: Style::Neuron,
-        upload_err,
-    };
+    let options = EncodeOptions::new()
+        .with_format(format)
+        .with_style(Style::Neuron)
+        .with_upload_err(upload_err);
     // Twice with the same encoder: the second round runs on a warm layout cache.
     let mut encoder = Encoder::new(options);
     for round in 1..=2 {
@@ -91,6 +90,40 @@ fn check(format: Format, upload_err: bool, file: &str) {
     }
 }
 
+/// The parse-and-encode loop of `tagwire encode` (borrowed views, no owned snapshot)
+/// writes the same bytes as the owned path checked by [`check`].
+fn check_ndjson_loop(format: Format, upload_err: bool, file: &str) {
+    let expected = read(file);
+    let options = EncodeOptions::new()
+        .with_format(format)
+        .with_upload_err(upload_err);
+    let mut encoder = Encoder::new(options);
+    let mut out = Vec::new();
+    let input = read("snapshots.ndjson");
+    let summary = encode_ndjson(
+        input.as_bytes(),
+        &mut out,
+        &mut encoder,
+        || 0,
+        |e| panic!("{file}: {e}"),
+    )
+    .expect("in-memory I/O");
+    assert_eq!(summary.bad, 0);
+    assert_eq!(summary.sent as usize, expected.lines().count(), "{file}");
+    assert!(
+        String::from_utf8(out).expect("UTF-8") == expected,
+        "{file}: encode_ndjson's output differs from the vectors"
+    );
+}
+
+#[test]
+fn ndjson_loop_writes_the_vectors() {
+    check_ndjson_loop(Format::Values, true, "values.neuron.txt");
+    check_ndjson_loop(Format::Values, false, "values.neuron.noerr.txt");
+    check_ndjson_loop(Format::Tags, true, "tags.neuron.txt");
+    check_ndjson_loop(Format::Tags, false, "tags.neuron.noerr.txt");
+}
+
 #[test]
 fn values_neuron() {
     check(Format::Values, true, "values.neuron.txt");
@@ -118,11 +151,10 @@ fn warm_cache_in_any_order_matches_cold() {
     let snaps = snapshots();
     for format in [Format::Values, Format::Tags] {
         for style in [Style::Neuron, Style::Compact] {
-            let options = EncodeOptions {
-                format,
-                style,
-                upload_err: true,
-            };
+            let options = EncodeOptions::new()
+                .with_format(format)
+                .with_style(style)
+                .with_upload_err(true);
             let mut warm = Encoder::new(options);
             for s in snaps.iter().rev().chain(&snaps).chain(snaps.iter().rev()) {
                 let cold = Encoder::new(options).encode_to_vec(s);
@@ -196,11 +228,12 @@ fn compact_matches_compact_json() {
         "one compact.json entry per snapshot"
     );
     for format in [Format::Values, Format::Tags] {
-        let mut encoder = Encoder::new(EncodeOptions {
-            format,
-            style: Style::Compact,
-            upload_err: true,
-        });
+        let mut encoder = Encoder::new(
+            EncodeOptions::new()
+                .with_format(format)
+                .with_style(Style::Compact)
+                .with_upload_err(true),
+        );
         for (n, (snap, want_tags)) in snaps.iter().zip(expected).enumerate() {
             let bytes = encoder.encode_to_vec(snap).expect("sent with upload_err");
             let text = std::str::from_utf8(&bytes).unwrap();

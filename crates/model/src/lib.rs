@@ -2,7 +2,12 @@
 //!
 //! The data of an EMQ Neuron style "group snapshot": the values of one group's tags
 //! read at one moment, with Neuron's data types, codes and error codes, and the parser
-//! for the snapshot JSON that tagwire accepts (`docs/formats.md` §1 in the repository).
+//! for the snapshot JSON that tagwire accepts (feature `parse`, on by default; its rules
+//! are on [`parse_snapshot`]). Without the feature the crate has no dependencies.
+//!
+//! Two shapes of the same data: the owned [`Snapshot`] (build it in code, keep it,
+//! send it between tasks) and the borrowed [`SnapshotView`] that a reused [`Parser`]
+//! returns without copying the input; [`Tag::view`] turns an owned tag into a view.
 //!
 //! No I/O and no async runtime: this crate is the vocabulary shared by the encoder,
 //! the pipeline and anyone building their own gateway.
@@ -43,16 +48,26 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "parse")]
 mod cost;
+#[cfg(feature = "parse")]
 mod escapes;
+#[cfg(feature = "parse")]
 mod parse;
 mod types;
 mod value;
+mod view;
 
+#[cfg(feature = "parse")]
 pub use cost::parse_memory_estimate;
-pub use parse::{parse_snapshot, parse_snapshots, Position, SnapshotError, MAX_DEPTH};
+#[cfg(feature = "parse")]
+pub use parse::{parse_snapshot, parse_snapshots, Parser, Position, SnapshotError, MAX_DEPTH};
 pub use types::DataType;
 pub use value::{Json, Reading, Snapshot, Tag, Value};
+pub use view::{
+    Elements, Item, Items, JsonNode, JsonView, Members, ReadingView, SnapshotView, Strs, TagView,
+    ValueView,
+};
 
 /// The largest `precision` a tag may have (Neuron's limit).
 pub const MAX_PRECISION: u8 = 17;

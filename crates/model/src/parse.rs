@@ -18,7 +18,11 @@ use simd_json::{Node, StaticNode, Tape};
 
 use crate::escapes;
 use crate::types::DataType;
-use crate::value::{Json, Reading, Snapshot, Tag, Value};
+use crate::value::Snapshot;
+use crate::view::{
+    Item, Items, JsonView, Members as MetaMembers, ReadingView, SnapshotView, Strs, TagView,
+    ValueView,
+};
 use crate::MAX_PRECISION;
 
 /// How deep a `CUSTOM` value may nest. Deeper input is rejected so that neither the
@@ -130,8 +134,12 @@ impl fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-/// An error inside one document, before it is given its position.
-struct Fail {
+/// An error inside one document, before it is given its position. Boxed: every
+/// parse function returns `Result<_, Fail>`, and a pointer-sized error keeps the
+/// good path's results small (they are moved once per tag and value).
+struct Fail(Box<FailData>);
+
+struct FailData {
     tag_index: Option<usize>,
     tag: Option<String>,
     field: Option<String>,
@@ -139,46 +147,72 @@ struct Fail {
 }
 
 impl Fail {
+    #[cold]
     fn field(field: impl Into<String>, message: impl Into<String>) -> Fail {
-        Fail {
+        Fail(Box::new(FailData {
             tag_index: None,
             tag: None,
             field: Some(field.into()),
             message: message.into(),
-        }
+        }))
     }
 
+    #[cold]
     fn whole(message: impl Into<String>) -> Fail {
-        Fail {
+        Fail(Box::new(FailData {
             tag_index: None,
             tag: None,
             field: None,
             message: message.into(),
-        }
+        }))
     }
 
     fn in_tag(mut self, index: usize, name: Option<&str>) -> Fail {
-        self.tag_index = Some(index);
-        self.tag = name.map(str::to_owned);
+        self.0.tag_index = Some(index);
+        self.0.tag = name.map(str::to_owned);
+        self
+    }
+
+    /// The same error with the tag's name set.
+    fn named(mut self, name: &str) -> Fail {
+        self.0.tag = Some(name.to_owned());
+        self
+    }
+
+    /// The same error with the field set.
+    fn with_field(mut self, field: String) -> Fail {
+        self.0.field = Some(field);
         self
     }
 
     fn at(self, position: Position) -> SnapshotError {
+        let d = *self.0;
         SnapshotError {
             position,
-            tag_index: self.tag_index,
-            tag: self.tag,
-            field: self.field,
-            message: self.message,
+            tag_index: d.tag_index,
+            tag: d.tag,
+            field: d.field,
+            message: d.message,
         }
     }
 }
 
-/// Parses one snapshot object (spec §1).
+/// Parses one snapshot object into an owned [`Snapshot`].
+///
+/// The object has `"node"` and `"group"` (strings), an optional `"timestamp"` (Unix
+/// epoch milliseconds) and `"tags"`: objects with `"name"` and either `"type"` (a
+/// Neuron type name or code) with `"value"`, or `"error"` (a code); optionally
+/// `"precision"` (0–17), `"decimal"`, `"bias"` and `"metas"` (an object of strings,
+/// numbers and booleans). Rejected rather than guessed: unknown keys, a key given
+/// twice, two tags with one name, a non-integer for an integer type, a value out of
+/// its type's range, an invalid escape or lone surrogate, `CUSTOM` values nested
+/// deeper than [`MAX_DEPTH`].
 ///
 /// `default_timestamp_ms` is used when the object has no `"timestamp"`. The buffer is
 /// used as scratch space by simd-json and is garbage afterwards. Errors are located as
 /// `snapshot 1`; use [`SnapshotError::at_line`] when parsing NDJSON line by line.
+/// To parse many snapshots without allocating, keep a [`Parser`] and use
+/// [`Parser::parse`], which borrows instead of copying.
 ///
 /// ```
 /// let mut json = br#"{"node": "plc", "group": "g", "tags": [
@@ -191,13 +225,139 @@ pub fn parse_snapshot(
     json: &mut [u8],
     default_timestamp_ms: u64,
 ) -> Result<Snapshot, SnapshotError> {
-    let position = Position::Snapshot(1);
-    let tape = match tape(json) {
-        Ok(t) => t,
-        Err(TapeFail::Json(e)) => return Err(invalid_json(&e, json).at(position)),
-        Err(TapeFail::Escape(_, f)) => return Err(f.at(position)),
-    };
-    parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))
+    Parser::new()
+        .parse(json, default_timestamp_ms)
+        .map(|view| view.to_snapshot())
+}
+
+/// A reusable snapshot parser: keeps simd-json's buffers, the tape, the tag list and
+/// the duplicate-name table between calls, so that parsing snapshots of a steady
+/// shape allocates nothing, and returns a [`SnapshotView`] that borrows the input
+/// (names and strings are slices of it; simd-json unescapes them in place) and the
+/// parser's tape (arrays, metas and `CUSTOM` values are read from it).
+///
+/// ```
+/// let mut parser = tagwire_model::Parser::new();
+/// for line in [r#"{"node": "a", "group": "g", "tags": [{"name": "t", "type": "INT16", "value": 7}]}"#] {
+///     let mut buf = line.as_bytes().to_vec();
+///     let view = parser.parse(&mut buf, 0).unwrap();
+///     assert_eq!(view.tags[0].name, "t");
+/// }
+/// ```
+pub struct Parser {
+    buffers: simd_json::Buffers,
+    /// The tape of the last parse. Its `'static` is a lie told only while no parse
+    /// is running: every parse clears it first and re-borrows it for its own input
+    /// (see [`Parser::parse`]).
+    tape: Tape<'static>,
+    /// The tag views of the last parse, under the same rule as `tape`.
+    tags: Vec<TagView<'static>>,
+    names: NameSet,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Parser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parser").finish_non_exhaustive()
+    }
+}
+
+impl Parser {
+    /// A parser with empty buffers (they grow to the largest snapshot seen).
+    pub fn new() -> Self {
+        Parser {
+            buffers: simd_json::Buffers::new(0),
+            tape: Tape(Vec::new()),
+            tags: Vec::new(),
+            names: NameSet::default(),
+        }
+    }
+
+    /// Parses one snapshot object, borrowing `json` (which simd-json uses as scratch
+    /// space: it is garbage afterwards) and this parser until the view is dropped.
+    /// Same rules and error texts as [`parse_snapshot`].
+    pub fn parse<'p>(
+        &'p mut self,
+        json: &'p mut [u8],
+        default_timestamp_ms: u64,
+    ) -> Result<SnapshotView<'p>, SnapshotError> {
+        let position = Position::Snapshot(1);
+        self.tape.0.clear();
+        self.tags.clear();
+        if let Some(bad) = escapes::find_bad_escape(json, 0) {
+            return Err(bad_escape(json, &bad).1.at(position));
+        }
+        // SAFETY: both are empty (cleared above), so no element with the false
+        // `'static` lifetime exists; the `&'p mut` borrows of `self` keep anyone else
+        // from seeing them while the nodes and views borrow `json` for `'p`, and the
+        // next parse clears them before anything reads them again.
+        let tape: &'p mut Tape<'p> =
+            unsafe { &mut *std::ptr::from_mut(&mut self.tape).cast::<Tape<'p>>() };
+        let tags: &'p mut Vec<TagView<'p>> =
+            unsafe { &mut *std::ptr::from_mut(&mut self.tags).cast::<Vec<TagView<'p>>>() };
+        // On invalid JSON the text is read again to word the error; the tape (which
+        // borrows it) is emptied first, so only a raw pointer spans the two uses.
+        let raw: *mut [u8] = json;
+        // SAFETY: `raw` is `json`, borrowed mutably for `'p`; it is read again below
+        // only after the tape that borrowed it was cleared.
+        if let Err(e) = simd_json::fill_tape(unsafe { &mut *raw }, &mut self.buffers, tape) {
+            tape.0.clear();
+            return Err(invalid_json(&e, unsafe { &*raw }).at(position));
+        }
+        let tape: &'p Tape<'p> = tape;
+        let (node, group, timestamp_ms) =
+            parse_snapshot_at(&tape.0, 0, default_timestamp_ms, tags, &mut self.names)
+                .map_err(|f| f.at(position))?;
+        Ok(SnapshotView {
+            node,
+            group,
+            timestamp_ms,
+            tags,
+        })
+    }
+}
+
+/// The table of the tag names seen so far in one snapshot: open addressing over
+/// indices into the tag list, foldhash with a per-parser random seed (several times
+/// cheaper than SipHash per name, and the seed keeps hostile bodies from choosing
+/// colliding names in advance), its memory reused between snapshots.
+#[derive(Default)]
+struct NameSet {
+    slots: Vec<u32>,
+    hasher: foldhash::quality::RandomState,
+}
+
+impl NameSet {
+    const EMPTY: u32 = u32::MAX;
+
+    /// Empties the table for a snapshot of `n` tags (load factor at most 1/2).
+    fn reset(&mut self, n: usize) {
+        let cap = (n * 2).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(cap, Self::EMPTY);
+    }
+
+    /// Records `tags[index]`'s name; false if an earlier tag has the same name.
+    fn insert(&mut self, tags: &[TagView<'_>], name: &str, index: u32) -> bool {
+        use std::hash::BuildHasher;
+        let mask = self.slots.len() - 1;
+        let mut at = self.hasher.hash_one(name) as usize & mask;
+        loop {
+            match self.slots[at] {
+                Self::EMPTY => {
+                    self.slots[at] = index;
+                    return true;
+                }
+                other if tags[other as usize].name == name => return false,
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
 }
 
 /// Parses an ingest body: one snapshot object, a JSON array of snapshot objects, or
@@ -244,12 +404,15 @@ pub fn parse_snapshots(
                 return Err(Fail::whole("expected a JSON array of snapshots").at(Position::Body));
             };
             let mut out = Vec::with_capacity(len);
+            let mut tags = Vec::new();
+            let mut names = NameSet::default();
             let mut i = 1;
             for n in 1..=len {
-                out.push(
-                    parse_snapshot_at(nodes, i, default_timestamp_ms)
-                        .map_err(|f| f.at(Position::Snapshot(n)))?,
-                );
+                tags.clear();
+                let (node, group, timestamp_ms) =
+                    parse_snapshot_at(nodes, i, default_timestamp_ms, &mut tags, &mut names)
+                        .map_err(|f| f.at(Position::Snapshot(n)))?;
+                out.push(SnapshotView::owned(node, group, timestamp_ms, &tags));
                 i = skip(nodes, i);
             }
             Ok(out)
@@ -268,19 +431,17 @@ fn parse_ndjson(
     default_timestamp_ms: u64,
 ) -> Result<Vec<Snapshot>, SnapshotError> {
     let mut out = Vec::new();
+    let mut parser = Parser::new();
     // A JSON text never holds a raw newline inside a string, so splitting on b'\n' is
     // exact.
     for (n, line) in body.split_mut(|b| *b == b'\n').enumerate() {
         if line.iter().all(|b| is_ws(*b)) {
             continue;
         }
-        let position = Position::Line(n + 1);
-        let tape = match tape(line) {
-            Ok(t) => t,
-            Err(TapeFail::Json(e)) => return Err(invalid_json(&e, line).at(position)),
-            Err(TapeFail::Escape(_, f)) => return Err(f.at(position)),
-        };
-        out.push(parse_snapshot_at(&tape.0, 0, default_timestamp_ms).map_err(|f| f.at(position))?);
+        let view = parser
+            .parse(line, default_timestamp_ms)
+            .map_err(|e| e.at_line(n + 1))?;
+        out.push(view.to_snapshot());
     }
     if out.is_empty() {
         return Err(Fail::whole(
@@ -353,22 +514,29 @@ enum TapeFail {
 /// into a different value (see `escapes.rs`). On a bad escape the error names the
 /// field (and the tag) holding the string.
 fn tape(text: &mut [u8]) -> Result<Tape<'_>, TapeFail> {
-    let Some(bad) = escapes::find_bad_escape(text, 0) else {
-        return simd_json::to_tape(text).map_err(TapeFail::Json);
-    };
+    if let Some(bad) = escapes::find_bad_escape(text, 0) {
+        let (n, fail) = bad_escape(text, &bad);
+        return Err(TapeFail::Escape(n, fail));
+    }
+    simd_json::to_tape(text).map_err(TapeFail::Json)
+}
+
+/// The error for the bad escape `bad` of `text`, located by the path of its string;
+/// the `Option` is the 0-based element of a top-level array the string is in.
+/// Patches `text`.
+fn bad_escape(text: &mut [u8], bad: &escapes::BadEscape) -> (Option<usize>, Fail) {
     let (ordinal, raw) = escapes::string_containing(text, bad.at);
     let message = format!(
         "the string \"{raw}\" has an invalid escape ({}); it is refused rather than \
          delivered changed",
         bad.what
     );
-    escapes::patch_all(text, &bad);
+    escapes::patch_all(text, bad);
     // Only to find where the string is: the patched text is never delivered.
     let Ok(tape) = simd_json::to_tape(text) else {
-        return Err(TapeFail::Escape(None, Fail::whole(message)));
+        return (None, Fail::whole(message));
     };
-    let (n, fail) = locate_string(&tape.0, ordinal, message);
-    Err(TapeFail::Escape(n, fail))
+    locate_string(&tape.0, ordinal, message)
 }
 
 /// One step of the path from the document root to a value.
@@ -561,6 +729,7 @@ fn members<'t, 'i>(nodes: &'t [Node<'i>], i: usize) -> Option<Members<'t, 'i>> {
 }
 
 /// Iterator over an object's members as (key, index of the value).
+#[derive(Clone)]
 struct Members<'t, 'i> {
     nodes: &'t [Node<'i>],
     next: usize,
@@ -606,7 +775,15 @@ fn string_at<'i>(nodes: &[Node<'i>], i: usize, field: &str, what: &str) -> Resul
     }
 }
 
-fn parse_snapshot_at(nodes: &[Node<'_>], i: usize, default_ts: u64) -> Result<Snapshot, Fail> {
+/// Parses the snapshot object at `i`: its tags go to `tags` (empty on entry), and
+/// node, group and timestamp are returned.
+fn parse_snapshot_at<'t>(
+    nodes: &'t [Node<'t>],
+    i: usize,
+    default_ts: u64,
+    out: &mut Vec<TagView<'t>>,
+    names: &mut NameSet,
+) -> Result<(&'t str, &'t str, u64), Fail> {
     let Some(fields) = members(nodes, i) else {
         return Err(Fail::whole(format!(
             "expected a snapshot object with \"node\", \"group\" and \"tags\", got {}",
@@ -685,39 +862,31 @@ fn parse_snapshot_at(nodes: &[Node<'_>], i: usize, default_ts: u64) -> Result<Sn
             ),
         ));
     };
-    let mut out = Vec::with_capacity(len);
-    // foldhash with a per-process random seed: several times cheaper than SipHash per
-    // name (SipHash was 9% of a parse), and the seed keeps hostile bodies from
-    // choosing colliding names in advance.
-    let mut seen: HashSet<&str, foldhash::quality::RandomState> =
-        HashSet::with_capacity_and_hasher(len, foldhash::quality::RandomState::default());
+    out.reserve(len);
+    names.reset(len);
     let mut j = tags_at + 1;
     for n in 1..=len {
-        let (tag, name) = parse_tag(nodes, j).map_err(|f| {
-            let name = f.tag.clone();
+        let tag = parse_tag(nodes, j).map_err(|f| {
+            let name = f.0.tag.clone();
             f.in_tag(n, name.as_deref())
         })?;
-        if !seen.insert(name) {
+        // A snapshot holds far fewer than 2^32 tags (its JSON would be gigabytes).
+        if !names.insert(out, tag.name, out.len() as u32) {
             return Err(Fail::field(
                 "name",
                 "used by an earlier tag of this snapshot; tag names must be unique",
             )
-            .in_tag(n, Some(name)));
+            .in_tag(n, Some(tag.name)));
         }
         out.push(tag);
         j = skip(nodes, j);
     }
-    Ok(Snapshot {
-        node: node.to_owned(),
-        group: group.to_owned(),
-        timestamp_ms,
-        tags: out,
-    })
+    Ok((node, group, timestamp_ms))
 }
 
 /// Parses the tag at `i`. On failure the returned `Fail` carries the tag's name in
 /// `tag` when it is known (the caller adds the index).
-fn parse_tag<'i>(nodes: &[Node<'i>], i: usize) -> Result<(Tag, &'i str), Fail> {
+fn parse_tag<'t>(nodes: &'t [Node<'t>], i: usize) -> Result<TagView<'t>, Fail> {
     let Some(fields) = members(nodes, i) else {
         return Err(Fail::whole(format!(
             "expected a tag object with \"name\" and \"type\"/\"value\" or \"error\", got {}",
@@ -725,20 +894,24 @@ fn parse_tag<'i>(nodes: &[Node<'i>], i: usize) -> Result<(Tag, &'i str), Fail> {
         )));
     };
     let mut slots: [Option<usize>; 8] = [None; 8];
-    const KEYS: [&str; 8] = [
-        "name",
-        "type",
-        "value",
-        "error",
-        "precision",
-        "decimal",
-        "bias",
-        "metas",
-    ];
     // Find the name first so that every later error can name the tag.
     let mut early: Option<Fail> = None;
     for (key, at) in fields {
-        match KEYS.iter().position(|k| *k == key) {
+        // A `match` on the key compiles to a switch on its length and one comparison,
+        // where a search of a key list compared against each in turn (a tenth of the
+        // parse's instructions).
+        let slot = match key {
+            "name" => Some(0),
+            "type" => Some(1),
+            "value" => Some(2),
+            "error" => Some(3),
+            "precision" => Some(4),
+            "decimal" => Some(5),
+            "bias" => Some(6),
+            "metas" => Some(7),
+            _ => None,
+        };
+        match slot {
             Some(k) => {
                 if slots[k].replace(at).is_some() && early.is_none() {
                     early = Some(Fail::field(key, "given twice"));
@@ -760,10 +933,7 @@ fn parse_tag<'i>(nodes: &[Node<'i>], i: usize) -> Result<(Tag, &'i str), Fail> {
         Some(at) => string_at(nodes, at, "name", "the tag name as a string")?,
         None => return Err(Fail::field("name", "missing; every tag needs a name")),
     };
-    let named = |f: Fail| Fail {
-        tag: Some(name.to_owned()),
-        ..f
-    };
+    let named = |f: Fail| f.named(name);
     if let Some(f) = early {
         return Err(named(f));
     }
@@ -774,7 +944,7 @@ fn parse_tag<'i>(nodes: &[Node<'i>], i: usize) -> Result<(Tag, &'i str), Fail> {
                 "a tag has either \"error\" or \"type\" and \"value\", not both",
             )))
         }
-        (Some(at), None, None) => Reading::Error(parse_error_code(nodes, at).map_err(named)?),
+        (Some(at), None, None) => ReadingView::Error(parse_error_code(nodes, at).map_err(named)?),
         (None, None, _) => {
             return Err(named(Fail::field(
                 "type",
@@ -789,7 +959,7 @@ fn parse_tag<'i>(nodes: &[Node<'i>], i: usize) -> Result<(Tag, &'i str), Fail> {
         }
         (None, Some(t), Some(v)) => {
             let dt = parse_type(nodes, t).map_err(named)?;
-            Reading::Value(parse_value(nodes, v, dt).map_err(named)?)
+            ReadingView::Value(parse_value(nodes, v, dt).map_err(named)?)
         }
     };
     let precision = match precision {
@@ -827,20 +997,17 @@ fn parse_tag<'i>(nodes: &[Node<'i>], i: usize) -> Result<(Tag, &'i str), Fail> {
     let decimal = parse_factor(nodes, decimal, "decimal").map_err(named)?;
     let bias = parse_factor(nodes, bias, "bias").map_err(named)?;
     let metas = match metas {
-        None => Vec::new(),
+        None => MetaMembers::empty(),
         Some(at) => parse_metas(nodes, at).map_err(named)?,
     };
-    Ok((
-        Tag {
-            name: name.to_owned(),
-            reading,
-            precision,
-            decimal,
-            bias,
-            metas,
-        },
+    Ok(TagView {
         name,
-    ))
+        reading,
+        precision,
+        decimal,
+        bias,
+        metas,
+    })
 }
 
 fn parse_error_code(nodes: &[Node<'_>], at: usize) -> Result<i32, Fail> {
@@ -903,6 +1070,7 @@ fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
+#[inline]
 fn parse_factor(nodes: &[Node<'_>], at: Option<usize>, field: &str) -> Result<f64, Fail> {
     let Some(at) = at else { return Ok(0.0) };
     match nodes.get(at) {
@@ -916,7 +1084,7 @@ fn parse_factor(nodes: &[Node<'_>], at: Option<usize>, field: &str) -> Result<f6
     }
 }
 
-fn parse_metas(nodes: &[Node<'_>], at: usize) -> Result<Vec<(String, Json)>, Fail> {
+fn parse_metas<'t>(nodes: &'t [Node<'t>], at: usize) -> Result<MetaMembers<'t>, Fail> {
     let Some(fields) = members(nodes, at) else {
         return Err(Fail::field(
             "metas",
@@ -926,35 +1094,32 @@ fn parse_metas(nodes: &[Node<'_>], at: usize) -> Result<Vec<(String, Json)>, Fai
             ),
         ));
     };
-    let mut out: Vec<(String, Json)> = Vec::with_capacity(fields.len());
-    // A set only for objects large enough for the quadratic scan to matter, so that a
-    // hostile body with thousands of keys cannot make the check slow.
+    // A set only for objects large enough for the quadratic scan (over the earlier
+    // members on the tape, which allocates nothing) to matter, so that a hostile body
+    // with thousands of keys cannot make the check slow.
     let mut seen: Option<HashSet<&str>> = (fields.len() > 16).then(HashSet::new);
-    for (key, v) in fields {
+    let earlier = fields.clone();
+    for (n, (key, v)) in fields.enumerate() {
         let field = || format!("metas.{key}");
         let duplicate = match &mut seen {
             Some(set) => !set.insert(key),
-            None => out.iter().any(|(k, _)| k == key),
+            None => earlier.clone().take(n).any(|(k, _)| k == key),
         };
         if duplicate {
             return Err(Fail::field(field(), "given twice"));
         }
-        let value = match nodes.get(v) {
-            Some(Node::String(s)) => Json::String((*s).to_owned()),
-            Some(Node::Static(StaticNode::Bool(b))) => Json::Bool(*b),
-            Some(Node::Static(StaticNode::I64(n))) => Json::Int(*n),
-            Some(Node::Static(StaticNode::U64(n))) => Json::from(*n),
-            Some(Node::Static(StaticNode::F64(n))) => Json::Float(*n),
+        match nodes.get(v) {
+            Some(Node::String(_) | Node::Static(StaticNode::Bool(_)))
+            | Some(Node::Static(StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_))) => {}
             other => {
                 return Err(Fail::field(
                     field(),
                     format!("expected a string, number or boolean, got {}", kind(other)),
                 ))
             }
-        };
-        out.push((key.to_owned(), value));
+        }
     }
-    Ok(out)
+    Ok(MetaMembers::tape(&nodes[at..skip(nodes, at)]))
 }
 
 /// The element field name `value[i]`.
@@ -962,68 +1127,84 @@ fn elem(i: usize) -> String {
     format!("value[{i}]")
 }
 
-fn parse_value(nodes: &[Node<'_>], at: usize, dt: DataType) -> Result<Value, Fail> {
+fn parse_value<'t>(nodes: &'t [Node<'t>], at: usize, dt: DataType) -> Result<ValueView<'t>, Fail> {
     use DataType as T;
     let node = nodes.get(at);
     let v = match dt {
-        T::Int8 => Value::Int8(int(node, dt, "value")?),
-        T::Uint8 => Value::Uint8(int(node, dt, "value")?),
-        T::Int16 => Value::Int16(int(node, dt, "value")?),
-        T::Uint16 => Value::Uint16(int(node, dt, "value")?),
-        T::Int32 => Value::Int32(int(node, dt, "value")?),
-        T::Uint32 => Value::Uint32(int(node, dt, "value")?),
-        T::Int64 => Value::Int64(int(node, dt, "value")?),
-        T::Uint64 => Value::Uint64(int(node, dt, "value")?),
-        T::Word => Value::Word(int(node, dt, "value")?),
-        T::Dword => Value::Dword(int(node, dt, "value")?),
-        T::Lword => Value::Lword(int(node, dt, "value")?),
-        T::Float => Value::Float(float32(node, dt, "value")?),
-        T::Double => Value::Double(float64(node, dt, "value")?),
+        T::Int8 => ValueView::Int8(int(node, dt, "value")?),
+        T::Uint8 => ValueView::Uint8(int(node, dt, "value")?),
+        T::Int16 => ValueView::Int16(int(node, dt, "value")?),
+        T::Uint16 => ValueView::Uint16(int(node, dt, "value")?),
+        T::Int32 => ValueView::Int32(int(node, dt, "value")?),
+        T::Uint32 => ValueView::Uint32(int(node, dt, "value")?),
+        T::Int64 => ValueView::Int64(int(node, dt, "value")?),
+        T::Uint64 => ValueView::Uint64(int(node, dt, "value")?),
+        T::Word => ValueView::Word(int(node, dt, "value")?),
+        T::Dword => ValueView::Dword(int(node, dt, "value")?),
+        T::Lword => ValueView::Lword(int(node, dt, "value")?),
+        T::Float => ValueView::Float(float32(node, dt, "value")?),
+        T::Double => ValueView::Double(float64(node, dt, "value")?),
         T::Bit => match node {
-            Some(Node::Static(StaticNode::Bool(b))) => Value::Bit(*b),
-            Some(Node::Static(StaticNode::I64(0) | StaticNode::U64(0))) => Value::Bit(false),
-            Some(Node::Static(StaticNode::I64(1) | StaticNode::U64(1))) => Value::Bit(true),
+            Some(Node::Static(StaticNode::Bool(b))) => ValueView::Bit(*b),
+            Some(Node::Static(StaticNode::I64(0) | StaticNode::U64(0))) => ValueView::Bit(false),
+            Some(Node::Static(StaticNode::I64(1) | StaticNode::U64(1))) => ValueView::Bit(true),
             Some(Node::Static(StaticNode::I64(n))) => return Err(bit_range(i128::from(*n))),
             Some(Node::Static(StaticNode::U64(n))) => return Err(bit_range(i128::from(*n))),
             other => return Err(expected("0, 1, true or false", dt, "value", other)),
         },
-        T::Bool => Value::Bool(boolean(node, dt, "value")?),
-        T::String => Value::String(string(node, dt, "value")?),
-        T::Time => Value::Time(string(node, dt, "value")?),
-        T::DataAndTime => Value::DataAndTime(string(node, dt, "value")?),
-        T::ArrayChar => Value::ArrayChar(string(node, dt, "value")?),
-        T::Bytes => Value::Bytes(array(nodes, at, dt, "integers 0 to 255", |n, f| {
-            int(n, dt, f)
-        })?),
-        T::ArrayInt8 => Value::ArrayInt8(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
-        T::ArrayUint8 => Value::ArrayUint8(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
-        T::ArrayInt16 => Value::ArrayInt16(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
-        T::ArrayUint16 => {
-            Value::ArrayUint16(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?)
-        }
-        T::ArrayInt32 => Value::ArrayInt32(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
-        T::ArrayUint32 => {
-            Value::ArrayUint32(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?)
-        }
-        T::ArrayInt64 => Value::ArrayInt64(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?),
-        T::ArrayUint64 => {
-            Value::ArrayUint64(array(nodes, at, dt, "integers", |n, f| int(n, dt, f))?)
-        }
+        T::Bool => ValueView::Bool(boolean(node, dt, "value")?),
+        T::String => ValueView::String(string(node, dt, "value")?),
+        T::Time => ValueView::Time(string(node, dt, "value")?),
+        T::DataAndTime => ValueView::DataAndTime(string(node, dt, "value")?),
+        T::ArrayChar => ValueView::ArrayChar(string(node, dt, "value")?),
+        T::Bytes => ValueView::Bytes(ints::<u8>(nodes, at, dt, "integers 0 to 255")?),
+        T::ArrayInt8 => ValueView::ArrayInt8(ints::<i8>(nodes, at, dt, "integers")?),
+        T::ArrayUint8 => ValueView::ArrayUint8(ints::<u8>(nodes, at, dt, "integers")?),
+        T::ArrayInt16 => ValueView::ArrayInt16(ints::<i16>(nodes, at, dt, "integers")?),
+        T::ArrayUint16 => ValueView::ArrayUint16(ints::<u16>(nodes, at, dt, "integers")?),
+        T::ArrayInt32 => ValueView::ArrayInt32(ints::<i32>(nodes, at, dt, "integers")?),
+        T::ArrayUint32 => ValueView::ArrayUint32(ints::<u32>(nodes, at, dt, "integers")?),
+        T::ArrayInt64 => ValueView::ArrayInt64(ints::<i64>(nodes, at, dt, "integers")?),
+        T::ArrayUint64 => ValueView::ArrayUint64(ints::<u64>(nodes, at, dt, "integers")?),
         T::ArrayFloat => {
-            Value::ArrayFloat(array(nodes, at, dt, "numbers", |n, f| float32(n, dt, f))?)
+            ValueView::ArrayFloat(Items::tape(array(nodes, at, dt, "numbers", |n, f| {
+                float32(n, dt, f)
+            })?))
         }
         T::ArrayDouble => {
-            Value::ArrayDouble(array(nodes, at, dt, "numbers", |n, f| float64(n, dt, f))?)
+            ValueView::ArrayDouble(Items::tape(array(nodes, at, dt, "numbers", |n, f| {
+                float64(n, dt, f)
+            })?))
         }
         T::ArrayBool => {
-            Value::ArrayBool(array(nodes, at, dt, "booleans", |n, f| boolean(n, dt, f))?)
+            ValueView::ArrayBool(Items::tape(array(nodes, at, dt, "booleans", |n, f| {
+                boolean(n, dt, f)
+            })?))
         }
         T::ArrayString => {
-            Value::ArrayString(array(nodes, at, dt, "strings", |n, f| string(n, dt, f))?)
+            ValueView::ArrayString(Strs::tape(array(nodes, at, dt, "strings", |n, f| {
+                string(n, dt, f)
+            })?))
         }
-        T::Custom => Value::Custom(to_json(nodes, at, 0)?),
+        T::Custom => {
+            check_json(nodes, at, 0)?;
+            ValueView::Custom(JsonView::tape(&nodes[at..skip(nodes, at)]))
+        }
     };
     Ok(v)
+}
+
+/// An integer array of element type `I`, each element range-checked.
+fn ints<'t, I>(
+    nodes: &'t [Node<'t>],
+    at: usize,
+    dt: DataType,
+    of: &str,
+) -> Result<Items<'t, I>, Fail>
+where
+    I: Item + TryFrom<i128> + Bounded,
+{
+    array(nodes, at, dt, of, |n, f| int::<I>(n, dt, f)).map(Items::tape)
 }
 
 fn expected(what: &str, dt: DataType, field: &str, got: Option<&Node<'_>>) -> Fail {
@@ -1115,20 +1296,22 @@ fn boolean(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<bool, F
     }
 }
 
-fn string(node: Option<&Node<'_>>, dt: DataType, field: &str) -> Result<String, Fail> {
+fn string<'t>(node: Option<&Node<'t>>, dt: DataType, field: &str) -> Result<&'t str, Fail> {
     match node {
-        Some(Node::String(s)) => Ok((*s).to_owned()),
+        Some(Node::String(s)) => Ok(s),
         other => Err(expected("a string", dt, field, other)),
     }
 }
 
-fn array<T>(
-    nodes: &[Node<'_>],
+/// Checks every element of the typed array at `at` with `each`; the elements, one
+/// scalar node each, are then read from the tape by the view.
+fn array<'t, I>(
+    nodes: &'t [Node<'t>],
     at: usize,
     dt: DataType,
     of: &str,
-    mut each: impl FnMut(Option<&Node<'_>>, &str) -> Result<T, Fail>,
-) -> Result<Vec<T>, Fail> {
+    mut each: impl FnMut(Option<&'t Node<'t>>, &str) -> Result<I, Fail>,
+) -> Result<&'t [Node<'t>], Fail> {
     let Some(&Node::Array { len, .. }) = nodes.get(at) else {
         return Err(expected(
             &format!("an array of {of}"),
@@ -1137,50 +1320,51 @@ fn array<T>(
             nodes.get(at),
         ));
     };
-    let mut out = Vec::with_capacity(len);
     let mut j = at + 1;
     for k in 0..len {
         // Elements of a typed array are scalars; an element that is an array or
         // object is reported by `each`, and `skip` keeps the walk aligned regardless.
-        out.push(each(nodes.get(j), &elem(k))?);
+        // The element's field name is only spelled out on an error: formatting it per
+        // element was an allocation per array element.
+        each(nodes.get(j), "value").map_err(|f| f.with_field(elem(k)))?;
         j = skip(nodes, j);
     }
-    Ok(out)
+    Ok(&nodes[at + 1..j])
 }
 
-fn to_json(nodes: &[Node<'_>], at: usize, depth: usize) -> Result<Json, Fail> {
+/// Checks a `CUSTOM` value: nesting depth and well-formed objects.
+fn check_json(nodes: &[Node<'_>], at: usize, depth: usize) -> Result<(), Fail> {
     if depth > MAX_DEPTH {
         return Err(Fail::field(
             "value",
             format!("nested deeper than {MAX_DEPTH} levels"),
         ));
     }
-    Ok(match nodes.get(at) {
-        Some(Node::String(s)) => Json::String((*s).to_owned()),
-        Some(Node::Static(StaticNode::Null)) => Json::Null,
-        Some(Node::Static(StaticNode::Bool(b))) => Json::Bool(*b),
-        Some(Node::Static(StaticNode::I64(n))) => Json::Int(*n),
-        Some(Node::Static(StaticNode::U64(n))) => Json::from(*n),
-        Some(Node::Static(StaticNode::F64(n))) => Json::Float(*n),
+    match nodes.get(at) {
+        Some(Node::String(_)) => {}
+        Some(Node::Static(
+            StaticNode::Null
+            | StaticNode::Bool(_)
+            | StaticNode::I64(_)
+            | StaticNode::U64(_)
+            | StaticNode::F64(_),
+        )) => {}
         Some(&Node::Array { len, .. }) => {
-            let mut out = Vec::with_capacity(len);
             let mut j = at + 1;
             for _ in 0..len {
-                out.push(to_json(nodes, j, depth + 1)?);
+                check_json(nodes, j, depth + 1)?;
                 j = skip(nodes, j);
             }
-            Json::Array(out)
         }
         Some(&Node::Object { .. }) => {
             let fields =
                 members(nodes, at).ok_or_else(|| Fail::field("value", "malformed object"))?;
-            let mut out = Vec::with_capacity(fields.len());
-            for (k, v) in fields {
-                out.push((k.to_owned(), to_json(nodes, v, depth + 1)?));
+            for (_, v) in fields {
+                check_json(nodes, v, depth + 1)?;
             }
-            Json::Object(out)
         }
         #[allow(unreachable_patterns)]
         Some(Node::Static(_)) | None => return Err(Fail::field("value", "unsupported JSON value")),
-    })
+    }
+    Ok(())
 }

@@ -197,7 +197,8 @@ pub struct Tag {
     /// Digits after the decimal point for FLOAT/DOUBLE (0–17; 0 means "Neuron's
     /// default rendering"). Ignored by other types.
     pub precision: u8,
-    /// Scale factor; 0 means none. See the spec's §4 for which types it applies to.
+    /// Scale factor; 0 means none. Applied to the integer types INT8…UINT64, FLOAT and
+    /// DOUBLE (the value becomes `raw × decimal + bias`).
     pub decimal: f64,
     /// Offset added after scaling; 0 means none.
     pub bias: f64,

@@ -466,3 +466,42 @@ fn bad_escapes_are_located_in_arrays_and_ndjson() {
         "n\u{1F600}\\ud800"
     );
 }
+
+/// One reused `Parser` gives the same errors as `parse_snapshot`, recovers after each,
+/// and its views hold the same data as the owned parse (names, arrays from the tape,
+/// metas, `CUSTOM` values).
+#[test]
+fn reused_parser_matches_parse_snapshot() {
+    let mut parser = tagwire_model::Parser::new();
+    let good = r#"{"node":"n","group":"g","timestamp":5,"tags":[
+        {"name":"a\n","type":"ARRAY_INT16","value":[1,-2,300]},
+        {"name":"f","type":"ARRAY_FLOAT","value":[1.5,"-Infinity"]},
+        {"name":"s","type":"ARRAY_STRING","value":["x","y\"z"]},
+        {"name":"c","type":"CUSTOM","value":{"k":[1,{"m":null}],"u":18446744073709551615}},
+        {"name":"m","type":"INT8","value":1,"metas":{"unit":"C","n":2.5}},
+        {"name":"e","error":3002}]}"#;
+    let bads = [
+        r#"{"node":"n","group":"g","tags":[{"name":"a","type":"INT8","value":300}]}"#,
+        r#"{"node":"n","group":"g","tags":[{"name":"a","error":1},{"name":"a","error":2}]}"#,
+        r#"{"node":"n","group":"g","tags":[{"name":"a","type":"ARRAY_UINT8","value":[1,256]}]}"#,
+        r#"{"node":"n","group":"g","tags":[{"name":"a","type":"INT8","value":1,"metas":{"x":1,"x":2}}]}"#,
+        r#"{"node":"n","group":"g","tags":[{"name":"a\ud800","error":1}]}"#,
+        r#"{"node":"n","group":"g","tags":[}"#,
+    ];
+    for bad in bads {
+        let want = parse_snapshot(&mut bad.as_bytes().to_vec(), 0).unwrap_err();
+        let mut buf = bad.as_bytes().to_vec();
+        let got = parser.parse(&mut buf, 0).unwrap_err();
+        assert_eq!(got, want, "{bad}");
+        // The advice is in Debug too, for `fn main() -> Result<..>` users.
+        assert!(
+            format!("{got:?}").contains(&format!("{:?}", got.message())),
+            "{got:?}"
+        );
+        let owned = parse_snapshot(&mut good.as_bytes().to_vec(), 0).unwrap();
+        let mut buf = good.as_bytes().to_vec();
+        let view = parser.parse(&mut buf, 0).unwrap();
+        assert_eq!(view.to_snapshot(), owned);
+        assert_eq!(view.tags[0].name, "a\n");
+    }
+}

@@ -1,0 +1,110 @@
+//! NDJSON in, messages out: the loop behind `tagwire encode` and the
+//! `encode_ndjson` example, as a library function so that a test can drive it.
+//!
+//! Everything it needs is allocated once per call and reused for every line (the line
+//! buffer, the [`Parser`] with its tape, the message buffer), so the steady state
+//! allocates nothing per snapshot; `tests/no_alloc.rs` counts it.
+
+use std::fmt;
+use std::io::{self, BufRead, Write};
+
+use tagwire_model::{Parser, SnapshotError};
+
+use crate::Encoder;
+
+/// What [`encode_ndjson`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NdjsonSummary {
+    /// Lines read, blank ones included (the numbering of error positions).
+    pub lines: u64,
+    /// Messages written.
+    pub sent: u64,
+    /// Snapshots that were valid but not to be sent (`upload_err = false` and only
+    /// error tags).
+    pub skipped: u64,
+    /// Lines rejected (each reported to the caller's `on_error`).
+    pub bad: u64,
+}
+
+/// Why [`encode_ndjson`] stopped before the end of its input.
+#[derive(Debug)]
+pub enum NdjsonError {
+    /// Reading the input failed.
+    Read(io::Error),
+    /// Writing the output failed.
+    Write(io::Error),
+}
+
+impl fmt::Display for NdjsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The cause is left to `source()`, so `{:#}`-style reports print it once.
+        match self {
+            NdjsonError::Read(_) => f.write_str("cannot read the input"),
+            NdjsonError::Write(_) => f.write_str("cannot write the output"),
+        }
+    }
+}
+
+impl std::error::Error for NdjsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NdjsonError::Read(e) | NdjsonError::Write(e) => Some(e),
+        }
+    }
+}
+
+/// Reads NDJSON snapshots from `input` (blank lines skipped, `\r\n` accepted), writes
+/// one encoded message per line to `output`, and hands each bad line's error (located
+/// at its line number) to `on_error` before going on with the next. `now_ms` gives the
+/// timestamp of snapshots that have none. `output` is flushed at the end.
+pub fn encode_ndjson(
+    mut input: impl BufRead,
+    mut output: impl Write,
+    encoder: &mut Encoder,
+    mut now_ms: impl FnMut() -> u64,
+    mut on_error: impl FnMut(SnapshotError),
+) -> Result<NdjsonSummary, NdjsonError> {
+    let mut summary = NdjsonSummary::default();
+    let mut parser = Parser::new();
+    let mut line = Vec::with_capacity(64 * 1024);
+    let mut message = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .map_err(NdjsonError::Read)?
+            == 0
+        {
+            break;
+        }
+        summary.lines += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parser.parse(&mut line, now_ms()) {
+            Ok(snapshot) => {
+                message.clear();
+                if encoder.encode_view(&snapshot, &mut message) {
+                    message.push(b'\n');
+                    output.write_all(&message).map_err(NdjsonError::Write)?;
+                    summary.sent += 1;
+                } else {
+                    summary.skipped += 1;
+                }
+            }
+            Err(e) => {
+                summary.bad += 1;
+                // Line numbers fit: no input has 2^64 lines.
+                on_error(e.at_line(summary.lines as usize));
+            }
+        }
+    }
+    output.flush().map_err(NdjsonError::Write)?;
+    Ok(summary)
+}
