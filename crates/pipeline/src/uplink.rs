@@ -1,12 +1,13 @@
 //! One uplink: a north node's encoder, queue and connection.
 //!
-//! Producers call [`Uplink::offer`] (encode once, queue). The task started by
-//! [`Uplink::spawn`] owns the connection: it connects (with backoff), writes waiting
-//! messages in batches, and, with confirmation on, sends after each batch a Ping whose
-//! payload is the sequence number of the last message written. RFC 6455 servers answer a
-//! Ping only after reading every frame before it, so the Pong confirms everything up to
-//! that number and only then do messages leave the queue. A lost connection rewinds the
-//! queue: unconfirmed messages are written again on the next connection, oldest first.
+//! Producers call [`Uplink::enqueue`] (encode once, queue). The task started by
+//! [`Uplink::spawn`] owns the connection: it connects (with backoff) and writes waiting
+//! messages in batches through ws-client's [`Delivery`], which sends each batch and its
+//! confirming Ping (the sequence number of the batch's last message) in one write and
+//! reports the Pongs as confirmations; only then do messages leave the queue. The queue
+//! owns the messages and their sequence numbers; `Delivery` owns the wire protocol. A
+//! lost connection rewinds the queue: unconfirmed messages are written again on the next
+//! connection, oldest first.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,9 @@ use tagwire_encode::{EncodeOptions, Encoder};
 use tagwire_model::Snapshot;
 use tagwire_queue::{DiskCacheConfig, DiskLogError, MessageQueue, PushOutcome, QueueLimits};
 use tagwire_tls_config::ClientConfigSource;
-use tagwire_ws_client::{connect, ConnectOptions, Connection, Event, FrameKind, WsUrl};
+use tagwire_ws_client::{
+    connect, Confirm, ConnectOptions, Delivery, DeliveryEvent, FrameKind, WsUrl,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -342,8 +345,16 @@ impl Uplink {
                     failures.recovered(name, &self.config.url, &conn);
                     self.metrics.set_subprotocol(conn.protocol());
                     self.metrics.set_connected(true);
-                    let end = self.session(conn, &mut shutdown, &mut backoff).await;
+                    let confirm = if self.config.confirm {
+                        Confirm::ByPong
+                    } else {
+                        Confirm::OnWrite
+                    };
+                    let delivery = Delivery::new(conn, self.config.frame, confirm);
+                    let end = self.session(delivery, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
+                    // The queue holds every unconfirmed message itself: rewinding it is
+                    // what `Delivery::take_unconfirmed` would hand back.
                     let resend = self.queue.rewind();
                     // Rewound messages go first; they count as resent when written.
                     self.rewound.store(resend, Ordering::Relaxed);
@@ -402,13 +413,12 @@ impl Uplink {
     /// Runs one connection until it fails or shutdown is asked for.
     async fn session(
         &self,
-        mut conn: Connection,
+        mut delivery: Delivery,
         shutdown: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> SessionEnd {
         let mut confirm_tick = tokio::time::interval(CONFIRM_INTERVAL);
         confirm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_pinged = 0u64;
         // Kept across loop turns: a timer made anew each turn would never fire while
         // messages flow.
         let tls_watch = self
@@ -418,11 +428,11 @@ impl Uplink {
         let mut next_tls_check = tokio::time::Instant::now() + tls_watch.unwrap_or_default();
         loop {
             if self.queue.in_flight() < MAX_IN_FLIGHT {
-                match self.write_batch(&mut conn, &mut last_pinged).await {
+                match self.write_batch(&mut delivery).await {
                     Ok(true) => {
                         // Look at what the server said (pongs, closes) without waiting, then
                         // go on writing.
-                        while let Some(ev) = poll_now(&mut conn).await {
+                        while let Some(ev) = delivery.try_next_event() {
                             if let Err(end) = self.handle_event(ev, backoff).await {
                                 return end;
                             }
@@ -435,26 +445,21 @@ impl Uplink {
             }
             let nothing_waits = self.queue.waiting() == 0;
             tokio::select! {
-                ev = conn.next_event() => match ev {
+                ev = delivery.next_event() => match ev {
                     Some(ev) => if let Err(end) = self.handle_event(ev, backoff).await { return end },
                     None => return SessionEnd::Lost(LinkError::Ended),
                 },
                 _ = self.queue.wait_ready(), if nothing_waits => {}
                 _ = confirm_tick.tick() => {
-                    if let Some(seq) = self.queue.last_in_flight_seq() {
-                        if self.config.confirm && seq > last_pinged {
-                            if let Err(e) = conn.ping(&seq.to_be_bytes()).await {
-                                return SessionEnd::Lost(LinkError::Ws(e));
-                            }
-                            last_pinged = seq;
-                        }
+                    if let Err(e) = delivery.ping_unconfirmed().await {
+                        return SessionEnd::Lost(LinkError::Ws(e));
                     }
                 }
                 _ = shutdown.changed() => {
                     if self.handing_over() {
-                        let _ = conn.close(1000, "tagwire reloading").await;
+                        let _ = delivery.close(1000, "tagwire reloading").await;
                     } else {
-                        self.drain(conn, backoff).await;
+                        self.drain(delivery, backoff).await;
                     }
                     return SessionEnd::Shutdown;
                 }
@@ -469,88 +474,79 @@ impl Uplink {
         }
     }
 
-    /// Writes one batch of waiting messages; Ok(false) when nothing was waiting.
-    async fn write_batch(
-        &self,
-        conn: &mut Connection,
-        last_pinged: &mut u64,
-    ) -> Result<bool, SessionEnd> {
+    /// Writes one batch of waiting messages (and its confirming Ping, in the same
+    /// write); Ok(false) when nothing was waiting.
+    async fn write_batch(&self, delivery: &mut Delivery) -> Result<bool, SessionEnd> {
         let batch = self.queue.take_batch(BATCH_MESSAGES, BATCH_BYTES).await;
-        let Some(last) = batch.last().map(|m| m.seq) else {
+        if batch.is_empty() {
             return Ok(false);
-        };
+        }
         let again = self.rewound.load(Ordering::Relaxed).min(batch.len());
         if again > 0 {
             self.rewound.fetch_sub(again, Ordering::Relaxed);
             self.metrics.add(Family::ResentMsgs, again as u64);
         }
-        let lost = |e| SessionEnd::Lost(LinkError::Ws(e));
-        let before = conn.sent_bytes();
-        let sent = async {
-            for msg in &batch {
-                conn.send(self.config.frame, &msg.payload).await?;
-            }
-            Ok(())
-        }
-        .await;
-        // Counted for what was written, even when a later message of the batch failed.
-        let after = conn.sent_bytes();
+        let before = delivery.connection().sent_bytes();
+        let written = delivery
+            .send_batch(batch.into_iter().map(|m| (m.seq, m.payload)))
+            .await;
+        // Counted for what was written: nothing when the batch's one write failed.
+        let after = delivery.connection().sent_bytes();
         self.metrics
             .add(Family::WrittenMsgBytes, after.messages - before.messages);
         self.metrics
             .add(Family::WrittenWireBytes, after.wire - before.wire);
-        sent.map_err(lost)?;
-        conn.flush().await.map_err(lost)?;
-        if self.config.confirm {
-            conn.ping(&last.to_be_bytes()).await.map_err(lost)?;
-            *last_pinged = last;
-        } else {
-            let (count, bytes) = self.queue.confirm(last).await;
-            self.metrics.add(Family::SendMsgs, count);
-            self.metrics.add(Family::SendBytes, bytes);
+        match written {
+            Ok(Some(written)) if written.confirmed => {
+                let (count, bytes) = self.queue.confirm(written.last).await;
+                self.metrics.add(Family::SendMsgs, count);
+                self.metrics.add(Family::SendBytes, bytes);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(SessionEnd::Lost(LinkError::Ws(e))),
         }
         Ok(true)
     }
 
     /// Applies one event from the server; Err ends the session.
-    async fn handle_event(&self, ev: Event, backoff: &mut Backoff) -> Result<(), SessionEnd> {
+    async fn handle_event(
+        &self,
+        ev: DeliveryEvent,
+        backoff: &mut Backoff,
+    ) -> Result<(), SessionEnd> {
         match ev {
-            Event::Pong(payload) => {
-                // Keep-alive pings carry no payload; ours carry 8 bytes of sequence number.
-                if let Ok(bytes) = <[u8; 8]>::try_from(payload.as_slice()) {
-                    let seq = u64::from_be_bytes(bytes);
-                    let (count, size) = self.queue.confirm(seq).await;
-                    if count > 0 {
-                        self.metrics.add(Family::SendMsgs, count);
-                        self.metrics.add(Family::SendBytes, size);
-                        // The server reads what we send: the connection is healthy.
-                        backoff.reset();
-                    }
+            DeliveryEvent::Confirmed { through, .. } => {
+                // The queue's own counts are the ones reported: it holds the messages.
+                let (count, size) = self.queue.confirm(through).await;
+                if count > 0 {
+                    self.metrics.add(Family::SendMsgs, count);
+                    self.metrics.add(Family::SendBytes, size);
+                    // The server reads what we send: the connection is healthy.
+                    backoff.reset();
                 }
                 Ok(())
             }
-            Event::Message { .. } => {
+            DeliveryEvent::Message { .. } => {
                 self.metrics.add(Family::RecvMsgs, 1);
                 Ok(())
             }
-            Event::Closed { code, reason } => {
+            DeliveryEvent::Closed { code, reason } => {
                 Err(SessionEnd::Lost(LinkError::ClosedByServer { code, reason }))
             }
-            Event::Failed(e) => Err(SessionEnd::Lost(LinkError::Ws(e))),
+            DeliveryEvent::Failed(e) => Err(SessionEnd::Lost(LinkError::Ws(e))),
         }
     }
 
     /// Shutdown: keep writing and confirming until the queue is empty or the drain
     /// timeout passes, then close the connection properly.
-    async fn drain(&self, mut conn: Connection, backoff: &mut Backoff) {
+    async fn drain(&self, mut delivery: Delivery, backoff: &mut Backoff) {
         let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
-        let mut last_pinged = 0;
         loop {
             let (held, _) = self.queue.occupancy();
             if held == 0 {
                 break;
             }
-            match self.write_batch(&mut conn, &mut last_pinged).await {
+            match self.write_batch(&mut delivery).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(_) => return,
@@ -559,7 +555,7 @@ impl Uplink {
                 break;
             }
             let ev = tokio::select! {
-                ev = conn.next_event() => ev,
+                ev = delivery.next_event() => ev,
                 _ = tokio::time::sleep_until(deadline) => {
                     warn!(uplink = %self.config.name, "drain timeout reached with messages unconfirmed");
                     break;
@@ -574,17 +570,8 @@ impl Uplink {
                 None => return,
             }
         }
-        if let Err(e) = conn.close(1000, "tagwire shutting down").await {
+        if let (Err(e), _) = delivery.close(1000, "tagwire shutting down").await {
             debug!(uplink = %self.config.name, error = %e, "close handshake did not complete");
         }
-    }
-}
-
-/// Polls the connection's event stream once without waiting.
-async fn poll_now(conn: &mut Connection) -> Option<Event> {
-    tokio::select! {
-        biased;
-        ev = conn.next_event() => ev,
-        _ = std::future::ready(()) => None,
     }
 }

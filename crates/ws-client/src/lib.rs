@@ -86,7 +86,9 @@
 //!                 println!("confirmed up to {payload:?}");
 //!                 break;
 //!             }
-//!             Some(Event::Message { kind, len }) => println!("server sent {kind:?} ({len} bytes)"),
+//!             Some(Event::Message { kind, payload }) => {
+//!                 println!("server sent {kind:?} ({} bytes)", payload.len())
+//!             }
 //!             Some(Event::Closed { code, reason }) => {
 //!                 println!("server closed: {code:?} {reason}");
 //!                 return Ok(());
@@ -113,6 +115,7 @@
 
 mod connection;
 mod deflate;
+mod delivery;
 mod error;
 mod frame;
 mod handshake;
@@ -122,6 +125,7 @@ mod rsv;
 mod url;
 
 pub use connection::{Connection, Event, SentBytes};
+pub use delivery::{Confirm, Delivery, DeliveryEvent, Written};
 pub use error::{ConnectError, Phase, WsError};
 pub use handshake::{check_header, connect};
 pub use options::{Compression, ConnectOptions, FrameKind, KeepAlive};
