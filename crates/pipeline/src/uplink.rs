@@ -107,8 +107,6 @@ const BATCH_MESSAGES: usize = 64;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Most messages written but unconfirmed: bounds what a dead connection makes us resend.
 const MAX_IN_FLIGHT: usize = 4096;
-/// While messages are unconfirmed, ping at least this often.
-const CONFIRM_INTERVAL: Duration = Duration::from_millis(250);
 
 /// One north node's uplink. Cheap to share (`Arc`).
 #[derive(Debug)]
@@ -417,8 +415,6 @@ impl Uplink {
         shutdown: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> SessionEnd {
-        let mut confirm_tick = tokio::time::interval(CONFIRM_INTERVAL);
-        confirm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Kept across loop turns: a timer made anew each turn would never fire while
         // messages flow.
         let tls_watch = self
@@ -450,11 +446,6 @@ impl Uplink {
                     None => return SessionEnd::Lost(LinkError::Ended),
                 },
                 _ = self.queue.wait_ready(), if nothing_waits => {}
-                _ = confirm_tick.tick() => {
-                    if let Err(e) = delivery.ping_unconfirmed().await {
-                        return SessionEnd::Lost(LinkError::Ws(e));
-                    }
-                }
                 _ = shutdown.changed() => {
                     if self.handing_over() {
                         let _ = delivery.close(1000, "tagwire reloading").await;

@@ -129,8 +129,6 @@ pub struct Delivery {
     unconfirmed: VecDeque<(u64, Bytes)>,
     /// Sequence number of the last message written (or given to a failed write).
     last_written: Option<u64>,
-    /// Sequence number carried by the last Ping sent.
-    last_pinged: Option<u64>,
     /// The highest sequence number confirmed on this connection.
     last_confirmed: Option<u64>,
 }
@@ -144,7 +142,6 @@ impl Delivery {
             confirm,
             unconfirmed: VecDeque::new(),
             last_written: None,
-            last_pinged: None,
             last_confirmed: None,
         }
     }
@@ -196,9 +193,7 @@ impl Delivery {
         self.conn
             .send_batch(self.kind, payloads, by_pong.then_some(&ping[..]))
             .await?;
-        if by_pong {
-            self.last_pinged = Some(last);
-        } else {
+        if !by_pong {
             self.unconfirmed.clear();
             self.last_confirmed = Some(last);
         }
@@ -207,25 +202,6 @@ impl Delivery {
             messages,
             confirmed: !by_pong,
         }))
-    }
-
-    /// Sends a Ping for the last message written if none was sent for it yet
-    /// (after a batch this is already done; a timer calling this covers a Ping
-    /// the server did not answer because a newer one replaced it). Returns
-    /// whether a Ping went out.
-    pub async fn ping_unconfirmed(&mut self) -> Result<bool, WsError> {
-        let Some(last) = self.last_written else {
-            return Ok(false);
-        };
-        if self.confirm != Confirm::ByPong
-            || self.unconfirmed.is_empty()
-            || self.last_pinged.is_some_and(|p| p >= last)
-        {
-            return Ok(false);
-        }
-        self.conn.ping(&last.to_be_bytes()).await?;
-        self.last_pinged = Some(last);
-        Ok(true)
     }
 
     /// The next thing that happened, in order: confirmations, messages from
