@@ -107,6 +107,9 @@ const BATCH_MESSAGES: usize = 64;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Most messages written but unconfirmed: bounds what a dead connection makes us resend.
 const MAX_IN_FLIGHT: usize = 4096;
+/// When messages wait but the queue handed none over (a disk cache that could not read
+/// them back yet, or failed to), try again after this long: no push may come to wake us.
+const RETRY_TAKE: Duration = Duration::from_millis(250);
 
 /// One north node's uplink. Cheap to share (`Arc`).
 #[derive(Debug)]
@@ -440,12 +443,15 @@ impl Uplink {
                 }
             }
             let nothing_waits = self.queue.waiting() == 0;
+            // Here with room in flight means the last take came back empty.
+            let take_failed = !nothing_waits && self.queue.in_flight() < MAX_IN_FLIGHT;
             tokio::select! {
                 ev = delivery.next_event() => match ev {
                     Some(ev) => if let Err(end) = self.handle_event(ev, backoff).await { return end },
                     None => return SessionEnd::Lost(LinkError::Ended),
                 },
                 _ = self.queue.wait_ready(), if nothing_waits => {}
+                _ = tokio::time::sleep(RETRY_TAKE), if take_failed => {}
                 _ = shutdown.changed() => {
                     if self.handing_over() {
                         let _ = delivery.close(1000, "tagwire reloading").await;
