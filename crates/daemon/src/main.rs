@@ -135,10 +135,20 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    // Gateways have one to four cores; two workers keep the memory small and leave the
-    // rest to the other programs on the device.
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
+    let workers = match std::env::var("TAGWIRE_WORKERS") {
+        Ok(v) => v.parse::<usize>().ok().filter(|n| *n <= 64).ok_or_else(|| {
+            anyhow::anyhow!("TAGWIRE_WORKERS: {v:?} is not a number of threads from 0 to 64 (0 or 1: one thread)")
+        })?,
+        Err(_) => DEFAULT_WORKERS,
+    };
+    let mut builder = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    Ok(builder.enable_all().build()?)
 }
+
+const DEFAULT_WORKERS: usize = 2;

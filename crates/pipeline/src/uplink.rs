@@ -450,7 +450,13 @@ impl Uplink {
                     Some(ev) => if let Err(end) = self.handle_event(ev, backoff).await { return end },
                     None => return SessionEnd::Lost(LinkError::Ended),
                 },
-                _ = self.queue.wait_ready(), if nothing_waits => {}
+                _ = self.queue.wait_ready(), if nothing_waits => {
+                    // Let the producers that became ready at the same moment (simulator
+                    // groups on one tick, a burst of ingests) push theirs first: the
+                    // batch then takes them all, and their pushes do not wake this task
+                    // again (one wake and one write per batch, not per message).
+                    tokio::task::yield_now().await;
+                }
                 _ = tokio::time::sleep(RETRY_TAKE), if take_failed => {}
                 _ = shutdown.changed() => {
                     if self.handing_over() {
