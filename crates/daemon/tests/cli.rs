@@ -240,3 +240,26 @@ fn bench_reports_ws_and_wss_figures() {
     }
     assert!(text.contains("peak RSS"), "{text}");
 }
+
+#[test]
+fn tagwire_workers_selects_the_runtime_and_a_bad_value_is_a_usage_error() {
+    let out = tagwire()
+        .env("TAGWIRE_WORKERS", "many")
+        .args(["demo", "--seconds", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TAGWIRE_WORKERS: \"many\" is not a number"), "{err}");
+    // Both runtimes deliver: one thread (the default of demo and run) and two workers.
+    for workers in ["1", "2"] {
+        let out = tagwire()
+            .env("TAGWIRE_WORKERS", workers)
+            .args(["demo", "--seconds", "1"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{workers}: {text}");
+        assert!(text.contains("0 gaps, 0 duplicates"), "{workers}: {text}");
+    }
+}

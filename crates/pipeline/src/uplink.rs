@@ -30,6 +30,7 @@ use crate::failure_log::FailureLog;
 use crate::link_error::LinkError;
 use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
+use crate::write_latency::{LatencySummary, WriteLatency};
 
 /// Everything one uplink needs; built by the daemon from a `[[north]]` entry.
 #[derive(Clone, Debug)]
@@ -129,6 +130,8 @@ pub struct Uplink {
     rewound: AtomicUsize,
     /// Messages still queued when the uplink stopped (kept in the disk cache).
     kept_at_stop: AtomicUsize,
+    /// Report-to-write latencies (shared with a rebuilt successor, like the counters).
+    latency: Arc<WriteLatency>,
 }
 
 /// How a connection's life ended.
@@ -172,6 +175,7 @@ impl Uplink {
             config,
             rewound: AtomicUsize::new(0),
             kept_at_stop: AtomicUsize::new(0),
+            latency: Arc::default(),
         }))
     }
 
@@ -189,6 +193,7 @@ impl Uplink {
             // The rewound messages the old task did not resend yet are resends here.
             rewound: AtomicUsize::new(old.rewound.load(Ordering::Relaxed)),
             kept_at_stop: AtomicUsize::new(0),
+            latency: Arc::clone(&old.latency),
             encoder: Mutex::new((Encoder::new(config.encode), 4096)),
             config,
         })
@@ -221,6 +226,12 @@ impl Uplink {
     /// Live counters.
     pub fn metrics(&self) -> &UplinkMetrics {
         &self.metrics
+    }
+
+    /// How long messages waited from their report (the snapshot's timestamp) to their
+    /// first write; `None` before the first write.
+    pub fn write_latency(&self) -> Option<LatencySummary> {
+        self.latency.summary()
     }
 
     /// The queue (for occupancy figures).
@@ -488,6 +499,13 @@ impl Uplink {
         if again > 0 {
             self.rewound.fetch_sub(again, Ordering::Relaxed);
             self.metrics.add(Family::ResentMsgs, again as u64);
+        }
+        if again < batch.len() {
+            // First writes only: a resent message's wait is the outage, not the path.
+            let now_us = WriteLatency::now_us();
+            for m in &batch[again..] {
+                self.latency.record(m.timestamp_ms, now_us);
+            }
         }
         let before = delivery.connection().sent_bytes();
         let written = delivery
