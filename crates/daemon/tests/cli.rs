@@ -250,7 +250,10 @@ fn tagwire_workers_selects_the_runtime_and_a_bad_value_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("TAGWIRE_WORKERS: \"many\" is not a number"), "{err}");
+    assert!(
+        err.contains("TAGWIRE_WORKERS: \"many\" is not a number"),
+        "{err}"
+    );
     // Both runtimes deliver: one thread (the default of demo and run) and two workers.
     for workers in ["1", "2"] {
         let out = tagwire()

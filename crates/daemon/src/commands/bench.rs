@@ -51,12 +51,27 @@ pub struct BenchArgs {
 }
 
 /// What one run measured.
-struct Figures {
-    scheme: &'static str,
-    messages: u64,
-    bytes: u64,
-    seconds: f64,
-    cpu_seconds: f64,
+pub(super) struct Figures {
+    /// "ws", "wss" or "raw".
+    pub scheme: &'static str,
+    /// Messages delivered.
+    pub messages: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// CPU time of the process during the run (sender and receiver).
+    pub cpu_seconds: f64,
+}
+
+impl BenchArgs {
+    /// The encoder settings of the run.
+    fn encode_options(&self) -> tagwire_encode::EncodeOptions {
+        let mut options = tagwire_encode::EncodeOptions::default();
+        options.format = self.format;
+        options.style = self.style;
+        options
+    }
 }
 
 /// Runs the benchmark and prints a table.
@@ -83,20 +98,33 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     for tls in [false, true] {
         results.push(run_one(&args, tls).await?);
     }
+    let raw = super::bench_raw::run(
+        &args.encode_options(),
+        &snapshot_pool(args.tags),
+        args.seconds,
+    )
+    .await?;
     println!(
-        "\n{:<6} {:>12} {:>14} {:>10} {:>14}",
-        "", "msgs/s", "tags/s", "MB/s", "CPU (cores)"
+        "\n{:<6} {:>12} {:>14} {:>10} {:>14} {:>10} {:>12}",
+        "", "msgs/s", "tags/s", "MB/s", "CPU (cores)", "us CPU/msg", "vs raw TCP"
     );
-    for f in &results {
+    for f in results.iter().chain([&raw]) {
+        let rate = f.messages as f64 / f.seconds;
         println!(
-            "{:<6} {:>12.0} {:>14.0} {:>10.1} {:>14.2}",
+            "{:<6} {:>12.0} {:>14.0} {:>10.1} {:>14.2} {:>10.1} {:>11.2}x",
             f.scheme,
-            f.messages as f64 / f.seconds,
+            rate,
             (f.messages * (args.tags as u64 + 1)) as f64 / f.seconds,
             f.bytes as f64 / f.seconds / 1e6,
             f.cpu_seconds / f.seconds,
+            f.cpu_seconds * 1e6 / f.messages.max(1) as f64,
+            rate / (raw.messages as f64 / raw.seconds),
         );
     }
+    println!(
+        "raw: the same encoded messages, framed once beforehand and written 64 to a write over \
+         plain loopback TCP to a reader that only counts bytes (no encoding, TLS, queue or confirmation)"
+    );
     println!(
         "\npeak RSS {:.1} MiB (sender and receiver in one process; the receiver's share is included)",
         peak_rss_kib() as f64 / 1024.0
