@@ -230,13 +230,19 @@ fn bench_reports_ws_and_wss_figures() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for scheme in ["ws ", "wss "] {
+    for scheme in ["ws ", "wss ", "raw "] {
         let row = text
             .lines()
             .find(|l| l.starts_with(scheme) && !l.contains("confirmed"))
             .unwrap_or_else(|| panic!("no {scheme}row in:\n{text}"));
         let msgs: f64 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
         assert!(msgs > 0.0, "{row}");
+        // The last column is the ratio to the raw-TCP baseline, 1.00x for itself.
+        let ratio = row.split_whitespace().last().unwrap();
+        assert!(ratio.ends_with('x'), "{row}");
+        if scheme == "raw " {
+            assert_eq!(ratio, "1.00x", "{row}");
+        }
     }
     assert!(text.contains("peak RSS"), "{text}");
 }

@@ -50,6 +50,11 @@ pub struct BenchArgs {
     sync_ms: u64,
 }
 
+/// Smallest queue of the bench uplink (see `run_one`).
+const BENCH_QUEUE_MIN: usize = 1024 * 1024;
+/// Rough size of one tag in a message, to size the bench queue by messages.
+const BENCH_BYTES_PER_TAG: usize = 32;
+
 /// What one run measured.
 pub(super) struct Figures {
     /// "ws", "wss" or "raw".
@@ -148,9 +153,14 @@ async fn run_one(args: &BenchArgs, tls: bool) -> Result<Figures> {
     let mut config = UplinkConfig::new("bench", url);
     config.encode.format = args.format;
     config.encode.style = args.style;
-    // Back-pressure instead of drops: the producer waits when the queue is full.
+    // Back-pressure instead of drops: the producer waits when the queue is full. The
+    // producer keeps the queue full, so its size is resident memory: room for about 256
+    // messages (half of them in flight) keeps a loopback link busy, where the daemon's
+    // default 16 MiB only added to the peak RSS reported (21 MiB at 100 tags with it,
+    // 16 MiB with 1 MiB, at the same CPU per message).
     config.queue = QueueLimits {
         policy: FullPolicy::Refuse,
+        max_bytes: (args.tags * BENCH_BYTES_PER_TAG * 256).max(BENCH_QUEUE_MIN),
         ..QueueLimits::default()
     };
     if let Some(pem) = ca_pem {
