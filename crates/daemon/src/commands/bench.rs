@@ -71,6 +71,9 @@ pub(super) struct Figures {
 
 impl BenchArgs {
     /// The encoder settings of the run.
+    // Set field by field rather than with a struct literal: EncodeOptions is to become
+    // #[non_exhaustive] (issue 14), which forbids literals outside its crate.
+    #[allow(clippy::field_reassign_with_default)]
     fn encode_options(&self) -> tagwire_encode::EncodeOptions {
         let mut options = tagwire_encode::EncodeOptions::default();
         options.format = self.format;
