@@ -526,3 +526,45 @@ async fn echoing_server_under_load_does_not_stall_sends() {
         }
     }
 }
+
+/// Payloads waiting for the caller are bounded (16 × `max_message_size`): past that the
+/// reader stops reading, so a Ping behind them is answered only once the caller takes
+/// the messages.
+#[tokio::test]
+async fn messages_not_taken_pause_the_reader_at_the_byte_budget() {
+    let server = RawServer::start().await;
+    let url = server.url("/");
+    let mut options = test_options();
+    options.max_message_size = 1000;
+    let client = tokio::spawn(async move { connect(&url, &options).await.unwrap() });
+    let (mut stream, _) = server.accept_ws().await;
+    let mut conn = within("connect", client).await.unwrap();
+    // 40 messages of 1000 bytes (the budget holds 16), then a Ping.
+    for i in 0..40u8 {
+        tokio::io::AsyncWriteExt::write_all(&mut stream, &server_frame(0x82, &[i; 1000]))
+            .await
+            .unwrap();
+    }
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &server_frame(0x89, b"late"))
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        read_client_frame(&mut stream),
+    )
+    .await;
+    assert!(
+        early.is_err(),
+        "the Pong came before the caller took any message: {early:?}"
+    );
+    for i in 0..40u8 {
+        match next_event(&mut conn).await {
+            Some(Event::Message { payload, .. }) => assert_eq!(payload, vec![i; 1000]),
+            other => panic!("expected message {i}, got {other:?}"),
+        }
+    }
+    let pong = within("the Pong", read_client_frame(&mut stream))
+        .await
+        .unwrap();
+    assert_eq!((pong.opcode, pong.payload.as_slice()), (0xA, &b"late"[..]));
+}
