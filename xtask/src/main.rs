@@ -7,7 +7,9 @@
 //! - `dist`: release builds for the gateways, checked and packed ([`dist`]).
 //! - `test-arm`: the test suites and the packaged binaries under qemu-user ([`test_arm`]).
 //! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
+//! - `bench`: `tagwire bench` by group size into `docs/benchmarks.md` and an SVG ([`bench`]).
 
+mod bench;
 mod dist;
 mod e2e;
 mod elf;
@@ -34,7 +36,9 @@ commands:
                               in target/dist: .tar.gz, .deb, SHA256SUMS
   test-arm [--target A ...]   aarch64, armv7, riscv64 under qemu-user: the test suites, and the
                               packaged binaries of target/dist end to end
-  test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge";
+  test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge
+  bench [--seconds N]         tagwire bench (release) at 10, 100, 1000 tags: a section of
+                              docs/benchmarks.md and docs/bench-pipeline.svg";
 
 fn main() {
     // One line per cause, no backtrace: these errors are for the person at the terminal.
@@ -59,6 +63,7 @@ fn command() -> Result<()> {
         Some("dist") => dist::dist(rest),
         Some("test-arm") => test_arm::test_arm(rest),
         Some("test-deb") => test_deb::test_deb(),
+        Some("bench") => bench::bench(rest),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(1);
