@@ -29,6 +29,9 @@
 //!   frames, invalid UTF-8, bad close codes, garbage) ends the connection with
 //!   [`Event::Failed`]`(`[`WsError::Protocol`]`)`; memory stays bounded by
 //!   [`ConnectOptions::max_message_size`].
+//! * **Confirmed delivery** ([`Delivery`]): batches written with a Ping carrying the
+//!   last sequence number in one write, Pongs reported as confirmations, and the
+//!   unconfirmed payloads handed back after a drop to be sent again.
 //! * **Payloads are never modified**: [`Connection::send`] takes `&[u8]` and
 //!   masks a copy, so a message can be resent after a reconnect.
 //!
