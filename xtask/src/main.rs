@@ -7,7 +7,7 @@
 //! - `dist`: release builds for the gateways, checked and packed ([`dist`]).
 //! - `test-arm`: the test suites and the packaged binaries under qemu-user ([`test_arm`]).
 //! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
-//! - `bench`: `tagwire bench` by group size into `docs/benchmarks.md` and an SVG ([`bench`]).
+//! - `bench`: `tagwire bench` by group size into `docs/benchmarks.md` and an SVG ([`mod@bench`]).
 
 mod bench;
 mod dist;
