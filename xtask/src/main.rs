@@ -9,7 +9,9 @@
 //! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
 //! - `msrv`: no dependency of the library crates needs a newer Rust than our
 //!   `rust-version` ([`msrv`]).
+//! - `bench`: `tagwire bench` by group size into `docs/benchmarks.md` and an SVG ([`mod@bench`]).
 
+mod bench;
 mod dist;
 mod e2e;
 mod elf;
@@ -39,7 +41,9 @@ commands:
                               packaged binaries of target/dist end to end
   test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge
   msrv                        fail when a dependency of the library crates declares a higher
-                              rust-version than the workspace's";
+                              rust-version than the workspace's
+  bench [--seconds N]         tagwire bench (release) at 10, 100, 1000 tags: a section of
+                              docs/benchmarks.md and docs/bench-pipeline.svg";
 
 fn main() {
     // One line per cause, no backtrace: these errors are for the person at the terminal.
@@ -65,6 +69,7 @@ fn command() -> Result<()> {
         Some("test-arm") => test_arm::test_arm(rest),
         Some("test-deb") => test_deb::test_deb(),
         Some("msrv") => msrv::msrv(),
+        Some("bench") => bench::bench(rest),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(1);

@@ -107,6 +107,11 @@ fn main() -> ExitCode {
             "info"
         },
     );
+    // A bad TAGWIRE_WORKERS is a usage problem (exit 1), found before anything starts.
+    if let Err(e) = workers_from_env(DAEMON_WORKERS) {
+        eprintln!("tagwire: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let result = match cli.command {
         Command::Encode {
             format,
@@ -121,10 +126,16 @@ fn main() -> ExitCode {
             )
         }
         Command::Check { config } => return check::run(&config),
-        Command::Run { config } => runtime().and_then(|rt| rt.block_on(run::run(&config))),
-        Command::Demo { seconds } => runtime().and_then(|rt| rt.block_on(demo::run(seconds))),
-        Command::Sink(args) => runtime().and_then(|rt| rt.block_on(commands::sink::run(args))),
-        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+        Command::Run { config } => {
+            runtime(DAEMON_WORKERS).and_then(|rt| rt.block_on(run::run(&config)))
+        }
+        Command::Demo { seconds } => {
+            runtime(DAEMON_WORKERS).and_then(|rt| rt.block_on(demo::run(seconds)))
+        }
+        Command::Sink(args) => {
+            runtime(TOOL_WORKERS).and_then(|rt| rt.block_on(commands::sink::run(args)))
+        }
+        Command::Bench(args) => runtime(TOOL_WORKERS).and_then(|rt| rt.block_on(bench::run(args))),
     };
     match result {
         Ok(code) => code,
@@ -135,11 +146,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    // Gateways have one to four cores; two workers keep the memory small and leave the
-    // rest to the other programs on the device.
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?)
+/// Worker threads of `run` and `demo` by default: one (tokio's current-thread runtime).
+/// Measured at 5,000 messages/s of 100 tags (docs/benchmarks.md): one thread spends
+/// less CPU per message and makes about half the syscalls of two workers, which wake
+/// each other through futexes; a gateway has one to four cores to share anyway.
+const DAEMON_WORKERS: usize = 1;
+/// `TAGWIRE_WORKERS` when set, else `default`.
+fn workers_from_env(default: usize) -> Result<usize, String> {
+    match std::env::var("TAGWIRE_WORKERS") {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 64)
+            .ok_or_else(|| {
+                format!(
+                    "TAGWIRE_WORKERS: {v:?} is not a number of worker threads from 0 to 64 \
+                     (0 or 1: one thread; unset it for the default)"
+                )
+            }),
+        Err(_) => Ok(default),
+    }
+}
+
+/// Worker threads of `sink` and `bench`, which serve a sender and a receiver at once.
+const TOOL_WORKERS: usize = 2;
+
+/// The runtime: `default` worker threads unless `TAGWIRE_WORKERS` says otherwise
+/// (0 or 1: tokio's current-thread runtime; more: a multi-thread runtime).
+fn runtime(default: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let workers = workers_from_env(default).map_err(anyhow::Error::msg)?;
+    let mut builder = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    Ok(builder.enable_all().build()?)
 }

@@ -242,13 +242,45 @@ fn bench_reports_ws_and_wss_figures() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for scheme in ["ws ", "wss "] {
+    for scheme in ["ws ", "wss ", "raw "] {
         let row = text
             .lines()
             .find(|l| l.starts_with(scheme) && !l.contains("confirmed"))
             .unwrap_or_else(|| panic!("no {scheme}row in:\n{text}"));
         let msgs: f64 = row.split_whitespace().nth(1).unwrap().parse().unwrap();
         assert!(msgs > 0.0, "{row}");
+        // The last column is the ratio to the raw-TCP baseline, 1.00x for itself.
+        let ratio = row.split_whitespace().last().unwrap();
+        assert!(ratio.ends_with('x'), "{row}");
+        if scheme == "raw " {
+            assert_eq!(ratio, "1.00x", "{row}");
+        }
     }
     assert!(text.contains("peak RSS"), "{text}");
+}
+
+#[test]
+fn tagwire_workers_selects_the_runtime_and_a_bad_value_is_a_usage_error() {
+    let out = tagwire()
+        .env("TAGWIRE_WORKERS", "many")
+        .args(["demo", "--seconds", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TAGWIRE_WORKERS: \"many\" is not a number"),
+        "{err}"
+    );
+    // Both runtimes deliver: one thread (the default of demo and run) and two workers.
+    for workers in ["1", "2"] {
+        let out = tagwire()
+            .env("TAGWIRE_WORKERS", workers)
+            .args(["demo", "--seconds", "1"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{workers}: {text}");
+        assert!(text.contains("0 gaps, 0 duplicates"), "{workers}: {text}");
+    }
 }

@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod simulator;
 pub mod subscription;
 mod uplink;
+pub mod write_latency;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -160,22 +161,31 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Runs a simulated south node: each group reports on its own timer to `hub` until
-/// `shutdown` becomes true. Returns one task per group.
+/// Runs a simulated south node: each group reports on its timer to `hub` until
+/// `shutdown` becomes true. Groups with the same interval share one task and one timer
+/// (a timer per group made every tick wake tokio's driver through its eventfd: 0.7
+/// syscalls per report with ten 2 ms groups). Returns one task per distinct interval.
 pub fn spawn_simulator(
     node: &str,
     groups: Vec<simulator::SimGroup>,
     hub: Arc<Hub>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    groups
+    let mut by_interval: Vec<(Duration, Vec<simulator::GroupGenerator>)> = Vec::new();
+    for group in groups {
+        let period = group.interval.max(Duration::from_millis(1));
+        let generator = simulator::GroupGenerator::new(node, group);
+        match by_interval.iter_mut().find(|(p, _)| *p == period) {
+            Some((_, generators)) => generators.push(generator),
+            None => by_interval.push((period, vec![generator])),
+        }
+    }
+    by_interval
         .into_iter()
-        .map(|group| {
-            let mut generator = simulator::GroupGenerator::new(node, group);
+        .map(|(period, mut generators)| {
             let hub = Arc::clone(&hub);
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let period = generator.group().interval.max(Duration::from_millis(1));
                 let mut tick = tokio::time::interval(period);
                 // A gateway that was busy must not burst stale reports afterwards.
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -187,18 +197,20 @@ pub fn spawn_simulator(
                     if *shutdown.borrow() {
                         break;
                     }
-                    let snapshot = generator.next_snapshot(now_ms());
-                    let enqueued = hub.publish(&snapshot).await;
-                    // Per uplink: a server down for hours refuses every report.
-                    for uplink in &enqueued.refused {
-                        log_limit::global().warn(
-                            uplink,
-                            "report refused",
-                            &format!(
-                                "report refused: queue full with policy \"refuse\" uplink={uplink} group={}",
-                                generator.group().name
-                            ),
-                        );
+                    for generator in &mut generators {
+                        let snapshot = generator.next_snapshot(now_ms());
+                        let enqueued = hub.publish(&snapshot).await;
+                        // Per uplink: a server down for hours refuses every report.
+                        for uplink in &enqueued.refused {
+                            log_limit::global().warn(
+                                uplink,
+                                "report refused",
+                                &format!(
+                                    "report refused: queue full with policy \"refuse\" uplink={uplink} group={}",
+                                    generator.group().name
+                                ),
+                            );
+                        }
                     }
                 }
             })

@@ -48,15 +48,25 @@ pub struct GroupGenerator {
     node: String,
     group: SimGroup,
     reports: u64,
+    /// The generated tags' names, formatted once: formatting them per report was a
+    /// tenth of the daemon's CPU at 5,000 reports/s.
+    names: Vec<String>,
 }
 
 impl GroupGenerator {
     /// A generator for `group` of south node `node`; the first report has `counter = 1`.
     pub fn new(node: impl Into<String>, group: SimGroup) -> Self {
+        let names = (0..group.tags)
+            .map(|i| {
+                let ty = DataType::ALL[i % DataType::ALL.len()];
+                format!("{}_{}", ty.name().to_ascii_lowercase(), i)
+            })
+            .collect();
         Self {
             node: node.into(),
             group,
             reports: 0,
+            names,
         }
     }
 
@@ -78,9 +88,9 @@ impl GroupGenerator {
         tags.push(Tag::value(COUNTER_TAG, Value::Uint64(n)));
         let erroring = (n.is_multiple_of(ERROR_EVERY) && self.group.tags > 0)
             .then(|| (n / ERROR_EVERY) as usize % self.group.tags);
-        for i in 0..self.group.tags {
+        for (i, name) in self.names.iter().enumerate() {
             let ty = DataType::ALL[i % DataType::ALL.len()];
-            let name = format!("{}_{}", ty.name().to_ascii_lowercase(), i);
+            let name = name.clone();
             let tag = if erroring == Some(i) {
                 Tag::error(name, SIMULATED_ERROR)
             } else {

@@ -1,12 +1,13 @@
 //! One uplink: a north node's encoder, queue and connection.
 //!
-//! Producers call [`Uplink::offer`] (encode once, queue). The task started by
-//! [`Uplink::spawn`] owns the connection: it connects (with backoff), writes waiting
-//! messages in batches, and, with confirmation on, sends after each batch a Ping whose
-//! payload is the sequence number of the last message written. RFC 6455 servers answer a
-//! Ping only after reading every frame before it, so the Pong confirms everything up to
-//! that number and only then do messages leave the queue. A lost connection rewinds the
-//! queue: unconfirmed messages are written again on the next connection, oldest first.
+//! Producers call [`Uplink::enqueue`] (encode once, queue). The task started by
+//! [`Uplink::spawn`] owns the connection: it connects (with backoff) and writes waiting
+//! messages in batches through ws-client's [`Delivery`], which sends each batch and its
+//! confirming Ping (the sequence number of the batch's last message) in one write and
+//! reports the Pongs as confirmations; only then do messages leave the queue. The queue
+//! owns the messages and their sequence numbers; `Delivery` owns the wire protocol. A
+//! lost connection rewinds the queue: unconfirmed messages are written again on the next
+//! connection, oldest first.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,9 @@ use tagwire_queue::{
     DiskCacheConfig, DiskLogError, MessageKind, MessageQueue, PushOutcome, QueueLimits,
 };
 use tagwire_tls_config::ClientConfigSource;
-use tagwire_ws_client::{connect, ConnectOptions, Connection, Event, FrameKind, WsUrl};
+use tagwire_ws_client::{
+    connect, Confirm, ConnectOptions, Delivery, DeliveryEvent, FrameKind, WsUrl,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -29,6 +32,7 @@ use crate::failure_log::FailureLog;
 use crate::link_error::LinkError;
 use crate::metrics::{DropReason, Family, RunningState, UplinkMetrics};
 use crate::subscription::Subscriptions;
+use crate::write_latency::{LatencySummary, WriteLatency};
 
 /// Everything one uplink needs; built by the daemon from a `[[north]]` entry.
 /// `#[non_exhaustive]`: made by [`UplinkConfig::new`], then its fields set.
@@ -113,8 +117,9 @@ const BATCH_MESSAGES: usize = 64;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Most messages written but unconfirmed: bounds what a dead connection makes us resend.
 const MAX_IN_FLIGHT: usize = 4096;
-/// While messages are unconfirmed, ping at least this often.
-const CONFIRM_INTERVAL: Duration = Duration::from_millis(250);
+/// When messages wait but the queue handed none over (a disk cache that could not read
+/// them back yet, or failed to), try again after this long: no push may come to wake us.
+const RETRY_TAKE: Duration = Duration::from_millis(250);
 
 /// One north node's uplink. Cheap to share (`Arc`).
 #[derive(Debug)]
@@ -137,6 +142,8 @@ pub struct Uplink {
     /// Connections made by this uplink's task so far: the "after connect" hook of the
     /// driver-state task.
     connections: watch::Sender<u64>,
+    /// Report-to-write latencies (shared with a rebuilt successor, like the counters).
+    latency: Arc<WriteLatency>,
 }
 
 /// How a connection's life ended.
@@ -180,6 +187,7 @@ impl Uplink {
             rewound: AtomicUsize::new(0),
             kept_at_stop: AtomicUsize::new(0),
             connections: watch::channel(0).0,
+            latency: Arc::default(),
         }))
     }
 
@@ -197,6 +205,7 @@ impl Uplink {
             // The rewound messages the old task did not resend yet are resends here.
             rewound: AtomicUsize::new(old.rewound.load(Ordering::Relaxed)),
             kept_at_stop: AtomicUsize::new(0),
+            latency: Arc::clone(&old.latency),
             encoder: Mutex::new((Encoder::new(config.encode), 4096)),
             connections: watch::channel(0).0,
             config,
@@ -230,6 +239,12 @@ impl Uplink {
     /// Live counters.
     pub fn metrics(&self) -> &UplinkMetrics {
         &self.metrics
+    }
+
+    /// How long messages waited from their report (the snapshot's timestamp) to their
+    /// first write; `None` before the first write.
+    pub fn write_latency(&self) -> Option<LatencySummary> {
+        self.latency.summary()
     }
 
     /// The queue (for occupancy figures).
@@ -373,8 +388,16 @@ impl Uplink {
                     self.metrics.set_subprotocol(conn.protocol());
                     self.metrics.set_connected(true);
                     self.connections.send_modify(|n| *n += 1);
-                    let end = self.session(conn, &mut shutdown, &mut backoff).await;
+                    let confirm = if self.config.confirm {
+                        Confirm::ByPong
+                    } else {
+                        Confirm::OnWrite
+                    };
+                    let delivery = Delivery::new(conn, self.config.frame, confirm);
+                    let end = self.session(delivery, &mut shutdown, &mut backoff).await;
                     self.metrics.set_connected(false);
+                    // The queue holds every unconfirmed message itself: rewinding it is
+                    // what `Delivery::take_unconfirmed` would hand back.
                     let resend = self.queue.rewind();
                     // Rewound messages go first; they count as resent when written.
                     self.rewound.store(resend, Ordering::Relaxed);
@@ -433,13 +456,10 @@ impl Uplink {
     /// Runs one connection until it fails or shutdown is asked for.
     async fn session(
         &self,
-        mut conn: Connection,
+        mut delivery: Delivery,
         shutdown: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> SessionEnd {
-        let mut confirm_tick = tokio::time::interval(CONFIRM_INTERVAL);
-        confirm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_pinged = 0u64;
         // Kept across loop turns: a timer made anew each turn would never fire while
         // messages flow.
         let tls_watch = self
@@ -449,11 +469,11 @@ impl Uplink {
         let mut next_tls_check = tokio::time::Instant::now() + tls_watch.unwrap_or_default();
         loop {
             if self.queue.in_flight() < MAX_IN_FLIGHT {
-                match self.write_batch(&mut conn, &mut last_pinged).await {
+                match self.write_batch(&mut delivery).await {
                     Ok(true) => {
                         // Look at what the server said (pongs, closes) without waiting, then
                         // go on writing.
-                        while let Some(ev) = poll_now(&mut conn).await {
+                        while let Some(ev) = delivery.try_next_event() {
                             if let Err(end) = self.handle_event(ev, backoff).await {
                                 return end;
                             }
@@ -465,27 +485,26 @@ impl Uplink {
                 }
             }
             let nothing_waits = self.queue.waiting() == 0;
+            // Here with room in flight means the last take came back empty.
+            let take_failed = !nothing_waits && self.queue.in_flight() < MAX_IN_FLIGHT;
             tokio::select! {
-                ev = conn.next_event() => match ev {
+                ev = delivery.next_event() => match ev {
                     Some(ev) => if let Err(end) = self.handle_event(ev, backoff).await { return end },
                     None => return SessionEnd::Lost(LinkError::Ended),
                 },
-                _ = self.queue.wait_ready(), if nothing_waits => {}
-                _ = confirm_tick.tick() => {
-                    if let Some(seq) = self.queue.last_in_flight_seq() {
-                        if self.config.confirm && seq > last_pinged {
-                            if let Err(e) = conn.ping(&seq.to_be_bytes()).await {
-                                return SessionEnd::Lost(LinkError::Ws(e));
-                            }
-                            last_pinged = seq;
-                        }
-                    }
+                _ = self.queue.wait_ready(), if nothing_waits => {
+                    // Let the producers that became ready at the same moment (simulator
+                    // groups on one tick, a burst of ingests) push theirs first: the
+                    // batch then takes them all, and their pushes do not wake this task
+                    // again (one wake and one write per batch, not per message).
+                    tokio::task::yield_now().await;
                 }
+                _ = tokio::time::sleep(RETRY_TAKE), if take_failed => {}
                 _ = shutdown.changed() => {
                     if self.handing_over() {
-                        let _ = conn.close(1000, "tagwire reloading").await;
+                        let _ = delivery.close(1000, "tagwire reloading").await;
                     } else {
-                        self.drain(conn, backoff).await;
+                        self.drain(delivery, backoff).await;
                     }
                     return SessionEnd::Shutdown;
                 }
@@ -500,16 +519,13 @@ impl Uplink {
         }
     }
 
-    /// Writes one batch of waiting messages; Ok(false) when nothing was waiting.
-    async fn write_batch(
-        &self,
-        conn: &mut Connection,
-        last_pinged: &mut u64,
-    ) -> Result<bool, SessionEnd> {
+    /// Writes one batch of waiting messages (and its confirming Ping, in the same
+    /// write); Ok(false) when nothing was waiting.
+    async fn write_batch(&self, delivery: &mut Delivery) -> Result<bool, SessionEnd> {
         let batch = self.queue.take_batch(BATCH_MESSAGES, BATCH_BYTES).await;
-        let Some(last) = batch.last().map(|m| m.seq) else {
+        if batch.is_empty() {
             return Ok(false);
-        };
+        }
         let again = self.rewound.load(Ordering::Relaxed).min(batch.len());
         if again > 0 {
             self.rewound.fetch_sub(again, Ordering::Relaxed);
@@ -519,73 +535,74 @@ impl Uplink {
                 .count();
             self.metrics.add(Family::ResentMsgs, data as u64);
         }
-        let lost = |e| SessionEnd::Lost(LinkError::Ws(e));
-        let before = conn.sent_bytes();
-        let sent = async {
-            for msg in &batch {
-                conn.send(self.config.frame, &msg.payload).await?;
+        if again < batch.len() {
+            // First writes only: a resent message's wait is the outage, not the path.
+            let now_us = WriteLatency::now_us();
+            for m in &batch[again..] {
+                self.latency.record(m.timestamp_ms, now_us);
             }
-            Ok(())
         }
-        .await;
-        // Counted for what was written, even when a later message of the batch failed.
-        let after = conn.sent_bytes();
+        let before = delivery.connection().sent_bytes();
+        let written = delivery
+            .send_batch(batch.into_iter().map(|m| (m.seq, m.payload)))
+            .await;
+        // Counted for what was written: nothing when the batch's one write failed.
+        let after = delivery.connection().sent_bytes();
         self.metrics
             .add(Family::WrittenMsgBytes, after.messages - before.messages);
         self.metrics
             .add(Family::WrittenWireBytes, after.wire - before.wire);
-        sent.map_err(lost)?;
-        conn.flush().await.map_err(lost)?;
-        if self.config.confirm {
-            conn.ping(&last.to_be_bytes()).await.map_err(lost)?;
-            *last_pinged = last;
-        } else {
-            let (count, bytes) = self.queue.confirm(last).await;
-            self.metrics.add(Family::SendMsgs, count);
-            self.metrics.add(Family::SendBytes, bytes);
+        match written {
+            Ok(Some(written)) if written.confirmed => {
+                let (count, bytes) = self.queue.confirm(written.last).await;
+                self.metrics.add(Family::SendMsgs, count);
+                self.metrics.add(Family::SendBytes, bytes);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(SessionEnd::Lost(LinkError::Ws(e))),
         }
         Ok(true)
     }
 
     /// Applies one event from the server; Err ends the session.
-    async fn handle_event(&self, ev: Event, backoff: &mut Backoff) -> Result<(), SessionEnd> {
+    async fn handle_event(
+        &self,
+        ev: DeliveryEvent,
+        backoff: &mut Backoff,
+    ) -> Result<(), SessionEnd> {
         match ev {
-            Event::Pong(payload) => {
-                // Keep-alive pings carry no payload; ours carry 8 bytes of sequence number.
-                if let Ok(bytes) = <[u8; 8]>::try_from(payload.as_slice()) {
-                    let seq = u64::from_be_bytes(bytes);
-                    let (count, size) = self.queue.confirm(seq).await;
-                    if count > 0 {
-                        self.metrics.add(Family::SendMsgs, count);
-                        self.metrics.add(Family::SendBytes, size);
-                        // The server reads what we send: the connection is healthy.
-                        backoff.reset();
-                    }
+            DeliveryEvent::Confirmed { through, .. } => {
+                // The queue's own counts are the ones reported: it holds the messages.
+                let (count, size) = self.queue.confirm(through).await;
+                if count > 0 {
+                    self.metrics.add(Family::SendMsgs, count);
+                    self.metrics.add(Family::SendBytes, size);
+                    // The server reads what we send: the connection is healthy.
+                    backoff.reset();
                 }
                 Ok(())
             }
-            Event::Message { .. } => {
+            DeliveryEvent::Message { .. } => {
                 self.metrics.add(Family::RecvMsgs, 1);
                 Ok(())
             }
-            Event::Closed { code, reason } => {
+            DeliveryEvent::Closed { code, reason } => {
                 Err(SessionEnd::Lost(LinkError::ClosedByServer { code, reason }))
             }
-            Event::Failed(e) => Err(SessionEnd::Lost(LinkError::Ws(e))),
+            DeliveryEvent::Failed(e) => Err(SessionEnd::Lost(LinkError::Ws(e))),
         }
     }
 
     /// Shutdown: keep writing and confirming until the queue is empty or the drain
     /// timeout passes, then close the connection properly.
-    async fn drain(&self, mut conn: Connection, backoff: &mut Backoff) {
+    async fn drain(&self, mut delivery: Delivery, backoff: &mut Backoff) {
         let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
-        let mut last_pinged = 0;
         loop {
             let (held, _) = self.queue.occupancy();
             if held == 0 {
                 break;
             }
-            match self.write_batch(&mut conn, &mut last_pinged).await {
+            match self.write_batch(&mut delivery).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(_) => return,
@@ -594,7 +611,7 @@ impl Uplink {
                 break;
             }
             let ev = tokio::select! {
-                ev = conn.next_event() => ev,
+                ev = delivery.next_event() => ev,
                 _ = tokio::time::sleep_until(deadline) => {
                     warn!(uplink = %self.config.name, "drain timeout reached with messages unconfirmed");
                     break;
@@ -609,17 +626,8 @@ impl Uplink {
                 None => return,
             }
         }
-        if let Err(e) = conn.close(1000, "tagwire shutting down").await {
+        if let (Err(e), _) = delivery.close(1000, "tagwire shutting down").await {
             debug!(uplink = %self.config.name, error = %e, "close handshake did not complete");
         }
-    }
-}
-
-/// Polls the connection's event stream once without waiting.
-async fn poll_now(conn: &mut Connection) -> Option<Event> {
-    tokio::select! {
-        biased;
-        ev = conn.next_event() => ev,
-        _ = std::future::ready(()) => None,
     }
 }

@@ -33,8 +33,8 @@ use tracing::debug;
 use crate::deflate::{Deflater, Inflater};
 use crate::error::WsError;
 use crate::frame::{
-    close_payload, encode_client_frame, is_valid_close_code, parse_close, OpCode, Utf8Validator,
-    MAX_CONTROL_PAYLOAD,
+    append_client_frame, close_payload, encode_client_frame, is_valid_close_code, parse_close,
+    OpCode, Utf8Validator, MAX_CONTROL_PAYLOAD,
 };
 use crate::handshake::Negotiated;
 use crate::options::{ConnectOptions, FrameKind, KeepAlive};
@@ -44,13 +44,15 @@ type Stream = TokioIo<Upgraded>;
 
 /// How many events may wait in the channel before the reader stops reading
 /// (backpressure reaching the server through TCP). Large, because a caller
-/// busy sending a batch to an echoing server must not stall it; small in bytes,
-/// because a `Message` event carries only a length.
+/// busy sending a batch to an echoing server must not stall it; bounded in
+/// bytes separately, because `Message` events carry their payload (see
+/// `Shared::message_budget`).
 const EVENT_BUFFER: usize = 4096;
 
-/// A write buffer that grew beyond this for one large frame is shrunk back,
-/// so one big message does not pin its size for the connection's lifetime.
-const KEEP_WRITE_BUFFER: usize = 256 * 1024;
+/// A write buffer that grew beyond this for one large frame or batch is shrunk
+/// back, so one big write does not pin its size for the connection's lifetime.
+/// Large enough for a usual batch ([`Connection::send_batch`]) to reuse it.
+const KEEP_WRITE_BUFFER: usize = 1024 * 1024;
 
 /// Something the server did, from [`Connection::next_event`].
 #[derive(Debug)]
@@ -59,14 +61,19 @@ pub enum Event {
     /// have an empty payload, so their Pongs arrive as `Pong(vec![])`. Servers
     /// may answer only the latest of several Pings (RFC 6455 section 5.5.3).
     Pong(Vec<u8>),
-    /// A complete data message arrived (all fragments). The payload is read,
-    /// checked (size, UTF-8 for text) and dropped: this client pushes, it
-    /// does not consume.
+    /// A complete data message arrived (all fragments), checked (size, UTF-8
+    /// for text) and decompressed when permessage-deflate is on.
+    ///
+    /// At most [`ConnectOptions::max_message_size`] bytes: a larger message
+    /// ends the connection with [`Event::Failed`]`(`[`WsError::Protocol`]`)`
+    /// and Close code 1009. Messages not yet taken by
+    /// [`next_event`](Connection::next_event) hold at most 16 times that many
+    /// bytes together: beyond, reading pauses until the caller takes them.
     Message {
-        /// Text or binary.
+        /// Text (valid UTF-8) or binary.
         kind: FrameKind,
-        /// Payload length in bytes.
-        len: usize,
+        /// The message's payload.
+        payload: Vec<u8>,
     },
     /// The server closed the connection with a valid Close frame (answered
     /// with our Close). The last event.
@@ -130,6 +137,26 @@ struct Shared {
     /// Wakes the reader when the caller sent a Ping, so its keep-alive deadline
     /// (which may now be earlier) is recomputed.
     ping_sent: Notify,
+    /// Bytes of `Message` payloads the reader may hand over before the caller
+    /// takes them: `BUFFERED_MESSAGES` maximal messages, however many small
+    /// ones the event channel holds.
+    message_budget: tokio::sync::Semaphore,
+}
+
+impl Shared {
+    /// Permits of a payload of `len` bytes (`len` never exceeds the budget,
+    /// which is `max_message_size` clamped to what a semaphore holds).
+    fn permits(&self, len: usize) -> u32 {
+        u32::try_from(len).unwrap_or(u32::MAX)
+    }
+
+    /// Gives back the budget of a `Message` event the caller took (or dropped).
+    fn message_taken(&self, event: &Event) {
+        if let Event::Message { payload, .. } = event {
+            self.message_budget
+                .add_permits(self.permits(payload.len()) as usize);
+        }
+    }
 }
 
 struct PingState {
@@ -252,6 +279,28 @@ impl Writer {
             self.close_sent = true;
         }
         encode_client_frame(&mut self.buf, opcode, compressed, payload);
+        self.write_buf(flush).await
+    }
+
+    /// Writes the frames the caller appended to `buf` (after it was cleared) in
+    /// one write: data frames, then an optional Ping, flushed. One write per
+    /// batch is one syscall (one TLS record run) instead of one per frame.
+    async fn write_frames(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>),
+        flush: bool,
+    ) -> Result<(), WsError> {
+        self.usable()?;
+        if self.close_sent {
+            return Err(WsError::Closed);
+        }
+        self.buf.clear();
+        fill(&mut self.buf);
+        self.write_buf(flush).await
+    }
+
+    /// Writes `buf` as it is, bounded by `write_timeout`.
+    async fn write_buf(&mut self, flush: bool) -> Result<(), WsError> {
         let Writer {
             io, buf, in_flight, ..
         } = self;
@@ -352,6 +401,7 @@ impl Connection {
                 unanswered_since: None,
             }),
             ping_sent: Notify::new(),
+            message_budget: tokio::sync::Semaphore::new(message_budget(options.max_message_size)),
         });
         let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
         let reader = Reader {
@@ -446,6 +496,91 @@ impl Connection {
         self.after_write(result)
     }
 
+    /// Writes a batch of data frames (FIN set, no fragmentation), then a Ping
+    /// carrying `ping` when given, in **one** write, and flushes.
+    ///
+    /// The same as [`send`](Connection::send) for each payload followed by
+    /// [`ping`](Connection::ping), but the frames are built into one buffer
+    /// and written at once: one syscall (and one run of TLS records) per
+    /// batch instead of one per frame. Payloads are copied before masking and
+    /// never modified. Every `Text` payload must be valid UTF-8 and `ping` at
+    /// most 125 bytes; otherwise nothing is written.
+    ///
+    /// Bounded by `write_timeout`; on a timeout or I/O error the connection is
+    /// torn down. Not cancel-safe (see [`send`](Connection::send)).
+    pub async fn send_batch<'a, I>(
+        &mut self,
+        kind: FrameKind,
+        payloads: I,
+        ping: Option<&[u8]>,
+    ) -> Result<(), WsError>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: Clone,
+    {
+        let payloads = payloads.into_iter();
+        let opcode = match kind {
+            FrameKind::Text => {
+                if payloads.clone().any(|p| std::str::from_utf8(p).is_err()) {
+                    return Err(WsError::InvalidInput(
+                        "text frame payload is not valid UTF-8 (send it as FrameKind::Binary)"
+                            .into(),
+                    ));
+                }
+                OpCode::Text
+            }
+            FrameKind::Binary => OpCode::Binary,
+        };
+        if let Some(ping) = ping {
+            check_ping_payload(ping)?;
+        }
+        let mut sent = SentBytes::default();
+        let result = {
+            let Connection {
+                deflater,
+                compressed,
+                writer,
+                shared,
+                ..
+            } = self;
+            let mut writer = writer.lock().await;
+            if ping.is_some() && writer.io.is_some() && !writer.close_sent {
+                // Before writing, as in `ping`: its Pong may be read before the write returns.
+                shared.record_ping(Instant::now());
+            }
+            let fill = |buf: &mut Vec<u8>| {
+                for payload in payloads {
+                    // Compressed in send order (see `send`).
+                    let wire: &[u8] = match deflater.as_mut() {
+                        Some(deflater) => {
+                            deflater.compress(payload, compressed);
+                            compressed
+                        }
+                        None => payload,
+                    };
+                    append_client_frame(buf, opcode, deflater.is_some(), wire);
+                    sent.messages += payload.len() as u64;
+                    sent.wire += wire.len() as u64;
+                }
+                if let Some(ping) = ping {
+                    append_client_frame(buf, OpCode::Ping, false, ping);
+                }
+            };
+            writer.write_frames(fill, true).await
+        };
+        if result.is_ok() {
+            self.sent.messages += sent.messages;
+            self.sent.wire += sent.wire;
+            if ping.is_some() {
+                self.shared.ping_sent.notify_one();
+            }
+        }
+        if self.compressed.capacity() > KEEP_WRITE_BUFFER {
+            self.compressed = Vec::new();
+        }
+        self.after_write(result)
+    }
+
     /// Flushes frames written by [`send`](Connection::send) (needed over TLS,
     /// harmless over TCP). Bounded by `write_timeout`.
     pub async fn flush(&mut self) -> Result<(), WsError> {
@@ -458,12 +593,7 @@ impl Connection {
     /// Its Pong is reported as [`Event::Pong`] with the same payload. With
     /// keep-alive enabled, the Pong timeout also runs for this Ping.
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), WsError> {
-        if payload.len() > MAX_CONTROL_PAYLOAD {
-            return Err(WsError::InvalidInput(format!(
-                "ping payload is {} bytes; at most {MAX_CONTROL_PAYLOAD} are allowed",
-                payload.len()
-            )));
-        }
+        check_ping_payload(payload)?;
         let result = {
             let mut writer = self.writer.lock().await;
             if writer.io.is_some() && !writer.close_sent {
@@ -487,7 +617,20 @@ impl Connection {
     /// another branch wins. Up to 4096 events are buffered; when the caller
     /// does not take them, reading pauses (and TCP pushes back on the server).
     pub async fn next_event(&mut self) -> Option<Event> {
-        self.events.recv().await
+        let event = self.events.recv().await;
+        if let Some(event) = &event {
+            self.shared.message_taken(event);
+        }
+        event
+    }
+
+    /// The next event if one is waiting now, without waiting for one.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        let event = self.events.try_recv().ok();
+        if let Some(event) = &event {
+            self.shared.message_taken(event);
+        }
+        event
     }
 
     /// Closes the connection cleanly: sends Close(`code`, `reason`) once, waits
@@ -531,8 +674,9 @@ impl Connection {
     }
 
     async fn wait_for_close(&mut self) -> Result<(), WsError> {
+        let limit = self.close_timeout;
         let wait = async {
-            while let Some(event) = self.events.recv().await {
+            while let Some(event) = self.next_event().await {
                 match event {
                     Event::Closed { code, reason } => {
                         debug!(?code, ?reason, "server answered our Close");
@@ -544,7 +688,7 @@ impl Connection {
             }
             Ok(())
         };
-        timeout(self.close_timeout, wait)
+        timeout(limit, wait)
             .await
             .unwrap_or(Err(WsError::CloseTimeout))
     }
@@ -566,6 +710,33 @@ impl Connection {
         }
         result
     }
+}
+
+/// How many maximal messages may wait for the caller. More than one, because a
+/// caller busy writing a batch to a server that echoes it must not stop the
+/// reader (the server would stop reading too, and both stall); few, because a
+/// gateway's memory is small (1 MiB with the default 64 KiB `max_message_size`).
+const BUFFERED_MESSAGES: usize = 16;
+
+/// The reader's budget of buffered message bytes (see `Shared::message_budget`):
+/// `BUFFERED_MESSAGES` maximal messages, at least one and at most what a
+/// semaphore and `acquire_many` allow.
+fn message_budget(max_message_size: usize) -> usize {
+    max_message_size
+        .saturating_mul(BUFFERED_MESSAGES)
+        .min(u32::MAX as usize)
+        .min(tokio::sync::Semaphore::MAX_PERMITS)
+}
+
+/// A Ping payload fits a control frame.
+fn check_ping_payload(payload: &[u8]) -> Result<(), WsError> {
+    if payload.len() > MAX_CONTROL_PAYLOAD {
+        return Err(WsError::InvalidInput(format!(
+            "ping payload is {} bytes; at most {MAX_CONTROL_PAYLOAD} are allowed",
+            payload.len()
+        )));
+    }
+    Ok(())
 }
 
 impl Drop for Connection {
@@ -599,8 +770,8 @@ impl Ending {
 /// A fragmented data message being received.
 struct Partial {
     kind: FrameKind,
-    /// Bytes so far (decompressed).
-    len: usize,
+    /// The payload so far (decompressed), at most `max_message_size` bytes.
+    data: Vec<u8>,
     utf8: Utf8Validator,
     /// The message is compressed (permessage-deflate, RSV1 on its first frame).
     compressed: bool,
@@ -844,6 +1015,15 @@ impl Reader {
                 }
             };
             if let Some(event) = event {
+                if let Event::Message { payload, .. } = &event {
+                    // Waits while earlier payloads fill the budget: reading pauses
+                    // and TCP pushes back on the server.
+                    let permits = self.shared.permits(payload.len());
+                    match self.shared.message_budget.acquire_many(permits).await {
+                        Ok(permit) => permit.forget(),
+                        Err(_) => return Ending::Abandoned,
+                    }
+                }
                 if self.events.send(event).await.is_err() {
                     return Ending::Abandoned;
                 }
@@ -885,7 +1065,7 @@ fn on_data(
                 } else {
                     FrameKind::Binary
                 },
-                len: 0,
+                data: Vec::new(),
                 utf8: Utf8Validator::default(),
                 compressed: start.is_some_and(|s| s.compressed),
                 // fastwebsockets already checked an unfragmented, uncompressed text frame.
@@ -903,7 +1083,7 @@ fn on_data(
     }
     Ok(Some(Event::Message {
         kind: partial.kind,
-        len: partial.len,
+        payload: partial.data,
     }))
 }
 
@@ -923,8 +1103,7 @@ impl Partial {
     ) -> Result<(), Ending> {
         let check_text = self.kind == FrameKind::Text && !self.utf8_checked;
         let mut take = |bytes: &[u8]| {
-            self.len += bytes.len();
-            if self.len > max_message_size {
+            if self.data.len() + bytes.len() > max_message_size {
                 return Err(Ending::protocol(
                     format!("message larger than max_message_size ({max_message_size} bytes)"),
                     1009,
@@ -933,6 +1112,7 @@ impl Partial {
             if check_text {
                 self.utf8.feed(bytes).map_err(|_| invalid_utf8())?;
             }
+            self.data.extend_from_slice(bytes);
             Ok(())
         };
         match (self.compressed, inflater) {

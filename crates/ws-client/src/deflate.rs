@@ -154,8 +154,8 @@ impl Deflater {
     }
 }
 
-/// Decompresses the messages the server sends, without keeping them: only their
-/// size and (for text) UTF-8 validity matter to a pushing client.
+/// Decompresses the messages the server sends, piece by piece through a scratch
+/// buffer, so the caller checks the size limit before keeping each piece.
 pub(crate) struct Inflater {
     decompress: Decompress,
     reset_each: bool,

@@ -21,11 +21,8 @@ pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
 /// Largest close reason we send: 125 bytes minus the 2-byte code.
 pub(crate) const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 
-/// Encodes one final (FIN) client frame into `buf`, replacing its contents;
-/// `compressed` sets RSV1, permessage-deflate's mark of a compressed message.
-///
-/// The payload is copied and masked inside `buf` with a fresh random key
-/// (RFC 6455 section 5.3), so the caller's bytes stay intact for a resend.
+/// Encodes one final (FIN) client frame into `buf`, replacing its contents
+/// (see [`append_client_frame`]).
 pub(crate) fn encode_client_frame(
     buf: &mut Vec<u8>,
     opcode: OpCode,
@@ -33,6 +30,21 @@ pub(crate) fn encode_client_frame(
     payload: &[u8],
 ) {
     buf.clear();
+    append_client_frame(buf, opcode, compressed, payload);
+}
+
+/// Appends one final (FIN) client frame to `buf`, so that a batch of frames
+/// goes out in one write; `compressed` sets RSV1, permessage-deflate's mark of
+/// a compressed message.
+///
+/// The payload is copied and masked inside `buf` with a fresh random key
+/// (RFC 6455 section 5.3), so the caller's bytes stay intact for a resend.
+pub(crate) fn append_client_frame(
+    buf: &mut Vec<u8>,
+    opcode: OpCode,
+    compressed: bool,
+    payload: &[u8],
+) {
     let len = payload.len();
     buf.reserve(14 + len);
     buf.push(0x80 | if compressed { 0x40 } else { 0 } | opcode as u8);

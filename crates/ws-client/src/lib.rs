@@ -29,6 +29,9 @@
 //!   frames, invalid UTF-8, bad close codes, garbage) ends the connection with
 //!   [`Event::Failed`]`(`[`WsError::Protocol`]`)`; memory stays bounded by
 //!   [`ConnectOptions::max_message_size`].
+//! * **Confirmed delivery** ([`Delivery`]): batches written with a Ping carrying the
+//!   last sequence number in one write, Pongs reported as confirmations, and the
+//!   unconfirmed payloads handed back after a drop to be sent again.
 //! * **Payloads are never modified**: [`Connection::send`] takes `&[u8]` and
 //!   masks a copy, so a message can be resent after a reconnect.
 //!
@@ -83,7 +86,9 @@
 //!                 println!("confirmed up to {payload:?}");
 //!                 break;
 //!             }
-//!             Some(Event::Message { kind, len }) => println!("server sent {kind:?} ({len} bytes)"),
+//!             Some(Event::Message { kind, payload }) => {
+//!                 println!("server sent {kind:?} ({} bytes)", payload.len())
+//!             }
 //!             Some(Event::Closed { code, reason }) => {
 //!                 println!("server closed: {code:?} {reason}");
 //!                 return Ok(());
@@ -110,6 +115,7 @@
 
 mod connection;
 mod deflate;
+mod delivery;
 mod error;
 mod frame;
 mod handshake;
@@ -119,6 +125,7 @@ mod rsv;
 mod url;
 
 pub use connection::{Connection, Event, SentBytes};
+pub use delivery::{Confirm, Delivery, DeliveryEvent, Written};
 pub use error::{ConnectError, Phase, WsError};
 pub use handshake::{check_header, connect};
 pub use options::{check_server_name, Compression, ConnectOptions, FrameKind, KeepAlive};

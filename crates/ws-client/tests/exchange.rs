@@ -49,7 +49,7 @@ async fn text_and_binary_frames_arrive_intact() {
 }
 
 #[tokio::test]
-async fn server_messages_are_reported_with_kind_and_length() {
+async fn server_messages_are_reported_with_kind_and_payload() {
     let mut server = WsServer::start().await;
     let mut conn = connect(&server.url("/"), &test_options()).await.unwrap();
     let mut ws = server.accept().await;
@@ -96,14 +96,21 @@ async fn server_messages_are_reported_with_kind_and_length() {
     .unwrap();
 
     let expected = [
-        (FrameKind::Text, 5),
-        (FrameKind::Binary, 65_536),
-        (FrameKind::Text, 6),
+        (FrameKind::Text, b"ack 1".to_vec()),
+        (FrameKind::Binary, vec![0; 65_536]),
+        // The fragments joined: "ab" + the euro sign split across two frames + "!".
+        (FrameKind::Text, "ab\u{20ac}!".as_bytes().to_vec()),
     ];
-    for (kind, len) in expected {
+    for (kind, payload) in expected {
         match next_event(&mut conn).await {
-            Some(Event::Message { kind: k, len: l }) => assert_eq!((k, l), (kind, len)),
-            other => panic!("expected a {kind:?} message of {len} bytes, got {other:?}"),
+            Some(Event::Message {
+                kind: k,
+                payload: p,
+            }) => assert_eq!((k, p), (kind, payload)),
+            other => panic!(
+                "expected a {kind:?} message of {} bytes, got {other:?}",
+                payload.len()
+            ),
         }
     }
     // The Ping in the middle was answered.
@@ -182,8 +189,8 @@ async fn server_close_is_answered_and_reported() {
         next_event(&mut conn).await,
         Some(Event::Message {
             kind: FrameKind::Text,
-            len: 10
-        })
+            payload,
+        }) if payload == b"last words"
     ));
     match next_event(&mut conn).await {
         Some(Event::Closed { code, reason }) => {
@@ -397,10 +404,10 @@ async fn next_event_is_cancel_safe_in_select() {
         while seen < COUNT {
             tokio::select! {
                 event = conn.next_event() => match event {
-                    Some(Event::Message { len, .. }) => {
-                        assert_eq!(len, 1 + seen % 300, "in order, none skipped");
+                    Some(Event::Message { payload, .. }) => {
+                        assert_eq!(payload.len(), 1 + seen % 300, "in order, none skipped");
                         seen += 1;
-                        total_len += len;
+                        total_len += payload.len();
                     }
                     other => panic!("unexpected {other:?}"),
                 },
@@ -505,12 +512,54 @@ async fn echoing_server_under_load_does_not_stall_sends() {
     let mut echoed = 0;
     while echoed < COUNT {
         match next_event(&mut conn).await {
-            Some(Event::Message { len, .. }) => {
-                assert_eq!(len, message.len());
+            Some(Event::Message { payload, .. }) => {
+                assert!(payload == message, "the echo is what was sent");
                 echoed += 1;
             }
             Some(Event::Pong(_)) => {}
             other => panic!("unexpected {other:?} after {echoed} echoes"),
         }
     }
+}
+
+/// Payloads waiting for the caller are bounded (16 × `max_message_size`): past that the
+/// reader stops reading, so a Ping behind them is answered only once the caller takes
+/// the messages.
+#[tokio::test]
+async fn messages_not_taken_pause_the_reader_at_the_byte_budget() {
+    let server = RawServer::start().await;
+    let url = server.url("/");
+    let mut options = test_options();
+    options.max_message_size = 1000;
+    let client = tokio::spawn(async move { connect(&url, &options).await.unwrap() });
+    let (mut stream, _) = server.accept_ws().await;
+    let mut conn = within("connect", client).await.unwrap();
+    // 40 messages of 1000 bytes (the budget holds 16), then a Ping.
+    for i in 0..40u8 {
+        tokio::io::AsyncWriteExt::write_all(&mut stream, &server_frame(0x82, &[i; 1000]))
+            .await
+            .unwrap();
+    }
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &server_frame(0x89, b"late"))
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        read_client_frame(&mut stream),
+    )
+    .await;
+    assert!(
+        early.is_err(),
+        "the Pong came before the caller took any message: {early:?}"
+    );
+    for i in 0..40u8 {
+        match next_event(&mut conn).await {
+            Some(Event::Message { payload, .. }) => assert_eq!(payload, vec![i; 1000]),
+            other => panic!("expected message {i}, got {other:?}"),
+        }
+    }
+    let pong = within("the Pong", read_client_frame(&mut stream))
+        .await
+        .unwrap();
+    assert_eq!((pong.opcode, pong.payload.as_slice()), (0xA, &b"late"[..]));
 }

@@ -232,8 +232,8 @@ async fn frame_sent_together_with_the_101_is_not_lost() {
         next_event(&mut conn).await,
         Some(Event::Message {
             kind: FrameKind::Text,
-            len: 7
-        })
+            payload,
+        }) if payload == b"welcome"
     ));
     assert!(matches!(
         next_event(&mut conn).await,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_disk;
+pub mod bench_raw;
 pub mod check;
 pub mod demo;
 pub mod encode;

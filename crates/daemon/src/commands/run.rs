@@ -195,4 +195,14 @@ pub(crate) fn log_final_counts(uplink: &tagwire_pipeline::Uplink) {
         uplink.config().name,
         crate::metrics_render::final_counts(uplink)
     );
+    if let Some(l) = uplink.write_latency() {
+        info!(
+            "write latency uplink={} p50={}ms p99={}ms max={}ms (report to first write, {} messages)",
+            uplink.config().name,
+            l.p50_ms,
+            l.p99_ms,
+            l.max_ms,
+            l.count
+        );
+    }
 }

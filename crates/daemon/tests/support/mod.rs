@@ -495,7 +495,8 @@ pub fn free_port() -> u16 {
 }
 
 /// Reads the first line `tagwire sink` prints on stderr (byte by byte, so that nothing
-/// after it is buffered away) and returns the `ws://` (or `wss://`) address it names.
+/// after it is buffered away) and returns the `ws://` (or, with TLS, `wss://`) address
+/// it names.
 pub fn sink_url(stderr: &mut impl std::io::Read) -> String {
     let mut first = Vec::new();
     let mut byte = [0u8];
