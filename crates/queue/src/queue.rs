@@ -2,28 +2,38 @@
 //! decides which thread runs an operation.
 //!
 //! A memory-only queue runs every operation inline, in the caller's task: a few pointer
-//! moves under a lock that no one holds across I/O. With a disk cache, operations that
-//! may touch the disk (`open`, `push`, `take_batch`, `confirm`, `sync`,
-//! `close_for_shutdown`) run on tokio's blocking pool (`spawn_blocking`), which every
-//! runtime flavour has; the caller's task just awaits. Nothing here uses
-//! `block_in_place`, which panics on a current-thread runtime.
+//! moves under a lock that no one holds across I/O.
 //!
-//! Why `spawn_blocking` and not a dedicated I/O thread per queue: measured with
-//! `benches/benches/queue_io.rs`. An empty hand-off is cheaper to a dedicated thread
-//! (about 7 µs against 36 µs on the shared development machine), but with the real disk
-//! work of a message (append, read back, pop) dispatched both ways in the same run the
-//! blocking pool was faster (about 0.6-0.7 ms against 1.5 ms per message), and it needs
-//! no thread to start, name and stop per queue. A panic in the disk code surfaces in
-//! the caller as it would inline.
+//! With a disk cache, only what needs the disk leaves the caller's task:
 //!
-//! Operations that never touch the disk (`rewind`, the counts) stay synchronous. They
-//! take the same lock, so with a disk cache they may wait for an I/O operation in
-//! progress; that wait is bounded by one disk operation.
+//! * **`push` is a group commit.** A push joins a list of pending messages; if no
+//!   writer is running, it starts one on tokio's blocking pool. The writer takes every
+//!   pending message at once, applies the queue's policy to each in order, writes the
+//!   disk cache's share of them with **one** `write` (and one `fdatasync` under
+//!   `sync = "always"`), then completes each push with its outcome, and goes round
+//!   again while pushes arrived meanwhile. So pushes that arrive while a write is
+//!   running cost one hand-off and one write per batch, not per message, and each push
+//!   still returns only once its message is in the kernel's hands.
+//! * **`confirm` and `rewind` touch no disk**: a confirmation only moves the log's
+//!   index; deleting the segment files it emptied and writing `head` is done by the
+//!   writer's next batch or the timer ([`MessageQueue::sync`]), within about a second.
+//! * **`take_batch`** runs inline while the messages it takes are in memory, and on
+//!   the blocking pool only to read messages held on disk alone.
+//! * `open`, `sync` and `close_for_shutdown` run on the blocking pool.
+//!
+//! The blocking pool (`spawn_blocking`) rather than a dedicated thread per queue:
+//! every runtime flavour has one, nothing needs starting or stopping per queue, and
+//! with group commit the hand-offs are per batch. Nothing here uses
+//! `block_in_place`, which panics on a current-thread runtime. A panic in the disk
+//! code surfaces in the pushes waiting for it.
+//!
+//! Inline operations take the same lock as the writer, so with a disk cache they may
+//! wait for a batch being written; that wait is bounded by one write.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
 use crate::core::Core;
 use crate::disk_log::{DiskLogError, Recovery};
@@ -61,6 +71,16 @@ struct Shared {
     core: Mutex<Core>,
     /// Woken when a message is pushed.
     ready: Notify,
+    /// Pushes waiting for the disk writer (group commit).
+    pending: Mutex<Pending>,
+}
+
+/// Messages pushed to a disk-cached queue and not yet handled by the writer.
+#[derive(Debug, Default)]
+struct Pending {
+    messages: Vec<(Bytes, u64, oneshot::Sender<PushOutcome>)>,
+    /// A writer is running on the blocking pool and will take these.
+    writing: bool,
 }
 
 impl Shared {
@@ -68,6 +88,79 @@ impl Shared {
         // A panic while holding this lock can only come from a bug in this crate; the
         // data stays consistent between statements, so keep going rather than cascade.
         self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The group-commit writer, on a blocking thread: handles pending pushes batch by
+    /// batch until none are left.
+    ///
+    /// It lets go of the queue before completing the last batch's pushes, so that a
+    /// caller that drops the queue after its push returned really closes the disk log
+    /// (a restart may open the same directory right after).
+    fn write_pending(this: Arc<Self>) {
+        /// Holds the queue while batches remain. If the disk code panics, lets the next
+        /// push start a new writer, and fails the pushes already waiting (their senders
+        /// are dropped) instead of leaving them waiting for ever.
+        struct Writer(Option<Arc<Shared>>);
+        impl Drop for Writer {
+            fn drop(&mut self) {
+                if let (true, Some(shared)) = (std::thread::panicking(), &self.0) {
+                    let mut pending = shared.pending();
+                    pending.writing = false;
+                    pending.messages.clear();
+                }
+            }
+        }
+        let mut writer = Writer(Some(this));
+        let mut messages = std::mem::take(&mut writer.0.as_ref().expect("set").pending().messages);
+        loop {
+            let shared = writer.0.as_ref().expect("held until the last batch");
+            let (batch, senders): (Vec<_>, Vec<_>) = messages
+                .into_iter()
+                .map(|(payload, timestamp_ms, tx)| ((payload, timestamp_ms), tx))
+                .unzip();
+            let outcomes = {
+                let mut core = shared.lock();
+                // Already on a blocking thread: do the disk work confirmations left.
+                if core.removals_pending() {
+                    core.flush_removals();
+                }
+                let outcomes = core.push_batch(batch);
+                debug_assert!(
+                    core.counters_match(),
+                    "queue counters out of step: {core:#?}"
+                );
+                outcomes
+            };
+            if outcomes
+                .iter()
+                .any(|o| matches!(o, PushOutcome::Queued { .. }))
+            {
+                shared.ready.notify_one();
+            }
+            let more = {
+                let mut pending = shared.pending();
+                let more = std::mem::take(&mut pending.messages);
+                pending.writing = !more.is_empty();
+                more
+            };
+            let last = more.is_empty();
+            if last {
+                writer.0 = None;
+            }
+            for (tx, outcome) in senders.into_iter().zip(outcomes) {
+                // A push whose future was dropped no longer listens; its message is
+                // queued all the same, as documented.
+                let _ = tx.send(outcome);
+            }
+            if last {
+                return;
+            }
+            messages = more;
+        }
     }
 }
 
@@ -103,6 +196,7 @@ impl MessageQueue {
             shared: Arc::new(Shared {
                 core: Mutex::new(core),
                 ready: Notify::new(),
+                pending: Mutex::new(Pending::default()),
             }),
         }
     }
@@ -115,19 +209,16 @@ impl MessageQueue {
     /// Runs `op` on the state: inline without a disk cache, on the blocking pool with
     /// one. Checks the counters afterwards in debug builds.
     async fn run<T: Send + 'static>(&self, op: impl FnOnce(&mut Core) -> T + Send + 'static) -> T {
-        fn checked<T>(core: &mut Core, op: impl FnOnce(&mut Core) -> T) -> T {
-            let out = op(core);
-            debug_assert!(
-                core.counters_match(),
-                "queue counters out of step: {core:#?}"
-            );
-            out
-        }
         if self.limits.disk.is_none() {
-            return checked(&mut self.shared.lock(), op);
+            return self.inline(op);
         }
         let shared = Arc::clone(&self.shared);
         blocking(move || checked(&mut shared.lock(), op)).await
+    }
+
+    /// Runs `op` on the state in the caller's task (it must not touch the disk).
+    fn inline<T>(&self, op: impl FnOnce(&mut Core) -> T) -> T {
+        checked(&mut self.shared.lock(), op)
     }
 
     fn read<T>(&self, op: impl FnOnce(&Core) -> T) -> T {
@@ -139,12 +230,37 @@ impl MessageQueue {
     /// disk is full or failing, in which case it is kept in memory.
     ///
     /// If this future is dropped before it completes, the push may still happen.
+    ///
+    /// With a disk cache, pushes that arrive while the previous batch is being written
+    /// are written together (group commit, see the [module docs](self)); each returns
+    /// when its batch is in the kernel's hands (synced, under
+    /// [`SyncPolicy::Always`](crate::SyncPolicy::Always)).
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
-        let outcome = self.run(move |core| core.push(payload, timestamp_ms)).await;
-        if matches!(outcome, PushOutcome::Queued { .. }) {
-            self.shared.ready.notify_one();
+        if self.limits.disk.is_none() {
+            let outcome = self.inline(move |core| {
+                let mut outcomes = core.push_batch(vec![(payload, timestamp_ms)]);
+                outcomes.pop().expect("one outcome per message")
+            });
+            if matches!(outcome, PushOutcome::Queued { .. }) {
+                self.shared.ready.notify_one();
+            }
+            return outcome;
         }
-        outcome
+        let (tx, rx) = oneshot::channel();
+        let start_writer = {
+            let mut pending = self.shared.pending();
+            pending.messages.push((payload, timestamp_ms, tx));
+            !std::mem::replace(&mut pending.writing, true)
+        };
+        if start_writer {
+            let shared = Arc::clone(&self.shared);
+            // Not awaited: the pushes wait for their own outcomes.
+            drop(tokio::task::spawn_blocking(move || Shared::write_pending(shared)));
+        }
+        match rx.await {
+            Ok(outcome) => outcome,
+            Err(_) => panic!("the disk cache writer panicked before handling this message"),
+        }
     }
 
     /// Takes up to `max_messages` / about `max_bytes` waiting messages and marks them in
@@ -155,24 +271,36 @@ impl MessageQueue {
     ///
     /// Not cancel-safe: if this future is dropped, the messages it took stay in flight
     /// until the next [`rewind`](Self::rewind).
+    ///
+    /// Runs in the caller's task while the messages are in memory; reads messages held
+    /// only on disk on the blocking pool.
     pub async fn take_batch(&self, max_messages: usize, max_bytes: usize) -> Vec<Message> {
-        self.run(move |core| core.take_batch(max_messages, max_bytes))
-            .await
+        let from_memory = self.inline(|core| {
+            let batch = core.take_batch(max_messages, max_bytes, false);
+            (!batch.is_empty() || !core.next_waiting_on_disk_only()).then_some(batch)
+        });
+        match from_memory {
+            Some(batch) => batch,
+            None => {
+                self.run(move |core| core.take_batch(max_messages, max_bytes, true))
+                    .await
+            }
+        }
     }
 
     /// Removes every in-flight message with `seq <= up_to`: the server has read them.
     /// Returns how many messages and bytes were confirmed.
+    ///
+    /// Touches no disk: deleting emptied segment files and writing the removal
+    /// position is left to the next batch of pushes or to [`sync`](Self::sync).
     pub async fn confirm(&self, up_to: u64) -> (u64, u64) {
-        self.run(move |core| core.confirm(up_to)).await
+        self.inline(|core| core.confirm(up_to))
     }
 
     /// Moves every in-flight message back to waiting (after a connection was lost) and
     /// returns how many will be sent again. Touches no disk.
     pub fn rewind(&self) -> usize {
-        let mut core = self.shared.lock();
-        let n = core.rewind();
-        debug_assert!(core.counters_match());
-        n
+        self.inline(Core::rewind)
     }
 
     /// Sequence number of the newest in-flight message, if any.
@@ -220,6 +348,16 @@ impl MessageQueue {
     pub async fn wait_ready(&self) {
         self.shared.ready.notified().await;
     }
+}
+
+/// Runs `op` on the state, then checks the counters in debug builds.
+fn checked<T>(core: &mut Core, op: impl FnOnce(&mut Core) -> T) -> T {
+    let out = op(core);
+    debug_assert!(
+        core.counters_match(),
+        "queue counters out of step: {core:#?}"
+    );
+    out
 }
 
 /// Runs blocking disk work on tokio's blocking pool and hands back its result (or its
