@@ -832,6 +832,12 @@ impl Core {
             && (self.disk.is_some() || on_disk == 0)
     }
 
+    /// Test access: batches written to the disk log since it was opened.
+    #[cfg(test)]
+    pub(crate) fn disk_commits(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |d| d.log.commits())
+    }
+
     /// Test access: whether each entry is in the disk log, oldest first.
     #[cfg(test)]
     pub(crate) fn on_disk_flags(&self) -> Vec<bool> {

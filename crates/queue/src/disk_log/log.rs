@@ -197,6 +197,8 @@ pub struct DiskLog {
     dir_identity: Option<(u64, u64)>,
     /// Set by [`DiskLog::abandon`]: dropping touches no file.
     abandoned: bool,
+    /// Batches written by [`DiskLog::commit`] since `open`.
+    commits: u64,
 }
 
 impl DiskLog {
@@ -322,6 +324,7 @@ impl DiskLog {
             retired: Vec::new(),
             dir_identity: None,
             abandoned: false,
+            commits: 0,
         };
         let mut log = log;
         log.dir_identity = identity(&log.dir);
@@ -364,7 +367,10 @@ impl DiskLog {
             self.commit()?;
             self.start_segment()?;
         }
-        let tail = self.segments.back_mut().expect("start_segment leaves a tail");
+        let tail = self
+            .segments
+            .back_mut()
+            .expect("start_segment leaves a tail");
         let start = tail.end;
         if self.staged == 0 {
             self.staged_start = start;
@@ -394,6 +400,12 @@ impl DiskLog {
         }
     }
 
+    /// Batches of records written (one `write` each) since the log was opened: with
+    /// [`len`](Self::len) of what was appended, how well appends are grouped.
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+
     /// Records staged and not yet committed.
     pub fn staged(&self) -> u64 {
         self.staged
@@ -418,6 +430,7 @@ impl DiskLog {
             return Err(DiskLogError::io(path, "write", e));
         }
         self.data_unsynced = true;
+        self.commits += 1;
         let sync_now = match self.sync {
             SyncPolicy::Always => true,
             SyncPolicy::Interval(every) => self.last_sync.elapsed() >= every,
@@ -440,7 +453,10 @@ impl DiskLog {
     /// written off the segment.
     fn undo_staged(&mut self) {
         let start = self.staged_start;
-        let tail = self.segments.back_mut().expect("staged records have a tail");
+        let tail = self
+            .segments
+            .back_mut()
+            .expect("staged records have a tail");
         let live_before = tail.live_bytes();
         // Staged records are the newest; some may already have been removed from the
         // front (a drop to make room), so count what is really left of them.
