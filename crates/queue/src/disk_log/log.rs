@@ -537,7 +537,20 @@ impl DiskLog {
                     Some(&next) => u64::from(next),
                     None => seg.end,
                 };
-                read_span(&mut self.reader, seg, span_start, span_end, &mut span)?;
+                // The segment being written is read through its own handle: no second
+                // open, and still readable if its name was deleted.
+                let writer = match (&self.writer, self.segments.back()) {
+                    (Some(w), Some(tail)) if tail.id == seg.id => Some(w),
+                    _ => None,
+                };
+                read_span(
+                    &mut self.reader,
+                    writer,
+                    seg,
+                    span_start,
+                    span_end,
+                    &mut span,
+                )?;
                 for i in index..to {
                     let offset = u64::from(seg.offsets[i]);
                     let at = (offset - span_start) as usize;
@@ -665,12 +678,12 @@ impl DiskLog {
         if let (Some(writer), Some(tail)) = (&self.writer, self.segments.back()) {
             use std::os::unix::fs::MetadataExt;
             let open = writer.metadata().ok()?;
-            if open.nlink() == 0 {
-                return Some("the segment file being written was deleted");
-            }
             match fs::metadata(&tail.path) {
-                Ok(m) if (m.dev(), m.ino()) == (open.dev(), open.ino()) => {}
-                _ => return Some("the segment file being written was replaced"),
+                Ok(m) if (m.dev(), m.ino()) != (open.dev(), open.ino()) => {
+                    return Some("the segment file being written was replaced")
+                }
+                Ok(_) if open.nlink() > 0 => {}
+                _ => return Some("the segment file being written was deleted"),
             }
         }
         None
@@ -837,6 +850,7 @@ impl DiskLog {
         let path = segment_path(&self.dir, id);
         let file = OpenOptions::new()
             .append(true)
+            .read(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| DiskLogError::io(&path, "create segment", e))?;
@@ -1045,26 +1059,34 @@ fn recover_segment(
     }))
 }
 
-/// Reads `start..end` of `seg` into `buf`, reusing the cached read handle.
+/// Reads `start..end` of `seg` into `buf`: through `writer` (the segment's append
+/// handle, opened for reading too) when given, else through the cached read handle.
 fn read_span(
     reader: &mut Option<(u64, File)>,
+    writer: Option<&File>,
     seg: &Segment,
     start: u64,
     end: u64,
     buf: &mut Vec<u8>,
 ) -> Result<(), DiskLogError> {
     let io_error = |e| DiskLogError::io(&seg.path, "read segment", e);
-    if reader.as_ref().is_none_or(|(id, _)| *id != seg.id) {
-        *reader = None;
-        *reader = Some((seg.id, File::open(&seg.path).map_err(io_error)?));
-    }
-    let (_, file) = reader.as_mut().expect("set above");
     // `end` comes from the index built while scanning or appending, never from a
     // header read now, so the allocation is at most the segment's size.
     buf.clear();
     buf.resize((end - start) as usize, 0);
-    file.seek(SeekFrom::Start(start)).map_err(io_error)?;
-    file.read_exact(buf).map_err(|e| {
+    let result = match writer {
+        Some(file) => read_at(file, start, buf),
+        None => {
+            if reader.as_ref().is_none_or(|(id, _)| *id != seg.id) {
+                *reader = None;
+                *reader = Some((seg.id, File::open(&seg.path).map_err(io_error)?));
+            }
+            let (_, file) = reader.as_mut().expect("set above");
+            file.seek(SeekFrom::Start(start))
+                .and_then(|_| file.read_exact(buf))
+        }
+    };
+    result.map_err(|e| {
         if e.kind() == ErrorKind::UnexpectedEof {
             DiskLogError::Corrupt {
                 path: seg.path.clone(),
@@ -1075,6 +1097,21 @@ fn read_span(
             io_error(e)
         }
     })
+}
+
+/// Reads exactly `buf.len()` bytes at `offset` of `file` (`pread` on Unix).
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
+    }
 }
 
 /// Device and inode of `dir` (Unix), `None` when it cannot be read.
