@@ -174,7 +174,6 @@ impl Core {
     }
 
     /// Queues `payload`, applying the full-queue policy.
-    #[cfg(test)]
     pub(crate) fn push(&mut self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
         self.push_batch(vec![(payload, timestamp_ms)])
             .pop()

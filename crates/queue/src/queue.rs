@@ -237,10 +237,7 @@ impl MessageQueue {
     /// [`SyncPolicy::Always`](crate::SyncPolicy::Always)).
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
         if self.limits.disk.is_none() {
-            let outcome = self.inline(move |core| {
-                let mut outcomes = core.push_batch(vec![(payload, timestamp_ms)]);
-                outcomes.pop().expect("one outcome per message")
-            });
+            let outcome = self.inline(move |core| core.push(payload, timestamp_ms));
             if matches!(outcome, PushOutcome::Queued { .. }) {
                 self.shared.ready.notify_one();
             }

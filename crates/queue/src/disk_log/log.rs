@@ -666,9 +666,7 @@ impl DiskLog {
     /// with every record it still needs. Costs one or two `stat` calls: call it from a
     /// timer.
     pub fn check_location(&self) -> Option<&'static str> {
-        let Some(known) = self.dir_identity else {
-            return None;
-        };
+        let known = self.dir_identity?;
         match identity(&self.dir) {
             None => return Some("the cache directory was deleted"),
             Some(now) if now != known => return Some("the cache directory was replaced"),
