@@ -6,26 +6,19 @@
 //!
 //! With a disk cache, only what needs the disk leaves the caller's task:
 //!
-//! * **`push` is a group commit.** A push joins a list of pending messages; if no
-//!   writer is running, it starts one on tokio's blocking pool. The writer takes every
-//!   pending message at once, applies the queue's policy to each in order, writes the
-//!   disk cache's share of them with **one** `write` (and one `fdatasync` under
-//!   `sync = "always"`), then completes each push with its outcome, and goes round
-//!   again while pushes arrived meanwhile. So pushes that arrive while a write is
-//!   running cost one hand-off and one write per batch, not per message, and each push
-//!   still returns only once its message is in the kernel's hands.
+//! * **`push` is a group commit** on the queue's writer thread ([`crate::writer`]):
+//!   pushes that arrive while a batch is being written are written together, with
+//!   **one** `write` (and one `fdatasync` under `sync = "always"`) and one wake-up per
+//!   batch; each push still returns only once its message is in the kernel's hands.
 //! * **`confirm` and `rewind` touch no disk**: a confirmation only moves the log's
 //!   index; deleting the segment files it emptied and writing `head` is done by the
 //!   writer's next batch or the timer ([`MessageQueue::sync`]), within about a second.
 //! * **`take_batch`** runs inline while the messages it takes are in memory, and on
-//!   the blocking pool only to read messages held on disk alone.
-//! * `open`, `sync` and `close_for_shutdown` run on the blocking pool.
-//!
-//! The blocking pool (`spawn_blocking`) rather than a dedicated thread per queue:
-//! every runtime flavour has one, nothing needs starting or stopping per queue, and
-//! with group commit the hand-offs are per batch. Nothing here uses
-//! `block_in_place`, which panics on a current-thread runtime. A panic in the disk
-//! code surfaces in the pushes waiting for it.
+//!   tokio's blocking pool only to read messages held on disk alone.
+//! * `open`, `sync` and `close_for_shutdown` run on the blocking pool
+//!   (`spawn_blocking`, which every runtime flavour has). Nothing here uses
+//!   `block_in_place`, which panics on a current-thread runtime. A panic in the disk
+//!   code surfaces in the callers waiting for it.
 //!
 //! Inline operations take the same lock as the writer, so with a disk cache they may
 //! wait for a batch being written; that wait is bounded by one write.
@@ -33,11 +26,12 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use crate::core::Core;
 use crate::disk_log::{DiskLogError, Recovery};
 use crate::limits::QueueLimits;
+use crate::writer::Writer;
 
 /// One encoded message, ready to be written as a WebSocket data frame.
 #[derive(Clone, Debug)]
@@ -66,21 +60,12 @@ pub enum PushOutcome {
     TooLarge,
 }
 
+/// The queue's state and what wakes its consumer, shared with the disk writer thread.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     core: Mutex<Core>,
     /// Woken when a message is pushed.
     ready: Notify,
-    /// Pushes waiting for the disk writer (group commit).
-    pending: Mutex<Pending>,
-}
-
-/// Messages pushed to a disk-cached queue and not yet handled by the writer.
-#[derive(Debug, Default)]
-struct Pending {
-    messages: Vec<(Bytes, u64, oneshot::Sender<PushOutcome>)>,
-    /// A writer is running on the blocking pool and will take these.
-    writing: bool,
 }
 
 impl Shared {
@@ -90,77 +75,23 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The group-commit writer, on a blocking thread: handles pending pushes batch by
-    /// batch until none are left.
-    ///
-    /// It lets go of the queue before completing the last batch's pushes, so that a
-    /// caller that drops the queue after its push returned really closes the disk log
-    /// (a restart may open the same directory right after).
-    fn write_pending(this: Arc<Self>) {
-        /// Holds the queue while batches remain. If the disk code panics, lets the next
-        /// push start a new writer, and fails the pushes already waiting (their senders
-        /// are dropped) instead of leaving them waiting for ever.
-        struct Writer(Option<Arc<Shared>>);
-        impl Drop for Writer {
-            fn drop(&mut self) {
-                if let (true, Some(shared)) = (std::thread::panicking(), &self.0) {
-                    let mut pending = shared.pending();
-                    pending.writing = false;
-                    pending.messages.clear();
-                }
+    /// Queues a batch of pushed messages (on the writer thread): does the disk work
+    /// confirmations left, writes the batch with one write, wakes the consumer.
+    pub(crate) fn write_batch(&self, batch: Vec<(Bytes, u64)>) -> Vec<PushOutcome> {
+        let outcomes = {
+            let mut core = self.lock();
+            if core.removals_pending() {
+                core.flush_removals();
             }
+            checked(&mut core, |core| core.push_batch(batch))
+        };
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, PushOutcome::Queued { .. }))
+        {
+            self.ready.notify_one();
         }
-        let mut writer = Writer(Some(this));
-        let mut messages = std::mem::take(&mut writer.0.as_ref().expect("set").pending().messages);
-        loop {
-            let shared = writer.0.as_ref().expect("held until the last batch");
-            let (batch, senders): (Vec<_>, Vec<_>) = messages
-                .into_iter()
-                .map(|(payload, timestamp_ms, tx)| ((payload, timestamp_ms), tx))
-                .unzip();
-            let outcomes = {
-                let mut core = shared.lock();
-                // Already on a blocking thread: do the disk work confirmations left.
-                if core.removals_pending() {
-                    core.flush_removals();
-                }
-                let outcomes = core.push_batch(batch);
-                debug_assert!(
-                    core.counters_match(),
-                    "queue counters out of step: {core:#?}"
-                );
-                outcomes
-            };
-            if outcomes
-                .iter()
-                .any(|o| matches!(o, PushOutcome::Queued { .. }))
-            {
-                shared.ready.notify_one();
-            }
-            let more = {
-                let mut pending = shared.pending();
-                let more = std::mem::take(&mut pending.messages);
-                pending.writing = !more.is_empty();
-                more
-            };
-            let last = more.is_empty();
-            if last {
-                writer.0 = None;
-            }
-            for (tx, outcome) in senders.into_iter().zip(outcomes) {
-                // A push whose future was dropped no longer listens; its message is
-                // queued all the same, as documented.
-                let _ = tx.send(outcome);
-            }
-            if last {
-                return;
-            }
-            messages = more;
-        }
+        outcomes
     }
 }
 
@@ -170,6 +101,8 @@ impl Shared {
 pub struct MessageQueue {
     shared: Arc<Shared>,
     limits: QueueLimits,
+    /// The disk cache's writer thread (group commit); `None` for a memory-only queue.
+    writer: Option<Writer>,
 }
 
 impl MessageQueue {
@@ -191,13 +124,19 @@ impl MessageQueue {
     }
 
     fn from_core(core: Core) -> Self {
+        let limits = core.limits().clone();
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            ready: Notify::new(),
+        });
+        let writer = limits
+            .disk
+            .is_some()
+            .then(|| Writer::new(Arc::downgrade(&shared)));
         Self {
-            limits: core.limits().clone(),
-            shared: Arc::new(Shared {
-                core: Mutex::new(core),
-                ready: Notify::new(),
-                pending: Mutex::new(Pending::default()),
-            }),
+            limits,
+            shared,
+            writer,
         }
     }
 
@@ -236,29 +175,16 @@ impl MessageQueue {
     /// when its batch is in the kernel's hands (synced, under
     /// [`SyncPolicy::Always`](crate::SyncPolicy::Always)).
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
-        if self.limits.disk.is_none() {
+        let Some(writer) = &self.writer else {
             let outcome = self.inline(move |core| core.push(payload, timestamp_ms));
             if matches!(outcome, PushOutcome::Queued { .. }) {
                 self.shared.ready.notify_one();
             }
             return outcome;
-        }
-        let (tx, rx) = oneshot::channel();
-        let start_writer = {
-            let mut pending = self.shared.pending();
-            pending.messages.push((payload, timestamp_ms, tx));
-            !std::mem::replace(&mut pending.writing, true)
         };
-        if start_writer {
-            let shared = Arc::clone(&self.shared);
-            // Not awaited: the pushes wait for their own outcomes.
-            drop(tokio::task::spawn_blocking(move || {
-                Shared::write_pending(shared)
-            }));
-        }
-        match rx.await {
+        match writer.submit(payload, timestamp_ms).await {
             Ok(outcome) => outcome,
-            Err(_) => panic!("the disk cache writer panicked before handling this message"),
+            Err(_) => panic!("the disk cache writer failed before handling this message"),
         }
     }
 
