@@ -541,26 +541,10 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_full_disk_falls_back_to_memory_and_the_disk_is_used_again_when_space_frees() {
-        use std::process::Command;
-        let base = tempfile::tempdir().unwrap();
-        let mount = base.path().join("small");
-        std::fs::create_dir(&mount).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-            .arg(&mount)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            eprintln!("SKIPPED: cannot mount a small tmpfs (needs root)");
+        let Some(small) = SmallFs::mount() else {
             return;
-        }
-        struct Unmount(std::path::PathBuf);
-        impl Drop for Unmount {
-            fn drop(&mut self) {
-                let _ = std::process::Command::new("umount").arg(&self.0).status();
-            }
-        }
-        let _unmount = Unmount(mount.clone());
+        };
+        let mount = small.path().to_path_buf();
         // Leave about 8 KiB free.
         let filler = mount.join("filler");
         std::fs::write(&filler, vec![0u8; 56 * 1024]).unwrap();
@@ -683,5 +667,88 @@ mod tests {
             q.confirm(last).await;
         }
         assert_eq!(all, ["bb", "cc", "dd", "ee", "ff", "gg"]);
+    }
+
+    /// A 64 KiB tmpfs, unmounted when dropped; `None` (test skipped) without root.
+    #[cfg(target_os = "linux")]
+    struct SmallFs(tempfile::TempDir);
+
+    #[cfg(target_os = "linux")]
+    impl SmallFs {
+        fn mount() -> Option<SmallFs> {
+            let base = tempfile::tempdir().unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+                .arg(base.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !mounted {
+                eprintln!("SKIPPED: cannot mount a small tmpfs (needs root)");
+                return None;
+            }
+            Some(SmallFs(base))
+        }
+
+        fn path(&self) -> &std::path::Path {
+            self.0.path()
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    /// A batch whose write fails on a full disk, while memory is full of messages that
+    /// are also on disk: the failed messages come back to memory, and the memory budget
+    /// still holds (others are left on disk only), with nothing lost or dropped.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_failed_batch_write_keeps_its_messages_within_the_memory_budget() {
+        let Some(small) = SmallFs::mount() else {
+            return;
+        };
+        // Leave about 8 KiB free.
+        std::fs::write(small.path().join("filler"), vec![0u8; 56 * 1024]).unwrap();
+        let q = disk_queue(
+            &small.path().join("q"),
+            3000,
+            1 << 20,
+            FullPolicy::DropOldest,
+        )
+        .await;
+        let msg = |i: usize| Bytes::from(format!("{i:04}").repeat(250)); // 1000 bytes
+                                                                         // Push until a write fails (the first message kept in memory only).
+        let mut pushed = 0;
+        while !q.shared.lock().on_disk_flags().contains(&false) {
+            assert!(pushed < 20, "the disk never filled up");
+            assert_eq!(
+                q.push(msg(pushed), pushed as u64).await,
+                PushOutcome::Queued { dropped_oldest: 0 }
+            );
+            assert!(
+                q.memory_bytes() <= 3000,
+                "{} bytes in memory",
+                q.memory_bytes()
+            );
+            pushed += 1;
+        }
+        let mut all = Vec::new();
+        loop {
+            let batch = q.take_batch(100, 1 << 20).await;
+            let Some(last) = batch.last().map(|m| m.seq) else {
+                break;
+            };
+            all.extend(batch.iter().map(|m| m.payload[..4].to_vec()));
+            q.confirm(last).await;
+        }
+        let want: Vec<Vec<u8>> = (0..pushed)
+            .map(|i| format!("{i:04}").into_bytes())
+            .collect();
+        assert_eq!(all, want);
     }
 }
