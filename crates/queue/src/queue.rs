@@ -171,7 +171,7 @@ impl MessageQueue {
     /// If this future is dropped before it completes, the push may still happen.
     ///
     /// With a disk cache, pushes that arrive while the previous batch is being written
-    /// are written together (group commit, see the [module docs](self)); each returns
+    /// are written together (group commit, see the [crate docs](crate)); each returns
     /// when its batch is in the kernel's hands (synced, under
     /// [`SyncPolicy::Always`](crate::SyncPolicy::Always)).
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
