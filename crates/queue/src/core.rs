@@ -190,7 +190,10 @@ impl Core {
             .into_iter()
             .map(|(payload, timestamp_ms)| self.push_one(payload, timestamp_ms))
             .collect();
-        if !self.commit_disk() {
+        self.commit_disk();
+        // Only a failed write (here, or mid-batch before a new segment) moves messages
+        // back to memory beyond the budget.
+        if self.mem_bytes > self.limits.max_bytes {
             self.enforce_memory_budget(first_seq, &mut outcomes);
         }
         outcomes
@@ -308,16 +311,16 @@ impl Core {
         });
     }
 
-    /// Writes the records staged in the disk log (one write). Returns false when that
-    /// failed: the staged messages are then held in memory only (possibly beyond the
-    /// memory budget, which the caller restores) and the disk is degraded.
-    fn commit_disk(&mut self) -> bool {
+    /// Writes the records staged in the disk log (one write). When that fails, the
+    /// staged messages are held in memory only (possibly beyond the memory budget,
+    /// which [`push_batch`](Self::push_batch) restores) and the disk is degraded.
+    fn commit_disk(&mut self) {
         let Some(disk) = self.disk.as_mut() else {
-            return true;
+            return;
         };
         let staged = std::mem::take(&mut disk.staged);
         let Err(e) = disk.log.commit() else {
-            return true;
+            return;
         };
         disk.degrade(&e);
         // The staged records are the newest on-disk entries (some may have been dropped
@@ -335,7 +338,6 @@ impl Core {
             }
             entry.stored = Stored::Memory(payload);
         }
-        false
     }
 
     /// After a failed commit moved messages of this batch (sequence numbers from
