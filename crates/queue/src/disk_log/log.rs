@@ -195,8 +195,6 @@ pub struct DiskLog {
     /// Device and inode of the directory when it was opened (Unix), to notice that it
     /// was deleted or replaced: see [`DiskLog::check_location`].
     dir_identity: Option<(u64, u64)>,
-    /// Set by [`DiskLog::abandon`]: dropping touches no file.
-    abandoned: bool,
     /// Batches written by [`DiskLog::commit`] since `open`.
     commits: u64,
 }
@@ -323,7 +321,6 @@ impl DiskLog {
             staged_start: 0,
             retired: Vec::new(),
             dir_identity: None,
-            abandoned: false,
             commits: 0,
         };
         let mut log = log;
@@ -738,12 +735,6 @@ impl DiskLog {
         result
     }
 
-    /// Drops the log without touching any file (no `head` write, no deletion): for a
-    /// log whose files were replaced by someone else's.
-    pub fn abandon(mut self) {
-        self.abandoned = true;
-    }
-
     /// Forces appended records and the removal position to the device, whatever the
     /// [`SyncPolicy`]. Call it from a timer with [`SyncPolicy::Interval`].
     pub fn sync(&mut self) -> Result<(), DiskLogError> {
@@ -966,9 +957,6 @@ impl fmt::Debug for DiskLog {
 
 impl Drop for DiskLog {
     fn drop(&mut self) {
-        if self.abandoned {
-            return;
-        }
         // Best effort: a failure here only means re-delivery (head) or, for a power
         // cut right after, the loss `SyncPolicy` allows.
         let durable = self.sync != SyncPolicy::Never;
