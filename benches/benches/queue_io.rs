@@ -75,10 +75,55 @@ fn queue_cycles(c: &mut Criterion) {
         .unwrap()
         .0
     });
-    group.bench_function("disk_cache_spawn_blocking", |b| {
+    // One push at a time: each waits for its own write (nothing to group).
+    group.bench_function("disk_cache_writer_thread", |b| {
         b.to_async(&rt).iter(|| cycle(&disk, &payload))
     });
     group.finish();
+
+    // 25 pushes started together, as from 25 sources on the same tick, then taken and
+    // confirmed: group commit writes them in a few batches. Per 25 messages.
+    let mut group = c.benchmark_group("queue_25_concurrent_pushes_2KiB");
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("memory_only_inline", |b| {
+        b.to_async(&rt).iter(|| burst(&memory, &payload))
+    });
+    group.bench_function("disk_cache_group_commit", |b| {
+        b.to_async(&rt).iter(|| burst(&disk, &payload))
+    });
+    group.finish();
+}
+
+/// 25 concurrent pushes, then everything taken and confirmed.
+async fn burst(queue: &MessageQueue, payload: &Bytes) {
+    let pushes = (0..25).map(|_| queue.push(payload.clone(), 0));
+    futures_join_all(pushes).await;
+    let batch = queue.take_batch(25, 1 << 20).await;
+    queue.confirm(batch.last().expect("pushed").seq).await;
+}
+
+/// Polls every future until all are done (in order on the first poll, so that they
+/// reach the queue together).
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) {
+    let mut futures: Vec<_> = futures.map(|f| Some(Box::pin(f))).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for slot in &mut futures {
+            if let Some(f) = slot {
+                if f.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    done = false;
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// The same disk work (append, read back, pop: what a disk-cached message costs)

@@ -318,3 +318,77 @@ fn dropped_total(dir: &Path) -> u64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }
+
+/// Deletes the cache directory of a running daemon (server down, so every message
+/// waits in the cache); see `damaged_cache_then_kill_9`.
+#[test]
+fn a_deleted_cache_directory_is_recreated_and_kill_9_then_loses_nothing() {
+    damaged_cache_then_kill_9("the cache directory was deleted", |cache| {
+        std::fs::remove_dir_all(cache).unwrap();
+    });
+}
+
+/// Replaces the segment file being written by another file of the same name.
+#[test]
+fn a_replaced_segment_file_is_rewritten_and_kill_9_then_loses_nothing() {
+    damaged_cache_then_kill_9("the segment file being written was replaced", |cache| {
+        let uplink_dir = cache.join("peer");
+        let newest = segments(&uplink_dir).pop().expect("a segment");
+        let other = uplink_dir.join("replacement");
+        std::fs::write(&other, b"someone else's file").unwrap();
+        std::fs::rename(&other, newest).unwrap();
+    });
+}
+
+/// Runs the daemon with no server, so that messages accumulate in the disk cache;
+/// `damage`s the cache; waits until the daemon said `what` (once) and accepted more
+/// messages; `kill -9`; restarts against a counting server: every `counter` value
+/// accepted arrives, with no gap.
+fn damaged_cache_then_kill_9(what: &str, damage: impl FnOnce(&Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_cfg = format!("dir = \"{}\"", cache.display());
+    let port = free_port();
+    let mut daemon = start_daemon(dir.path(), &config(port, &cache_cfg, true));
+    wait_for("300 queued messages", Duration::from_secs(20), || {
+        metric(dir.path(), "queued_msgs_total", "peer") >= 300
+    });
+    damage(&cache);
+    let damaged_at = metric(dir.path(), "queued_msgs_total", "peer");
+    wait_for("the damage to be noticed", Duration::from_secs(10), || {
+        daemon_log(dir.path()).contains(what)
+    });
+    // More messages after the repair, and several timer ticks that must stay quiet.
+    wait_for("300 more queued messages", Duration::from_secs(20), || {
+        metric(dir.path(), "queued_msgs_total", "peer") >= damaged_at + 300
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let accepted = metric(dir.path(), "queued_msgs_total", "peer");
+    daemon.child.kill().unwrap(); // SIGKILL: no shutdown code runs
+    daemon.child.wait().unwrap();
+    let log = daemon_log(dir.path());
+    assert_eq!(log.matches(what).count(), 1, "said once:\n{log}");
+
+    let restart_dir = tempfile::tempdir().unwrap();
+    let port_arg = port.to_string();
+    let Some(peer) = Peer::python(restart_dir.path(), &["--port", &port_arg]) else {
+        return;
+    };
+    let daemon = start_daemon(restart_dir.path(), &config(port, &cache_cfg, false));
+    wait_for("the cached messages", Duration::from_secs(20), || {
+        peer.counter_report().max("fast") >= accepted
+    });
+    wait_for("the cache to empty", Duration::from_secs(20), || {
+        metric(restart_dir.path(), "cached_msgs", "peer") == 0
+    });
+    drop(daemon);
+    let report = peer.counter_report();
+    eprintln!(
+        "{what}: {damaged_at} accepted before, {accepted} before the kill, {} delivered after the restart",
+        report.max("fast"),
+    );
+    report.assert_no_gaps();
+    assert!(report.seen["fast"].contains(&1));
+    let log = daemon_log(restart_dir.path());
+    assert!(!log.contains("damaged"), "{log}");
+}

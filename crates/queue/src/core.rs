@@ -60,9 +60,24 @@ struct Disk {
     /// Since when the disk is full or failing: new messages stay in memory only, and the
     /// disk is tried again every [`DISK_RETRY`].
     degraded_since: Option<Instant>,
+    /// Payloads of the records staged in the log and not yet committed, oldest first:
+    /// if the batch's write fails they stay in memory instead.
+    staged: Vec<Bytes>,
 }
 
 impl Disk {
+    /// Notes a failed write: new messages stay in memory until [`DISK_RETRY`] has
+    /// passed. Said once per episode; a retry that fails again stays quiet.
+    fn degrade(&mut self, e: &DiskLogError) {
+        let dir = self.log.dir().display().to_string();
+        let first = self.degraded_since.replace(Instant::now()).is_none();
+        if first && e.is_disk_full() {
+            warn!(%dir, "disk cache: the disk is full; keeping new messages in memory until space frees up");
+        } else if first {
+            error!(%dir, error = %e, "disk cache: cannot write; keeping new messages in memory");
+        }
+    }
+
     /// Whether the next message should go to disk: always, unless the disk failed less
     /// than [`DISK_RETRY`] ago (trying every message would cost a failing write each).
     fn usable(&self) -> bool {
@@ -155,6 +170,7 @@ impl Core {
         core.disk = Some(Disk {
             log,
             degraded_since: None,
+            staged: Vec::new(),
         });
         Ok((core, Some(recovery)))
     }
@@ -163,17 +179,44 @@ impl Core {
         &self.limits
     }
 
-    /// Queues `payload` as a message of `kind`, applying the full-queue policy. A full
-    /// queue first drops the oldest waiting driver-state message it can remove (a stale
-    /// state is worthless); a driver-state message never makes room by dropping data: it
-    /// is rejected instead (`DroppedNewest`), whatever the policy. `dropped_oldest`
-    /// counts data messages only.
+    /// Queues `payload` as a message of `kind`, applying the full-queue policy (see
+    /// [`push_one`](Self::push_one)).
     pub(crate) fn push(
         &mut self,
         payload: Bytes,
         timestamp_ms: u64,
         kind: MessageKind,
     ) -> PushOutcome {
+        self.push_batch(vec![(payload, timestamp_ms, kind)])
+            .pop()
+            .expect("one outcome per message")
+    }
+
+    /// Queues a batch of messages in order, applying the full-queue policy to each, and
+    /// writes the disk cache's share of them with one write (group commit). Returns one
+    /// outcome per message: `Queued` ones are in the kernel's hands (or in memory when
+    /// the disk is full or failing).
+    pub(crate) fn push_batch(&mut self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
+        let first_seq = self.next_seq;
+        let mut outcomes: Vec<PushOutcome> = batch
+            .into_iter()
+            .map(|(payload, timestamp_ms, kind)| self.push_one(payload, timestamp_ms, kind))
+            .collect();
+        self.commit_disk();
+        // Only a failed write (here, or mid-batch before a new segment) moves messages
+        // back to memory beyond the budget.
+        if self.mem_bytes > self.limits.max_bytes {
+            self.enforce_memory_budget(first_seq, &mut outcomes);
+        }
+        outcomes
+    }
+
+    /// One message of a batch, staged in the disk log (not yet written). A full queue
+    /// first drops the oldest waiting driver-state message it can remove (a stale state
+    /// is worthless); a driver-state message never makes room by dropping data: it is
+    /// rejected instead (`DroppedNewest`), whatever the policy. `dropped_oldest` counts
+    /// data messages only.
+    fn push_one(&mut self, payload: Bytes, timestamp_ms: u64, kind: MessageKind) -> PushOutcome {
         let data_dropped = self.counts[MessageKind::Data.index()].dropped;
         match self.try_push(payload, timestamp_ms, kind) {
             Ok(()) => PushOutcome::Queued {
@@ -186,8 +229,8 @@ impl Core {
         }
     }
 
-    /// [`push`](Self::push) without the counting of its outcome: `Err` says why the
-    /// message was not queued.
+    /// [`push_one`](Self::push_one) without the counting of its outcome: `Err` says why
+    /// the message was not queued.
     fn try_push(
         &mut self,
         payload: Bytes,
@@ -214,9 +257,22 @@ impl Core {
         if self.disk.as_ref().is_some_and(Disk::usable) {
             let field = kind::to_disk(timestamp_ms, kind);
             loop {
+                if self
+                    .disk
+                    .as_ref()
+                    .is_some_and(|d| d.log.staged() > 0 && d.log.would_start_segment(size))
+                {
+                    // A new segment: write the batch so far first, so that a failure
+                    // is known to concern exactly the staged messages.
+                    self.commit_disk();
+                    if !self.disk.as_ref().is_some_and(Disk::usable) {
+                        break;
+                    }
+                }
                 let disk = self.disk.as_mut().expect("checked above");
-                match disk.log.append(field, &payload) {
+                match disk.log.stage(field, &payload) {
                     Ok(()) => {
+                        disk.staged.push(payload.clone());
                         if disk.degraded_since.take().is_some() {
                             info!(dir = %disk.log.dir().display(), "disk cache: writing to disk again");
                         }
@@ -237,14 +293,7 @@ impl Core {
                     },
                     Err(DiskLogError::TooLarge { .. }) => return Err(PushOutcome::TooLarge),
                     Err(e) => {
-                        let dir = disk.log.dir().display().to_string();
-                        // Said once per episode; a retry that fails again stays quiet.
-                        let first = disk.degraded_since.replace(Instant::now()).is_none();
-                        if first && e.is_disk_full() {
-                            warn!(%dir, "disk cache: the disk is full; keeping new messages in memory until space frees up");
-                        } else if first {
-                            error!(%dir, error = %e, "disk cache: cannot write; keeping new messages in memory");
-                        }
+                        disk.degrade(&e);
                         break;
                     }
                 }
@@ -304,8 +353,85 @@ impl Core {
         });
     }
 
-    /// See [`MessageQueue::take_batch`](crate::MessageQueue::take_batch).
-    pub(crate) fn take_batch(&mut self, max_messages: usize, max_bytes: usize) -> Vec<Message> {
+    /// Writes the records staged in the disk log (one write). When that fails, the
+    /// staged messages are held in memory only (possibly beyond the memory budget,
+    /// which [`push_batch`](Self::push_batch) restores) and the disk is degraded.
+    fn commit_disk(&mut self) {
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        let staged = std::mem::take(&mut disk.staged);
+        let Err(e) = disk.log.commit() else {
+            return;
+        };
+        disk.degrade(&e);
+        // The staged records are the newest on-disk entries (some may have been dropped
+        // from the front since they were staged).
+        let mut payloads = staged.into_iter().rev();
+        for entry in self.entries.iter_mut().rev() {
+            if !entry.on_disk() {
+                continue;
+            }
+            let Some(payload) = payloads.next() else {
+                break;
+            };
+            if matches!(entry.stored, Stored::Disk) {
+                self.mem_bytes += entry.len;
+            }
+            entry.stored = Stored::Memory(payload);
+        }
+    }
+
+    /// After a failed commit moved messages of this batch (sequence numbers from
+    /// `first_seq`) to memory: spills or drops until the memory budget holds again,
+    /// and corrects the batch's outcomes for what was dropped.
+    fn enforce_memory_budget(&mut self, first_seq: u64, outcomes: &mut [PushOutcome]) {
+        // The outcome of the message with sequence number `seq`, if it was queued in
+        // this batch: queued messages got consecutive numbers, in outcome order.
+        let queued: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| matches!(outcomes[i], PushOutcome::Queued { .. }))
+            .collect();
+        while self.mem_bytes > self.limits.max_bytes {
+            if self.spill_one_payload() {
+                continue;
+            }
+            match self.limits.policy {
+                FullPolicy::DropOldest => {
+                    if !self.drop_oldest_in_memory() {
+                        break;
+                    }
+                    if let Some(&last) = queued.last() {
+                        if let PushOutcome::Queued { dropped_oldest } = &mut outcomes[last] {
+                            *dropped_oldest += 1;
+                        }
+                    }
+                }
+                policy @ (FullPolicy::DropNewest | FullPolicy::Refuse) => {
+                    let newest = self.entries.len() - 1;
+                    let seq = self.entries[newest].seq;
+                    if seq < first_seq || newest < self.in_flight {
+                        break;
+                    }
+                    self.drop_at(newest);
+                    let index = queued[(seq - first_seq) as usize];
+                    outcomes[index] = if policy == FullPolicy::Refuse {
+                        PushOutcome::Refused
+                    } else {
+                        PushOutcome::DroppedNewest
+                    };
+                }
+            }
+        }
+    }
+
+    /// See [`MessageQueue::take_batch`](crate::MessageQueue::take_batch). With
+    /// `from_disk` false, stops before the first message held only on disk (no I/O).
+    pub(crate) fn take_batch(
+        &mut self,
+        max_messages: usize,
+        max_bytes: usize,
+        from_disk: bool,
+    ) -> Vec<Message> {
         let in_flight_cap = self.limits.max_bytes / 2;
         let mut batch = Vec::new();
         let mut bytes = 0;
@@ -330,6 +456,7 @@ impl Core {
                     p.clone()
                 }
                 Stored::Memory(p) => p.clone(),
+                Stored::Disk if !from_disk => break,
                 Stored::Disk => {
                     if read_ahead.is_empty() {
                         let disk = self
@@ -400,6 +527,13 @@ impl Core {
         std::mem::take(&mut self.in_flight)
     }
 
+    /// Whether the next waiting message is held only on disk (taking it needs I/O).
+    pub(crate) fn next_waiting_on_disk_only(&self) -> bool {
+        self.entries
+            .get(self.in_flight)
+            .is_some_and(|e| matches!(e.stored, Stored::Disk))
+    }
+
     pub(crate) fn last_in_flight_seq(&self) -> Option<u64> {
         self.in_flight
             .checked_sub(1)
@@ -429,15 +563,144 @@ impl Core {
 
     /// See [`MessageQueue::sync`](crate::MessageQueue::sync).
     pub(crate) fn sync(&mut self) {
-        if let Some(disk) = self.disk.as_mut() {
-            if let Err(e) = disk.log.tick() {
-                let dir = disk.log.dir().display().to_string();
-                crate::log_limit::global().warn(
-                    &dir,
-                    "disk sync",
-                    &format!("disk cache: sync failed dir={dir} error={e}"),
-                );
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        if let Some(what) = disk.log.check_location() {
+            self.rebuild_disk(what);
+            return;
+        }
+        self.flush_removals();
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        if let Err(e) = disk.log.tick() {
+            let dir = disk.log.dir().display().to_string();
+            crate::log_limit::global().warn(
+                &dir,
+                "disk sync",
+                &format!("disk cache: sync failed dir={dir} error={e}"),
+            );
+        }
+    }
+
+    /// Whether confirmations left disk work (segment files to delete, a `head` write
+    /// due) that the next batch of pushes or the timer should do.
+    pub(crate) fn removals_pending(&self) -> bool {
+        self.disk.as_ref().is_some_and(|d| d.log.removals_pending())
+    }
+
+    /// Deletes segment files that confirmations emptied and writes `head` when due
+    /// (blocking I/O).
+    pub(crate) fn flush_removals(&mut self) {
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        if let Err(e) = disk.log.flush_removals() {
+            // The records stay on disk and would be sent again after a restart: a
+            // duplicate, never a loss. Once a minute per directory, not once per batch.
+            let dir = disk.log.dir().display().to_string();
+            crate::log_limit::global().error(
+                &dir,
+                "disk remove",
+                &format!("disk cache: cannot remove delivered messages dir={dir} error={e}"),
+            );
+        }
+    }
+
+    /// The cache's files were deleted or replaced (`what`): says so (once, through the
+    /// shared rate limiter), and writes every message still queued, in order, into a
+    /// fresh log in the same directory, so that a later crash loses none of them.
+    /// Payloads held only on disk are read back through the log's open handles or
+    /// paths; one that cannot be read any more is dropped and counted in the log line.
+    fn rebuild_disk(&mut self, what: &str) {
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        let dir = disk.log.dir().display().to_string();
+        // Every payload, in order: from memory, or read back from the old files.
+        let mut payloads: Vec<Option<Bytes>> = Vec::with_capacity(self.entries.len());
+        let mut disk_pos = 0u64;
+        for e in &self.entries {
+            let payload = match &e.stored {
+                Stored::Memory(p) | Stored::DiskAndMemory(p) => Some(p.clone()),
+                Stored::Disk => disk
+                    .log
+                    .read(disk_pos, 1)
+                    .ok()
+                    .and_then(|mut r| r.pop())
+                    .map(|r| Bytes::from(r.payload)),
+            };
+            disk_pos += u64::from(e.on_disk());
+            payloads.push(payload);
+        }
+        // What could not be read back is gone: take it out of the queue.
+        let mut lost = 0usize;
+        for i in (0..self.entries.len()).rev() {
+            if payloads[i].is_none() {
+                self.remove_at(i);
+                payloads.remove(i);
+                lost += 1;
             }
+        }
+        let disk = self.disk.as_mut().expect("checked above");
+        disk.staged.clear();
+        let records: Vec<(u64, &[u8])> = self
+            .entries
+            .iter()
+            .zip(&payloads)
+            .map(|(e, p)| {
+                (
+                    kind::to_disk(e.timestamp_ms, e.kind),
+                    p.as_deref().expect("kept above"),
+                )
+            })
+            .collect();
+        let result = disk.log.reset(&records);
+        crate::log_limit::global().error(
+            &dir,
+            "disk cache replaced",
+            &format!(
+                "disk cache: {what}; writing the {} queued messages into it again dir={dir}{}{}",
+                records.len(),
+                if lost > 0 {
+                    format!(" lost={lost} (held only in the deleted files)")
+                } else {
+                    String::new()
+                },
+                match &result {
+                    Ok(()) => String::new(),
+                    Err(e) => format!(" error={e} (keeping them in memory)"),
+                }
+            ),
+        );
+        drop(records);
+        let on_disk = result.is_ok();
+        if !on_disk {
+            disk.degraded_since = Some(Instant::now());
+        }
+        // Every entry is now on disk (or, if the reset failed, in memory only).
+        self.in_flight_on_disk = 0;
+        self.mem_bytes = 0;
+        for (i, (e, p)) in self.entries.iter_mut().zip(payloads).enumerate() {
+            let p = p.expect("kept above");
+            let was_in_memory = e.in_memory().is_some();
+            e.stored = match (on_disk, was_in_memory) {
+                (true, true) => Stored::DiskAndMemory(p),
+                (true, false) => Stored::Disk,
+                (false, _) => Stored::Memory(p),
+            };
+            if e.in_memory().is_some() {
+                self.mem_bytes += e.len;
+            }
+            if i < self.in_flight && on_disk {
+                self.in_flight_on_disk += 1;
+            }
+        }
+        if !on_disk {
+            // Payloads read back from the old files now count against memory.
+            let mut outcomes = [];
+            self.enforce_memory_budget(self.next_seq, &mut outcomes);
         }
     }
 
@@ -520,7 +783,14 @@ impl Core {
             return;
         }
         if let Some(disk) = self.disk.as_mut() {
-            if let Err(e) = disk.log.pop_front(n) {
+            // Index only: deleting emptied segments and writing `head` is left to the
+            // writer's next batch or the timer, so a confirmation needs no blocking
+            // thread.
+            let result = disk.log.remove_front(n);
+            // Staged records are the newest: a drop that reached them unstaged some.
+            let unstaged = disk.staged.len().saturating_sub(disk.log.staged() as usize);
+            disk.staged.drain(..unstaged);
+            if let Err(e) = result {
                 // The records stay on disk and would be sent again after a restart: a
                 // duplicate, never a loss.
                 // Once a minute per directory, not once per message.
@@ -684,6 +954,12 @@ impl Core {
                 (text.unwrap_or_default(), e.kind)
             })
             .collect()
+    }
+
+    /// Test access: batches written to the disk log since it was opened.
+    #[cfg(test)]
+    pub(crate) fn disk_commits(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |d| d.log.commits())
     }
 
     /// Test access: whether each entry is in the disk log, oldest first.

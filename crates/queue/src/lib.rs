@@ -21,9 +21,12 @@
 //! ## Who blocks
 //!
 //! The queue decides, not its callers: the operations that may touch the disk are
-//! `async` and run on tokio's blocking pool when there is a disk cache; a memory-only
-//! queue runs them inline and never leaves the caller's task. Any tokio runtime works,
-//! current-thread included. See [`MessageQueue`].
+//! `async`. With a disk cache, pushes are written in batches by the queue's writer
+//! thread (group commit: one write per batch, each push completing when its batch is
+//! in the kernel's hands), and the rare operations that read or sync run on tokio's
+//! blocking pool; confirmations and in-memory takes stay in the caller's task. A
+//! memory-only queue runs everything inline and never leaves the caller's task. Any
+//! tokio runtime works, current-thread included. See [`MessageQueue`].
 //!
 //! ## Example
 //!
@@ -52,6 +55,7 @@ mod kind;
 mod limits;
 pub mod log_limit;
 mod queue;
+mod writer;
 
 pub use disk_log::{DiskLogError, Recovery, SyncPolicy};
 pub use kind::{KindCounts, MessageKind};

@@ -2,23 +2,26 @@
 //! decides which thread runs an operation.
 //!
 //! A memory-only queue runs every operation inline, in the caller's task: a few pointer
-//! moves under a lock that no one holds across I/O. With a disk cache, operations that
-//! may touch the disk (`open`, `push`, `take_batch`, `confirm`, `sync`,
-//! `close_for_shutdown`) run on tokio's blocking pool (`spawn_blocking`), which every
-//! runtime flavour has; the caller's task just awaits. Nothing here uses
-//! `block_in_place`, which panics on a current-thread runtime.
+//! moves under a lock that no one holds across I/O.
 //!
-//! Why `spawn_blocking` and not a dedicated I/O thread per queue: measured with
-//! `benches/benches/queue_io.rs`. An empty hand-off is cheaper to a dedicated thread
-//! (about 7 µs against 36 µs on the shared development machine), but with the real disk
-//! work of a message (append, read back, pop) dispatched both ways in the same run the
-//! blocking pool was faster (about 0.6-0.7 ms against 1.5 ms per message), and it needs
-//! no thread to start, name and stop per queue. A panic in the disk code surfaces in
-//! the caller as it would inline.
+//! With a disk cache, only what needs the disk leaves the caller's task:
 //!
-//! Operations that never touch the disk (`rewind`, the counts) stay synchronous. They
-//! take the same lock, so with a disk cache they may wait for an I/O operation in
-//! progress; that wait is bounded by one disk operation.
+//! * **`push` is a group commit** on the queue's writer thread ([`crate::writer`]):
+//!   pushes that arrive while a batch is being written are written together, with
+//!   **one** `write` (and one `fdatasync` under `sync = "always"`) and one wake-up per
+//!   batch; each push still returns only once its message is in the kernel's hands.
+//! * **`confirm` and `rewind` touch no disk**: a confirmation only moves the log's
+//!   index; deleting the segment files it emptied and writing `head` is done by the
+//!   writer's next batch or the timer ([`MessageQueue::sync`]), within about a second.
+//! * **`take_batch`** runs inline while the messages it takes are in memory, and on
+//!   tokio's blocking pool only to read messages held on disk alone.
+//! * `open`, `sync` and `close_for_shutdown` run on the blocking pool
+//!   (`spawn_blocking`, which every runtime flavour has). Nothing here uses
+//!   `block_in_place`, which panics on a current-thread runtime. A panic in the disk
+//!   code surfaces in the callers waiting for it.
+//!
+//! Inline operations take the same lock as the writer, so with a disk cache they may
+//! wait for a batch being written; that wait is bounded by one write.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -29,6 +32,7 @@ use crate::core::Core;
 use crate::disk_log::{DiskLogError, Recovery};
 use crate::kind::{KindCounts, MessageKind};
 use crate::limits::QueueLimits;
+use crate::writer::Writer;
 
 /// One encoded message, ready to be written as a WebSocket data frame.
 #[derive(Clone, Debug)]
@@ -59,8 +63,9 @@ pub enum PushOutcome {
     TooLarge,
 }
 
+/// The queue's state and what wakes its consumer, shared with the disk writer thread.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     core: Mutex<Core>,
     /// Woken when a message is pushed.
     ready: Notify,
@@ -72,6 +77,25 @@ impl Shared {
         // data stays consistent between statements, so keep going rather than cascade.
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Queues a batch of pushed messages (on the writer thread): does the disk work
+    /// confirmations left, writes the batch with one write, wakes the consumer.
+    pub(crate) fn write_batch(&self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
+        let outcomes = {
+            let mut core = self.lock();
+            if core.removals_pending() {
+                core.flush_removals();
+            }
+            checked(&mut core, |core| core.push_batch(batch))
+        };
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, PushOutcome::Queued { .. }))
+        {
+            self.ready.notify_one();
+        }
+        outcomes
+    }
 }
 
 /// A bounded FIFO of encoded messages with confirm-to-remove semantics, shared between
@@ -80,6 +104,8 @@ impl Shared {
 pub struct MessageQueue {
     shared: Arc<Shared>,
     limits: QueueLimits,
+    /// The disk cache's writer thread (group commit); `None` for a memory-only queue.
+    writer: Option<Writer>,
 }
 
 impl MessageQueue {
@@ -101,12 +127,19 @@ impl MessageQueue {
     }
 
     fn from_core(core: Core) -> Self {
+        let limits = core.limits().clone();
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            ready: Notify::new(),
+        });
+        let writer = limits
+            .disk
+            .is_some()
+            .then(|| Writer::new(Arc::downgrade(&shared)));
         Self {
-            limits: core.limits().clone(),
-            shared: Arc::new(Shared {
-                core: Mutex::new(core),
-                ready: Notify::new(),
-            }),
+            limits,
+            shared,
+            writer,
         }
     }
 
@@ -118,19 +151,16 @@ impl MessageQueue {
     /// Runs `op` on the state: inline without a disk cache, on the blocking pool with
     /// one. Checks the counters afterwards in debug builds.
     async fn run<T: Send + 'static>(&self, op: impl FnOnce(&mut Core) -> T + Send + 'static) -> T {
-        fn checked<T>(core: &mut Core, op: impl FnOnce(&mut Core) -> T) -> T {
-            let out = op(core);
-            debug_assert!(
-                core.counters_match(),
-                "queue counters out of step: {core:#?}"
-            );
-            out
-        }
         if self.limits.disk.is_none() {
-            return checked(&mut self.shared.lock(), op);
+            return self.inline(op);
         }
         let shared = Arc::clone(&self.shared);
         blocking(move || checked(&mut shared.lock(), op)).await
+    }
+
+    /// Runs `op` on the state in the caller's task (it must not touch the disk).
+    fn inline<T>(&self, op: impl FnOnce(&mut Core) -> T) -> T {
+        checked(&mut self.shared.lock(), op)
     }
 
     fn read<T>(&self, op: impl FnOnce(&Core) -> T) -> T {
@@ -142,6 +172,11 @@ impl MessageQueue {
     /// `Queued`, unless the disk is full or failing, in which case it is kept in memory.
     ///
     /// If this future is dropped before it completes, the push may still happen.
+    ///
+    /// With a disk cache, pushes that arrive while the previous batch is being written
+    /// are written together (group commit, see the [crate docs](crate)); each returns
+    /// when its batch is in the kernel's hands (synced, under
+    /// [`SyncPolicy::Always`](crate::SyncPolicy::Always)).
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> PushOutcome {
         self.push_kind(payload, timestamp_ms, MessageKind::Data)
             .await
@@ -160,13 +195,17 @@ impl MessageQueue {
         timestamp_ms: u64,
         kind: MessageKind,
     ) -> PushOutcome {
-        let outcome = self
-            .run(move |core| core.push(payload, timestamp_ms, kind))
-            .await;
-        if matches!(outcome, PushOutcome::Queued { .. }) {
-            self.shared.ready.notify_one();
+        let Some(writer) = &self.writer else {
+            let outcome = self.inline(move |core| core.push(payload, timestamp_ms, kind));
+            if matches!(outcome, PushOutcome::Queued { .. }) {
+                self.shared.ready.notify_one();
+            }
+            return outcome;
+        };
+        match writer.submit(payload, timestamp_ms, kind).await {
+            Ok(outcome) => outcome,
+            Err(_) => panic!("the disk cache writer failed before handling this message"),
         }
-        outcome
     }
 
     /// Takes up to `max_messages` / about `max_bytes` waiting messages and marks them in
@@ -177,25 +216,37 @@ impl MessageQueue {
     ///
     /// Not cancel-safe: if this future is dropped, the messages it took stay in flight
     /// until the next [`rewind`](Self::rewind).
+    ///
+    /// Runs in the caller's task while the messages are in memory; reads messages held
+    /// only on disk on the blocking pool.
     pub async fn take_batch(&self, max_messages: usize, max_bytes: usize) -> Vec<Message> {
-        self.run(move |core| core.take_batch(max_messages, max_bytes))
-            .await
+        let from_memory = self.inline(|core| {
+            let batch = core.take_batch(max_messages, max_bytes, false);
+            (!batch.is_empty() || !core.next_waiting_on_disk_only()).then_some(batch)
+        });
+        match from_memory {
+            Some(batch) => batch,
+            None => {
+                self.run(move |core| core.take_batch(max_messages, max_bytes, true))
+                    .await
+            }
+        }
     }
 
     /// Removes every in-flight message with `seq <= up_to`: the server has read them.
     /// Returns how many *data* messages and bytes were confirmed (every kind is tallied
     /// in [`counts`](Self::counts)).
+    ///
+    /// Touches no disk: deleting emptied segment files and writing the removal
+    /// position is left to the next batch of pushes or to [`sync`](Self::sync).
     pub async fn confirm(&self, up_to: u64) -> (u64, u64) {
-        self.run(move |core| core.confirm(up_to)).await
+        self.inline(|core| core.confirm(up_to))
     }
 
     /// Moves every in-flight message back to waiting (after a connection was lost) and
     /// returns how many will be sent again. Touches no disk.
     pub fn rewind(&self) -> usize {
-        let mut core = self.shared.lock();
-        let n = core.rewind();
-        debug_assert!(core.counters_match());
-        n
+        self.inline(Core::rewind)
     }
 
     /// Sequence number of the newest in-flight message, if any.
@@ -250,6 +301,16 @@ impl MessageQueue {
     pub async fn wait_ready(&self) {
         self.shared.ready.notified().await;
     }
+}
+
+/// Runs `op` on the state, then checks the counters in debug builds.
+fn checked<T>(core: &mut Core, op: impl FnOnce(&mut Core) -> T) -> T {
+    let out = op(core);
+    debug_assert!(
+        core.counters_match(),
+        "queue counters out of step: {core:#?}"
+    );
+    out
 }
 
 /// Runs blocking disk work on tokio's blocking pool and hands back its result (or its
@@ -508,26 +569,10 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_full_disk_falls_back_to_memory_and_the_disk_is_used_again_when_space_frees() {
-        use std::process::Command;
-        let base = tempfile::tempdir().unwrap();
-        let mount = base.path().join("small");
-        std::fs::create_dir(&mount).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-            .arg(&mount)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            eprintln!("SKIPPED: cannot mount a small tmpfs (needs root)");
+        let Some(small) = SmallFs::mount() else {
             return;
-        }
-        struct Unmount(std::path::PathBuf);
-        impl Drop for Unmount {
-            fn drop(&mut self) {
-                let _ = std::process::Command::new("umount").arg(&self.0).status();
-            }
-        }
-        let _unmount = Unmount(mount.clone());
+        };
+        let mount = small.path().to_path_buf();
         // Leave about 8 KiB free.
         let filler = mount.join("filler");
         std::fs::write(&filler, vec![0u8; 56 * 1024]).unwrap();
@@ -708,5 +753,177 @@ mod tests {
         drop(q);
         let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
         assert_eq!(payloads(&q.take_batch(10, 100).await), ["a"]);
+    }
+
+    /// Group commit: pushes that arrive while the writer is busy (here: while the
+    /// state is locked) are written together, one write for the lot, and each push
+    /// still gets its own outcome, in order.
+    #[tokio::test]
+    async fn pushes_arriving_during_a_write_are_written_together() {
+        use std::future::Future;
+        let dir = tempfile::tempdir().unwrap();
+        let q = disk_queue(dir.path(), 1 << 20, 1 << 20, FullPolicy::DropOldest).await;
+        let writes_before = q.shared.lock().disk_commits();
+        let mut pushes: Vec<_> = (0..10u64)
+            .map(|i| Box::pin(q.push(Bytes::from(format!("m{i}")), i)))
+            .collect();
+        {
+            // The writer cannot write while this is held: every push joins the queue.
+            let _busy = q.shared.lock();
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            for p in &mut pushes {
+                assert!(p.as_mut().poll(&mut cx).is_pending());
+            }
+        }
+        for p in pushes {
+            assert_eq!(p.await, PushOutcome::Queued { dropped_oldest: 0 });
+        }
+        let writes = q.shared.lock().disk_commits() - writes_before;
+        // The writer may have taken the first push alone before it found the lock held.
+        assert!(writes <= 2, "{writes} writes for 10 pushes");
+        let batch = q.take_batch(100, 1 << 20).await;
+        assert_eq!(seqs(&batch), (1..=10).collect::<Vec<_>>());
+        assert_eq!(payloads(&batch)[9], "m9");
+    }
+
+    /// The cache directory deleted under a running queue (messages in flight, most held
+    /// on disk only, more pushed after the deletion): the timer notices, writes every
+    /// queued message into the recreated directory, and a reopen (as after a crash)
+    /// finds them all, in order.
+    #[tokio::test]
+    async fn a_deleted_cache_directory_is_recreated_with_every_queued_message() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("cache");
+        // Memory for four payloads: the others are on disk only.
+        let q = disk_queue(&dir, 8, 1 << 20, FullPolicy::DropOldest).await;
+        for s in ["aa", "bb", "cc", "dd", "ee", "ff"] {
+            push(&q, s).await;
+        }
+        assert_eq!(q.take_batch(2, 100).await.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+        push(&q, "gg").await; // into the deleted segment
+        q.sync().await;
+        assert!(dir.is_dir(), "recreated");
+        q.sync().await; // nothing more to do
+        assert_eq!(q.confirm(1).await, (1, 2));
+        drop(q);
+        let q = disk_queue(&dir, 8, 1 << 20, FullPolicy::DropOldest).await;
+        let mut all = Vec::new();
+        loop {
+            let batch = q.take_batch(10, 100).await;
+            let Some(last) = batch.last().map(|m| m.seq) else {
+                break;
+            };
+            all.extend(payloads(&batch));
+            q.confirm(last).await;
+        }
+        assert_eq!(all, ["bb", "cc", "dd", "ee", "ff", "gg"]);
+    }
+
+    /// The rebuild of a deleted directory keeps each message's kind: a driver state
+    /// written again is still a driver state after a reopen, never counted as data.
+    #[tokio::test]
+    async fn a_rebuilt_cache_keeps_each_message_kind() {
+        use MessageKind::{Data, DriverState};
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("cache");
+        {
+            let q = disk_queue(&dir, 100, 1 << 20, FullPolicy::DropOldest).await;
+            push(&q, "d1").await;
+            q.push_kind(Bytes::from_static(b"s1"), 7, DriverState).await;
+            std::fs::remove_dir_all(&dir).unwrap();
+            q.sync().await;
+            assert!(dir.is_dir(), "recreated");
+        }
+        let q = disk_queue(&dir, 100, 1 << 20, FullPolicy::DropOldest).await;
+        let b = q.take_batch(10, 100).await;
+        assert_eq!(payloads(&b), ["d1", "s1"]);
+        assert_eq!(kinds(&b), [Data, DriverState]);
+        assert_eq!(b[1].timestamp_ms, 7);
+        assert_eq!(q.counts(Data).queued, 1);
+    }
+
+    /// A 64 KiB tmpfs, unmounted when dropped; `None` (test skipped) without root.
+    #[cfg(target_os = "linux")]
+    struct SmallFs(tempfile::TempDir);
+
+    #[cfg(target_os = "linux")]
+    impl SmallFs {
+        fn mount() -> Option<SmallFs> {
+            let base = tempfile::tempdir().unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+                .arg(base.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !mounted {
+                eprintln!("SKIPPED: cannot mount a small tmpfs (needs root)");
+                return None;
+            }
+            Some(SmallFs(base))
+        }
+
+        fn path(&self) -> &std::path::Path {
+            self.0.path()
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    /// A batch whose write fails on a full disk, while memory is full of messages that
+    /// are also on disk: the failed messages come back to memory, and the memory budget
+    /// still holds (others are left on disk only), with nothing lost or dropped.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_failed_batch_write_keeps_its_messages_within_the_memory_budget() {
+        let Some(small) = SmallFs::mount() else {
+            return;
+        };
+        // Leave about 8 KiB free.
+        std::fs::write(small.path().join("filler"), vec![0u8; 56 * 1024]).unwrap();
+        let q = disk_queue(
+            &small.path().join("q"),
+            3000,
+            1 << 20,
+            FullPolicy::DropOldest,
+        )
+        .await;
+        let msg = |i: usize| Bytes::from(format!("{i:04}").repeat(250)); // 1000 bytes
+                                                                         // Push until a write fails (the first message kept in memory only).
+        let mut pushed = 0;
+        while !q.shared.lock().on_disk_flags().contains(&false) {
+            assert!(pushed < 20, "the disk never filled up");
+            assert_eq!(
+                q.push(msg(pushed), pushed as u64).await,
+                PushOutcome::Queued { dropped_oldest: 0 }
+            );
+            assert!(
+                q.memory_bytes() <= 3000,
+                "{} bytes in memory",
+                q.memory_bytes()
+            );
+            pushed += 1;
+        }
+        let mut all = Vec::new();
+        loop {
+            let batch = q.take_batch(100, 1 << 20).await;
+            let Some(last) = batch.last().map(|m| m.seq) else {
+                break;
+            };
+            all.extend(batch.iter().map(|m| m.payload[..4].to_vec()));
+            q.confirm(last).await;
+        }
+        let want: Vec<Vec<u8>> = (0..pushed)
+            .map(|i| format!("{i:04}").into_bytes())
+            .collect();
+        assert_eq!(all, want);
     }
 }

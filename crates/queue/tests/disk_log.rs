@@ -1096,3 +1096,97 @@ fn a_record_damaged_after_open_is_an_error_that_popping_gets_past() {
     log.pop_front(3).unwrap();
     assert_holds(&mut log, 3..5);
 }
+
+/// Staged records reach the file with one write at `commit`; a reopen finds them all.
+#[test]
+fn staged_records_are_written_by_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) =
+        DiskLog::open(options(dir.path(), 1 << 20, 1 << 20, SyncPolicy::Never)).unwrap();
+    for seq in 0..10 {
+        log.stage(timestamp(seq), &payload(seq)).unwrap();
+    }
+    assert_eq!((log.len(), log.staged(), log.commits()), (10, 10, 0));
+    log.commit().unwrap();
+    assert_eq!((log.staged(), log.commits()), (0, 1));
+    drop(log);
+    let (mut log, recovery) =
+        DiskLog::open(options(dir.path(), 1 << 20, 1 << 20, SyncPolicy::Never)).unwrap();
+    assert_eq!(recovery.records, 10);
+    let seqs: Vec<u64> = log.read(0, 100).unwrap().iter().map(seq_of).collect();
+    assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+}
+
+/// The directory deleted, then the segment being written replaced: `check_location`
+/// notices each, and `reset` writes the given records into the recreated directory,
+/// where a reopen (as after `kill -9`) finds exactly them.
+#[test]
+fn a_deleted_or_replaced_cache_is_noticed_and_reset_keeps_every_record() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("cache");
+    let opts = || options(&dir, 1 << 20, 1 << 20, SyncPolicy::Never);
+    let (mut log, _) = DiskLog::open(opts()).unwrap();
+    append_range(&mut log, 0..5);
+    assert_eq!(log.check_location(), None);
+
+    fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        log.check_location(),
+        Some("the cache directory was deleted")
+    );
+    // The segment being written is still readable through its open handle.
+    let kept = log.read(0, 10).unwrap();
+    assert_eq!(kept.len(), 5);
+    let records: Vec<(u64, &[u8])> = kept
+        .iter()
+        .map(|r| (r.timestamp_ms, r.payload.as_slice()))
+        .collect();
+    log.reset(&records).unwrap();
+    assert_eq!(log.check_location(), None);
+    append_range(&mut log, 5..7);
+
+    // Replace the segment being written by another file of the same name.
+    let segment = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    fs::write(dir.join("other"), b"not ours").unwrap();
+    fs::rename(dir.join("other"), &segment).unwrap();
+    assert_eq!(
+        log.check_location(),
+        Some("the segment file being written was replaced")
+    );
+    let kept = log.read(0, 10).unwrap();
+    let records: Vec<(u64, &[u8])> = kept
+        .iter()
+        .map(|r| (r.timestamp_ms, r.payload.as_slice()))
+        .collect();
+    log.reset(&records).unwrap();
+    std::mem::forget(log); // as kill -9: nothing runs at exit
+
+    let (mut log, recovery) = DiskLog::open(opts()).unwrap();
+    assert!(!recovery.found_damage(), "{recovery:?}");
+    let seqs: Vec<u64> = log.read(0, 100).unwrap().iter().map(seq_of).collect();
+    assert_eq!(seqs, (0..7).collect::<Vec<_>>());
+    assert_eq!(log.check_location(), None);
+}
+
+/// The segment file unlinked (the directory kept): noticed through the open handle.
+#[test]
+fn a_deleted_segment_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) =
+        DiskLog::open(options(dir.path(), 1 << 20, 1 << 20, SyncPolicy::Never)).unwrap();
+    append_range(&mut log, 0..3);
+    for e in fs::read_dir(dir.path()).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|e| e == "seg") {
+            fs::remove_file(path).unwrap();
+        }
+    }
+    assert_eq!(
+        log.check_location(),
+        Some("the segment file being written was deleted")
+    );
+}

@@ -2,9 +2,14 @@
 //! simple model (a list of accepted messages, the first `in_flight` of them sent).
 //! Nothing accepted may be lost, duplicated in the queue or reordered, through restarts
 //! of a disk-cached queue included. Runs on a current-thread runtime, so it also proves
-//! that the disk path needs no multi-thread runtime.
+//! that the disk path needs no multi-thread runtime. `PushMany` starts several pushes
+//! at once, in order, so that the disk cache's writer gathers them into batches (group
+//! commit): they must be accepted in the order they were started.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -16,6 +21,8 @@ use tagwire_queue::{
 enum Op {
     /// Push a message with this much padding.
     Push(usize),
+    /// Start this many pushes at once (each with this much padding) and wait for all.
+    PushMany(usize, usize),
     /// Take up to this many messages.
     Take(usize),
     /// Confirm up to the in-flight message at this index (modulo), or a stale seq 0.
@@ -30,6 +37,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0usize..200).prop_map(Op::Push),
+        2 => (2usize..12, 0usize..200).prop_map(|(n, pad)| Op::PushMany(n, pad)),
         3 => (1usize..8).prop_map(Op::Take),
         3 => (0usize..10).prop_map(Op::Confirm),
         1 => Just(Op::Rewind),
@@ -73,6 +81,22 @@ async fn run(ops: Vec<Op>, disk: bool, memory: usize) -> Result<(), TestCaseErro
                 // Limits are far away: every push must be accepted without drops.
                 prop_assert_eq!(outcome, PushOutcome::Queued { dropped_oldest: 0 });
                 model.held.push_back(payload);
+            }
+            Op::PushMany(n, pad) => {
+                let payloads: Vec<(Bytes, u64)> = (0..n)
+                    .map(|_| {
+                        next_id += 1;
+                        (
+                            Bytes::from(format!("{next_id}:{}", "x".repeat(pad))),
+                            next_id,
+                        )
+                    })
+                    .collect();
+                let outcomes = push_concurrently(&queue, payloads.clone()).await;
+                for (outcome, (payload, _)) in outcomes.into_iter().zip(payloads) {
+                    prop_assert_eq!(outcome, PushOutcome::Queued { dropped_oldest: 0 });
+                    model.held.push_back(payload);
+                }
             }
             Op::Take(n) => {
                 let batch = queue.take_batch(n, 1 << 20).await;
@@ -137,6 +161,35 @@ async fn run(ops: Vec<Op>, disk: bool, memory: usize) -> Result<(), TestCaseErro
     }
     prop_assert_eq!(out, Vec::from(model.held));
     Ok(())
+}
+
+/// Starts every push in order (each is polled once before any is awaited, so they join
+/// the writer's queue in this order), then waits for all of them.
+async fn push_concurrently(queue: &MessageQueue, messages: Vec<(Bytes, u64)>) -> Vec<PushOutcome> {
+    type Push<'a> = Pin<Box<dyn Future<Output = PushOutcome> + 'a>>;
+    let mut pushes: Vec<Push<'_>> = messages
+        .into_iter()
+        .map(|(payload, ts)| Box::pin(queue.push(payload, ts)) as Push<'_>)
+        .collect();
+    let mut outcomes: Vec<Option<PushOutcome>> = pushes.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (push, outcome) in pushes.iter_mut().zip(outcomes.iter_mut()) {
+            if outcome.is_none() {
+                match push.as_mut().poll(cx) {
+                    Poll::Ready(o) => *outcome = Some(o),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outcomes.into_iter().map(|o| o.expect("all done")).collect()
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -48,6 +48,11 @@ pub struct BenchArgs {
     /// With --disk: milliseconds between syncs of the disk cache.
     #[arg(long, default_value_t = 1000, requires = "disk")]
     sync_ms: u64,
+    /// With --disk: how many sources share the load, each its own task pushing on the
+    /// same 10 ms steps (like simulator groups, or concurrent API clients). 1 pushes
+    /// every message from one task, one after the other.
+    #[arg(long, default_value_t = 25, requires = "disk")]
+    sources: u64,
 }
 
 /// Smallest queue of the bench uplink (see `run_one`).
@@ -94,6 +99,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
             format: args.format,
             style: args.style,
             sync_ms: args.sync_ms,
+            sources: args.sources,
         })
         .await?;
         return Ok(ExitCode::SUCCESS);

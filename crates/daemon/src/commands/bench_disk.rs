@@ -4,8 +4,15 @@
 //! cache in `DIR`, and CPU time per message and bytes written to the device per
 //! message (`/proc/self/io` `write_bytes`) are printed side by side. Syscalls are
 //! counted from outside: run one mode at a time under `strace -c -f` (`--cache`).
+//!
+//! The load comes from `--sources` tasks pushing on the same 10 ms steps, as the
+//! daemon's sources do (one task per simulated group, one per API request): pushes
+//! that meet at the disk cache are written together (group commit). `--sources 1`
+//! pushes every message from one task, one after the other, where no two pushes ever
+//! meet.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +48,8 @@ pub struct DiskBench<'a> {
     pub style: Style,
     /// Milliseconds between syncs of the disk cache (the daemon's default is 1000).
     pub sync_ms: u64,
+    /// Tasks sharing the load, each pushing its share on the same 10 ms steps.
+    pub sources: u64,
 }
 
 struct Figures {
@@ -55,10 +64,11 @@ struct Figures {
 /// Runs the comparison and prints a table.
 pub async fn run(b: DiskBench<'_>) -> Result<()> {
     println!(
-        "tagwire bench --disk {}: {} snapshots/s of {} tags, {} s per run, ws:// to an in-process receiver",
+        "tagwire bench --disk {}: {} snapshots/s of {} tags from {} source task(s), {} s per run, ws:// to an in-process receiver",
         b.dir.display(),
         b.rate,
         b.tags,
+        b.sources.max(1),
         b.seconds
     );
     let mut results = Vec::new();
@@ -118,30 +128,49 @@ async fn run_one(b: &DiskBench<'_>, disk: Option<PathBuf>) -> Result<Figures> {
         running,
         receiver,
     } = Rig::start(config, listener, None, Arc::clone(&stats)).await?;
-    let pool = snapshot_pool(b.tags);
+    let pool = Arc::new(snapshot_pool(b.tags));
 
     let duration = Duration::from_secs(b.seconds.max(1));
     let (cpu_before, written_before) = (cpu_seconds(), write_bytes());
     let started = Instant::now();
-    // Paced in 10 ms steps, like a source polling devices: the load is the same in both
-    // runs whatever each costs.
+    // Paced in 10 ms steps, like sources polling devices: the load is the same in both
+    // runs whatever each costs. The sources split the messages of a step between them.
+    let sources = b.sources.clamp(1, (b.rate / 100).max(1));
     let per_step = (b.rate / 100).max(1);
-    let mut step = tokio::time::interval(Duration::from_millis(10));
-    let mut i = 0usize;
-    while started.elapsed() < duration {
-        step.tick().await;
-        for _ in 0..per_step {
-            if !matches!(
-                uplink.enqueue(&pool[i % pool.len()]).await,
-                Enqueue::Refused
-            ) {
-                i += 1;
-            }
-        }
+    let accepted = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..sources)
+        .map(|source| {
+            let share = per_step / sources + u64::from(source < per_step % sources);
+            let (uplink, pool, accepted) = (
+                Arc::clone(&uplink),
+                Arc::clone(&pool),
+                Arc::clone(&accepted),
+            );
+            tokio::spawn(async move {
+                let mut step = tokio::time::interval(Duration::from_millis(10));
+                let mut i = source as usize;
+                while started.elapsed() < duration {
+                    step.tick().await;
+                    for _ in 0..share {
+                        if !matches!(
+                            uplink.enqueue(&pool[i % pool.len()]).await,
+                            Enqueue::Refused
+                        ) {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                            i += sources as usize;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await?;
     }
+    let accepted = accepted.load(Ordering::Relaxed);
     // Let the last confirmations arrive.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while uplink.metrics().get(Family::SendMsgs) < i as u64 && Instant::now() < deadline {
+    while uplink.metrics().get(Family::SendMsgs) < accepted && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -136,20 +136,22 @@ pub(super) fn read_head(dir: &Path) -> Result<HeadFile, DiskLogError> {
     })
 }
 
+/// Appends one encoded record to `buf` (a batch is encoded back to back).
 pub(super) fn encode_record(buf: &mut Vec<u8>, timestamp_ms: u64, payload: &[u8]) {
     let len = u32::try_from(payload.len()).expect("checked by append");
-    buf.clear();
+    let at = buf.len();
     buf.reserve(RECORD_HEADER_LEN + payload.len());
     buf.extend_from_slice(&RECORD_MAGIC);
     buf.extend_from_slice(&len.to_le_bytes());
     buf.extend_from_slice(&[0; 4]); // CRC, filled in below
     buf.extend_from_slice(&timestamp_ms.to_le_bytes());
     buf.extend_from_slice(payload);
+    let record = &mut buf[at..];
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&buf[4..8]);
-    crc.update(&buf[12..]);
+    crc.update(&record[4..8]);
+    crc.update(&record[12..]);
     let crc = crc.finalize();
-    buf[8..12].copy_from_slice(&crc.to_le_bytes());
+    record[8..12].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Decodes the record at the start of `bytes` (which may continue past it).

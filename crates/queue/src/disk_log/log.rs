@@ -182,8 +182,21 @@ pub struct DiskLog {
     /// A segment file was created since the directory was last synced.
     dir_unsynced: bool,
     last_sync: Instant,
-    /// Reused to encode each record so that it reaches the file in one `write`.
-    encode_buf: Vec<u8>,
+    /// Records staged by [`DiskLog::stage`] and not yet written: encoded back to back
+    /// so that a whole batch reaches the file in one `write`.
+    write_buf: Vec<u8>,
+    /// How many records `write_buf` holds (the newest ones of the index).
+    staged: u64,
+    /// Offset in the tail segment where `write_buf` goes.
+    staged_start: u64,
+    /// Segments whose records were all removed by [`DiskLog::remove_front`], deleted by
+    /// the next [`DiskLog::flush_removals`] (always before `head` is written).
+    retired: Vec<Segment>,
+    /// Device and inode of the directory when it was opened (Unix), to notice that it
+    /// was deleted or replaced: see [`DiskLog::check_location`].
+    dir_identity: Option<(u64, u64)>,
+    /// Batches written by [`DiskLog::commit`] since `open`.
+    commits: u64,
 }
 
 impl DiskLog {
@@ -303,18 +316,40 @@ impl DiskLog {
             data_unsynced: false,
             dir_unsynced: false,
             last_sync: Instant::now(),
-            encode_buf: Vec::new(),
+            write_buf: Vec::new(),
+            staged: 0,
+            staged_start: 0,
+            retired: Vec::new(),
+            dir_identity: None,
+            commits: 0,
         };
+        let mut log = log;
+        log.dir_identity = identity(&log.dir);
         Ok((log, recovery))
     }
 
-    /// Appends a record at the end of the log.
+    /// Appends a record at the end of the log: [`stage`](Self::stage) then
+    /// [`commit`](Self::commit).
     ///
     /// On `Ok` the record is in the kernel's hands (and on the device under
     /// [`SyncPolicy::Always`]). On error nothing was stored: [`DiskLogError::Full`]
     /// and [`DiskLogError::TooLarge`] before any I/O, an `Io` error after truncating
     /// whatever part of the record was written.
     pub fn append(&mut self, timestamp_ms: u64, payload: &[u8]) -> Result<(), DiskLogError> {
+        self.stage(timestamp_ms, payload)?;
+        self.commit()
+    }
+
+    /// Adds a record to the log's index and to the write buffer, without I/O unless a
+    /// new segment must be started. [`commit`](Self::commit) writes every staged record
+    /// in one `write`: group commit. Until then the records count against `max_bytes`
+    /// but must not be read.
+    ///
+    /// Starting a new segment (when the record does not fit in the current one) first
+    /// commits what is staged; a caller that needs to know which records a failed write
+    /// undid checks [`would_start_segment`](Self::would_start_segment) and commits
+    /// first itself. On error this record is not staged.
+    pub fn stage(&mut self, timestamp_ms: u64, payload: &[u8]) -> Result<(), DiskLogError> {
         let size = RECORD_HEADER_LEN as u64 + payload.len() as u64;
         if payload.len() as u64 > u64::from(u32::MAX) || size > self.max_bytes {
             return Err(DiskLogError::TooLarge {
@@ -325,27 +360,74 @@ impl DiskLog {
         if self.bytes + size > self.max_bytes {
             return Err(DiskLogError::Full);
         }
-        let tail_has_room = match (&self.writer, self.segments.back()) {
-            (Some(_), Some(tail)) => tail.end == 0 || tail.end + size <= self.segment_bytes,
-            _ => false,
-        };
-        if !tail_has_room {
+        if self.would_start_segment(payload.len()) {
+            self.commit()?;
             self.start_segment()?;
         }
-        encode_record(&mut self.encode_buf, timestamp_ms, payload);
-
-        let (Some(writer), Some(tail)) = (self.writer.as_mut(), self.segments.back_mut()) else {
-            unreachable!("start_segment leaves a writer on the last segment");
-        };
+        let tail = self
+            .segments
+            .back_mut()
+            .expect("start_segment leaves a tail");
         let start = tail.end;
-        // One `write_all` of the whole record: a crash leaves at most one torn record,
+        if self.staged == 0 {
+            self.staged_start = start;
+            self.write_buf.clear();
+        }
+        encode_record(&mut self.write_buf, timestamp_ms, payload);
+        let start32 = u32::try_from(start).expect("record starts stay below segment_bytes");
+        // `self.head` needs no change: when the log was empty it already pointed at
+        // `start` (or at a segment number no higher than this one's, from 0).
+        tail.offsets.push_back(start32);
+        tail.end = start + size;
+        tail.file_len = tail.end;
+        self.len += 1;
+        self.bytes += size;
+        self.disk_bytes += size;
+        self.staged += 1;
+        Ok(())
+    }
+
+    /// Whether staging a record of `payload_len` bytes would start a new segment (and
+    /// so commit what is staged first).
+    pub fn would_start_segment(&self, payload_len: usize) -> bool {
+        let size = RECORD_HEADER_LEN as u64 + payload_len as u64;
+        match (&self.writer, self.segments.back()) {
+            (Some(_), Some(tail)) => !(tail.end == 0 || tail.end + size <= self.segment_bytes),
+            _ => true,
+        }
+    }
+
+    /// Batches of records written (one `write` each) since the log was opened: with
+    /// [`len`](Self::len) of what was appended, how well appends are grouped.
+    pub fn commits(&self) -> u64 {
+        self.commits
+    }
+
+    /// Records staged and not yet committed.
+    pub fn staged(&self) -> u64 {
+        self.staged
+    }
+
+    /// Writes every staged record with one `write` (and syncs as the [`SyncPolicy`]
+    /// says). On `Ok` they are in the kernel's hands. On error none of them is in the
+    /// log any more (a partial write is truncated away): the caller keeps them
+    /// elsewhere.
+    pub fn commit(&mut self) -> Result<(), DiskLogError> {
+        if self.staged == 0 {
+            return Ok(());
+        }
+        let (Some(writer), Some(tail)) = (self.writer.as_mut(), self.segments.back()) else {
+            unreachable!("staged records have a writer on the last segment");
+        };
+        // One `write_all` of the whole batch: a crash leaves at most one torn record,
         // at the end, which recovery cuts off.
-        if let Err(e) = writer.write_all(&self.encode_buf) {
+        if let Err(e) = writer.write_all(&self.write_buf) {
             let path = tail.path.clone();
-            self.undo_append(start);
+            self.undo_staged();
             return Err(DiskLogError::io(path, "write", e));
         }
         self.data_unsynced = true;
+        self.commits += 1;
         let sync_now = match self.sync {
             SyncPolicy::Always => true,
             SyncPolicy::Interval(every) => self.last_sync.elapsed() >= every,
@@ -353,24 +435,40 @@ impl DiskLog {
         };
         if sync_now {
             if let Err(e) = self.sync_data() {
-                // Not durable, so not accepted: the caller keeps the message.
-                self.undo_append(start);
+                // Not durable, so not accepted: the caller keeps the messages.
+                self.undo_staged();
                 return Err(e);
             }
             self.last_sync = Instant::now();
         }
-
-        // `self.head` needs no change: when the log was empty it already pointed at
-        // `start` (or at a segment number no higher than this one's, from 0).
-        let tail = self.segments.back_mut().expect("checked above");
-        let start32 = u32::try_from(start).expect("record starts stay below segment_bytes");
-        tail.offsets.push_back(start32);
-        tail.end = start + size;
-        tail.file_len = tail.end;
-        self.len += 1;
-        self.bytes += size;
-        self.disk_bytes += size;
+        self.staged = 0;
+        self.write_buf.clear();
         Ok(())
+    }
+
+    /// Takes the staged records out of the index and cuts whatever part of them was
+    /// written off the segment.
+    fn undo_staged(&mut self) {
+        let start = self.staged_start;
+        let tail = self
+            .segments
+            .back_mut()
+            .expect("staged records have a tail");
+        let live_before = tail.live_bytes();
+        // Staged records are the newest; some may already have been removed from the
+        // front (a drop to make room), so count what is really left of them.
+        while tail.offsets.back().is_some_and(|&o| u64::from(o) >= start) {
+            tail.offsets.pop_back();
+            self.len -= 1;
+        }
+        self.disk_bytes -= tail.end - start;
+        tail.end = start;
+        tail.file_len = start;
+        self.bytes -= live_before - tail.live_bytes();
+        self.staged = 0;
+        self.write_buf.clear();
+        self.undo_append(start);
+        self.update_head();
     }
 
     /// Number of records in the log.
@@ -436,7 +534,20 @@ impl DiskLog {
                     Some(&next) => u64::from(next),
                     None => seg.end,
                 };
-                read_span(&mut self.reader, seg, span_start, span_end, &mut span)?;
+                // The segment being written is read through its own handle: no second
+                // open, and still readable if its name was deleted.
+                let writer = match (&self.writer, self.segments.back()) {
+                    (Some(w), Some(tail)) if tail.id == seg.id => Some(w),
+                    _ => None,
+                };
+                read_span(
+                    &mut self.reader,
+                    writer,
+                    seg,
+                    span_start,
+                    span_end,
+                    &mut span,
+                )?;
                 for i in index..to {
                     let offset = u64::from(seg.offsets[i]);
                     let at = (offset - span_start) as usize;
@@ -455,24 +566,30 @@ impl DiskLog {
     }
 
     /// Removes the `n` oldest records (confirmed by the server, or dropped by the
-    /// caller's policy), deleting segment files left without records.
+    /// caller's policy): [`remove_front`](Self::remove_front), then
+    /// [`flush_removals`](Self::flush_removals).
     ///
     /// The removal takes effect in memory even when an error is returned: the error
     /// means it may not be remembered after a restart (those records may then be
     /// read again), or that a segment file could not be deleted (it is deleted at the
     /// next open). Only [`DiskLogError::PopBeyondEnd`] leaves the log unchanged.
     pub fn pop_front(&mut self, n: u64) -> Result<(), DiskLogError> {
+        self.remove_front(n)?;
+        self.flush_removals()
+    }
+
+    /// Removes the `n` oldest records from the index, without I/O: segment files left
+    /// without records are deleted, and the `head` file written, by the next
+    /// [`flush_removals`](Self::flush_removals), [`persist_head`](Self::persist_head)
+    /// or [`sync`](Self::sync). So a confirmation needs no blocking thread.
+    pub fn remove_front(&mut self, n: u64) -> Result<(), DiskLogError> {
         if n > self.len {
             return Err(DiskLogError::PopBeyondEnd {
                 requested: n,
                 len: self.len,
             });
         }
-        if n == 0 {
-            return Ok(());
-        }
         let mut left = n;
-        let mut first_error = None;
         while left > 0 {
             let writing_to_it = self.writer.is_some() && self.segments.len() == 1;
             let seg = self.segments.front_mut().expect("n <= len");
@@ -483,16 +600,33 @@ impl DiskLog {
             self.len -= take;
             left -= take;
             if seg.offsets.is_empty() && !writing_to_it {
-                // Delete before writing `head`: that frees space first when the disk
-                // is full, and a crash in between is harmless (`open` starts at the
-                // oldest segment that still exists).
                 let seg = self.segments.pop_front().expect("front exists");
-                if let Err(e) = self.delete_segment(&seg) {
-                    first_error.get_or_insert(e);
-                }
+                self.retired.push(seg);
             }
         }
-        self.update_head();
+        // Staged records are the newest: removing past the older ones reaches them.
+        self.staged = self.staged.min(self.len);
+        if n > 0 {
+            self.update_head();
+        }
+        Ok(())
+    }
+
+    /// Whether removals wait for I/O: segment files to delete, or a `head` write that
+    /// [`flush_removals`](Self::flush_removals) would do now.
+    pub fn removals_pending(&self) -> bool {
+        !self.retired.is_empty()
+            || (!self.head_written && self.last_head_write.elapsed() >= self.head_interval)
+    }
+
+    /// Deletes the segment files [`remove_front`](Self::remove_front) emptied, then
+    /// writes `head` if it changed and [`DiskLogOptions::head_interval`] has passed
+    /// since the last write.
+    pub fn flush_removals(&mut self) -> Result<(), DiskLogError> {
+        // Delete before writing `head`: that frees space first when the disk is full,
+        // and a crash in between is harmless (`open` starts at the oldest segment that
+        // still exists).
+        let mut first_error = self.delete_retired().err();
         // Batched: a `head` write per confirmation is a metadata write per message,
         // which costs CPU and wears flash. Forgetting a removal costs a duplicate only.
         if !self.head_written && self.last_head_write.elapsed() >= self.head_interval {
@@ -506,6 +640,99 @@ impl DiskLog {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Deletes the retired segment files; the first error, after trying them all.
+    fn delete_retired(&mut self) -> Result<(), DiskLogError> {
+        let mut first_error = None;
+        for seg in std::mem::take(&mut self.retired) {
+            if let Err(e) = self.delete_segment(&seg) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the directory or the segment being appended to is no longer what this
+    /// log opened: deleted, or replaced by another file or directory of the same name.
+    /// `Some(what happened)` then; the records written since are unreachable by a
+    /// later [`open`](Self::open), so the owner should [`reset`](Self::reset) the log
+    /// with every record it still needs. Costs one or two `stat` calls: call it from a
+    /// timer.
+    pub fn check_location(&self) -> Option<&'static str> {
+        let known = self.dir_identity?;
+        match identity(&self.dir) {
+            None => return Some("the cache directory was deleted"),
+            Some(now) if now != known => return Some("the cache directory was replaced"),
+            Some(_) => {}
+        }
+        #[cfg(unix)]
+        if let (Some(writer), Some(tail)) = (&self.writer, self.segments.back()) {
+            use std::os::unix::fs::MetadataExt;
+            let open = writer.metadata().ok()?;
+            match fs::metadata(&tail.path) {
+                Ok(m) if (m.dev(), m.ino()) != (open.dev(), open.ino()) => {
+                    return Some("the segment file being written was replaced")
+                }
+                Ok(_) if open.nlink() > 0 => {}
+                _ => return Some("the segment file being written was deleted"),
+            }
+        }
+        None
+    }
+
+    /// Starts the log afresh in its directory (created again if it was deleted) with
+    /// exactly `records`, oldest first: after [`check_location`](Self::check_location)
+    /// found the files gone or replaced. Whatever segment files the directory holds are
+    /// deleted once the new ones are written and synced, so a crash during the reset
+    /// can resend records, never lose them. On error the log is empty and the caller
+    /// keeps the records.
+    pub fn reset(&mut self, records: &[(u64, &[u8])]) -> Result<(), DiskLogError> {
+        // Forget the old files without touching them: their names may now be
+        // someone else's.
+        self.segments.clear();
+        self.retired.clear();
+        self.writer = None;
+        self.reader = None;
+        self.head_file = None;
+        self.len = 0;
+        self.bytes = 0;
+        self.disk_bytes = 0;
+        self.staged = 0;
+        self.write_buf.clear();
+        self.data_unsynced = false;
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| DiskLogError::io(&self.dir, "create the cache directory", e))?;
+        self.dir_identity = identity(&self.dir);
+        let stale = list_segments(&self.dir)?;
+        if let Some(&highest) = stale.last() {
+            self.next_id = self.next_id.max(highest.saturating_add(1));
+        }
+        self.head = (self.next_id, 0);
+        let result = (|| {
+            for &(timestamp_ms, payload) in records {
+                self.stage(timestamp_ms, payload)?;
+            }
+            self.commit()?;
+            self.sync_data()?;
+            for id in stale {
+                remove_if_exists(&segment_path(&self.dir, id));
+            }
+            self.head_written = false;
+            self.write_head(true)
+        })();
+        if result.is_err() {
+            self.segments.clear();
+            self.writer = None;
+            self.len = 0;
+            self.bytes = 0;
+            self.disk_bytes = 0;
+            self.staged = 0;
+        }
+        result
     }
 
     /// Forces appended records and the removal position to the device, whatever the
@@ -612,6 +839,7 @@ impl DiskLog {
         let path = segment_path(&self.dir, id);
         let file = OpenOptions::new()
             .append(true)
+            .read(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| DiskLogError::io(&path, "create segment", e))?;
@@ -673,6 +901,10 @@ impl DiskLog {
     /// by a power cut fails the CRC, which `open` treats as "nothing removed":
     /// duplicates, never a loss.
     fn write_head(&mut self, durable: bool) -> Result<(), DiskLogError> {
+        // Never name a position past segment files that still exist: `open` would
+        // count their records as skipped. Deletion failures are reported after the
+        // head is written (the removal is real either way).
+        let deleted = self.delete_retired();
         let path = self.dir.join(HEAD_FILE);
         let io_error = |what, e| DiskLogError::io(&path, what, e);
         if self.head_file.is_none() {
@@ -705,7 +937,7 @@ impl DiskLog {
             }
         }
         self.head_synced = durable;
-        Ok(())
+        deleted
     }
 }
 
@@ -813,26 +1045,34 @@ fn recover_segment(
     }))
 }
 
-/// Reads `start..end` of `seg` into `buf`, reusing the cached read handle.
+/// Reads `start..end` of `seg` into `buf`: through `writer` (the segment's append
+/// handle, opened for reading too) when given, else through the cached read handle.
 fn read_span(
     reader: &mut Option<(u64, File)>,
+    writer: Option<&File>,
     seg: &Segment,
     start: u64,
     end: u64,
     buf: &mut Vec<u8>,
 ) -> Result<(), DiskLogError> {
     let io_error = |e| DiskLogError::io(&seg.path, "read segment", e);
-    if reader.as_ref().is_none_or(|(id, _)| *id != seg.id) {
-        *reader = None;
-        *reader = Some((seg.id, File::open(&seg.path).map_err(io_error)?));
-    }
-    let (_, file) = reader.as_mut().expect("set above");
     // `end` comes from the index built while scanning or appending, never from a
     // header read now, so the allocation is at most the segment's size.
     buf.clear();
     buf.resize((end - start) as usize, 0);
-    file.seek(SeekFrom::Start(start)).map_err(io_error)?;
-    file.read_exact(buf).map_err(|e| {
+    let result = match writer {
+        Some(file) => read_at(file, start, buf),
+        None => {
+            if reader.as_ref().is_none_or(|(id, _)| *id != seg.id) {
+                *reader = None;
+                *reader = Some((seg.id, File::open(&seg.path).map_err(io_error)?));
+            }
+            let (_, file) = reader.as_mut().expect("set above");
+            file.seek(SeekFrom::Start(start))
+                .and_then(|_| file.read_exact(buf))
+        }
+    };
+    result.map_err(|e| {
         if e.kind() == ErrorKind::UnexpectedEof {
             DiskLogError::Corrupt {
                 path: seg.path.clone(),
@@ -843,6 +1083,35 @@ fn read_span(
             io_error(e)
         }
     })
+}
+
+/// Reads exactly `buf.len()` bytes at `offset` of `file` (`pread` on Unix).
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
+    }
+}
+
+/// Device and inode of `dir` (Unix), `None` when it cannot be read.
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Some((0, 0))
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), DiskLogError> {

@@ -77,12 +77,24 @@
 //!   power cut loses at most about one interval of appends.
 //! * [`SyncPolicy::Never`]: the kernel writes back when it likes.
 //!
-//! Whatever the policy, removals are persisted in batches: `pop_front` writes the `head`
-//! file only when [`DiskLogOptions::head_interval`] has passed since the last write, and
+//! Appends can be grouped: [`DiskLog::stage`] adds records to the index and a buffer,
+//! [`DiskLog::commit`] writes them all with one `write` (and one sync when the policy
+//! says so); [`DiskLog::append`] is the two for one record. A failed commit leaves none
+//! of the staged records in the log.
+//!
+//! Whatever the policy, removals are persisted in batches: [`DiskLog::remove_front`]
+//! only moves the index; [`DiskLog::flush_removals`] deletes the segments it emptied and
+//! writes the `head` file, but only when [`DiskLogOptions::head_interval`] has passed
+//! since the last write (`pop_front` is the two together), and
 //! [`DiskLog::persist_head`] / [`DiskLog::tick`] (from the owner's timer), `sync` and
 //! `Drop` write it when it changed. So `kill -9` can bring back the records removed in
 //! about the last `head_interval` (a duplicate, never a loss), and a log being drained
 //! costs one small write per interval instead of a file replacement per removal.
+//!
+//! The owner's timer should also call [`DiskLog::check_location`]: if the directory or
+//! the segment being written was deleted or replaced behind the log's back, new records
+//! would go where no restart finds them; [`DiskLog::reset`] then starts the log afresh
+//! with the records the owner still holds.
 //!
 //! # Example
 //!
