@@ -19,6 +19,29 @@ fn config(port: u16, cache: &str, with_source: bool) -> String {
     )
 }
 
+/// After a `kill -9`: starts the daemon again on the same cache (no source) against a
+/// fresh counting server on `port`, waits until the `accepted` messages arrived and the
+/// cache is empty, and stops it. Returns what the server counted and the restart's
+/// directory (for its log); `None` (test skipped) without the Python peer.
+fn restart_and_deliver(
+    port: u16,
+    cache_cfg: &str,
+    accepted: u64,
+) -> Option<(CounterReport, tempfile::TempDir)> {
+    let restart_dir = tempfile::tempdir().unwrap();
+    let port_arg = port.to_string();
+    let peer = Peer::python(restart_dir.path(), &["--port", &port_arg])?;
+    let daemon = start_daemon(restart_dir.path(), &config(port, cache_cfg, false));
+    wait_for("the cached messages", Duration::from_secs(20), || {
+        peer.counter_report().max("fast") >= accepted
+    });
+    wait_for("the cache to empty", Duration::from_secs(20), || {
+        metric(restart_dir.path(), "cached_msgs", "peer") == 0
+    });
+    drop(daemon);
+    Some((peer.counter_report(), restart_dir))
+}
+
 #[test]
 fn messages_accepted_before_kill_9_are_delivered_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -33,20 +56,9 @@ fn messages_accepted_before_kill_9_are_delivered_after_the_restart() {
     daemon.child.kill().unwrap(); // SIGKILL: no shutdown code runs
     daemon.child.wait().unwrap();
 
-    let restart_dir = tempfile::tempdir().unwrap();
-    let port_arg = port.to_string();
-    let Some(peer) = Peer::python(restart_dir.path(), &["--port", &port_arg]) else {
+    let Some((report, restart_dir)) = restart_and_deliver(port, &cache_cfg, accepted) else {
         return;
     };
-    let daemon = start_daemon(restart_dir.path(), &config(port, &cache_cfg, false));
-    wait_for("the cached messages", Duration::from_secs(20), || {
-        peer.counter_report().max("fast") >= accepted
-    });
-    wait_for("the cache to empty", Duration::from_secs(20), || {
-        metric(restart_dir.path(), "cached_msgs", "peer") == 0
-    });
-    drop(daemon);
-    let report = peer.counter_report();
     eprintln!(
         "kill -9: {accepted} accepted before the kill (at least), {} delivered after the restart, {} duplicates",
         report.max("fast"),
@@ -369,20 +381,9 @@ fn damaged_cache_then_kill_9(what: &str, damage: impl FnOnce(&Path)) {
     let log = daemon_log(dir.path());
     assert_eq!(log.matches(what).count(), 1, "said once:\n{log}");
 
-    let restart_dir = tempfile::tempdir().unwrap();
-    let port_arg = port.to_string();
-    let Some(peer) = Peer::python(restart_dir.path(), &["--port", &port_arg]) else {
+    let Some((report, restart_dir)) = restart_and_deliver(port, &cache_cfg, accepted) else {
         return;
     };
-    let daemon = start_daemon(restart_dir.path(), &config(port, &cache_cfg, false));
-    wait_for("the cached messages", Duration::from_secs(20), || {
-        peer.counter_report().max("fast") >= accepted
-    });
-    wait_for("the cache to empty", Duration::from_secs(20), || {
-        metric(restart_dir.path(), "cached_msgs", "peer") == 0
-    });
-    drop(daemon);
-    let report = peer.counter_report();
     eprintln!(
         "{what}: {damaged_at} accepted before, {accepted} before the kill, {} delivered after the restart",
         report.max("fast"),

@@ -8,30 +8,17 @@ mod support;
 #[path = "../../ws-client/examples/confirmed_push.rs"]
 mod confirmed_push;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use support::{certs::Pki, read_lines, sink_url, tagwire, Proc};
+use support::{certs::Pki, read_lines, Proc};
 
 const COUNT: u64 = 1500;
 
 /// Starts `tagwire sink` with `tls_args`, returns it and its address.
 fn start_sink(out: &std::path::Path, tls_args: &[&std::ffi::OsStr]) -> (Proc, String) {
-    let mut child = tagwire()
-        .args(["sink", "--listen", "127.0.0.1:0", "--out"])
-        .arg(out)
-        .args(tls_args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let url = sink_url(&mut stderr);
+    let (proc, url, mut stderr) = support::start_sink(out, tls_args);
     // Keep reading the sink's stderr so that it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let proc = Proc {
-        child,
-        name: "tagwire sink".into(),
-    };
     (proc, url)
 }
 

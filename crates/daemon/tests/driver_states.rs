@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::*;
@@ -16,17 +15,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-fn python_peer(python: &str, dir: &Path, name: &str, port: Option<u16>) -> Peer {
-    let sub = dir.join(name);
-    std::fs::create_dir_all(&sub).unwrap();
-    let mut cmd = Command::new(python);
-    cmd.arg(peers_dir().join("ws_server.py"));
-    if let Some(p) = port {
-        cmd.args(["--port", &p.to_string()]);
-    }
-    Peer::start(name, cmd, &sub)
 }
 
 /// The state messages a peer received, in order.
@@ -73,8 +61,8 @@ fn driver_states_arrive_after_each_connect_and_at_the_interval() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let each_second = python_peer(&python, d, "a", None);
-    let hourly = python_peer(&python, d, "b", None);
+    let each_second = Peer::python_named(&python, d, "a", None);
+    let hourly = Peer::python_named(&python, d, "b", None);
     let config = format!(
         r#"
 [[south]]
@@ -151,7 +139,7 @@ upload_drv_state_interval = 3600
     let port = hourly.port;
     drop(hourly);
     let restarted_at = now_ms();
-    let hourly2 = python_peer(&python, d, "b2", Some(port));
+    let hourly2 = Peer::python_named(&python, d, "b2", Some(port));
     wait_for(
         "a state message after the restart",
         Duration::from_secs(20),

@@ -11,31 +11,19 @@ mod support;
 mod push;
 
 use std::path::Path;
-use std::process::Stdio;
 
-use support::{read_lines, sink_url, tagwire, Proc};
+use support::{read_lines, Proc};
 use tagwire_test_pki::{KeyAlg, Pki};
 
-/// Starts `tagwire sink --out FILE` with `tls_args`; returns it and its URL.
+/// Starts `tagwire sink --out FILE` with `tls_args` (certificate, key, client CA, as
+/// many as given); returns it and its URL.
 fn start_sink(out: &Path, tls_args: &[&Path]) -> (Proc, String, std::process::ChildStderr) {
-    let mut command = tagwire();
-    command
-        .args(["sink", "--listen", "127.0.0.1:0", "--out"])
-        .arg(out);
-    for (flag, value) in ["--tls-cert", "--tls-key", "--client-ca"]
+    let args: Vec<&std::ffi::OsStr> = ["--tls-cert", "--tls-key", "--client-ca"]
         .iter()
         .zip(tls_args)
-    {
-        command.arg(flag).arg(value);
-    }
-    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let url = sink_url(&mut stderr);
-    let proc = Proc {
-        child,
-        name: "tagwire sink".into(),
-    };
-    (proc, url, stderr)
+        .flat_map(|(flag, value)| [flag.as_ref(), value.as_os_str()])
+        .collect();
+    support::start_sink(out, &args)
 }
 
 /// Runs the example with `args` and checks the sink received exactly its message.

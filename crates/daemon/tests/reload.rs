@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::{
-    api_get, api_port, api_request, counter_of, daemon_log, final_count, peer_env, peers_dir,
-    start_daemon, wait_for, Peer,
+    api_get, api_port, api_request, counter_of, daemon_log, final_count, peer_env, start_daemon,
+    wait_for, Peer,
 };
 
 /// The simulator at 100 reports/s (group `fast`), and the `[[north]]` entries given.
@@ -33,17 +33,6 @@ fn rewrite(dir: &Path, body: &str) {
         format!("[api]\nlisten = \"127.0.0.1:0\"\n{body}"),
     )
     .unwrap();
-}
-
-fn python_peer(python: &str, dir: &Path, name: &str, port: Option<u16>) -> Peer {
-    let sub = dir.join(name);
-    std::fs::create_dir_all(&sub).unwrap();
-    let mut cmd = Command::new(python);
-    cmd.arg(peers_dir().join("ws_server.py"));
-    if let Some(p) = port {
-        cmd.args(["--port", &p.to_string()]);
-    }
-    Peer::start(name, cmd, &sub)
 }
 
 fn counters(peers: &[&Peer]) -> BTreeSet<u64> {
@@ -88,10 +77,10 @@ fn reload_under_load_loses_nothing_accepted() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let a = python_peer(&python, d, "a", None);
-    let b1 = python_peer(&python, d, "b1", None);
-    let c = python_peer(&python, d, "c", None);
-    let new_d = python_peer(&python, d, "d", None);
+    let a = Peer::python_named(&python, d, "a", None);
+    let b1 = Peer::python_named(&python, d, "b1", None);
+    let c = Peer::python_named(&python, d, "c", None);
+    let new_d = Peer::python_named(&python, d, "d", None);
     let b2_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -132,7 +121,7 @@ fn reload_under_load_loses_nothing_accepted() {
         "{log}"
     );
     std::thread::sleep(Duration::from_secs(1));
-    let b2 = python_peer(&python, d, "b2", Some(b2_port));
+    let b2 = Peer::python_named(&python, d, "b2", Some(b2_port));
     wait_for("messages at b2 and d", Duration::from_secs(15), || {
         b2.messages().len() >= 100 && new_d.messages().len() >= 50
     });
@@ -255,9 +244,9 @@ fn ingest_racing_the_removal_of_an_uplink_loses_nothing_accepted() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let keep = python_peer(&python, d, "keep", None);
-    let old = python_peer(&python, d, "old", None);
-    let new = python_peer(&python, d, "new", None);
+    let keep = Peer::python_named(&python, d, "keep", None);
+    let old = Peer::python_named(&python, d, "old", None);
+    let new = Peer::python_named(&python, d, "new", None);
     let mut daemon = start_daemon(
         d,
         &format!(

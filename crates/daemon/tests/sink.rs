@@ -8,24 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{peer_env, peers_dir, read_lines, sink_url, tagwire, Proc};
-
-/// Starts `tagwire sink --out FILE` and returns it with its ws:// address.
-fn start_sink(out: &std::path::Path) -> (Proc, String, std::process::ChildStderr) {
-    let mut child = tagwire()
-        .args(["sink", "--listen", "127.0.0.1:0", "--out"])
-        .arg(out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let url = sink_url(&mut stderr);
-    let proc = Proc {
-        child,
-        name: "tagwire sink".into(),
-    };
-    (proc, url, stderr)
-}
+use support::{peer_env, peers_dir, read_lines, start_sink};
 
 #[test]
 fn sink_flushes_each_message_before_its_pong_and_closes_clients_on_stop() {
@@ -35,7 +18,7 @@ fn sink_flushes_each_message_before_its_pong_and_closes_clients_on_stop() {
     const N: usize = 10;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sink.out");
-    let (mut sink, url, mut sink_stderr) = start_sink(&out);
+    let (mut sink, url, mut sink_stderr) = start_sink(&out, &[]);
     let mut client = std::process::Command::new(python)
         .arg(peers_dir().join("ws_client.py"))
         .arg(&url)

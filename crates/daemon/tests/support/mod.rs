@@ -130,6 +130,19 @@ impl Peer {
         Some(Peer::start("python-websockets", cmd, dir))
     }
 
+    /// One of several Python `websockets` peers of a test, named `name` (its output in
+    /// `<dir>/<name>/`), on `port` or a free one. `python` is `TAGWIRE_PYTHON`.
+    pub fn python_named(python: &str, dir: &Path, name: &str, port: Option<u16>) -> Peer {
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let mut cmd = Command::new(python);
+        cmd.arg(peers_dir().join("ws_server.py"));
+        if let Some(p) = port {
+            cmd.args(["--port", &p.to_string()]);
+        }
+        Peer::start(name, cmd, &sub)
+    }
+
     /// The Node `ws` peer, or None when skipped.
     pub fn node(dir: &Path, extra: &[&str]) -> Option<Peer> {
         let node_path = peer_env("TAGWIRE_NODE_PATH")?;
@@ -492,6 +505,29 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Starts `tagwire sink --listen 127.0.0.1:0 --out OUT` with `extra_args` (e.g. its
+/// TLS flags); returns it, the address it prints (see [`sink_url`]) and its stderr, which
+/// the caller keeps reading or drops.
+pub fn start_sink(
+    out: &Path,
+    extra_args: &[&std::ffi::OsStr],
+) -> (Proc, String, std::process::ChildStderr) {
+    let mut child = tagwire()
+        .args(["sink", "--listen", "127.0.0.1:0", "--out"])
+        .arg(out)
+        .args(extra_args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let url = sink_url(&mut stderr);
+    let proc = Proc {
+        child,
+        name: "tagwire sink".into(),
+    };
+    (proc, url, stderr)
 }
 
 /// Reads the first line `tagwire sink` prints on stderr (byte by byte, so that nothing
