@@ -32,15 +32,19 @@ pub enum DropReason {
     TooLarge,
     /// The daemon stopped with the message still queued and no disk cache to keep it.
     Shutdown,
+    /// The disk cache's files were deleted or replaced while the message was held only
+    /// in them.
+    CacheLost,
 }
 
 impl DropReason {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::QueueFullOldest,
         DropReason::QueueFullNewest,
         DropReason::TooLarge,
         DropReason::Shutdown,
+        DropReason::CacheLost,
     ];
 
     /// The label value.
@@ -50,6 +54,7 @@ impl DropReason {
             DropReason::QueueFullNewest => "queue_full_newest",
             DropReason::TooLarge => "too_large",
             DropReason::Shutdown => "shutdown",
+            DropReason::CacheLost => "cache_lost",
         }
     }
 

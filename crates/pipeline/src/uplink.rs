@@ -348,7 +348,12 @@ impl Uplink {
                 let mut tick = tokio::time::interval(period);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => this.queue.sync().await,
+                        _ = tick.tick() => {
+                            let lost = this.queue.sync().await;
+                            if lost > 0 {
+                                this.metrics.add_dropped(DropReason::CacheLost, lost);
+                            }
+                        }
                         _ = stop.changed() => break,
                     }
                 }

@@ -562,17 +562,16 @@ impl Core {
     }
 
     /// See [`MessageQueue::sync`](crate::MessageQueue::sync).
-    pub(crate) fn sync(&mut self) {
+    pub(crate) fn sync(&mut self) -> u64 {
         let Some(disk) = self.disk.as_mut() else {
-            return;
+            return 0;
         };
         if let Some(what) = disk.log.check_location() {
-            self.rebuild_disk(what);
-            return;
+            return self.rebuild_disk(what) as u64;
         }
         self.flush_removals();
         let Some(disk) = self.disk.as_mut() else {
-            return;
+            return 0;
         };
         if let Err(e) = disk.log.tick() {
             let dir = disk.log.dir().display().to_string();
@@ -582,6 +581,7 @@ impl Core {
                 &format!("disk cache: sync failed dir={dir} error={e}"),
             );
         }
+        0
     }
 
     /// Whether confirmations left disk work (segment files to delete, a `head` write
@@ -612,10 +612,12 @@ impl Core {
     /// shared rate limiter), and writes every message still queued, in order, into a
     /// fresh log in the same directory, so that a later crash loses none of them.
     /// Payloads held only on disk are read back through the log's open handles or
-    /// paths; one that cannot be read any more is dropped and counted in the log line.
-    fn rebuild_disk(&mut self, what: &str) {
+    /// paths; one that cannot be read any more is dropped: counted in the log line and
+    /// in the kinds' `dropped`, and the data messages among them returned.
+    fn rebuild_disk(&mut self, what: &str) -> usize {
+        let data_dropped = self.counts[MessageKind::Data.index()].dropped;
         let Some(disk) = self.disk.as_mut() else {
-            return;
+            return 0;
         };
         let dir = disk.log.dir().display().to_string();
         // Every payload, in order: from memory, or read back from the old files.
@@ -636,13 +638,17 @@ impl Core {
         }
         // What could not be read back is gone: take it out of the queue.
         let mut lost = 0usize;
+        let mut lost_by_kind = [0u64; MessageKind::ALL.len()];
         for i in (0..self.entries.len()).rev() {
             if payloads[i].is_none() {
-                self.remove_at(i);
+                if let Some(e) = self.remove_at(i) {
+                    lost_by_kind[e.kind.index()] += 1;
+                }
                 payloads.remove(i);
                 lost += 1;
             }
         }
+        self.count_lost(lost_by_kind);
         let disk = self.disk.as_mut().expect("checked above");
         disk.staged.clear();
         let records: Vec<(u64, &[u8])> = self
@@ -702,6 +708,7 @@ impl Core {
             let mut outcomes = [];
             self.enforce_memory_budget(self.next_seq, &mut outcomes);
         }
+        (self.counts[MessageKind::Data.index()].dropped - data_dropped) as usize
     }
 
     /// See [`MessageQueue::close_for_shutdown`](crate::MessageQueue::close_for_shutdown):

@@ -285,7 +285,14 @@ impl MessageQueue {
     /// [`SyncPolicy::Interval`](crate::SyncPolicy::Interval), once the interval has
     /// passed, forces appended messages and the removal position to the device;
     /// otherwise writes the removal position (`head`) if confirmations moved it.
-    pub async fn sync(&self) {
+    ///
+    /// When the cache's directory or segment was deleted or replaced, it writes every
+    /// queued message into the recreated directory and returns how many *data* messages
+    /// were lost instead (held only in the deleted files, or dropped by the full-queue
+    /// policy if the new files cannot be written): for the caller to count as dropped.
+    /// Otherwise 0.
+    #[must_use = "messages lost with deleted cache files must be counted as dropped"]
+    pub async fn sync(&self) -> u64 {
         self.run(Core::sync).await
     }
 
@@ -803,9 +810,9 @@ mod tests {
         assert_eq!(q.take_batch(2, 100).await.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
         push(&q, "gg").await; // into the deleted segment
-        q.sync().await;
+        assert_eq!(q.sync().await, 0, "every message read back: none lost");
         assert!(dir.is_dir(), "recreated");
-        q.sync().await; // nothing more to do
+        assert_eq!(q.sync().await, 0); // nothing more to do
         assert_eq!(q.confirm(1).await, (1, 2));
         drop(q);
         let q = disk_queue(&dir, 8, 1 << 20, FullPolicy::DropOldest).await;
@@ -821,6 +828,35 @@ mod tests {
         assert_eq!(all, ["bb", "cc", "dd", "ee", "ff", "gg"]);
     }
 
+    /// Messages held only in an older, closed segment cannot be read back once the
+    /// directory is deleted: `sync` returns them for the caller to count as dropped, and
+    /// the queue's own counts agree, so queued = confirmed + dropped + held still holds.
+    #[tokio::test]
+    async fn messages_lost_with_a_deleted_closed_segment_are_counted_as_dropped() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("cache");
+        const MIB: usize = 1 << 20;
+        // Memory for one payload; 4 MiB segments hold three 1 MiB records each.
+        let q = disk_queue(&dir, MIB + MIB / 2, 64 << 20, FullPolicy::DropOldest).await;
+        for i in 0..5u8 {
+            let outcome = q.push(Bytes::from(vec![b'a' + i; MIB]), u64::from(i)).await;
+            assert_eq!(outcome, PushOutcome::Queued { dropped_oldest: 0 });
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The first payload is in memory, the 4th and 5th in the open segment: records
+        // 2 and 3 were only in the closed first segment.
+        assert_eq!(q.sync().await, 2);
+        let c = q.counts(MessageKind::Data);
+        assert_eq!((c.queued, c.dropped, c.held), (5, 2, 3));
+        // In flight is capped at half the memory budget: one message at a time.
+        let mut firsts = Vec::new();
+        while let Some(m) = q.take_batch(1, 64 << 20).await.pop() {
+            firsts.push(m.payload[0]);
+            q.confirm(m.seq).await;
+        }
+        assert_eq!(firsts, [b'a', b'd', b'e']);
+    }
+
     /// The rebuild of a deleted directory keeps each message's kind: a driver state
     /// written again is still a driver state after a reopen, never counted as data.
     #[tokio::test]
@@ -833,7 +869,7 @@ mod tests {
             push(&q, "d1").await;
             q.push_kind(Bytes::from_static(b"s1"), 7, DriverState).await;
             std::fs::remove_dir_all(&dir).unwrap();
-            q.sync().await;
+            assert_eq!(q.sync().await, 0);
             assert!(dir.is_dir(), "recreated");
         }
         let q = disk_queue(&dir, 100, 1 << 20, FullPolicy::DropOldest).await;
