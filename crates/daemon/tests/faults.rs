@@ -230,6 +230,13 @@ fn a_graceful_stop_drains_the_queue_and_sends_a_close_frame() {
         peer.messages().len() >= 100
     });
     finish(daemon, dir.path(), &peer, "graceful stop");
+    // The peer writes its "X <code>" line when its handler sees the connection end,
+    // which may be a moment after the daemon exited.
+    wait_for(
+        "the peer to record the end of the connection",
+        Duration::from_secs(5),
+        || peer.lines().last().is_some_and(|l| l.starts_with("X ")),
+    );
     let lines = peer.lines();
     assert_eq!(
         lines.last().map(String::as_str),
