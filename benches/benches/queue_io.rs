@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use tagwire_queue::{DiskCacheConfig, MessageQueue, QueueLimits, SyncPolicy};
+use tagwire_queue::{DiskCacheConfig, MessageQueue, PushOutcome, QueueLimits, SyncPolicy};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -20,7 +20,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// One message through the queue: push, take, confirm.
 async fn cycle(queue: &MessageQueue, payload: &Bytes) {
-    queue.push(payload.clone(), 0).await;
+    let outcome = queue.push(payload.clone(), 0).await;
+    assert_eq!(outcome, PushOutcome::Queued { dropped_oldest: 0 });
     let batch = queue.take_batch(1, 1 << 20).await;
     queue.confirm(batch[0].seq).await;
 }

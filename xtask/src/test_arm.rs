@@ -90,6 +90,8 @@ fn suites(arch: &ArmArch, peers: &[(String, String)]) -> Result<u64> {
     let mut cmd = cargo();
     cmd.args(["test", "--locked", "--target", arch.test_triple])
         .args(SUITES.iter().flat_map(|s| ["-p", s]))
+        // The shipped daemon decrypts keys: its key tests (`errors`, `key_matrix`) need it.
+        .args(["--features", "tagwire-tls-config/encrypted-keys"])
         .env(format!("CARGO_TARGET_{var}_LINKER"), arch.gcc)
         .env(
             format!("CARGO_TARGET_{var}_RUNNER"),

@@ -10,6 +10,10 @@ mod support;
 #[path = "../../ws-client/examples/push.rs"]
 mod push;
 
+#[allow(dead_code)] // its `main`, as above
+#[path = "../../ws-client/examples/deliver.rs"]
+mod deliver;
+
 use std::path::Path;
 
 use support::{read_lines, Proc};
@@ -119,4 +123,40 @@ fn the_readme_shows_the_example_as_it_is() {
         readme.contains(&format!("```rust\n{example}```")),
         "README.md's \"Using the crates\" program differs from crates/ws-client/examples/push.rs: copy the file into it"
     );
+}
+
+/// The README's `Delivery` program (`examples/deliver.rs`) against `tagwire sink`: all 100
+/// messages confirmed, and the sink wrote exactly those 100, in order, before confirming.
+#[tokio::test]
+async fn deliver_example_has_every_message_confirmed_and_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sink.out");
+    let (_sink, url, _stderr) = start_sink(&out, &[]);
+    let through = deliver::deliver(&url)
+        .await
+        .unwrap_or_else(|e| panic!("deliver: {e}"));
+    assert_eq!(through, 100);
+    let expected: Vec<String> = (1..=100).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
+    assert_eq!(read_lines(&out), expected);
+}
+
+/// The README shows `examples/encode_one.rs` and `examples/deliver.rs` as they are.
+#[test]
+fn the_readme_shows_the_snippets_as_they_are() {
+    let readme = include_str!("../../../README.md");
+    for (name, example) in [
+        (
+            "encode_one.rs",
+            include_str!("../../ws-client/examples/encode_one.rs"),
+        ),
+        (
+            "deliver.rs",
+            include_str!("../../ws-client/examples/deliver.rs"),
+        ),
+    ] {
+        assert!(
+            readme.contains(&format!("```rust\n{example}```")),
+            "README.md's \"Using the crates\" differs from crates/ws-client/examples/{name}: copy the file into it"
+        );
+    }
 }

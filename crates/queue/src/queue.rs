@@ -47,8 +47,10 @@ pub struct Message {
     pub kind: MessageKind,
 }
 
-/// The answer to [`MessageQueue::push`].
+/// The answer to [`MessageQueue::push`]. `#[must_use]`: every outcome but `Queued`
+/// means the message is not in the queue, which the caller must count or report.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use = "a message not queued (dropped, refused, too large) is lost unless the caller acts on it"]
 pub enum PushOutcome {
     /// Queued; `dropped_oldest` older messages were dropped to make room.
     Queued {
@@ -351,6 +353,14 @@ mod tests {
         q.push(Bytes::from_static(s.as_bytes()), 0).await
     }
 
+    /// Queued without dropping anything.
+    const QUEUED: PushOutcome = PushOutcome::Queued { dropped_oldest: 0 };
+
+    /// Pushes `s`, which must be queued without dropping anything.
+    async fn queued(q: &MessageQueue, s: &'static str) {
+        assert_eq!(push(q, s).await, QUEUED, "pushing {s:?}");
+    }
+
     fn seqs(batch: &[Message]) -> Vec<u64> {
         batch.iter().map(|m| m.seq).collect()
     }
@@ -359,7 +369,7 @@ mod tests {
     async fn messages_leave_only_when_confirmed_and_rewind_resends_in_order() {
         let q = q(1000, 100, FullPolicy::DropOldest);
         for s in ["a", "b", "c"] {
-            push(&q, s).await;
+            queued(&q, s).await;
         }
         assert_eq!(seqs(&q.take_batch(2, 1000).await), [1, 2]);
         assert_eq!(q.last_in_flight_seq(), Some(2));
@@ -373,8 +383,8 @@ mod tests {
     #[tokio::test]
     async fn confirm_ignores_messages_not_yet_written() {
         let q = q(1000, 100, FullPolicy::DropOldest);
-        push(&q, "a").await;
-        push(&q, "b").await;
+        queued(&q, "a").await;
+        queued(&q, "b").await;
         q.take_batch(1, 1000).await;
         // A stale or forged pong for seq 2 must not remove message 2, which was never sent.
         assert_eq!(q.confirm(2).await, (1, 1));
@@ -384,11 +394,11 @@ mod tests {
     #[tokio::test]
     async fn drop_oldest_drops_the_oldest_unsent_messages_first() {
         let q = q(4, 100, FullPolicy::DropOldest);
-        push(&q, "a").await;
-        push(&q, "b").await;
+        queued(&q, "a").await;
+        queued(&q, "b").await;
         q.take_batch(1, 100).await; // "a" in flight: on the wire, probably arriving
-        push(&q, "c").await;
-        push(&q, "d").await;
+        queued(&q, "c").await;
+        queued(&q, "d").await;
         assert_eq!(
             push(&q, "ee").await,
             PushOutcome::Queued { dropped_oldest: 2 }
@@ -407,7 +417,7 @@ mod tests {
     #[tokio::test]
     async fn drop_oldest_reaches_in_flight_messages_only_when_nothing_else_is_left() {
         let q = q(4, 100, FullPolicy::DropOldest);
-        push(&q, "aa").await;
+        queued(&q, "aa").await;
         q.take_batch(1, 100).await;
         assert_eq!(
             push(&q, "bbb").await,
@@ -420,7 +430,7 @@ mod tests {
     async fn in_flight_bytes_are_capped_at_half_the_queue() {
         let q = q(8, 100, FullPolicy::DropOldest);
         for s in ["aa", "bb", "cc", "dd"] {
-            push(&q, s).await;
+            queued(&q, s).await;
         }
         assert_eq!(
             q.take_batch(10, 100).await.len(),
@@ -439,8 +449,8 @@ mod tests {
             (FullPolicy::Refuse, PushOutcome::Refused),
         ] {
             let q = q(1000, 2, policy);
-            push(&q, "a").await;
-            push(&q, "b").await;
+            queued(&q, "a").await;
+            queued(&q, "b").await;
             assert_eq!(push(&q, "c").await, want);
             assert_eq!(q.occupancy(), (2, 2));
         }
@@ -449,7 +459,7 @@ mod tests {
     #[tokio::test]
     async fn a_message_larger_than_the_queue_is_rejected_alone() {
         let q = q(2, 10, FullPolicy::DropOldest);
-        push(&q, "a").await;
+        queued(&q, "a").await;
         assert_eq!(push(&q, "abc").await, PushOutcome::TooLarge);
         assert_eq!(q.occupancy(), (1, 1));
     }
@@ -457,8 +467,8 @@ mod tests {
     #[tokio::test]
     async fn batches_respect_the_byte_budget_but_always_take_one() {
         let q = q(1000, 100, FullPolicy::DropOldest);
-        push(&q, "aaaa").await;
-        push(&q, "bbbb").await;
+        queued(&q, "aaaa").await;
+        queued(&q, "bbbb").await;
         assert_eq!(q.take_batch(10, 2).await.len(), 1);
         assert_eq!(q.take_batch(10, 4).await.len(), 1);
     }
@@ -534,8 +544,8 @@ mod tests {
         {
             let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
             for (i, s) in ["one", "two", "three"].into_iter().enumerate() {
-                q.push(Bytes::from_static(s.as_bytes()), 100 + i as u64)
-                    .await;
+                let outcome = q.push(Bytes::from_static(s.as_bytes()), 100 + i as u64);
+                assert_eq!(outcome.await, QUEUED);
             }
             q.take_batch(1, 100).await;
             q.confirm(1).await; // "one" was delivered
@@ -556,7 +566,7 @@ mod tests {
         let record = crate::disk_log::RECORD_HEADER_LEN as u64 + 2;
         let q = disk_queue(dir.path(), 100, 3 * record, FullPolicy::DropOldest).await;
         for s in ["aa", "bb", "cc"] {
-            push(&q, s).await;
+            queued(&q, s).await;
         }
         assert_eq!(
             push(&q, "dd").await,
@@ -566,7 +576,7 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let q2 = disk_queue(dir2.path(), 100, 3 * record, FullPolicy::Refuse).await;
         for s in ["aa", "bb", "cc"] {
-            push(&q2, s).await;
+            queued(&q2, s).await;
         }
         assert_eq!(push(&q2, "dd").await, PushOutcome::Refused);
     }
@@ -604,7 +614,7 @@ mod tests {
         );
         std::fs::remove_file(&filler).unwrap();
         std::thread::sleep(DISK_RETRY + Duration::from_millis(50));
-        q.push(msg(20), 20).await;
+        assert_eq!(q.push(msg(20), 20).await, QUEUED);
         assert!(
             *q.shared.lock().on_disk_flags().last().unwrap(),
             "the disk is used again"
@@ -639,9 +649,9 @@ mod tests {
     #[tokio::test]
     async fn counts_returned_are_of_data_and_each_kind_is_tallied_apart() {
         let q = q(1000, 100, FullPolicy::DropOldest);
-        push(&q, "aa").await;
-        push_state(&q, "sss").await;
-        push(&q, "bb").await;
+        queued(&q, "aa").await;
+        assert_eq!(push_state(&q, "sss").await, QUEUED);
+        queued(&q, "bb").await;
         let batch = q.take_batch(10, 1000).await;
         use MessageKind::{Data, DriverState};
         assert_eq!(
@@ -655,8 +665,8 @@ mod tests {
         let data = q.counts(Data);
         assert_eq!((data.queued, data.confirmed, data.held), (2, 2, 0));
         // At shutdown without a disk cache, the lost state is not a lost data message.
-        push_state(&q, "sss").await;
-        push(&q, "cc").await;
+        assert_eq!(push_state(&q, "sss").await, QUEUED);
+        queued(&q, "cc").await;
         assert_eq!(q.close_for_shutdown().await, 1);
         assert_eq!(q.counts(DriverState).dropped, 1);
         assert_eq!(q.counts(Data).dropped, 1);
@@ -671,9 +681,9 @@ mod tests {
             FullPolicy::Refuse,
         ] {
             let q = q(1000, 3, policy);
-            push_state(&q, "s1").await;
-            push(&q, "a").await;
-            push_state(&q, "s2").await;
+            assert_eq!(push_state(&q, "s1").await, QUEUED);
+            queued(&q, "a").await;
+            assert_eq!(push_state(&q, "s2").await, QUEUED);
             // Full by count: the oldest waiting state goes, whatever the policy.
             assert_eq!(
                 push(&q, "b").await,
@@ -695,7 +705,7 @@ mod tests {
                 .collect();
             assert_eq!(payloads_now, ["a", "b", "s3"], "{policy:?}");
             // Only data left to drop: a state is rejected rather than dropping data.
-            push(&q, "c").await;
+            queued(&q, "c").await;
             assert_eq!(push_state(&q, "s4").await, PushOutcome::DroppedNewest);
             assert_eq!(q.counts(DriverState).rejected, 1);
             assert_eq!(q.counts(Data).held, 3, "s3 made room for c");
@@ -708,10 +718,10 @@ mod tests {
     async fn a_state_in_flight_is_not_dropped_and_memory_pressure_drops_states_first() {
         use MessageKind::DriverState;
         let q = q(6, 100, FullPolicy::DropOldest);
-        push_state(&q, "s1").await; // in flight below: on the wire, probably arriving
+        assert_eq!(push_state(&q, "s1").await, QUEUED); // in flight below: on the wire, probably arriving
         q.take_batch(1, 100).await;
-        push_state(&q, "s2").await;
-        push(&q, "aa").await;
+        assert_eq!(push_state(&q, "s2").await, QUEUED);
+        queued(&q, "aa").await;
         // 6 bytes held; 2 more need room: s2 (waiting) goes, not s1 nor the data.
         assert_eq!(
             push(&q, "bb").await,
@@ -728,14 +738,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
-            push(&q, "d1").await;
-            q.push_kind(
+            queued(&q, "d1").await;
+            let outcome = q.push_kind(
                 Bytes::from_static(b"s1"),
                 1_650_006_388_943,
                 MessageKind::DriverState,
-            )
-            .await;
-            push(&q, "d2").await;
+            );
+            assert_eq!(outcome.await, QUEUED);
+            queued(&q, "d2").await;
         }
         let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
         let b = q.take_batch(10, 100).await;
@@ -750,12 +760,12 @@ mod tests {
     #[tokio::test]
     async fn shutdown_writes_memory_only_messages_to_disk_and_without_disk_reports_them_lost() {
         let q = q(100, 100, FullPolicy::DropOldest);
-        push(&q, "a").await;
-        push(&q, "b").await;
+        queued(&q, "a").await;
+        queued(&q, "b").await;
         assert_eq!(q.close_for_shutdown().await, 2);
         let dir = tempfile::tempdir().unwrap();
         let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
-        push(&q, "a").await;
+        queued(&q, "a").await;
         assert_eq!(q.close_for_shutdown().await, 0);
         drop(q);
         let q = disk_queue(dir.path(), 100, 1 << 20, FullPolicy::DropOldest).await;
@@ -805,11 +815,11 @@ mod tests {
         // Memory for four payloads: the others are on disk only.
         let q = disk_queue(&dir, 8, 1 << 20, FullPolicy::DropOldest).await;
         for s in ["aa", "bb", "cc", "dd", "ee", "ff"] {
-            push(&q, s).await;
+            queued(&q, s).await;
         }
         assert_eq!(q.take_batch(2, 100).await.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
-        push(&q, "gg").await; // into the deleted segment
+        queued(&q, "gg").await; // into the deleted segment
         assert_eq!(q.sync().await, 0, "every message read back: none lost");
         assert!(dir.is_dir(), "recreated");
         assert_eq!(q.sync().await, 0); // nothing more to do
@@ -866,8 +876,9 @@ mod tests {
         let dir = base.path().join("cache");
         {
             let q = disk_queue(&dir, 100, 1 << 20, FullPolicy::DropOldest).await;
-            push(&q, "d1").await;
-            q.push_kind(Bytes::from_static(b"s1"), 7, DriverState).await;
+            queued(&q, "d1").await;
+            let outcome = q.push_kind(Bytes::from_static(b"s1"), 7, DriverState);
+            assert_eq!(outcome.await, QUEUED);
             std::fs::remove_dir_all(&dir).unwrap();
             assert_eq!(q.sync().await, 0);
             assert!(dir.is_dir(), "recreated");

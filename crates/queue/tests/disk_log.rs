@@ -14,15 +14,12 @@ use tagwire_queue::disk_log::{
 const HEADER: usize = RECORD_HEADER_LEN;
 
 fn options(dir: &Path, max_bytes: u64, segment_bytes: u64, sync: SyncPolicy) -> DiskLogOptions {
-    DiskLogOptions {
-        dir: dir.to_path_buf(),
-        max_bytes,
-        segment_bytes,
-        sync,
+    DiskLogOptions::new(dir, max_bytes)
+        .with_segment_bytes(segment_bytes)
+        .with_sync(sync)
         // Every removal persisted at once, as the tests below expect unless they
         // say otherwise.
-        head_interval: Duration::ZERO,
-    }
+        .with_head_interval(Duration::ZERO)
 }
 
 fn timestamp(seq: u64) -> u64 {
@@ -360,7 +357,7 @@ fn removals_are_persisted_in_batches_and_a_crash_only_brings_the_last_ones_back(
         let dir = tempfile::tempdir().unwrap();
         let head = dir.path().join("head");
         let mut opts = options(dir.path(), 1 << 20, 1 << 16, sync);
-        opts.head_interval = Duration::from_secs(3600);
+        opts = opts.with_head_interval(Duration::from_secs(3600));
         let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
         append_range(&mut log, 0..100);
         log.pop_front(1).unwrap();
@@ -390,7 +387,7 @@ fn removals_are_persisted_in_batches_and_a_crash_only_brings_the_last_ones_back(
         no_damage(&recovery);
         assert_holds(&mut log, 61..100);
         // Once the interval has passed, a removal writes the head by itself.
-        opts.head_interval = Duration::ZERO;
+        opts = opts.with_head_interval(Duration::ZERO);
         drop(log);
         let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
         log.pop_front(10).unwrap();

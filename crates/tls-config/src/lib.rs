@@ -17,9 +17,11 @@
 //!   which is also the SNI sent).
 //! * **Client certificate**: `cert` holds the client certificate first, then any
 //!   intermediates; `key` its private key, as PKCS#8, PKCS#1 (RSA) or SEC1 (EC), plain or
-//!   encrypted: PBES2 PKCS#8 (PBKDF2 with HMAC-SHA-1/224/256/384/512 or scrypt; AES-CBC,
-//!   DES-EDE3-CBC, DES-CBC), and OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` PEM (AES-CBC,
-//!   DES-EDE3-CBC, DES-CBC). Older PBES1 and PKCS#12-scheme PEM keys get an error naming
+//!   encrypted (the `encrypted-keys` feature): PBES2 PKCS#8 (PBKDF2 with
+//!   HMAC-SHA-1/224/256/384/512 or scrypt; AES-CBC, DES-EDE3-CBC, DES-CBC), and OpenSSL's
+//!   legacy `Proc-Type: 4,ENCRYPTED` PEM (AES-CBC, DES-EDE3-CBC, DES-CBC). Without the
+//!   feature an encrypted key is refused with the `openssl pkey` command that writes it
+//!   unencrypted. Older PBES1 and PKCS#12-scheme PEM keys get an error naming
 //!   the `openssl` command that converts the key. Or `cert` is a whole PKCS#12 bundle
 //!   (file or base64, recognised by content; OpenSSL 3 defaults and `-legacy`), `key` is
 //!   left out and `keypass` opens the bundle. Key types: RSA 2048–8192 bits, ECDSA P-256
@@ -84,9 +86,17 @@
 //! ```
 #![deny(missing_docs)]
 
+// One of two: decryption (the `encrypted-keys` feature), or a refusal that names the
+// feature and the `openssl` command that decrypts the key.
+#[cfg(feature = "encrypted-keys")]
+mod decrypt;
+#[cfg(not(feature = "encrypted-keys"))]
+#[path = "no_decrypt.rs"]
+mod decrypt;
 mod error;
 mod explain;
 mod key;
+#[cfg(feature = "encrypted-keys")]
 mod legacy;
 mod oids;
 mod password;

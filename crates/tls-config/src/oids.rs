@@ -101,16 +101,19 @@ pub(crate) fn name(oid: &ObjectIdentifier) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
+#[cfg(feature = "encrypted-keys")] // only the decryption names schemes
 /// True for the OIDs of PKCS#5 v1.5 (PBES1) schemes.
 pub(crate) fn is_pbes1(oid: &ObjectIdentifier) -> bool {
     oid.to_string().starts_with("1.2.840.113549.1.5.") && !is_pbes2_family(oid)
 }
 
+#[cfg(feature = "encrypted-keys")] // only the decryption names schemes
 /// True for the OIDs of PKCS#12 password-based encryption.
 pub(crate) fn is_pkcs12_pbe(oid: &ObjectIdentifier) -> bool {
     oid.to_string().starts_with("1.2.840.113549.1.12.1.")
 }
 
+#[cfg(feature = "encrypted-keys")] // only the decryption names schemes
 fn is_pbes2_family(oid: &ObjectIdentifier) -> bool {
     // PBKDF2 (.12), PBES2 (.13) and PBMAC1 (.14) share the PKCS#5 arc with PBES1.
     matches!(
@@ -119,6 +122,7 @@ fn is_pbes2_family(oid: &ObjectIdentifier) -> bool {
     )
 }
 
+#[cfg(feature = "encrypted-keys")] // only the decryption names schemes
 /// True when OpenSSL 3 needs its legacy provider to read keys encrypted with this scheme
 /// (single DES, RC2, RC4 and MD2 live there).
 pub(crate) fn needs_openssl_legacy_provider(oid: &ObjectIdentifier) -> bool {
@@ -133,7 +137,8 @@ pub(crate) fn needs_openssl_legacy_provider(oid: &ObjectIdentifier) -> bool {
     }
 }
 
-#[cfg(test)]
+// Every function tested here names encryption schemes (the `encrypted-keys` feature).
+#[cfg(all(test, feature = "encrypted-keys"))]
 mod tests {
     use super::*;
 

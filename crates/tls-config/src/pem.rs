@@ -6,9 +6,6 @@
 //! (`ENCRYPTED PRIVATE KEY`) and cannot read the `Proc-Type`/`DEK-Info` headers of
 //! OpenSSL's legacy encrypted keys: those blocks are decoded here.
 
-use base64::Engine as _;
-use pkcs8::der::zeroize::Zeroizing;
-
 /// One `-----BEGIN X-----` … `-----END X-----` block.
 pub(crate) struct Block<'a> {
     /// `X`, e.g. `CERTIFICATE`, `RSA PRIVATE KEY`.
@@ -17,9 +14,13 @@ pub(crate) struct Block<'a> {
     pub(crate) headers: Vec<(&'a str, &'a str)>,
     /// The block text from its BEGIN line to its END line, both included.
     pub(crate) raw: &'a str,
-    /// The base64 body lines.
+    /// The base64 body lines (read by the decryption, the `encrypted-keys` feature).
+    #[cfg_attr(not(feature = "encrypted-keys"), allow(dead_code))]
     body: Vec<&'a str>,
 }
+
+#[cfg(feature = "encrypted-keys")]
+use pkcs8::der::zeroize::Zeroizing;
 
 impl Block<'_> {
     /// The value of a header, by case-insensitive name.
@@ -32,7 +33,9 @@ impl Block<'_> {
 
     /// The decoded body. Used for blocks `PemObject` does not decode; zeroized on drop
     /// because it is key material.
+    #[cfg(feature = "encrypted-keys")]
     pub(crate) fn decode_body(&self) -> Result<Zeroizing<Vec<u8>>, String> {
+        use base64::Engine as _;
         let compact: Zeroizing<String> = Zeroizing::new(
             self.body
                 .iter()
@@ -150,6 +153,7 @@ mod tests {
         assert_eq!(found[0].label, "RSA PRIVATE KEY");
         assert_eq!(found[0].header("proc-type"), Some("4,ENCRYPTED"));
         assert_eq!(found[0].header("DEK-Info"), Some("AES-128-CBC,00"));
+        #[cfg(feature = "encrypted-keys")]
         assert_eq!(&found[0].decode_body().unwrap()[..], b"ABCDEF");
         assert!(found[0].raw.starts_with("-----BEGIN RSA"));
         assert!(found[0].raw.ends_with("-----END RSA PRIVATE KEY-----"));

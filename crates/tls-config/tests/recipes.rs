@@ -8,10 +8,14 @@ mod support;
 use std::path::Path;
 
 use rustls::pki_types::UnixTime;
+#[cfg(feature = "pkcs12")]
+use support::InputForm;
 use support::{
-    assert_no_password, handshake, HandshakeFailure, Identity, InputForm, KeyAlg, Pki,
-    ServerConfigs as _, PASSWORD,
+    assert_no_password, handshake, HandshakeFailure, Identity, KeyAlg, Pki, ServerConfigs as _,
+    PASSWORD,
 };
+#[cfg(not(feature = "encrypted-keys"))]
+use support::{KeyFormat, LegacyCipher};
 use tagwire_tls_config::{
     build_client_config, explain_tls_error, ClientConfigSource, ErrorKind, PasswordSource,
     TlsParams,
@@ -345,6 +349,57 @@ fn without_the_pkcs12_feature_a_bundle_is_refused_with_the_conversion_command() 
         "{text}"
     );
     assert_no_password(&text);
+}
+
+/// Without the `encrypted-keys` feature (`cargo test -p tagwire-tls-config`), an encrypted
+/// key, PKCS#8 or OpenSSL legacy PEM, is refused with the feature's name and the `openssl
+/// pkey` command that writes it unencrypted; that command's output is then accepted.
+#[cfg(not(feature = "encrypted-keys"))]
+#[test]
+fn without_the_encrypted_keys_feature_an_encrypted_key_is_refused_with_the_openssl_command() {
+    let pki = Pki::new();
+    let client = pki.client(KeyAlg::Rsa2048);
+    for (format, what) in [
+        (KeyFormat::Pkcs8EncDefault, "an encrypted PKCS#8 key"),
+        (
+            KeyFormat::Legacy(LegacyCipher::Aes256),
+            "an encrypted \"RSA PRIVATE KEY\" (OpenSSL legacy PEM encryption)",
+        ),
+    ] {
+        let key = pki.write_key(&client, format);
+        let mut params = TlsParams::default()
+            .with_ca(s(&pki.ca_cert))
+            .with_cert(s(&client.cert))
+            .with_key(s(&key))
+            .with_keypass(PasswordSource::literal(PASSWORD));
+        let err = build_client_config(&params).unwrap_err();
+        assert_eq!(
+            (err.parameter(), err.kind()),
+            ("key", ErrorKind::UnsupportedEncryption)
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("key: {} holds {what}", key.display())),
+            "{text}"
+        );
+        assert!(text.contains("`encrypted-keys` feature"), "{text}");
+        let command = format!("openssl pkey -in {} -out client-key.pem", key.display());
+        assert!(text.contains(&command), "{text}");
+        assert_no_password(&text);
+
+        // The advice works: openssl's unencrypted output is accepted.
+        let plain = key.with_extension("plain.pem");
+        let status = std::process::Command::new("openssl")
+            .args(["pkey", "-passin", &format!("pass:{PASSWORD}"), "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&plain)
+            .status()
+            .expect("openssl runs");
+        assert!(status.success());
+        params = params.with_key(s(&plain));
+        build_client_config(&params).expect("the decrypted key is accepted");
+    }
 }
 
 #[cfg(feature = "pkcs12")]

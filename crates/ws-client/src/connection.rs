@@ -39,6 +39,7 @@ use crate::frame::{
 use crate::handshake::Negotiated;
 use crate::options::{ConnectOptions, FrameKind, KeepAlive};
 use crate::rsv::{MessageStart, RsvReader, Starts};
+use crate::select::{first, First};
 
 type Stream = TokioIo<Upgraded>;
 
@@ -919,25 +920,42 @@ impl Reader {
                         self.control = outbox.start(&self.writer);
                     }
                     let deadline = self.shared.keep_alive_deadline();
-                    tokio::select! {
-                        biased;
-                        result = &mut read => break result,
-                        result = maybe(self.control.as_mut()) => {
+                    // Biased: a frame read first, then our control write, a ping
+                    // request, the keep-alive timer.
+                    let branch = first(
+                        &mut read,
+                        first(
+                            maybe(self.control.as_mut()),
+                            first(self.shared.ping_sent.notified(), sleep_until_opt(deadline)),
+                        ),
+                    )
+                    .await;
+                    match branch {
+                        First::A(result) => break result,
+                        First::B(First::A(result)) => {
                             self.control = None;
                             match result {
                                 // Our Close already went out (close() in progress): the
                                 // server will be told nothing more, which is fine.
                                 Ok(()) | Err(WsError::Closed) => {}
-                                Err(error) => return Ending::Failed { error, close_code: None },
+                                Err(error) => {
+                                    return Ending::Failed {
+                                        error,
+                                        close_code: None,
+                                    }
+                                }
                             }
                         }
-                        () = self.shared.ping_sent.notified() => {}
-                        () = sleep_until_opt(deadline) => {
+                        First::B(First::B(First::A(()))) => {}
+                        First::B(First::B(First::B(()))) => {
                             match self.shared.keep_alive_check(Instant::now()) {
                                 KeepAliveAction::Nothing => {}
                                 KeepAliveAction::SendPing => outbox.ping = true,
                                 KeepAliveAction::Dead => {
-                                    return Ending::Failed { error: WsError::PongTimeout, close_code: None };
+                                    return Ending::Failed {
+                                        error: WsError::PongTimeout,
+                                        close_code: None,
+                                    };
                                 }
                             }
                         }

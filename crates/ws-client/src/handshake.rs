@@ -28,6 +28,7 @@ use crate::deflate::{self, Agreed};
 use crate::error::{ConnectError, Phase};
 use crate::options::{Compression, ConnectOptions};
 use crate::proxy::{needs_local_resolution, open_tunnel, target_host};
+use crate::select::{first, First};
 use crate::url::{Scheme, WsUrl};
 
 /// The GUID of RFC 6455 section 1.3, appended to the key to compute the accept value.
@@ -382,8 +383,17 @@ pub(crate) async fn connect_any(
                 None => break,
             }
         }
-        tokio::select! {
-            joined = attempts.join_next() => {
+        // A finished attempt first; else, while addresses remain, the next one after
+        // the attempt delay (Happy Eyeballs).
+        let next_delay = async {
+            if more {
+                tokio::time::sleep(CONNECTION_ATTEMPT_DELAY).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        match first(attempts.join_next(), next_delay).await {
+            First::A(joined) => {
                 let Some(Ok((addr, result))) = joined else {
                     continue; // a panicked attempt task: nothing to learn from it
                 };
@@ -407,12 +417,10 @@ pub(crate) async fn connect_any(
                     start(&mut attempts, addr);
                 }
             }
-            _ = tokio::time::sleep(CONNECTION_ATTEMPT_DELAY), if more => {
-                match pending.next() {
-                    Some(addr) => start(&mut attempts, addr),
-                    None => more = false,
-                }
-            }
+            First::B(()) => match pending.next() {
+                Some(addr) => start(&mut attempts, addr),
+                None => more = false,
+            },
         }
     }
     Err(last_error.unwrap_or_else(|| ConnectError::Resolve {
@@ -517,10 +525,9 @@ impl ConnDriver {
     async fn drive<F: Future>(&mut self, work: F) -> F::Output {
         tokio::pin!(work);
         if !self.done {
-            tokio::select! {
-                biased;
-                output = &mut work => return output,
-                result = &mut self.conn => {
+            match first(&mut work, &mut self.conn).await {
+                First::A(output) => return output,
+                First::B(result) => {
                     // Ends when the connection closes, fails, or hands its socket
                     // to the upgrade; `work` then completes from what it left.
                     self.done = true;

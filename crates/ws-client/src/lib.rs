@@ -122,6 +122,7 @@ mod handshake;
 mod options;
 mod proxy;
 mod rsv;
+mod select;
 mod url;
 
 pub use connection::{Connection, Event, SentBytes};

@@ -45,8 +45,11 @@ pub enum SyncPolicy {
     Never,
 }
 
-/// How to open a [`DiskLog`].
+/// How to open a [`DiskLog`]: [`DiskLogOptions::new`], then the `with_*` setters.
+/// `#[non_exhaustive]`, so that a new option is not a breaking change; the fields stay
+/// public for reading (and assigning).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiskLogOptions {
     /// The directory holding the log; created if missing. One log per directory:
     /// two `DiskLog`s on the same directory would corrupt each other.
@@ -81,6 +84,27 @@ impl DiskLogOptions {
             sync: SyncPolicy::Always,
             head_interval: DEFAULT_HEAD_INTERVAL,
         }
+    }
+
+    /// Sets [`segment_bytes`](Self::segment_bytes).
+    #[must_use]
+    pub fn with_segment_bytes(mut self, segment_bytes: u64) -> Self {
+        self.segment_bytes = segment_bytes;
+        self
+    }
+
+    /// Sets [`sync`](Self::sync).
+    #[must_use]
+    pub fn with_sync(mut self, sync: SyncPolicy) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// Sets [`head_interval`](Self::head_interval).
+    #[must_use]
+    pub fn with_head_interval(mut self, head_interval: Duration) -> Self {
+        self.head_interval = head_interval;
+        self
     }
 }
 

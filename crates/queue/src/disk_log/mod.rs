@@ -102,8 +102,7 @@
 //! use tagwire_queue::disk_log::{DiskLog, DiskLogOptions, SyncPolicy};
 //!
 //! let dir = std::env::temp_dir().join(format!("disk-log-doc-{}", std::process::id()));
-//! let mut options = DiskLogOptions::new(&dir, 1 << 20);
-//! options.sync = SyncPolicy::Never;
+//! let options = DiskLogOptions::new(&dir, 1 << 20).with_sync(SyncPolicy::Never);
 //!
 //! let (mut log, recovery) = DiskLog::open(options.clone())?;
 //! assert_eq!(recovery.records, 0);
