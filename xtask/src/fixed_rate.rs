@@ -44,7 +44,7 @@ pub struct FixedRow {
     pub syscalls_per_msg: f64,
     /// The strace counts of interest, per message: futex, write, pwrite64, fdatasync.
     pub per_msg: Vec<(String, f64)>,
-    /// The daemon's `write latency` line (p50 / p99 / max), if it logged one.
+    /// The daemon's write latency (`p50=… p99=… max=…`), if it logged it.
     pub latency: String,
 }
 
@@ -138,9 +138,9 @@ fn measure_one(
     let traced = (s1 - s0).max(1) as f64;
     signal(pid, "TERM")?;
     let _ = daemon.0.wait();
-    let latency = std::fs::read_to_string(&log)?
+    let write_latency = std::fs::read_to_string(&log)?
         .lines()
-        .find_map(|l| l.find("write latency").map(|i| l[i..].to_string()))
+        .find_map(latency)
         .unwrap_or_default();
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     Ok(FixedRow {
@@ -160,7 +160,7 @@ fn measure_one(
                 (name.to_string(), n as f64 / traced)
             })
             .collect(),
-        latency,
+        latency: write_latency,
     })
 }
 
@@ -201,6 +201,14 @@ fn http_get(port: u16, path: &str) -> Result<String> {
     let mut body = String::new();
     s.read_to_string(&mut body)?;
     Ok(body)
+}
+
+/// `p50=… p99=… max=…` out of the daemon's `write latency` log line.
+pub fn latency(line: &str) -> Option<String> {
+    let rest = &line[line.find("write latency")?..];
+    let from = rest.find("p50=")?;
+    let to = rest[from..].find(" (").map_or(rest.len(), |i| from + i);
+    Some(rest[from..to].to_string())
 }
 
 /// The sum of `send_msgs_total` over every node in an OpenMetrics text.
@@ -377,6 +385,10 @@ mod tests {
             ]
         );
         assert!(parse_strace("nothing\n").is_err());
+        let log = "2026-11-29T22:00:00Z INFO write latency uplink=sink p50=0.75ms p99=1.5ms \
+                   max=8ms (report to first write, 43780 messages)";
+        assert_eq!(latency(log).unwrap(), "p50=0.75ms p99=1.5ms max=8ms");
+        assert_eq!(latency("INFO stopped"), None);
     }
 
     #[test]
@@ -389,7 +401,7 @@ mod tests {
             written_per_msg: 0.0,
             syscalls_per_msg: sys,
             per_msg: ITEMISED.iter().map(|n| (n.to_string(), 0.5)).collect(),
-            latency: "write latency uplink=sink p50=0.5ms p99=1ms max=2ms".into(),
+            latency: "p50=0.5ms p99=1ms max=2ms".into(),
         };
         let s = section(
             &[row("memory", 20.0, 1.0), row("disk", 25.0, 2.5)],
