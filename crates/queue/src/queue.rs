@@ -79,22 +79,26 @@ impl Shared {
     }
 
     /// Queues a batch of pushed messages (on the writer thread): does the disk work
-    /// confirmations left, writes the batch with one write, wakes the consumer.
+    /// confirmations left, writes the batch with one write. Does not wake the consumer:
+    /// the pushes do when they complete, in their own task (waking it from this thread
+    /// as well cost one more cross-thread wake-up of the runtime per batch), and the
+    /// writer does for a push no one waits for any more ([`wake_consumer`](Self::wake_consumer)).
     pub(crate) fn write_batch(&self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
-        let outcomes = {
-            let mut core = self.lock();
-            if core.removals_pending() {
-                core.flush_removals();
-            }
-            checked(&mut core, |core| core.push_batch(batch))
-        };
+        let mut core = self.lock();
+        if core.removals_pending() {
+            core.flush_removals();
+        }
+        checked(&mut core, |core| core.push_batch(batch))
+    }
+
+    /// Wakes the consumer if any of `outcomes` queued a message.
+    pub(crate) fn wake_consumer(&self, outcomes: &[PushOutcome]) {
         if outcomes
             .iter()
             .any(|o| matches!(o, PushOutcome::Queued { .. }))
         {
             self.ready.notify_one();
         }
-        outcomes
     }
 }
 
@@ -223,12 +227,7 @@ impl MessageQueue {
     async fn push_all(&self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
         let Some(writer) = &self.writer else {
             let outcomes = self.inline(move |core| core.push_batch(batch));
-            if outcomes
-                .iter()
-                .any(|o| matches!(o, PushOutcome::Queued { .. }))
-            {
-                self.shared.ready.notify_one();
-            }
+            self.shared.wake_consumer(&outcomes);
             return outcomes;
         };
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -238,6 +237,7 @@ impl MessageQueue {
                 Err(_) => panic!("the disk cache writer failed before handling this message"),
             }
         }
+        self.shared.wake_consumer(&outcomes);
         outcomes
     }
 
@@ -850,6 +850,26 @@ mod tests {
             .await;
         assert_eq!(outcomes.len(), 2);
         assert_eq!(payloads(&m.take_batch(10, 100).await), ["a", "b"]);
+    }
+
+    /// A push whose future is dropped before its batch is written is queued all the
+    /// same, and the consumer is woken for it (by the writer thread, since no push is
+    /// left to do it).
+    #[tokio::test]
+    async fn a_push_no_one_waits_for_still_wakes_the_consumer() {
+        use std::future::Future;
+        let dir = tempfile::tempdir().unwrap();
+        let q = disk_queue(dir.path(), 1 << 20, 1 << 20, FullPolicy::DropOldest).await;
+        {
+            let _busy = q.shared.lock();
+            let mut push = Box::pin(q.push(Bytes::from("orphan"), 1));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(push.as_mut().poll(&mut cx).is_pending());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), q.wait_ready())
+            .await
+            .expect("the consumer is woken");
+        assert_eq!(payloads(&q.take_batch(10, 100).await), ["orphan"]);
     }
 
     /// The cache directory deleted under a running queue (messages in flight, most held

@@ -151,19 +151,31 @@ fn run(channel: &Channel, shared: &Weak<Shared>) {
             std::mem::take(&mut pending.messages)
         };
         // The queue is gone: dropping the senders tells any push still listening.
-        let Some(shared) = shared.upgrade() else {
+        let Some(state) = shared.upgrade() else {
             return;
         };
         let (batch, senders): (Vec<_>, Vec<_>) = messages
             .into_iter()
             .map(|(payload, timestamp_ms, kind, tx)| ((payload, timestamp_ms, kind), tx))
             .unzip();
-        let outcomes = shared.write_batch(batch);
-        drop(shared);
+        let outcomes = state.write_batch(batch);
+        drop(state);
+        let mut orphaned = Vec::new();
         for (tx, outcome) in senders.into_iter().zip(outcomes) {
             // A push whose future was dropped no longer listens; its message is
-            // queued all the same, as documented.
-            let _ = tx.send(outcome);
+            // queued all the same, as documented, and this thread wakes the consumer
+            // for it (a completed push does so itself).
+            if let Err(outcome) = tx.send(outcome) {
+                orphaned.push(outcome);
+            }
+        }
+        if let Some(state) = shared_if(!orphaned.is_empty(), shared) {
+            state.wake_consumer(&orphaned);
         }
     }
+}
+
+/// The queue state, if `wanted` and the queue still exists.
+fn shared_if(wanted: bool, shared: &Weak<Shared>) -> Option<Arc<Shared>> {
+    wanted.then(|| shared.upgrade()).flatten()
 }
