@@ -3,15 +3,20 @@
 //! of the file untouched) with an SVG plot of throughput and CPU per message against
 //! group size (`docs/bench-pipeline.svg`).
 //!
+//! Then the fixed-rate step ([`crate::fixed_rate`]): the daemon at 2,500 and 5,000
+//! reports/s, memory-only against the disk cache, into its own marked section.
+//! `cargo xtask bench fixed-rate [--binary PATH] [--seconds N]` runs that step alone
+//! (on any build, e.g. to compare two).
+//!
 //! Not part of `.ci/run` (it takes minutes and wants a quiet machine). The criterion
-//! suite, the CLI comparison and the fixed-rate run are not run by it yet.
+//! suite and the CLI comparison are not run by it yet.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::util;
+use crate::{fixed_rate, util};
 
 /// Tags per snapshot of each run.
 const GROUP_SIZES: [usize; 3] = [10, 100, 1000];
@@ -46,10 +51,13 @@ pub struct Run {
 
 /// Runs the benchmark and writes the docs.
 pub fn bench(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("fixed-rate") {
+        return fixed_rate_step(&args[1..]);
+    }
     let seconds = match args {
         [] => 5,
         [flag, n] if flag == "--seconds" => n.parse().context("--seconds takes a number")?,
-        _ => bail!("usage: cargo xtask bench [--seconds N]"),
+        _ => bail!("usage: cargo xtask bench [--seconds N] | bench fixed-rate [--binary PATH] [--seconds N]"),
     };
     util::run(util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
     let binary = util::target_dir().join("release/tagwire");
@@ -71,6 +79,35 @@ pub fn bench(args: &[String]) -> Result<()> {
     let old = std::fs::read_to_string(&doc).unwrap_or_default();
     std::fs::write(&doc, splice(&old, &section(&runs, seconds)))?;
     println!("wrote {} and docs/bench-pipeline.svg", show(&doc));
+    fixed_rate_step(&["--binary".into(), binary.display().to_string()])
+}
+
+/// Runs the fixed-rate step and writes its section of `docs/benchmarks.md`.
+fn fixed_rate_step(args: &[String]) -> Result<()> {
+    let mut binary = None;
+    let mut seconds = 10;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        match (flag.as_str(), it.next()) {
+            ("--binary", Some(b)) => binary = Some(b),
+            ("--seconds", Some(n)) => seconds = n.parse().context("--seconds takes a number")?,
+            _ => bail!("usage: cargo xtask bench fixed-rate [--binary PATH] [--seconds N]"),
+        }
+    }
+    let binary = fixed_rate::binary(binary);
+    if !binary.exists() {
+        bail!(
+            "{}: no such binary (cargo build --release -p tagwire, or --binary PATH)",
+            binary.display()
+        );
+    }
+    let rows = fixed_rate::measure(&binary, seconds)?;
+    let section = fixed_rate::section(&rows, seconds, &binary);
+    print!("{section}");
+    let doc = util::workspace_root().join("docs/benchmarks.md");
+    let old = std::fs::read_to_string(&doc).unwrap_or_default();
+    std::fs::write(&doc, fixed_rate::splice(&old, &section))?;
+    println!("wrote {}", show(&doc));
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod bench;
 mod dist;
 mod e2e;
 mod elf;
+mod fixed_rate;
 mod msrv;
 mod peers;
 mod setup;
@@ -43,7 +44,11 @@ commands:
   msrv                        fail when a dependency of the library crates declares a higher
                               rust-version than the workspace's
   bench [--seconds N]         tagwire bench (release) at 10, 100, 1000 tags: a section of
-                              docs/benchmarks.md and docs/bench-pipeline.svg";
+                              docs/benchmarks.md and docs/bench-pipeline.svg; then the
+                              fixed-rate step
+  bench fixed-rate [--binary PATH] [--seconds N]
+                              the daemon at 2,500 and 5,000 reports/s, memory-only vs
+                              disk cache: CPU, syscalls (strace), bytes written";
 
 fn main() {
     // One line per cause, no backtrace: these errors are for the person at the terminal.

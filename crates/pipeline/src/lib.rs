@@ -132,14 +132,28 @@ impl Hub {
     /// Encodes and queues `snapshot` for every matching uplink. Runs in the caller's
     /// task; the queues move disk I/O off it themselves.
     pub async fn publish(&self, snapshot: &Snapshot) -> Enqueued {
+        let mut enqueued = self.publish_many(std::slice::from_ref(snapshot)).await;
+        enqueued.pop().unwrap_or_default()
+    }
+
+    /// Encodes and queues every snapshot of `snapshots` for every matching uplink, as
+    /// many [`publish`](Self::publish)es would, but hands each uplink's queue the lot
+    /// at once ([`Uplink::enqueue_many`]): with a disk cache, one write per uplink for
+    /// all of them instead of one write, and one wait for it, per snapshot. For a
+    /// source with several snapshots ready at the same moment (the simulator's groups
+    /// on one timer). One answer per snapshot, in order.
+    pub async fn publish_many(&self, snapshots: &[Snapshot]) -> Vec<Enqueued> {
         let _publishing = self.publishing.read().await;
-        let mut enqueued = Enqueued::default();
+        let mut enqueued = vec![Enqueued::default(); snapshots.len()];
         for uplink in self.uplinks().iter() {
-            match uplink.enqueue(snapshot).await {
-                Enqueue::Queued => enqueued.queued += 1,
-                Enqueue::Skipped => {}
-                Enqueue::Dropped(_) => enqueued.dropped += 1,
-                Enqueue::Refused => enqueued.refused.push(uplink.config().name.clone()),
+            let answers = uplink.enqueue_many(snapshots).await;
+            for (e, answer) in enqueued.iter_mut().zip(answers) {
+                match answer {
+                    Enqueue::Queued => e.queued += 1,
+                    Enqueue::Skipped => {}
+                    Enqueue::Dropped(_) => e.dropped += 1,
+                    Enqueue::Refused => e.refused.push(uplink.config().name.clone()),
+                }
             }
         }
         enqueued
@@ -186,6 +200,8 @@ pub fn spawn_simulator(
             let hub = Arc::clone(&hub);
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
+                let mut snapshots: Vec<_> =
+                    generators.iter().map(|_| Snapshot::new("", "", 0)).collect();
                 let mut tick = tokio::time::interval(period);
                 // A gateway that was busy must not burst stale reports afterwards.
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -197,9 +213,17 @@ pub fn spawn_simulator(
                     if *shutdown.borrow() {
                         break;
                     }
-                    for generator in &mut generators {
-                        let snapshot = generator.next_snapshot(now_ms());
-                        let enqueued = hub.publish(&snapshot).await;
+                    // Every group of this tick first, then one publish for all: a
+                    // disk cache writes them with one write instead of waiting for
+                    // a write per group (a sequential producer gathers nothing).
+                    // Each group's snapshot is reused, updated in place (no
+                    // allocation per report).
+                    let now = now_ms();
+                    for (generator, snapshot) in generators.iter_mut().zip(&mut snapshots) {
+                        generator.report_into(snapshot, now);
+                    }
+                    let answers = hub.publish_many(&snapshots).await;
+                    for (generator, enqueued) in generators.iter().zip(&answers) {
                         // Per uplink: a server down for hours refuses every report.
                         for uplink in &enqueued.refused {
                             log_limit::global().warn(

@@ -271,17 +271,7 @@ impl Uplink {
 
     /// Encodes `snapshot` for this uplink, if subscribed, and queues it.
     pub async fn enqueue(&self, snapshot: &Snapshot) -> Enqueue {
-        if !self
-            .config
-            .subscriptions
-            .matches(&snapshot.node, &snapshot.group)
-        {
-            return Enqueue::Skipped;
-        }
-        let Some(payload) = self.encode(snapshot) else {
-            return Enqueue::Skipped;
-        };
-        self.push(payload, snapshot.timestamp_ms).await
+        self.enqueue_many(std::slice::from_ref(snapshot)).await[0]
     }
 
     /// Encodes straight into the buffer that becomes the message (no copy), sized from
@@ -304,7 +294,40 @@ impl Uplink {
 
     /// Queues an already encoded message.
     pub async fn push(&self, payload: Bytes, timestamp_ms: u64) -> Enqueue {
-        match self.queue.push(payload, timestamp_ms).await {
+        let outcome = self.queue.push(payload, timestamp_ms).await;
+        self.account(outcome)
+    }
+
+    /// Encodes every snapshot of `snapshots` this uplink subscribes to and queues them
+    /// together ([`MessageQueue::push_many`]: with a disk cache, one write for all).
+    /// One answer per snapshot, in order, as [`enqueue`](Self::enqueue) would give.
+    pub async fn enqueue_many(&self, snapshots: &[Snapshot]) -> Vec<Enqueue> {
+        let mut answers = vec![Enqueue::Skipped; snapshots.len()];
+        let mut encoded = Vec::with_capacity(snapshots.len());
+        let mut queued_at = Vec::with_capacity(snapshots.len());
+        for (i, snapshot) in snapshots.iter().enumerate() {
+            let subscribed = self
+                .config
+                .subscriptions
+                .matches(&snapshot.node, &snapshot.group);
+            if let Some(payload) = subscribed.then(|| self.encode(snapshot)).flatten() {
+                encoded.push((payload, snapshot.timestamp_ms));
+                queued_at.push(i);
+            }
+        }
+        if encoded.is_empty() {
+            return answers;
+        }
+        let outcomes = self.queue.push_many(encoded).await;
+        for (i, outcome) in queued_at.into_iter().zip(outcomes) {
+            answers[i] = self.account(outcome);
+        }
+        answers
+    }
+
+    /// Counts a push's outcome in the metrics and says what became of the message.
+    fn account(&self, outcome: PushOutcome) -> Enqueue {
+        match outcome {
             PushOutcome::Queued { dropped_oldest } => {
                 self.metrics.add(Family::QueuedMsgs, 1);
                 if dropped_oldest > 0 {

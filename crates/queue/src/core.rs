@@ -179,19 +179,6 @@ impl Core {
         &self.limits
     }
 
-    /// Queues `payload` as a message of `kind`, applying the full-queue policy (see
-    /// [`push_one`](Self::push_one)).
-    pub(crate) fn push(
-        &mut self,
-        payload: Bytes,
-        timestamp_ms: u64,
-        kind: MessageKind,
-    ) -> PushOutcome {
-        self.push_batch(vec![(payload, timestamp_ms, kind)])
-            .pop()
-            .expect("one outcome per message")
-    }
-
     /// Queues a batch of messages in order, applying the full-queue policy to each, and
     /// writes the disk cache's share of them with one write (group commit). Returns one
     /// outcome per message: `Queued` ones are in the kernel's hands (or in memory when

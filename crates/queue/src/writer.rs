@@ -1,10 +1,12 @@
 //! The disk cache's writer: one thread per disk-cached queue that appends pushed
 //! messages in batches (group commit).
 //!
-//! A push adds its message to [`Pending`] and waits for its outcome; the thread takes
-//! every pending message at once, runs [`Core::push_batch`](crate::core::Core) on them
-//! (one `write`, and one `fdatasync` under `sync = "always"`), completes each push, and
-//! goes round again while more arrived meanwhile. The thread is woken only when it is
+//! A push adds its message (a producer with several ready, all of them in one go:
+//! [`MessageQueue::push_many`](crate::MessageQueue::push_many)) to [`Pending`] and waits
+//! for its outcome; the thread takes every pending message at once, runs
+//! [`Core::push_batch`](crate::core::Core) on them (one `write`, and one `fdatasync`
+//! under `sync = "always"`), completes each push, and goes round again while more
+//! arrived meanwhile. The thread is woken only when it is
 //! idle, so a burst of pushes costs one wake-up and one write.
 //!
 //! A dedicated thread rather than tokio's blocking pool, by measurement: with pushes
@@ -66,20 +68,26 @@ impl Writer {
         }
     }
 
-    /// Hands a message to the writer thread; the receiver gets its outcome once its
-    /// batch is written, or an error if the disk code panicked.
+    /// Hands several messages to the writer thread at once, under one lock and with at
+    /// most one wake-up, so that they are written together (a producer with several
+    /// messages ready need not wait for each write in turn). One receiver per message,
+    /// in order.
     pub(crate) fn submit(
         &self,
-        payload: Bytes,
-        timestamp_ms: u64,
-        kind: MessageKind,
-    ) -> oneshot::Receiver<PushOutcome> {
-        let (tx, rx) = oneshot::channel();
-        let (start, wake) = {
+        messages: impl IntoIterator<Item = (Bytes, u64, MessageKind)>,
+    ) -> Vec<oneshot::Receiver<PushOutcome>> {
+        let (start, wake, receivers) = {
             let mut pending = self.channel.lock();
-            pending.messages.push((payload, timestamp_ms, kind, tx));
+            let receivers: Vec<_> = messages
+                .into_iter()
+                .map(|(payload, timestamp_ms, kind)| {
+                    let (tx, rx) = oneshot::channel();
+                    pending.messages.push((payload, timestamp_ms, kind, tx));
+                    rx
+                })
+                .collect();
             let start = !std::mem::replace(&mut pending.running, true);
-            (start, std::mem::take(&mut pending.idle))
+            (start, std::mem::take(&mut pending.idle), receivers)
         };
         if start {
             let channel = Arc::clone(&self.channel);
@@ -88,8 +96,8 @@ impl Writer {
                 .name("tagwire-disk".into())
                 .spawn(move || run(&channel, &shared))
             {
-                // Without a thread nothing can be written: fail this push loudly
-                // rather than let it wait for ever; the next push tries again.
+                // Without a thread nothing can be written: fail these pushes loudly
+                // rather than let them wait for ever; the next push tries again.
                 let mut pending = self.channel.lock();
                 pending.running = false;
                 pending.messages.clear();
@@ -98,7 +106,7 @@ impl Writer {
         } else if wake {
             self.channel.wake.notify_one();
         }
-        rx
+        receivers
     }
 }
 
@@ -143,19 +151,31 @@ fn run(channel: &Channel, shared: &Weak<Shared>) {
             std::mem::take(&mut pending.messages)
         };
         // The queue is gone: dropping the senders tells any push still listening.
-        let Some(shared) = shared.upgrade() else {
+        let Some(state) = shared.upgrade() else {
             return;
         };
         let (batch, senders): (Vec<_>, Vec<_>) = messages
             .into_iter()
             .map(|(payload, timestamp_ms, kind, tx)| ((payload, timestamp_ms, kind), tx))
             .unzip();
-        let outcomes = shared.write_batch(batch);
-        drop(shared);
+        let outcomes = state.write_batch(batch);
+        drop(state);
+        let mut orphaned = Vec::new();
         for (tx, outcome) in senders.into_iter().zip(outcomes) {
             // A push whose future was dropped no longer listens; its message is
-            // queued all the same, as documented.
-            let _ = tx.send(outcome);
+            // queued all the same, as documented, and this thread wakes the consumer
+            // for it (a completed push does so itself).
+            if let Err(outcome) = tx.send(outcome) {
+                orphaned.push(outcome);
+            }
+        }
+        if let Some(state) = shared_if(!orphaned.is_empty(), shared) {
+            state.wake_consumer(&orphaned);
         }
     }
+}
+
+/// The queue state, if `wanted` and the queue still exists.
+fn shared_if(wanted: bool, shared: &Weak<Shared>) -> Option<Arc<Shared>> {
+    wanted.then(|| shared.upgrade()).flatten()
 }
