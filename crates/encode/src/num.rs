@@ -389,46 +389,60 @@ pub(crate) fn write_heuristic(out: &mut Vec<u8>, v: f64) {
         write_g15(out, heuristic_value(v));
         return;
     }
-    let (mut frac, mut ndec) = (c.frac, c.ndec);
-    while ndec > 0 && frac % 10 == 0 {
-        frac /= 10;
-        ndec -= 1;
-    }
-    if c.int == 0 && ndec == 5 && frac < 10 {
+    // The decimals as five digits, `frac · 10^(5 - ndec)`: Neuron's trailing zeros are
+    // then the high zero digits of one word, trimmed without a division per digit.
+    let five = five_digits((c.frac * POW10_U64[5 - c.ndec]) as u32);
+    // Digit values (0..=9) in bytes 0..5, first digit lowest, zero above.
+    let values = u64::from_le_bytes(five) - 0x3030_3030_3030_3030;
+    let ndec = 8 - (values.leading_zeros() / 8) as usize;
+    if c.int == 0 && ndec == 5 && values & 0xffff_ffff == 0 {
         // Below 1e-4 %g switches to exponential notation: d e-5.
-        let text = [b'-', b'0' + frac as u8, b'e', b'-', b'5'];
+        let text = [b'-', five[4], b'e', b'-', b'5'];
         out.extend_from_slice(&text[usize::from(!c.negative)..]);
         return;
     }
-    // The text is built backwards on the stack and appended in one copy:
-    // at most "-" + 10 integer digits + "." + 5 decimals.
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    if ndec == 0 {
-        at -= 1;
-        buf[at] = b'0';
-    }
-    for _ in 0..ndec {
-        at -= 1;
-        buf[at] = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    at -= 1;
+    // The text is built on the stack and appended in one copy: at most "-" + 10
+    // integer digits + "." + 5 decimals.
+    let mut buf = [0u8; 24];
+    let mut at = usize::from(c.negative);
+    buf[0] = b'-';
+    let mut digits = itoa::Buffer::new();
+    let int = digits.format(c.int).as_bytes();
+    buf[at..at + int.len()].copy_from_slice(int);
+    at += int.len();
     buf[at] = b'.';
-    let mut int = c.int;
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (int % 10) as u8;
-        int /= 10;
-        if int == 0 {
-            break;
-        }
-    }
-    if c.negative {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    out.extend_from_slice(&buf[at..]);
+    // All five digits are copied; `ndec` (at least one, a `0` when there are none)
+    // says how many count.
+    buf[at + 1..at + 9].copy_from_slice(&five);
+    at += 1 + ndec.max(1);
+    out.extend_from_slice(&buf[..at]);
+}
+
+/// The two-digit pairs `00` to `99`, for formatting without a division per digit.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// `n` (below 10^5) as five ASCII digits, zero-padded, in the first five bytes (the
+/// other three are `0`s, so that the digit values of the word are zero there).
+#[inline]
+fn five_digits(n: u32) -> [u8; 8] {
+    debug_assert!(n < 100_000);
+    let (first, rest) = (n / 10_000, n % 10_000);
+    let (hi, lo) = ((rest / 100) as usize * 2, (rest % 100) as usize * 2);
+    [
+        b'0' + first as u8,
+        PAIRS[hi],
+        PAIRS[hi + 1],
+        PAIRS[lo],
+        PAIRS[lo + 1],
+        b'0',
+        b'0',
+        b'0',
+    ]
 }
 
 #[cfg(test)]
