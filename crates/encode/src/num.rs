@@ -269,18 +269,24 @@ pub(crate) fn write_shortest_f32(out: &mut Vec<u8>, v: f32) {
 }
 
 /// Appends zmij's `text` without the `+` of a positive exponent. The exponent has one
-/// to three digits, so the `+` can only be 2 to 4 bytes from the end.
-#[inline]
+/// to three digits, so the `+` can only be 2 to 4 bytes from the end; the three bytes
+/// are looked at directly (a search loop here cost more than the formatting's tail).
+#[inline(always)]
 fn push_without_plus(out: &mut Vec<u8>, text: &[u8]) {
     let n = text.len();
-    let plus = (2..=4).find(|&k| n > k && text[n - k] == b'+');
-    match plus {
-        None => out.extend_from_slice(text),
-        Some(k) => {
-            out.extend_from_slice(&text[..n - k]);
-            out.extend_from_slice(&text[n - k + 1..]);
-        }
-    }
+    let plus_at = |k: usize| n > k && text[n - k] == b'+';
+    let k = if plus_at(2) {
+        2
+    } else if plus_at(3) {
+        3
+    } else if plus_at(4) {
+        4
+    } else {
+        out.extend_from_slice(text);
+        return;
+    };
+    out.extend_from_slice(&text[..n - k]);
+    out.extend_from_slice(&text[n - k + 1..]);
 }
 
 /// Powers of ten used by the heuristic; C's `pow(10, n)` is exact for these.
