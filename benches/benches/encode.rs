@@ -13,7 +13,7 @@
 //! typed structs borrowing from the snapshot (`derive-prebuilt-*`: built once, only
 //! the write is timed; `derive-built-*`: built from the snapshot per message), with
 //! compact or Neuron spacing, and the `floor-compact` row (the same numbers through
-//! itoa/ryu, every constant byte copied, no JSON logic; errors written in place). The
+//! itoa/zmij, every constant byte copied, no JSON logic; errors written in place). The
 //! two realistic groups keep the old prebuilt `serde_json::Value` row.
 //! `parse/*` compares the ingest parser with serde derive on the same line and with
 //! simd-json's bare tape.

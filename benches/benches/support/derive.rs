@@ -262,7 +262,7 @@ impl serde_json::ser::Formatter for NeuronSpacing {
 }
 
 /// The floor for the compact style: per tag a prebuilt constant prefix (`"name":`
-/// or `{"name":"…","value":`), the value through itoa/ryu (the compact style's own
+/// or `{"name":"…","value":`), the value through itoa/zmij (the compact style's own
 /// formatters) or copied as a string, and constant suffixes. No escaping, no
 /// decisions: the least any encoder of this output must do.
 pub struct Floor<'a> {
@@ -334,10 +334,10 @@ impl<'a> Floor<'a> {
                     out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes())
                 }
                 Ok(Val::F32(x)) => {
-                    out.extend_from_slice(ryu::Buffer::new().format_finite(*x).as_bytes())
+                    out.extend_from_slice(zmij::Buffer::new().format_finite(*x).as_bytes())
                 }
                 Ok(Val::F64(x)) => {
-                    out.extend_from_slice(ryu::Buffer::new().format_finite(*x).as_bytes())
+                    out.extend_from_slice(zmij::Buffer::new().format_finite(*x).as_bytes())
                 }
                 Ok(Val::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Ok(Val::Str(s)) => {

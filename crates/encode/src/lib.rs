@@ -16,7 +16,7 @@
 //! the whole NDJSON-in, messages-out loop.
 //!
 //! With `default-features = false` the crate needs only `tagwire-model` (without
-//! its parser), `itoa` and `ryu`.
+//! its parser), `itoa` and `zmij`.
 //!
 //! ## Example
 //!
@@ -80,6 +80,7 @@ pub const DEFAULT_LAYOUT_BUDGET: usize = layout::DEFAULT_BUDGET;
 
 use escape::{write_str, Hex};
 use layout::{Layout, LayoutCache};
+use num::write_int;
 use source::{Source, TagRead};
 use tagwire_model::{
     error_code, JsonNode, JsonView, Members, Snapshot, SnapshotView, ValueView, MAX_PRECISION,
@@ -260,11 +261,6 @@ fn classify<'a>(value: &ValueView<'a>, decimal: f64, bias: f64, precision: u8) -
         heuristic: heuristic && precision == 0 && v.abs() < TWO_POW_63,
         precision,
     }
-}
-
-#[inline]
-fn write_int(out: &mut Vec<u8>, v: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Writes one message; `NEURON` selects the style at compile time.
