@@ -13,7 +13,7 @@ use anyhow::{bail, ensure, Context, Result};
 
 use crate::setup::require_bin;
 use crate::targets::DistTarget;
-use crate::util::{cargo, run as run_cmd, target_dir, workspace_root};
+use crate::util::{cargo, free_port, run as run_cmd, target_dir, workspace_root};
 
 /// The vector files the packaged `encode` must reproduce: (format, upload_err, file).
 const VECTORS: &[(&str, &str, &str)] = &[
@@ -377,12 +377,6 @@ fn make_pki(work: &Path, keypass: &str) -> Result<Pki> {
 fn host_tagwire() -> Result<PathBuf> {
     run_cmd(cargo().args(["build", "--locked", "--quiet", "-p", "tagwire"]))?;
     Ok(target_dir().join("debug").join("tagwire"))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// Waits for the sink's "listening on" line, then forwards the rest of its stderr.

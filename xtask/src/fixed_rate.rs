@@ -13,12 +13,14 @@
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+
+use crate::util::free_port;
 
 const BEGIN: &str = "<!-- cargo xtask bench fixed-rate: begin (generated, do not edit) -->";
 const END: &str = "<!-- cargo xtask bench fixed-rate: end -->";
@@ -73,10 +75,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn measure_one(

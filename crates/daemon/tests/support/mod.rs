@@ -498,13 +498,32 @@ impl Proxy {
     }
 }
 
-/// A free loopback port (bound then released; good enough for restarting a server on it).
+/// A free loopback port for a server the test starts later (or restarts on it).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::Mutex;
+    // Below Linux's ephemeral range (32768-60999 by default): a port the kernel hands
+    // out for `bind(0)` is also what it gives outgoing connections, so between this
+    // check and the server's own bind, a client socket of another test (or process)
+    // could take it, and the server would fail with "address already in use". Never
+    // the same port twice in one test process either.
+    const FIRST: u64 = 20_000;
+    const COUNT: u64 = 12_000;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let start = RandomState::new().build_hasher().finish();
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..COUNT {
+        let port = (FIRST + (start.wrapping_add(i) % COUNT)) as u16;
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!(
+        "no free loopback port between {FIRST} and {}",
+        FIRST + COUNT
+    );
 }
 
 /// Starts `tagwire sink --listen 127.0.0.1:0 --out OUT` with `extra_args` (e.g. its
