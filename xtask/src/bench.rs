@@ -94,6 +94,10 @@ fn fixed_rate_step(args: &[String]) -> Result<()> {
             _ => bail!("usage: cargo xtask bench fixed-rate [--binary PATH] [--seconds N]"),
         }
     }
+    if binary.is_none() {
+        // The release build of this tree, not whatever an older build left there.
+        util::run(util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
+    }
     let binary = fixed_rate::binary(binary);
     if !binary.exists() {
         bail!(
