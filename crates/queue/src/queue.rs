@@ -394,6 +394,19 @@ mod tests {
         assert_eq!(push(q, s).await, QUEUED, "pushing {s:?}");
     }
 
+    /// Takes and confirms batches until the queue is empty; every message, in order.
+    async fn drain(q: &MessageQueue) -> Vec<Message> {
+        let mut all = Vec::new();
+        loop {
+            let batch = q.take_batch(100, 1 << 20).await;
+            let Some(last) = batch.last().map(|m| m.seq) else {
+                return all;
+            };
+            all.extend(batch);
+            q.confirm(last).await;
+        }
+    }
+
     fn seqs(batch: &[Message]) -> Vec<u64> {
         batch.iter().map(|m| m.seq).collect()
     }
@@ -653,15 +666,11 @@ mod tests {
             "the disk is used again"
         );
         // Everything is there, in order, from memory and disk alike.
-        let mut all = Vec::new();
-        loop {
-            let batch = q.take_batch(100, 1 << 20).await;
-            let Some(last) = batch.last().map(|m| m.seq) else {
-                break;
-            };
-            all.extend(batch.iter().map(|m| m.payload[..4].to_vec()));
-            q.confirm(last).await;
-        }
+        let all: Vec<Vec<u8>> = drain(&q)
+            .await
+            .iter()
+            .map(|m| m.payload[..4].to_vec())
+            .collect();
         let want: Vec<Vec<u8>> = (0..21).map(|i| format!("{i:04}").into_bytes()).collect();
         assert_eq!(all, want);
     }
@@ -911,15 +920,7 @@ mod tests {
         assert_eq!(q.confirm(1).await, (1, 2));
         drop(q);
         let q = disk_queue(&dir, 8, 1 << 20, FullPolicy::DropOldest).await;
-        let mut all = Vec::new();
-        loop {
-            let batch = q.take_batch(10, 100).await;
-            let Some(last) = batch.last().map(|m| m.seq) else {
-                break;
-            };
-            all.extend(payloads(&batch));
-            q.confirm(last).await;
-        }
+        let all = payloads(&drain(&q).await);
         assert_eq!(all, ["bb", "cc", "dd", "ee", "ff", "gg"]);
     }
 
@@ -1044,15 +1045,11 @@ mod tests {
             );
             pushed += 1;
         }
-        let mut all = Vec::new();
-        loop {
-            let batch = q.take_batch(100, 1 << 20).await;
-            let Some(last) = batch.last().map(|m| m.seq) else {
-                break;
-            };
-            all.extend(batch.iter().map(|m| m.payload[..4].to_vec()));
-            q.confirm(last).await;
-        }
+        let all: Vec<Vec<u8>> = drain(&q)
+            .await
+            .iter()
+            .map(|m| m.payload[..4].to_vec())
+            .collect();
         let want: Vec<Vec<u8>> = (0..pushed)
             .map(|i| format!("{i:04}").into_bytes())
             .collect();
