@@ -9,9 +9,12 @@
 //! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
 //! - `msrv`: no dependency of the library crates needs a newer Rust than our
 //!   `rust-version` ([`msrv`]).
+//! - `deps`: how many crates a user of the library crates compiles, against budgets
+//!   ([`deps`]).
 //! - `bench`: `tagwire bench` by group size into `docs/benchmarks.md` and an SVG ([`mod@bench`]).
 
 mod bench;
+mod deps;
 mod dist;
 mod e2e;
 mod elf;
@@ -43,6 +46,8 @@ commands:
   test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge
   msrv                        fail when a dependency of the library crates declares a higher
                               rust-version than the workspace's
+  deps [--check]              unique crates a program using the library crates compiles, as
+                              a markdown table; --check fails on a row over its budget
   bench [--seconds N]         tagwire bench (release) at 10, 100, 1000 tags: a section of
                               docs/benchmarks.md and docs/bench-pipeline.svg; then the
                               fixed-rate step
@@ -74,6 +79,7 @@ fn command() -> Result<()> {
         Some("test-arm") => test_arm::test_arm(rest),
         Some("test-deb") => test_deb::test_deb(),
         Some("msrv") => msrv::msrv(),
+        Some("deps") => deps::deps(rest),
         Some("bench") => bench::bench(rest),
         _ => {
             eprintln!("{USAGE}");
