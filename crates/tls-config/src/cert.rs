@@ -448,3 +448,7 @@ fn attribute_value(tlv: &Tlv<'_>, field: &'static str) -> DerResult<AttributeVal
     };
     Ok(AttributeValue::Text(text))
 }
+
+#[cfg(test)]
+#[path = "cert_tests.rs"]
+mod tests;
