@@ -103,8 +103,15 @@ impl<'a> Certificate<'a> {
             }
             None => 1,
         };
+        // Only its presence is checked: CAs write negative and over-long serials, webpki
+        // reads them leniently, and nothing here uses the number.
         let serial = fields.read(tag::INTEGER, "tbsCertificate.serialNumber")?;
-        der::check_integer(&serial, "tbsCertificate.serialNumber")?;
+        if serial.value.is_empty() {
+            return fail(
+                "tbsCertificate.serialNumber",
+                Problem::BadValue("an INTEGER with no content"),
+            );
+        }
         let inner_algorithm = algorithm(&mut fields, "tbsCertificate.signature")?;
         if inner_algorithm != signature_algorithm {
             return fail(
