@@ -93,6 +93,9 @@ mod decrypt;
 #[cfg(not(feature = "encrypted-keys"))]
 #[path = "no_decrypt.rs"]
 mod decrypt;
+
+mod cert;
+mod der;
 mod error;
 mod explain;
 mod key;

@@ -12,10 +12,10 @@ use pkcs8::der::zeroize::Zeroizing;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::der::sequence_elements;
 use crate::error::{ErrorKind, TlsConfigError};
 use crate::password::PasswordSource;
 use crate::source::{decode_base64, Origin, PemSource};
-use crate::x509::der_elements;
 
 /// The certificates and the key of a bundle; the certificates in bundle order, so the
 /// key's own certificate is not necessarily first.
@@ -40,7 +40,7 @@ pub(crate) fn detect(value: &str) -> Option<(Zeroizing<Vec<u8>>, Origin)> {
 
 /// A DER `PFX`: `SEQUENCE { INTEGER 3, ContentInfo, … }`.
 fn is_pkcs12(bytes: &[u8]) -> bool {
-    der_elements(bytes).is_some_and(|parts| parts.len() >= 2 && parts[0] == [3])
+    sequence_elements(bytes).is_some_and(|parts| parts.len() >= 2 && parts[0] == [3])
 }
 
 /// Without the `pkcs12` feature: the bundle is refused, saying how to convert it or

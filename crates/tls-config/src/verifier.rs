@@ -13,7 +13,7 @@
 //!
 //! Each fallback logs a warning the first time it is used for an uplink. The TLS
 //! handshake signatures are checked as rustls does; for a v1 leaf with the key read from
-//! it by `x509-parser`, since webpki cannot parse the certificate.
+//! it by [`cert`](crate::cert), since webpki cannot parse the certificate.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,9 +27,9 @@ use rustls::{
     SignatureScheme,
 };
 use rustls_pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
-use x509_parser::prelude::{FromDer as _, X509Certificate};
 
-use crate::x509::{der_elements, ServerNames};
+use crate::cert::Certificate;
+use crate::x509::ServerNames;
 
 /// Warnings given once per uplink, shared by every configuration built for it (a renewed
 /// configuration does not warn again).
@@ -135,9 +135,8 @@ impl Verifier {
             Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(why))))
         };
         let bad_encoding = || Error::InvalidCertificate(CertificateError::BadEncoding);
-        let (_, leaf) =
-            X509Certificate::from_der(end_entity.as_ref()).map_err(|_| bad_encoding())?;
-        let version = leaf.version().0 + 1;
+        let leaf = Certificate::parse(end_entity.as_ref()).map_err(|_| bad_encoding())?;
+        let version = leaf.version;
         if version != 1 {
             return Err(refuse(V1Refusal::Version(version)));
         }
@@ -147,44 +146,35 @@ impl Verifier {
         let issuer = self
             .ca
             .iter()
-            .filter_map(|ca| X509Certificate::from_der(ca.as_ref()).ok().map(|(_, c)| c))
-            .find(|ca| ca.subject().as_raw() == leaf.issuer().as_raw())
+            .filter_map(|ca| Certificate::parse(ca.as_ref()).ok())
+            .find(|ca| ca.subject.raw == leaf.issuer.raw)
             .ok_or_else(|| {
                 refuse(V1Refusal::NotIssuedByCa {
-                    issuer: leaf.issuer().to_string(),
+                    issuer: leaf.issuer.to_string(),
                 })
             })?;
-        let spki = SubjectPublicKeyInfoDer::from(issuer.public_key().raw);
-        let signature_alg = der_elements(end_entity.as_ref())
-            .and_then(|parts| parts.get(1).copied())
-            .ok_or_else(bad_encoding)?;
-        if !self.signature_verifies(
-            &spki,
-            signature_alg,
-            leaf.tbs_certificate.as_ref(),
-            &leaf.signature_value.data,
-        ) {
+        let spki = SubjectPublicKeyInfoDer::from(issuer.public_key);
+        if !self.signature_verifies(&spki, leaf.signature_algorithm, leaf.tbs, leaf.signature) {
             return Err(Error::InvalidCertificate(CertificateError::BadSignature));
         }
 
         let at = |secs: i64| {
             UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs.max(0) as u64))
         };
-        let validity = leaf.validity();
         let now_secs = now.as_secs() as i64;
-        if now_secs < validity.not_before.timestamp() {
+        if now_secs < leaf.not_before {
             return Err(Error::InvalidCertificate(
                 CertificateError::NotValidYetContext {
                     time: now,
-                    not_before: at(validity.not_before.timestamp()),
+                    not_before: at(leaf.not_before),
                 },
             ));
         }
-        if now_secs > validity.not_after.timestamp() {
+        if now_secs > leaf.not_after {
             return Err(Error::InvalidCertificate(
                 CertificateError::ExpiredContext {
                     time: now,
-                    not_after: at(validity.not_after.timestamp()),
+                    not_after: at(leaf.not_after),
                 },
             ));
         }
@@ -222,7 +212,7 @@ impl Verifier {
             .any(|alg| key.verify_signature(*alg, message, signature).is_ok())
     }
 
-    /// The handshake signature of a v1 leaf, with its key read by `x509-parser`: TLS 1.3
+    /// The handshake signature of a v1 leaf, with its key read by [`Certificate`]: TLS 1.3
     /// through rustls's own function, TLS 1.2 trying each algorithm of the scheme as
     /// rustls does.
     fn verify_v1_handshake(
@@ -232,9 +222,9 @@ impl Verifier {
         dss: &DigitallySignedStruct,
         tls13: bool,
     ) -> Result<HandshakeSignatureValid, Error> {
-        let (_, leaf) = X509Certificate::from_der(cert.as_ref())
+        let leaf = Certificate::parse(cert.as_ref())
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        let spki = SubjectPublicKeyInfoDer::from(leaf.public_key().raw);
+        let spki = SubjectPublicKeyInfoDer::from(leaf.public_key);
         if tls13 {
             return rustls::crypto::verify_tls13_signature_with_raw_key(
                 message,
@@ -324,7 +314,7 @@ impl ServerCertVerifier for Verifier {
             Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             ) => {
-                let Ok((_, leaf)) = X509Certificate::from_der(end_entity.as_ref()) else {
+                let Ok(leaf) = Certificate::parse(end_entity.as_ref()) else {
                     return Err(err);
                 };
                 let names = ServerNames::of(&leaf);

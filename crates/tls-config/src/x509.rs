@@ -1,17 +1,18 @@
-//! What this crate reads from a certificate itself, with `x509-parser` rather than webpki:
-//! webpki only parses X.509 v3, and the certificates users have include v1 ones (OpenSSL's
-//! `x509 -req` without `-extfile`). Subject, issuer, dates, public key, CN and SAN.
+//! What this crate tells about a certificate itself (read by [`cert`](crate::cert), not
+//! webpki, which only parses X.509 v3, while the certificates users have include v1 ones):
+//! summaries, key matching, and the names a server certificate answers to.
 
 use std::fmt;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
-use x509_parser::prelude::{FromDer as _, X509Certificate};
 
+use crate::cert::Certificate;
 use crate::explain::format_utc;
 
 /// What `tagwire check` and the logs say about a client certificate: who it is, who issued
 /// it, and until when it is valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CertSummary {
     /// The subject, in OpenSSL's one-line form (`CN=gw-17, O=Plant`).
     pub subject: String,
@@ -23,18 +24,27 @@ pub struct CertSummary {
     pub not_before: i64,
     /// End of validity, seconds since the Unix epoch.
     pub not_after: i64,
+    /// The subjectAltName entries as OpenSSL's configuration writes them (`DNS:gw-17`,
+    /// `IP:10.0.0.5`); empty without the extension.
+    pub alt_names: Vec<String>,
 }
 
 impl CertSummary {
     /// Reads the summary of a DER certificate; `None` when it does not parse as X.509.
     pub fn of(cert: &CertificateDer<'_>) -> Option<CertSummary> {
-        let (_, parsed) = X509Certificate::from_der(cert.as_ref()).ok()?;
+        let parsed = Certificate::parse(cert.as_ref()).ok()?;
         Some(CertSummary {
-            subject: parsed.subject().to_string(),
-            issuer: parsed.issuer().to_string(),
-            version: parsed.version().0 + 1,
-            not_before: parsed.validity().not_before.timestamp(),
-            not_after: parsed.validity().not_after.timestamp(),
+            subject: parsed.subject.to_string(),
+            issuer: parsed.issuer.to_string(),
+            version: parsed.version,
+            not_before: parsed.not_before,
+            not_after: parsed.not_after,
+            alt_names: parsed
+                .alt_names
+                .iter()
+                .flatten()
+                .map(ToString::to_string)
+                .collect(),
         })
     }
 
@@ -100,13 +110,13 @@ impl fmt::Display for CertSummary {
 /// Whether a certificate's public key is `spki` (a full DER SubjectPublicKeyInfo); `None`
 /// when the certificate does not parse.
 pub(crate) fn has_public_key(cert: &CertificateDer<'_>, spki: &[u8]) -> Option<bool> {
-    let (_, parsed) = X509Certificate::from_der(cert.as_ref()).ok()?;
-    Some(parsed.public_key().raw == spki)
+    let parsed = Certificate::parse(cert.as_ref()).ok()?;
+    Some(parsed.public_key == spki)
 }
 
-/// Why a certificate does not parse, in x509-parser's words.
+/// Why a certificate does not parse: the field and what is wrong with it.
 pub(crate) fn parse_error(cert: &CertificateDer<'_>) -> Option<String> {
-    match X509Certificate::from_der(cert.as_ref()) {
+    match Certificate::parse(cert.as_ref()) {
         Ok(_) => None,
         Err(err) => Some(err.to_string()),
     }
@@ -122,19 +132,10 @@ pub(crate) struct ServerNames {
 }
 
 impl ServerNames {
-    pub(crate) fn of(parsed: &X509Certificate<'_>) -> ServerNames {
-        let has_san = parsed
-            .extensions()
-            .iter()
-            .any(|ext| ext.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME);
-        let common_names = parsed
-            .subject()
-            .iter_common_name()
-            .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
-            .collect();
+    pub(crate) fn of(parsed: &Certificate<'_>) -> ServerNames {
         ServerNames {
-            has_san,
-            common_names,
+            has_san: parsed.alt_names.is_some(),
+            common_names: parsed.subject.common_names().map(str::to_owned).collect(),
         }
     }
 
@@ -156,45 +157,6 @@ impl ServerNames {
     }
 }
 
-/// The parts of a DER `SEQUENCE { a, b, … }`: the content bytes of each element, in order.
-/// Only what certificates need (definite lengths up to 4 bytes).
-pub(crate) fn der_elements(seq: &[u8]) -> Option<Vec<&[u8]>> {
-    let (tag, content, rest) = der_tlv(seq)?;
-    if tag != 0x30 || !rest.is_empty() {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut input = content;
-    while !input.is_empty() {
-        let (_, value, rest) = der_tlv(input)?;
-        out.push(value);
-        input = rest;
-    }
-    Some(out)
-}
-
-/// One DER tag-length-value: (tag, value, what follows).
-fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +176,7 @@ mod tests {
             version: 3,
             not_before: 0,
             not_after: 10 * 86_400,
+            alt_names: Vec::new(),
         };
         let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
         assert_eq!(cert.days_left(at(3)), 10);
@@ -244,13 +207,5 @@ mod tests {
         assert!(!names(&["*.example.net"]).cn_matches("example.net"));
         assert!(!names(&["*.net"]).cn_matches("example.net"));
         assert!(!names(&["plant"]).cn_matches("plant.example"));
-    }
-
-    #[test]
-    fn der_elements_splits_a_sequence() {
-        // SEQUENCE { INTEGER 5, OCTET STRING "ab" }
-        let der = [0x30, 0x07, 0x02, 0x01, 0x05, 0x04, 0x02, b'a', b'b'];
-        assert_eq!(der_elements(&der).unwrap(), vec![&[5u8][..], &b"ab"[..]]);
-        assert!(der_elements(&der[..8]).is_none());
     }
 }

@@ -387,6 +387,37 @@ fn key_that_does_not_match_the_certificate() {
 }
 
 #[test]
+fn a_malformed_certificate_names_the_field() {
+    use rustls_pki_types::pem::PemObject as _;
+    let pki = Pki::new();
+    let client = pki.client(KeyAlg::EcP256);
+    let mut der = rustls_pki_types::CertificateDer::from_pem_file(&client.cert)
+        .unwrap()
+        .to_vec();
+    // notAfter, the second UTCTime (tag 0x17, 13 bytes), made an OCTET STRING.
+    let (at, _) = der
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w == &[0x17, 0x0d])
+        .nth(1)
+        .expect("a UTCTime notAfter");
+    der[at] = 0x04;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        tagwire_test_pki::base64(&der)
+    );
+    let mut p = params(&pki, &client.cert, &client.key, None);
+    p.cert = Some(pem);
+    let err = expect_error(&p, "cert", ErrorKind::BadCertificate);
+    assert_eq!(
+        err.to_string(),
+        "cert: certificate #1 in the PEM text given inline is not a valid X.509 certificate \
+         (tbsCertificate.validity.notAfter: expected a UTCTime or GeneralizedTime): give the \
+         certificate in PEM (-----BEGIN CERTIFICATE-----)"
+    );
+}
+
+#[test]
 fn chain_in_the_wrong_order_is_recognised() {
     let pki = Pki::new();
     let client = pki.client(KeyAlg::EcP384);
