@@ -8,8 +8,6 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -366,7 +364,7 @@ async fn http_connect(
     let target = authority(host, port);
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some((user, password)) = &proxy.credentials {
-        let token = BASE64.encode(format!("{user}:{password}"));
+        let token = crate::accept::base64(format!("{user}:{password}").as_bytes());
         request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
     }
     request.push_str("\r\n");
