@@ -1,5 +1,5 @@
-//! Opening a connection: resolve, TCP, TLS, HTTP upgrade, and the RFC 6455
-//! handshake checks fastwebsockets' client does not make.
+//! Opening a connection: resolve, TCP, TLS, the HTTP upgrade request and the RFC 6455
+//! checks of its response (the HTTP/1.1 underneath is in `http.rs`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};

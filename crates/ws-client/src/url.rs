@@ -120,7 +120,8 @@ pub enum UrlError {
          remove it, or write `#` as %23 if it belongs to the path or query"
     )]
     Fragment,
-    /// The path or query cannot be sent in an HTTP request line.
+    /// The path or query cannot be sent in an HTTP request line. Not returned by this
+    /// version: [`WsUrl::parse`] percent-encodes every byte a request line cannot carry.
     #[error("invalid path or query in WebSocket URL: {0}")]
     InvalidPath(String),
 }
