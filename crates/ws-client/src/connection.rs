@@ -22,8 +22,6 @@ use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
 use std::time::Duration;
 
 use fastwebsockets::{Frame, OpCode as WireOpCode, Role, WebSocketError, WebSocketRead};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncWriteExt as _, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, Mutex, Notify};
 use tokio::task::JoinHandle;
@@ -41,7 +39,9 @@ use crate::options::{ConnectOptions, FrameKind, KeepAlive};
 use crate::rsv::{MessageStart, RsvReader, Starts};
 use crate::select::{first, First};
 
-type Stream = TokioIo<Upgraded>;
+/// The transport after the handshake (TCP, a proxy tunnel, TLS), with the bytes read
+/// past the response head in front.
+pub(crate) type Stream = crate::http::Prefixed<Box<dyn crate::http::Io>>;
 
 /// How many events may wait in the channel before the reader stops reading
 /// (backpressure reaching the server through TCP). Large, because a caller
@@ -369,12 +369,12 @@ impl Writer {
 
 impl Connection {
     pub(crate) fn start(
-        upgraded: Upgraded,
+        upgraded: Stream,
         peer: SocketAddr,
         options: &ConnectOptions,
         negotiated: Negotiated,
     ) -> Self {
-        let (read_half, write_half) = tokio::io::split(TokioIo::new(upgraded));
+        let (read_half, write_half) = tokio::io::split(upgraded);
         let starts = Starts::default();
         let read_half = RsvReader::new(read_half, negotiated.deflate.is_some(), starts.clone());
         // The write half fastwebsockets would create is unused: we write frames ourselves.

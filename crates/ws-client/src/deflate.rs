@@ -1,19 +1,28 @@
 //! permessage-deflate (RFC 7692): the offer, the checks of the server's answer, and
 //! the compressor and decompressor of one connection.
 //!
-//! The deflate itself is flate2's default backend, the pure-Rust miniz_oxide. It
-//! always uses a 32 KiB (15-bit) window and cannot be told a smaller one, so the
-//! offer does not include `client_max_window_bits` and a server cannot ask for a
-//! smaller client window. Decompression with a 32 KiB window reads every smaller
-//! window, so any `server_max_window_bits` the server picks is fine.
+//! The deflate itself is flate2 on the pure-Rust zlib-rs backend. The compressor
+//! always uses a 32 KiB (15-bit) window, so the offer does not include
+//! `client_max_window_bits` and a server cannot ask for a smaller client window.
 //!
-//! Memory per connection (miniz_oxide 0.9): the compressor holds its 32 KiB
-//! dictionary, 64 KiB hash chains, a 64 KiB hash table, a 64 KiB code buffer and an
-//! 83 KiB output buffer (about 310 KiB), the decompressor its 32 KiB window and
-//! tables (about 43 KiB), plus a 16 KiB scratch buffer for reading: about 370 KiB in
-//! all, whatever the message sizes. Compressed output is written through a buffer
-//! that grows to the largest compressed message and is shrunk back like the frame
-//! buffer.
+//! Why zlib-rs and not flate2's default backend, miniz_oxide: miniz_oxide inflates
+//! a back-reference to before the start of the data (or before a context reset under
+//! `server_no_context_takeover`) as zeros instead of failing, so a hostile or broken
+//! server's message arrived as made-up bytes. zlib-rs fails such a stream ("invalid
+//! distance too far back"), which ends the connection with Close 1007.
+//!
+//! Not checked: a distance beyond the server's announced `server_max_window_bits` but
+//! within the 32 KiB the decompressor always keeps (zlib-rs allocates the full window
+//! whatever it is told, and zlib only checks distances against the data it holds).
+//! Such a reference reads bytes the server really sent, so the message is what the
+//! server meant; only the server's promise about its window is broken.
+//!
+//! Memory per connection (zlib-rs 0.6, counted with a counting allocator): the
+//! compressor's state at level 6 with a 15-bit window, about 370 KiB, the
+//! decompressor's 32 KiB window and tables, about 46 KiB, plus a 16 KiB scratch buffer
+//! for reading: about 430 KiB, whatever the message sizes.
+//! Compressed output is written through a buffer that grows to the largest compressed
+//! message and is shrunk back like the frame buffer.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -25,7 +34,7 @@ pub(crate) const OFFER: &str = "permessage-deflate";
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// What the server agreed to (RFC 7692 section 7.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Agreed {
     /// The server resets its compression context after each message.
     pub server_no_context_takeover: bool,
@@ -33,6 +42,17 @@ pub(crate) struct Agreed {
     pub client_no_context_takeover: bool,
     /// The server's window, 8 to 15 bits (15 when not said).
     pub server_max_window_bits: u8,
+}
+
+impl Default for Agreed {
+    /// `permessage-deflate` without parameters: context takeover, 15-bit windows.
+    fn default() -> Self {
+        Agreed {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+        }
+    }
 }
 
 /// Checks the server's `Sec-WebSocket-Extensions` answer to our offer (all of its
@@ -61,10 +81,7 @@ pub(crate) fn parse_response(value: &str) -> Result<Option<Agreed>, String> {
             "the server enabled extension `{name}` but only permessage-deflate was offered"
         ));
     }
-    let mut agreed = Agreed {
-        server_max_window_bits: 15,
-        ..Agreed::default()
-    };
+    let mut agreed = Agreed::default();
     let mut seen = Vec::new();
     for param in parts {
         let (key, value) = match param.split_once('=') {
@@ -168,6 +185,8 @@ const SCRATCH: usize = 16 * 1024;
 impl Inflater {
     pub(crate) fn new(agreed: &Agreed) -> Self {
         Inflater {
+            // Raw deflate (no zlib header). zlib-rs refuses a reference to before the
+            // data it holds instead of reading zeroed memory.
             decompress: Decompress::new(false),
             // Not required (our 32 KiB history covers anything the server refers
             // to), but keeps nothing alive the server promised not to use.
@@ -300,6 +319,140 @@ mod tests {
         let random: Vec<u8> = (0..200_000).map(|_| rand::random::<u8>()).collect();
         let zeros = vec![0u8; 300_000];
         round_trip(&Agreed::default(), &[random, zeros, Vec::new()]);
+    }
+
+    /// Writes a raw deflate stream bit by bit (RFC 1951 section 3.1.1: values LSB
+    /// first, Huffman codes MSB first), with fixed Huffman codes (section 3.2.6).
+    #[derive(Default)]
+    struct Bits {
+        out: Vec<u8>,
+        used: u32,
+    }
+
+    impl Bits {
+        fn value(&mut self, value: u32, count: u32) {
+            for i in 0..count {
+                if self.used.is_multiple_of(8) {
+                    self.out.push(0);
+                }
+                let bit = ((value >> i) & 1) as u8;
+                *self.out.last_mut().unwrap() |= bit << (self.used % 8);
+                self.used += 1;
+            }
+        }
+        fn code(&mut self, code: u32, len: u32) {
+            for i in (0..len).rev() {
+                self.value((code >> i) & 1, 1);
+            }
+        }
+        /// A non-final block with fixed codes.
+        fn fixed_block(&mut self) {
+            self.value(0, 1);
+            self.value(1, 2);
+        }
+        fn literal(&mut self, byte: u8) {
+            match byte {
+                0..=143 => self.code(0x30 + u32::from(byte), 8),
+                _ => self.code(0x190 + u32::from(byte) - 144, 9),
+            }
+        }
+        /// Length 3 (code 257) at `distance` (codes 0..=29 with their extra bits).
+        fn copy3(&mut self, distance: u32) {
+            self.code(1, 7); // 257 - 256
+            let (code, base, extra) = (0u32..30)
+                .map(|c| {
+                    let extra = if c < 4 { 0 } else { c / 2 - 1 };
+                    let base = if c < 4 {
+                        c + 1
+                    } else {
+                        (2 + (c & 1)) * (1 << extra) + 1
+                    };
+                    (c, base, extra)
+                })
+                .rfind(|&(_, base, _)| base <= distance)
+                .unwrap();
+            self.code(code, 5);
+            self.value(distance - base, extra);
+        }
+        /// End of block, then the 3-bit header of the sync flush's empty stored block,
+        /// padded to a byte: the message as permessage-deflate sends it (tail removed).
+        fn finish(mut self) -> Vec<u8> {
+            self.code(0, 7);
+            self.value(0, 3);
+            self.out
+        }
+    }
+
+    fn inflate_all(inflater: &mut Inflater, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        inflater
+            .inflate(payload, true, |b| {
+                out.extend_from_slice(b);
+                Ok::<(), ()>(())
+            })
+            .map(|_| out)
+    }
+
+    fn message(literals: &[u8], distance: Option<u32>) -> Vec<u8> {
+        let mut bits = Bits::default();
+        bits.fixed_block();
+        for &b in literals {
+            bits.literal(b);
+        }
+        if let Some(distance) = distance {
+            bits.copy3(distance);
+        }
+        bits.finish()
+    }
+
+    #[test]
+    fn crafted_streams_inflate_as_written() {
+        // The writer itself, checked against a valid reference: "ab" then 3 from 2 back.
+        let mut inflater = Inflater::new(&Agreed::default());
+        assert_eq!(
+            inflate_all(&mut inflater, &message(b"ab", Some(2))).unwrap(),
+            b"ababa"
+        );
+        let mut inflater = Inflater::new(&Agreed::default());
+        let long = vec![b'x'; 700];
+        let mut expected = long.clone();
+        expected.extend_from_slice(b"xxx");
+        assert_eq!(
+            inflate_all(&mut inflater, &message(&long, Some(600))).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_reference_before_the_start_of_the_data_is_refused() {
+        // "a", then 3 bytes from 5 back: there is only 1 byte. miniz_oxide made "a\0\0\0".
+        let mut inflater = Inflater::new(&Agreed::default());
+        let err = inflate_all(&mut inflater, &message(b"a", Some(5))).unwrap_err();
+        assert!(err.contains("not valid deflate data"), "{err}");
+        assert!(err.contains("too far back"), "{err}");
+    }
+
+    #[test]
+    fn a_reference_across_a_context_reset_is_refused() {
+        // With server_no_context_takeover, the second message may not refer to the first.
+        let agreed = parse_response("permessage-deflate; server_no_context_takeover")
+            .unwrap()
+            .unwrap();
+        let mut inflater = Inflater::new(&agreed);
+        assert_eq!(
+            inflate_all(&mut inflater, &message(b"hello", None)).unwrap(),
+            b"hello"
+        );
+        let err = inflate_all(&mut inflater, &message(b"", Some(5))).unwrap_err();
+        assert!(err.contains("too far back"), "{err}");
+
+        // With context takeover it may: the same bytes inflate to "hel".
+        let mut inflater = Inflater::new(&Agreed::default());
+        inflate_all(&mut inflater, &message(b"hello", None)).unwrap();
+        assert_eq!(
+            inflate_all(&mut inflater, &message(b"", Some(5))).unwrap(),
+            b"hel"
+        );
     }
 
     #[test]

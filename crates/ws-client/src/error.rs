@@ -111,7 +111,7 @@ pub enum ConnectError {
     #[error(
         "the WebSocket upgrade failed: {0} (is this a WebSocket server, and is the scheme right?)"
     )]
-    Http(hyper::Error),
+    Http(HttpError),
     /// Over TLS with no client certificate configured, the server closed the connection
     /// right after the handshake without answering the upgrade: what servers that
     /// require a client certificate but send no TLS alert do.
@@ -121,8 +121,8 @@ pub enum ConnectError {
     ClosedAfterTls {
         /// The TLS name of the server.
         server_name: String,
-        /// What hyper saw.
-        error: hyper::Error,
+        /// What the client saw.
+        error: HttpError,
     },
     /// The server answered the upgrade request with something other than `101 Switching Protocols`.
     #[error("{}", rejected_message(*status, body, location.as_deref()))]
@@ -155,6 +155,46 @@ pub enum ConnectError {
     Proxy(crate::proxy::ProxyError),
 }
 
+/// How the HTTP exchange of the upgrade failed before a status could be judged, in
+/// [`ConnectError::Http`] and [`ConnectError::ClosedAfterTls`].
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The server closed the connection before the response head was complete.
+    #[error(
+        "the server closed the connection before a complete HTTP response head ({received} bytes received)"
+    )]
+    Closed {
+        /// How many bytes of the response had arrived.
+        received: usize,
+    },
+    /// Writing the request or reading the response failed.
+    #[error("I/O error: {0}")]
+    Io(io::Error),
+    /// The response head (status line and headers) is larger than the client accepts.
+    #[error(
+        "the HTTP response head is larger than {limit} bytes, the client's limit, without ending"
+    )]
+    HeadTooLarge {
+        /// The limit in bytes (16 KiB).
+        limit: usize,
+    },
+    /// The response head has more header lines than the client accepts.
+    #[error("the HTTP response head has more than {limit} header lines, the client's limit")]
+    TooManyHeaders {
+        /// The limit.
+        limit: usize,
+    },
+    /// The response is not valid HTTP/1.1 (a bad status line, header, line ending ...).
+    #[error("malformed HTTP response ({reason}); its first line: \"{start}\"")]
+    Malformed {
+        /// What httparse found wrong.
+        reason: String,
+        /// The response's first line (at most 80 bytes, control characters as `?`).
+        start: String,
+    },
+}
+
 /// `Debug` as the message, with the advice: what `fn main() -> Result<..>` and
 /// `unwrap()` print. The fields are public for code that wants them.
 macro_rules! debug_is_the_message {
@@ -168,7 +208,7 @@ macro_rules! debug_is_the_message {
 }
 pub(crate) use debug_is_the_message;
 
-debug_is_the_message!(ConnectError, WsError);
+debug_is_the_message!(ConnectError, WsError, HttpError);
 
 impl From<crate::proxy::ProxyError> for ConnectError {
     fn from(error: crate::proxy::ProxyError) -> Self {
@@ -210,10 +250,7 @@ fn tls_message(server_name: &str, error: &rustls::Error) -> String {
 }
 
 fn rejected_message(status: u16, body: &str, location: Option<&str>) -> String {
-    let reason = hyper::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
+    let reason = crate::http::reason_phrase(status);
     let mut msg = format!("the server refused the WebSocket upgrade with HTTP {status} {reason}");
     let hint = match status {
         301 | 302 | 303 | 307 | 308 => Some(match location {

@@ -113,12 +113,14 @@
 
 #![deny(missing_docs)]
 
+mod accept;
 mod connection;
 mod deflate;
 mod delivery;
 mod error;
 mod frame;
 mod handshake;
+mod http;
 mod options;
 mod proxy;
 mod rsv;
@@ -127,7 +129,7 @@ mod url;
 
 pub use connection::{Connection, Event, SentBytes};
 pub use delivery::{Confirm, Delivery, DeliveryEvent, Written};
-pub use error::{ConnectError, Phase, WsError};
+pub use error::{ConnectError, HttpError, Phase, WsError};
 pub use handshake::{check_header, connect};
 pub use options::{check_server_name, Compression, ConnectOptions, FrameKind, KeepAlive};
 pub use proxy::{Proxy, ProxyError, ProxyKind, ProxyParseError};

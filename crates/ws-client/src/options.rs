@@ -45,7 +45,7 @@ pub enum Compression {
     /// permessage-deflate (RFC 7692) is offered; the server may accept or decline.
     /// When accepted, every data message is compressed (with context takeover
     /// unless the server forbids it) and the server's compressed messages are
-    /// read. Costs about 370 KiB of memory per connection.
+    /// read. Costs about 430 KiB of memory per connection.
     Deflate,
 }
 

@@ -8,11 +8,10 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use crate::error::HttpError;
 use crate::url::{percent_decode, split_userinfo, Scheme, WsUrl};
 
 /// The kinds of proxy.
@@ -327,9 +326,6 @@ fn socks_reply_text(code: u8) -> &'static str {
     }
 }
 
-/// Largest HTTP response head accepted from a proxy.
-const MAX_PROXY_RESPONSE: usize = 8 * 1024;
-
 /// Asks the proxy on `stream` for a tunnel to `host:port` and returns once the tunnel
 /// is open: from then on the stream carries bytes to and from the server. The caller
 /// bounds the time this takes.
@@ -355,7 +351,7 @@ fn authority(host: &str, port: u16) -> String {
 
 async fn http_connect(
     proxy: &Proxy,
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
     host: &str,
     port: u16,
 ) -> Result<(), ProxyError> {
@@ -366,7 +362,7 @@ async fn http_connect(
     let target = authority(host, port);
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some((user, password)) = &proxy.credentials {
-        let token = BASE64.encode(format!("{user}:{password}"));
+        let token = crate::accept::base64(format!("{user}:{password}").as_bytes());
         request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
     }
     request.push_str("\r\n");
@@ -375,44 +371,28 @@ async fn http_connect(
         .await
         .map_err(io_error)?;
 
-    // Read the response head only: the server speaks first on neither ws:// nor
-    // wss://, so nothing of the tunnel's data can follow it yet. Byte by byte keeps
-    // any such data on the stream rather than in a buffer of ours.
-    let mut head = Vec::with_capacity(256);
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() >= MAX_PROXY_RESPONSE {
-            return Err(malformed(
-                proxy,
-                "response head longer than 8 KiB".into(),
-                "HTTP",
-            ));
-        }
-        let byte = stream.read_u8().await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                malformed(
-                    proxy,
-                    "closed the connection without answering CONNECT".into(),
-                    "HTTP",
-                )
-            } else {
-                io_error(e)
-            }
-        })?;
-        head.push(byte);
+    // The same head reader as the WebSocket upgrade (bounded at 16 KiB). Nothing of the
+    // tunnel may follow the head: the server speaks first on neither ws:// nor wss://.
+    let (head, after) = crate::http::read_head(stream).await.map_err(|e| match e {
+        HttpError::Io(error) => io_error(error),
+        HttpError::Closed { .. } => malformed(
+            proxy,
+            "closed the connection without answering CONNECT".into(),
+            "HTTP",
+        ),
+        other => malformed(proxy, format!("its answer to CONNECT: {other}"), "HTTP"),
+    })?;
+    let status = head.status;
+    if (200..300).contains(&status) && !after.is_empty() {
+        return Err(malformed(
+            proxy,
+            format!(
+                "{} bytes followed its answer to CONNECT before the client sent anything",
+                after.len()
+            ),
+            "HTTP",
+        ));
     }
-    let status_line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-    let status = std::str::from_utf8(status_line)
-        .ok()
-        .filter(|l| l.starts_with("HTTP/1."))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|code| code.parse::<u16>().ok())
-        .ok_or_else(|| {
-            malformed(
-                proxy,
-                "the answer to CONNECT is not an HTTP/1.x status line".into(),
-                "HTTP",
-            )
-        })?;
     match status {
         200..=299 => Ok(()),
         // 401 is what tinyproxy sends; from a proxy asked for CONNECT it means the same.
@@ -592,6 +572,63 @@ mod tests {
 
     fn url(s: &str) -> WsUrl {
         WsUrl::parse(s).unwrap()
+    }
+
+    /// `http_connect` against a proxy that reads the CONNECT request and answers
+    /// `response`, then closes.
+    async fn connect_answered(response: &'static [u8]) -> Result<(), ProxyError> {
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let peer = tokio::spawn(async move {
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                request.push(server.read_u8().await.unwrap());
+            }
+            assert!(request.starts_with(b"CONNECT h.example:443 HTTP/1.1\r\n"));
+            server.write_all(response).await.unwrap();
+        });
+        let proxy = Proxy::parse("http://127.0.0.1:3128").unwrap();
+        let result = http_connect(&proxy, &mut client, "h.example", 443).await;
+        peer.await.unwrap();
+        result
+    }
+
+    #[tokio::test]
+    async fn connect_answers_are_judged() {
+        assert!(
+            connect_answered(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .is_ok()
+        );
+        assert!(matches!(
+            connect_answered(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await,
+            Err(ProxyError::AuthRequired { status: 407, .. })
+        ));
+        for (response, expect) in [
+            (
+                &b"SSH-2.0-OpenSSH_9.2\r\n\r\n"[..],
+                "malformed HTTP response",
+            ),
+            (b"", "closed the connection without answering CONNECT"),
+            (
+                b"HTTP/1.1 200 OK\r\n",
+                "closed the connection without answering CONNECT",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\n\r\nSSH-2.0",
+                "7 bytes followed its answer to CONNECT",
+            ),
+        ] {
+            let err = connect_answered(response).await.unwrap_err().to_string();
+            assert!(err.contains(expect), "{err}");
+            assert!(err.contains("is it really an HTTP proxy?"), "{err}");
+        }
+        let huge: &'static [u8] = Box::leak(
+            format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "x".repeat(20_000))
+                .into_bytes()
+                .into_boxed_slice(),
+        );
+        let err = connect_answered(huge).await.unwrap_err().to_string();
+        assert!(err.contains("larger than 16384 bytes"), "{err}");
     }
 
     #[test]

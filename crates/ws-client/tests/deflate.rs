@@ -226,3 +226,28 @@ async fn bad_answers_and_bad_compressed_data_are_refused() {
         other => panic!("expected a protocol error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_back_reference_before_the_data_fails_with_1007() {
+    // Fixed-Huffman deflate of: literal "a", then "copy 3 bytes from 5 back" (only 1
+    // byte exists), end of block, the sync flush's stored-block header (tail removed).
+    // Python's zlib says "invalid distance too far back"; miniz_oxide inflated it to
+    // "a\0\0\0" and the client delivered that.
+    let hostile = [0x4a, 0x04, 0x12, 0x00, 0x00];
+    let server = RawServer::start().await;
+    let (conn, mut stream, _) =
+        connect_deflate(&server, deflate_options(), "permessage-deflate").await;
+    let mut conn = conn.unwrap();
+    stream
+        .write_all(&server_frame(0xc2, &hostile))
+        .await
+        .unwrap();
+    match next_event(&mut conn).await {
+        Some(Event::Failed(WsError::Protocol(m))) => {
+            assert!(m.contains("not valid deflate data"), "{m}");
+            assert!(m.contains("too far back"), "{m}");
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    assert_eq!(read_client_close(&mut stream).await, Some(1007));
+}

@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use tagwire_ws_client::{connect, ConnectError, ConnectOptions, Event, FrameKind, WsUrl};
+use tagwire_ws_client::{
+    connect, ConnectError, ConnectOptions, Event, FrameKind, HttpError, WsUrl,
+};
 use tokio::io::AsyncWriteExt;
 
 /// Connects to `server` while it answers the request with `response(head)`;
@@ -344,4 +346,206 @@ async fn a_refusal_whose_body_never_ends_keeps_its_status() {
         }
         other => panic!("expected HandshakeRejected, got {:?}", other.map(|_| ())),
     }
+}
+
+/// A correct 101 response head for the request `head`.
+fn switching(head: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        accept_for(&key_of(head))
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_response_split_across_many_reads_is_put_together() {
+    // The head and a first frame, one byte per TCP segment: the client must collect
+    // the head over many reads and keep the frame bytes that follow it.
+    let server = RawServer::start().await;
+    let url = server.url("/ws");
+    let client = tokio::spawn(async move { connect(&url, &test_options()).await });
+    let (mut stream, head) = server.accept_request().await;
+    stream.set_nodelay(true).unwrap();
+    let mut bytes = switching(&head);
+    let head_len = bytes.len();
+    bytes.extend(server_frame(0x81, b"piecemeal"));
+    for (i, byte) in bytes.iter().enumerate() {
+        stream.write_all(&[*byte]).await.unwrap();
+        // A pause lets each byte arrive on its own (the client reads in between).
+        if i % 4 == 0 || i >= head_len - 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+    let mut conn = within("the client", client).await.unwrap().unwrap();
+    assert!(matches!(
+        next_event(&mut conn).await,
+        Some(Event::Message { kind: FrameKind::Text, payload }) if payload == b"piecemeal"
+    ));
+}
+
+#[tokio::test]
+async fn first_frames_larger_than_one_read_after_the_head_are_kept() {
+    // 40 KB of frames in the same write as the head: more than the head reader takes
+    // in one read, so the frame reader gets part from the prefix and the rest from TCP.
+    let server = RawServer::start().await;
+    let payload: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut conn = connect_with_response(&server, &test_options(), |head| {
+        let mut bytes = switching(head);
+        bytes.extend(server_frame(0x82, &payload));
+        bytes.extend(server_frame(0x82, &payload));
+        bytes
+    })
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        match next_event(&mut conn).await {
+            Some(Event::Message {
+                kind: FrameKind::Binary,
+                payload: got,
+            }) => {
+                assert!(got == payload, "payload differs ({} bytes)", got.len())
+            }
+            other => panic!("expected the binary message, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_oversize_response_head_is_refused_naming_the_limit() {
+    let server = RawServer::start().await;
+    for tail in ["\r\n\r\n", ""] {
+        // A 20 KB header: ending (tail) or never ending; either is refused at 16 KiB
+        // without waiting for the handshake timeout.
+        let err = connect_with_response(&server, &test_options(), |head| {
+            let mut bytes = switching(head);
+            bytes.truncate(bytes.len() - 2);
+            bytes.extend(format!("X-Filler: {}{tail}", "f".repeat(20_000)).into_bytes());
+            bytes
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConnectError::Http(HttpError::HeadTooLarge { limit: 16384 })
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("16384 bytes"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn too_many_header_lines_are_refused() {
+    let server = RawServer::start().await;
+    let err = connect_with_response(&server, &test_options(), |head| {
+        let mut bytes = switching(head);
+        bytes.truncate(bytes.len() - 2);
+        for i in 0..150 {
+            bytes.extend(format!("X-{i}: y\r\n").into_bytes());
+        }
+        bytes.extend(b"\r\n");
+        bytes
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Http(HttpError::TooManyHeaders { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("100 header lines"), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_status_lines_are_refused_with_the_line() {
+    let server = RawServer::start().await;
+    for (response, expect) in [
+        (
+            &b"HTTP/1.1 1O1 Switching Protocols\r\n\r\n"[..],
+            "HTTP/1.1 1O1",
+        ),
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "SSH-2.0-OpenSSH_9.2"),
+        (
+            b"HTTP/1.1 101 OK\r\nUpgrade websocket\r\n\r\n",
+            "HTTP/1.1 101 OK",
+        ),
+    ] {
+        let err = connect_with_response(&server, &test_options(), |_| response.to_vec())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConnectError::Http(HttpError::Malformed { .. })),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("malformed HTTP response"), "{text}");
+        assert!(text.contains(expect), "{text}");
+        assert!(text.contains("WebSocket server"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_head_cut_short_says_how_much_arrived() {
+    let server = RawServer::start().await;
+    let url = server.url("/");
+    let client = tokio::spawn(async move { connect(&url, &test_options()).await });
+    let (mut stream, _head) = server.accept_request().await;
+    stream
+        .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgr")
+        .await
+        .unwrap();
+    drop(stream);
+    let err = within("the client", client).await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Http(HttpError::Closed { received: 38 })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("38 bytes received"), "{err}");
+}
+
+#[tokio::test]
+async fn duplicate_accept_headers_are_refused() {
+    let server = RawServer::start().await;
+    let err = connect_with_response(&server, &test_options(), |head| {
+        let accept = accept_for(&key_of(head));
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .into_bytes()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ConnectError::BadAccept), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_request_is_one_well_formed_get() {
+    // What goes on the wire, byte for byte where it is fixed.
+    let server = RawServer::start().await;
+    let options = test_options().with_compression(tagwire_ws_client::Compression::Deflate);
+    let mut options = options;
+    options.extra_headers = vec![
+        (" Authorization ".into(), " Bearer t0k ".into()),
+        ("Sec-WebSocket-Protocol".into(), "a, b".into()),
+    ];
+    let url = server.url("/p%20q?x=1");
+    let port = server.addr.port();
+    let client = tokio::spawn(async move { connect(&url, &options).await });
+    let (_stream, head) = server.accept_request().await;
+    client.abort();
+    let key = key_of(&head);
+    assert_eq!(
+        head,
+        format!(
+            "GET /p%20q?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer t0k\r\nSec-WebSocket-Protocol: a, b\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate\r\n\
+             User-Agent: tagwire-ws-client/{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
 }
