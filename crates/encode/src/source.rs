@@ -88,7 +88,10 @@ impl TagRead for &Tag {
             Reading::Value(v) => v,
         };
         if self.decimal != 0.0 || self.bias != 0.0 {
-            return w.classified(out, classify(&v.view(), self.decimal, self.bias, self.precision));
+            return w.classified(
+                out,
+                classify(&v.view(), self.decimal, self.bias, self.precision),
+            );
         }
         write_unscaled!(Value, v, w, out, self.precision, &v.view());
         Ok(())
