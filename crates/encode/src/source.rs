@@ -13,7 +13,7 @@ use tagwire_model::{
 
 use crate::escape::write_str;
 use crate::num::write_int;
-use crate::{classify, Writer};
+use crate::{classify, real_out, Writer};
 
 /// A snapshot the encoder can read: node, group, timestamp and each tag.
 pub(crate) trait Source {
@@ -47,8 +47,8 @@ pub(crate) trait TagRead {
 
 /// The unscaled case of [`TagRead::write_value`], one `match` on the value's own type
 /// (`$V` is `Value` or `ValueView`, whose variants have the same names). FLOAT and
-/// DOUBLE go through [`classify`] with the scaling known to be zero (inlined, so only
-/// their float rules remain); every other kind is written as it is.
+/// DOUBLE take the float rules of [`classify`]'s end ([`real_out`]); every other
+/// kind is written as it is.
 macro_rules! write_unscaled {
     ($V:ident, $value:expr, $w:expr, $out:expr, $precision:expr, $view:expr) => {
         match $value {
@@ -61,11 +61,9 @@ macro_rules! write_unscaled {
             $V::Int64(x) => write_int($out, *x),
             $V::Uint64(x) => write_int($out, *x),
             $V::Float(f) => {
-                return $w.classified($out, classify(&ValueView::Float(*f), 0.0, 0.0, $precision))
+                return $w.classified($out, real_out(f64::from(*f), Some(*f), true, $precision))
             }
-            $V::Double(d) => {
-                return $w.classified($out, classify(&ValueView::Double(*d), 0.0, 0.0, $precision))
-            }
+            $V::Double(d) => return $w.classified($out, real_out(*d, None, true, $precision)),
             $V::String(s) => write_str($out, s, Writer::<NEURON>::HEX),
             _ => $w.value($out, $view),
         }
