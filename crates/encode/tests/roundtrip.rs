@@ -698,3 +698,35 @@ fn a_renamed_tag_is_never_sent_under_its_old_name() {
         }
     }
 }
+
+/// Groups that differ only in node or group name, encoded back to back and in turn by
+/// one encoder, each get their own header: the cache's shortcut for the group used
+/// last and its check of a cached entry's node/group together keep another group's
+/// header from being reused (it fails with both reduced to the key alone).
+#[test]
+fn groups_encoded_in_turn_keep_their_own_header() {
+    let snap = |node: &str, group: &str| {
+        Snapshot::new(node, group, 7).with_tag(Tag::value("t", Value::Int32(1)))
+    };
+    let order = [
+        snap("n", "g"),
+        snap("n", "g"),
+        snap("n", "h"),
+        snap("m", "h"),
+        snap("m", "h"),
+        snap("n", "g"),
+    ];
+    for options in ALL_OPTIONS {
+        let mut warm = Encoder::new(options);
+        for s in &order {
+            let cold = Encoder::new(options).encode_to_vec(s);
+            assert_eq!(
+                warm.encode_to_vec(s),
+                cold,
+                "{options:?} {}/{}",
+                s.node,
+                s.group
+            );
+        }
+    }
+}
