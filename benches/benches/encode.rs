@@ -25,83 +25,16 @@ use std::path::PathBuf;
 
 #[path = "support/derive.rs"]
 mod derive;
+/// The synthetic shapes, shared with the encoder's callgrind loop
+/// (`crates/encode/examples/encode_loop.rs`).
+#[path = "../../crates/encode/examples/support/shapes.rs"]
+mod shapes;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{Map, Value as J};
+use shapes::{mixed100, neuron100, shaped, Mix};
 use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
-use tagwire_model::{parse_snapshot, Json, Parser, Reading, Snapshot, Tag, Value};
-
-/// A 100-tag group as a PLC driver would produce it.
-fn mixed100() -> Snapshot {
-    let mut s = Snapshot::new("modbus-plc-01", "line1/cell3", 1_650_006_388_943);
-    for i in 0..100u32 {
-        let name = format!("line1.cell3.tag{i:03}");
-        let x = f64::from(i);
-        let tag = match i % 10 {
-            0 => Tag::value(name, Value::Int16(i as i16 * 7 - 300)),
-            1 => Tag::value(name, Value::Float((21.5 + x * 0.37) as f32)),
-            2 => Tag::value(name, Value::Float((1013.25 - x * 0.11) as f32)).with_precision(2),
-            3 => Tag::value(name, Value::Double(12_345.678_9 + x / 3.0)),
-            4 => Tag::value(name, Value::Uint16(2000 + i as u16)).with_scaling(0.1, 0.0),
-            5 => Tag::value(name, Value::Bool(i % 20 == 5)),
-            6 => Tag::value(name, Value::Uint32(100_000 + i * 977)),
-            7 => Tag::value(name, Value::String(format!("RUNNING step {i}"))),
-            8 if i % 30 == 8 => Tag::error(name, 3002),
-            8 => Tag::value(name, Value::Int32(-(i as i32) * 1000)),
-            _ => Tag::value(name, Value::Double(0.5 + x * 1e-3))
-                .with_meta("unit", "bar")
-                .with_meta("quality", 192i64),
-        };
-        s.tags.push(tag);
-    }
-    s
-}
-
-/// Which values dominate a synthetic group.
-#[derive(Clone, Copy, Debug)]
-enum Mix {
-    Int,
-    Float,
-    Str,
-}
-
-/// `n` tags, 80% of `mix`'s kind and the rest spread over the others, so that each
-/// mix still exercises every formatter a little.
-fn shaped(n: u32, mix: Mix) -> Snapshot {
-    let mut s = Snapshot::new("modbus-plc-01", "line1/cell3", 1_650_006_388_943);
-    for i in 0..n {
-        let name = format!("line1.cell3.tag{i:04}");
-        let x = f64::from(i);
-        let kind = if i % 5 != 4 {
-            mix as u32
-        } else {
-            (mix as u32 + 1 + i / 5 % 2) % 3
-        };
-        let tag = match kind {
-            0 => Tag::value(name, Value::Int32(i as i32 * 7919 - 40_000)),
-            1 if i % 2 == 0 => Tag::value(name, Value::Float((21.5 + x * 0.37) as f32)),
-            1 => Tag::value(name, Value::Double(12_345.678_9 + x / 3.0)),
-            _ => Tag::value(name, Value::String(format!("RUNNING step {i}"))),
-        };
-        s.tags.push(tag);
-    }
-    s
-}
-
-/// The shape of Neuron's own 100-tag encoding benchmark as we reproduce it: `tag0` …
-/// `tag99`, INT32 and FLOAT (precision 2) alternating.
-fn neuron100() -> Snapshot {
-    let mut s = Snapshot::new("node", "group", 1_650_006_388_943);
-    for i in 0..100 {
-        let name = format!("tag{i}");
-        s.tags.push(if i % 2 == 0 {
-            Tag::value(name, Value::Int32(i * 1000 + 7))
-        } else {
-            Tag::value(name, Value::Float(i as f32 * 1.25 + 0.5)).with_precision(2)
-        });
-    }
-    s
-}
+use tagwire_model::{parse_snapshot, Json, Parser, Reading, Snapshot, Tag};
 
 /// The "big" snapshot of the test vectors (the line with 1000 tags).
 fn big1000() -> Snapshot {
@@ -305,8 +238,8 @@ fn encode(c: &mut Criterion) {
     bench_group(c, "big1000", &big1000(), true);
     bench_group(c, "neuron100", &neuron100(), false);
     for n in [10, 100, 1000] {
-        for mix in [Mix::Int, Mix::Float, Mix::Str] {
-            let name = format!("{mix:?}{n}").to_lowercase();
+        for mix in Mix::ALL {
+            let name = format!("{}{n}", mix.name());
             bench_group(c, &name, &shaped(n, mix), false);
         }
     }

@@ -58,10 +58,60 @@ fn find_escape(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|i| base + i)
 }
 
+/// The 8 bytes of `s` at `at` as a little-endian word.
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Whether `s` (at least 8 bytes) has no byte to escape: every whole word, then the
+/// last 8 bytes as one more (overlapping) word instead of a byte loop.
+#[inline(always)]
+fn clean_words(s: &[u8]) -> bool {
+    let n = s.len();
+    let mut mask = escape_mask(word(s, n - 8));
+    let mut at = 0;
+    while at + 8 <= n {
+        mask |= escape_mask(word(s, at));
+        at += 8;
+    }
+    mask == 0
+}
+
+/// Appends `s` (`W` to `2W` bytes, at most 32) between quotes without a `memcpy`
+/// call: the quoted text is laid out in a stack buffer from `s`'s first and last `W`
+/// bytes (two fixed-size copies that overlap), the whole buffer appended as one
+/// fixed-size block and the vector cut to length.
+#[inline(always)]
+fn push_quoted_short<const W: usize>(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    let mut buf = [b'"'; 48];
+    let head: &[u8; W] = s[..W].try_into().expect("W bytes");
+    let tail: &[u8; W] = s[n - W..].try_into().expect("W bytes");
+    buf[1..1 + W].copy_from_slice(head);
+    buf[n + 1 - W..n + 1].copy_from_slice(tail);
+    buf[n + 1] = b'"';
+    let end = out.len() + n + 2;
+    out.extend_from_slice(&buf);
+    out.truncate(end);
+}
+
 /// Appends `s` as a quoted JSON string.
 #[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str, hex: Hex) {
     let bytes = s.as_bytes();
+    // Most tag names and values are short and need no escaping: copied as fixed-size
+    // blocks (see `push_quoted_short`).
+    if (8..=32).contains(&bytes.len()) && clean_words(bytes) {
+        if bytes.len() >= 16 {
+            push_quoted_short::<16>(out, bytes);
+        } else {
+            push_quoted_short::<8>(out, bytes);
+        }
+        return;
+    }
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -129,7 +179,7 @@ mod tests {
         // Each byte that matters at every offset within and across 8-byte words, so
         // the word-at-a-time scan is checked against the byte-at-a-time definition.
         for special in (0u8..0x20).chain([b'"', b'\\', b'/', 0x7f, b'a']) {
-            for len in 0..20 {
+            for len in 0..40 {
                 for pos in 0..len {
                     let mut bytes = vec![b'x'; len];
                     bytes[pos] = special;

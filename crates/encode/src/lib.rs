@@ -143,24 +143,35 @@ impl Encoder {
 
     fn encode_source(&mut self, snapshot: &impl Source, out: &mut Vec<u8>) -> bool {
         let start = out.len();
-        let layout = self.layouts.get(snapshot);
         let upload_err = self.options.upload_err;
-        // One monomorphised writer per style, so that the punctuation is a constant
-        // and every small copy is inlined.
-        let sent = match (self.options.style, self.options.format) {
-            (Style::Neuron, Format::Values) => {
-                Writer::<true> { upload_err }.values(layout, snapshot, &mut self.lists, out)
+        // At most two passes: the second follows a rebuild of the plan, after which
+        // every name matches.
+        let written = loop {
+            let layout = self.layouts.get(snapshot);
+            // One monomorphised writer per style, so that the punctuation is a constant
+            // and every small copy is inlined.
+            let written = match (self.options.style, self.options.format) {
+                (Style::Neuron, Format::Values) => {
+                    Writer::<true> { upload_err }.values(layout, snapshot, &mut self.lists, out)
+                }
+                (Style::Compact, Format::Values) => {
+                    Writer::<false> { upload_err }.values(layout, snapshot, &mut self.lists, out)
+                }
+                (Style::Neuron, Format::Tags) => {
+                    Writer::<true> { upload_err }.tags(layout, snapshot, out)
+                }
+                (Style::Compact, Format::Tags) => {
+                    Writer::<false> { upload_err }.tags(layout, snapshot, out)
+                }
+            };
+            if written != Written::Stale {
+                break written;
             }
-            (Style::Compact, Format::Values) => {
-                Writer::<false> { upload_err }.values(layout, snapshot, &mut self.lists, out)
-            }
-            (Style::Neuron, Format::Tags) => {
-                Writer::<true> { upload_err }.tags(layout, snapshot, out)
-            }
-            (Style::Compact, Format::Tags) => {
-                Writer::<false> { upload_err }.tags(layout, snapshot, out)
-            }
+            // A tag was renamed: nothing written so far may go out under the old name.
+            out.truncate(start);
+            self.layouts.resync(snapshot);
         };
+        let sent = written == Written::Sent;
         if !sent {
             out.truncate(start);
         }
@@ -251,6 +262,14 @@ fn classify<'a>(value: &ValueView<'a>, decimal: f64, bias: f64, precision: u8) -
     } else {
         (raw, single, true)
     };
+    real_out(v, single, heuristic, precision)
+}
+
+/// The end of [`classify`] for a float `v` (scaled or not): error 3008 when it is not
+/// finite, else how to format it. The writer's unscaled FLOAT/DOUBLE path calls this
+/// directly (with `heuristic` true), skipping the dispatch on the value's type.
+#[inline(always)]
+fn real_out<'a>(v: f64, single: Option<f32>, heuristic: bool, precision: u8) -> Out<'a> {
     if !v.is_finite() {
         return Out::Error(error_code::TAG_VALUE_NOT_FINITE);
     }
@@ -263,8 +282,31 @@ fn classify<'a>(value: &ValueView<'a>, decimal: f64, bias: f64, precision: u8) -
     }
 }
 
+/// What a writer did with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// The message is complete and is to be sent.
+    Sent,
+    /// The message is complete but must not be sent (`upload_err` is false and no tag
+    /// has a value).
+    NotSent,
+    /// A tag's name differs from the plan's: the output is incomplete and the plan is
+    /// to be rebuilt before writing again.
+    Stale,
+}
+
+impl Written {
+    fn sent_if(sent: bool) -> Written {
+        if sent {
+            Written::Sent
+        } else {
+            Written::NotSent
+        }
+    }
+}
+
 /// Writes one message; `NEURON` selects the style at compile time.
-struct Writer<const NEURON: bool> {
+pub(crate) struct Writer<const NEURON: bool> {
     upload_err: bool,
 }
 
@@ -272,7 +314,8 @@ impl<const NEURON: bool> Writer<NEURON> {
     /// jansson's default dump separates with `", "` and `": "`; compact with none.
     const COMMA: &'static [u8] = if NEURON { b", " } else { b"," };
     const COLON: &'static [u8] = if NEURON { b": " } else { b":" };
-    const HEX: Hex = if NEURON { Hex::Upper } else { Hex::Lower };
+    pub(crate) const HEX: Hex = if NEURON { Hex::Upper } else { Hex::Lower };
+    const VALUE_KEY: &'static [u8] = b"\"value\"";
 
     #[inline]
     fn key(out: &mut Vec<u8>, quoted: &[u8]) {
@@ -286,47 +329,55 @@ impl<const NEURON: bool> Writer<NEURON> {
         out.extend_from_slice(Self::COMMA);
     }
 
-    /// values-format (§2). Returns whether the message is to be sent.
+    /// values-format (§2).
     ///
-    /// One pass over the tags writes the values and notes the error and meta tags;
-    /// the `errors` and `metas` objects then visit only those.
+    /// One pass over the plan writes the values and notes the error and meta tags;
+    /// the `errors` and `metas` objects then visit only those. Each tag costs one
+    /// name check, one prefix copy and one dispatch on its value; an error tag's
+    /// prefix is written too and taken back, which is cheaper than deciding first.
     fn values(
         &self,
         layout: &Layout,
         snapshot: &impl Source,
         lists: &mut Lists,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Written {
         Self::head(layout, snapshot, out);
         Self::key(out, b"\"values\"");
         out.push(b'{');
         lists.errors.clear();
         lists.metas.clear();
         let mut n_values = 0usize;
-        for i in 0..snapshot.tag_count() {
+        // The first value goes without the separator its prefix starts with.
+        let mut skip = Self::COMMA.len();
+        for (i, step) in layout.steps().iter().enumerate() {
+            let tag = snapshot.tag(i);
+            if !layout.name_is(step, tag.name()) {
+                return Written::Stale;
+            }
             // A snapshot holds far fewer than 2^32 tags (its JSON would be gigabytes).
             let index = i as u32;
-            let tag = snapshot.tag(i);
-            let o = tag.classify();
-            if let Out::Error(code) = o {
-                lists.errors.push((index, code));
-                // An error tag's metas are sent only with its error.
-                if self.upload_err && tag.has_metas() {
-                    lists.metas.push(index);
+            let at = out.len();
+            layout.write_prefix(out, step, skip);
+            match tag.write_value(self, out) {
+                Ok(()) => {
+                    skip = 0;
+                    n_values += 1;
+                    if tag.has_metas() {
+                        lists.metas.push(index);
+                    }
                 }
-                continue;
+                Err(code) => {
+                    out.truncate(at);
+                    lists.errors.push((index, code));
+                    // An error tag's metas are sent only with its error.
+                    if self.upload_err && tag.has_metas() {
+                        lists.metas.push(index);
+                    }
+                }
             }
-            if tag.has_metas() {
-                lists.metas.push(index);
-            }
-            if n_values > 0 {
-                out.extend_from_slice(Self::COMMA);
-            }
-            // The cached chunk is the quoted name and the colon.
-            out.extend_from_slice(layout.chunk(i));
-            self.out(out, &o);
-            n_values += 1;
         }
+        let steps = layout.steps();
         out.push(b'}');
         out.extend_from_slice(Self::COMMA);
         Self::key(out, b"\"errors\"");
@@ -336,7 +387,7 @@ impl<const NEURON: bool> Writer<NEURON> {
                 if n > 0 {
                     out.extend_from_slice(Self::COMMA);
                 }
-                out.extend_from_slice(layout.chunk(i as usize));
+                out.extend_from_slice(layout.key(&steps[i as usize], Self::COMMA.len()));
                 write_int(out, code);
             }
         }
@@ -349,43 +400,47 @@ impl<const NEURON: bool> Writer<NEURON> {
                 out.extend_from_slice(Self::COMMA);
             }
             let i = i as usize;
-            out.extend_from_slice(layout.chunk(i));
+            out.extend_from_slice(layout.key(&steps[i], Self::COMMA.len()));
             out.push(b'{');
             self.members(out, snapshot.tag(i).metas());
             out.push(b'}');
         }
         out.extend_from_slice(b"}}");
-        self.upload_err || n_values > 0
+        Written::sent_if(self.upload_err || n_values > 0)
     }
 
-    /// tags-format (§3). Returns whether the message is to be sent.
-    fn tags(&self, layout: &Layout, snapshot: &impl Source, out: &mut Vec<u8>) -> bool {
+    /// tags-format (§3).
+    fn tags(&self, layout: &Layout, snapshot: &impl Source, out: &mut Vec<u8>) -> Written {
+        // What ends every prefix of tags-format, taken back for an error tag.
+        let value_key = Self::VALUE_KEY.len() + Self::COLON.len();
         Self::head(layout, snapshot, out);
         Self::key(out, b"\"tags\"");
         out.push(b'[');
-        let mut n_written = 0usize;
         let mut n_values = 0usize;
-        for i in 0..snapshot.tag_count() {
+        // The first element goes without the separator its prefix starts with.
+        let mut skip = Self::COMMA.len();
+        for (i, step) in layout.steps().iter().enumerate() {
             let tag = snapshot.tag(i);
-            let o = tag.classify();
-            let is_error = matches!(o, Out::Error(_));
-            if is_error && !self.upload_err {
-                continue;
+            if !layout.name_is(step, tag.name()) {
+                return Written::Stale;
             }
-            if n_written > 0 {
-                out.extend_from_slice(Self::COMMA);
+            let at = out.len();
+            // The prefix is `, {"name": "<name>", "value": `.
+            layout.write_prefix(out, step, skip);
+            match tag.write_value(self, out) {
+                Ok(()) => n_values += 1,
+                Err(_) if !self.upload_err => {
+                    out.truncate(at);
+                    continue;
+                }
+                Err(code) => {
+                    let end = out.len() - value_key;
+                    out.truncate(end);
+                    Self::key(out, b"\"error\"");
+                    write_int(out, code);
+                }
             }
-            n_written += 1;
-            // The cached chunk is `{"name": "<name>", `.
-            out.extend_from_slice(layout.chunk(i));
-            if let Out::Error(code) = o {
-                Self::key(out, b"\"error\"");
-                write_int(out, code);
-            } else {
-                Self::key(out, b"\"value\"");
-                self.out(out, &o);
-                n_values += 1;
-            }
+            skip = 0;
             if tag.has_metas() {
                 out.extend_from_slice(Self::COMMA);
                 self.members(out, tag.metas());
@@ -393,7 +448,22 @@ impl<const NEURON: bool> Writer<NEURON> {
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
-        self.upload_err || n_values > 0
+        Written::sent_if(self.upload_err || n_values > 0)
+    }
+
+    /// A classified value, as [`TagRead::write_value`] finishes the cases it does not
+    /// write itself: an error code is returned, not written.
+    // Always inlined: a call here cost float-heavy shapes about 10% (the float rules
+    // fold away once the scaling is known to be zero).
+    #[inline(always)]
+    pub(crate) fn classified(&self, out: &mut Vec<u8>, o: Out<'_>) -> Result<(), i32> {
+        match o {
+            Out::Error(code) => Err(code),
+            o => {
+                self.out(out, &o);
+                Ok(())
+            }
+        }
     }
 
     /// `"k": v, "k2": v2` (no braces).
@@ -408,7 +478,7 @@ impl<const NEURON: bool> Writer<NEURON> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn out(&self, out: &mut Vec<u8>, o: &Out<'_>) {
         match *o {
             Out::Error(code) => write_int(out, code),
@@ -478,7 +548,7 @@ impl<const NEURON: bool> Writer<NEURON> {
         out.push(b']');
     }
 
-    fn value(&self, out: &mut Vec<u8>, value: &ValueView<'_>) {
+    pub(crate) fn value(&self, out: &mut Vec<u8>, value: &ValueView<'_>) {
         use ValueView as V;
         match value {
             V::Int8(v) => write_int(out, *v),

@@ -2,10 +2,18 @@
 //! [`SnapshotView`], one encoder for both (monomorphised per source). An owned tag is
 //! read in place (`&Tag`), not turned into a [`TagView`] first: building a view per
 //! tag cost the owned path about 10% more instructions.
+//!
+//! [`TagRead::write_value`] is the writer's one dispatch per tag: an unscaled value
+//! (nearly every tag) is matched once on its own type and written; only scaled values
+//! go through [`classify`](crate::classify)'s general rules.
 
-use tagwire_model::{Members, Reading, ReadingView, Snapshot, SnapshotView, Tag, TagView};
+use tagwire_model::{
+    Members, Reading, ReadingView, Snapshot, SnapshotView, Tag, TagView, Value, ValueView,
+};
 
-use crate::{classify, Out};
+use crate::escape::write_str;
+use crate::num::write_int;
+use crate::{classify, real_out, Writer};
 
 /// A snapshot the encoder can read: node, group, timestamp and each tag.
 pub(crate) trait Source {
@@ -24,19 +32,67 @@ pub(crate) trait Source {
 
 /// What the writer needs of one tag.
 pub(crate) trait TagRead {
-    /// The tag's value after the scaling and float rules, or its error code.
-    fn classify(&self) -> Out<'_>;
+    /// The tag's name.
+    fn name(&self) -> &str;
+    /// Writes the tag's value after the scaling and float rules in `w`'s style, or
+    /// returns its error code (then nothing is written).
+    fn write_value<const NEURON: bool>(
+        &self,
+        w: &Writer<NEURON>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), i32>;
     fn has_metas(&self) -> bool;
     fn metas(&self) -> Members<'_>;
 }
 
+/// The unscaled case of [`TagRead::write_value`], one `match` on the value's own type
+/// (`$V` is `Value` or `ValueView`, whose variants have the same names). FLOAT and
+/// DOUBLE take the float rules of [`classify`]'s end ([`real_out`]); every other
+/// kind is written as it is.
+macro_rules! write_unscaled {
+    ($V:ident, $value:expr, $w:expr, $out:expr, $precision:expr, $view:expr) => {
+        match $value {
+            $V::Int8(x) => write_int($out, *x),
+            $V::Uint8(x) => write_int($out, *x),
+            $V::Int16(x) => write_int($out, *x),
+            $V::Uint16(x) => write_int($out, *x),
+            $V::Int32(x) => write_int($out, *x),
+            $V::Uint32(x) => write_int($out, *x),
+            $V::Int64(x) => write_int($out, *x),
+            $V::Uint64(x) => write_int($out, *x),
+            $V::Float(f) => {
+                return $w.classified($out, real_out(f64::from(*f), Some(*f), true, $precision))
+            }
+            $V::Double(d) => return $w.classified($out, real_out(*d, None, true, $precision)),
+            $V::String(s) => write_str($out, s, Writer::<NEURON>::HEX),
+            _ => $w.value($out, $view),
+        }
+    };
+}
+
 impl TagRead for &Tag {
     #[inline]
-    fn classify(&self) -> Out<'_> {
-        match &self.reading {
-            Reading::Error(code) => Out::Error(*code),
-            Reading::Value(v) => classify(&v.view(), self.decimal, self.bias, self.precision),
+    fn name(&self) -> &str {
+        &self.name
+    }
+    #[inline]
+    fn write_value<const NEURON: bool>(
+        &self,
+        w: &Writer<NEURON>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), i32> {
+        let v = match &self.reading {
+            Reading::Error(code) => return Err(*code),
+            Reading::Value(v) => v,
+        };
+        if self.decimal != 0.0 || self.bias != 0.0 {
+            return w.classified(
+                out,
+                classify(&v.view(), self.decimal, self.bias, self.precision),
+            );
         }
+        write_unscaled!(Value, v, w, out, self.precision, &v.view());
+        Ok(())
     }
     #[inline]
     fn has_metas(&self) -> bool {
@@ -50,11 +106,24 @@ impl TagRead for &Tag {
 
 impl TagRead for &TagView<'_> {
     #[inline]
-    fn classify(&self) -> Out<'_> {
-        match &self.reading {
-            ReadingView::Error(code) => Out::Error(*code),
-            ReadingView::Value(v) => classify(v, self.decimal, self.bias, self.precision),
+    fn name(&self) -> &str {
+        self.name
+    }
+    #[inline]
+    fn write_value<const NEURON: bool>(
+        &self,
+        w: &Writer<NEURON>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), i32> {
+        let v = match &self.reading {
+            ReadingView::Error(code) => return Err(*code),
+            ReadingView::Value(v) => v,
+        };
+        if self.decimal != 0.0 || self.bias != 0.0 {
+            return w.classified(out, classify(v, self.decimal, self.bias, self.precision));
         }
+        write_unscaled!(ValueView, v, w, out, self.precision, v);
+        Ok(())
     }
     #[inline]
     fn has_metas(&self) -> bool {

@@ -661,3 +661,72 @@ fn cache_is_bounded_by_bytes_least_recently_used_out() {
     warm.clear_cache();
     assert_eq!(warm.cached_layout_bytes(), 0);
 }
+
+/// A tag renamed in place (same position, same length, the layout otherwise
+/// unchanged) is sent under its new name by a warm encoder, in every format and style,
+/// whether it holds a value, an error or metas: the plan's name check is what stops
+/// the old cached name from going out.
+#[test]
+fn a_renamed_tag_is_never_sent_under_its_old_name() {
+    let snap = |names: [&str; 4]| {
+        Snapshot::new("n", "g", 1)
+            .with_tag(Tag::value(names[0], Value::Int32(1)))
+            .with_tag(Tag::error(names[1], 3002))
+            .with_tag(Tag::value(names[2], Value::Double(0.5)).with_meta("unit", "C"))
+            .with_tag(Tag::value(names[3], Value::String("s".into())))
+    };
+    let before = snap(["ta", "tb", "tc", "td"]);
+    for renamed in [
+        snap(["xa", "tb", "tc", "td"]),
+        snap(["ta", "xb", "tc", "td"]),
+        snap(["ta", "tb", "xc", "td"]),
+        snap(["ta", "tb", "tc", "xd"]),
+    ] {
+        for options in ALL_OPTIONS {
+            let mut warm = Encoder::new(options);
+            warm.encode_to_vec(&before).expect("sent");
+            let cold = Encoder::new(options).encode_to_vec(&renamed);
+            let got = warm.encode_to_vec(&renamed);
+            assert_eq!(
+                got.as_deref().map(String::from_utf8_lossy),
+                cold.as_deref().map(String::from_utf8_lossy),
+                "{options:?}"
+            );
+            // And back again: the old names return.
+            let cold = Encoder::new(options).encode_to_vec(&before);
+            assert_eq!(warm.encode_to_vec(&before), cold, "{options:?}");
+        }
+    }
+}
+
+/// Groups that differ only in node or group name, encoded back to back and in turn by
+/// one encoder, each get their own header: the cache's shortcut for the group used
+/// last and its check of a cached entry's node/group together keep another group's
+/// header from being reused (it fails with both reduced to the key alone).
+#[test]
+fn groups_encoded_in_turn_keep_their_own_header() {
+    let snap = |node: &str, group: &str| {
+        Snapshot::new(node, group, 7).with_tag(Tag::value("t", Value::Int32(1)))
+    };
+    let order = [
+        snap("n", "g"),
+        snap("n", "g"),
+        snap("n", "h"),
+        snap("m", "h"),
+        snap("m", "h"),
+        snap("n", "g"),
+    ];
+    for options in ALL_OPTIONS {
+        let mut warm = Encoder::new(options);
+        for s in &order {
+            let cold = Encoder::new(options).encode_to_vec(s);
+            assert_eq!(
+                warm.encode_to_vec(s),
+                cold,
+                "{options:?} {}/{}",
+                s.node,
+                s.group
+            );
+        }
+    }
+}
