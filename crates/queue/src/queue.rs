@@ -65,6 +65,43 @@ pub enum PushOutcome {
     TooLarge,
 }
 
+/// One message handed to [`Core::push_batch`](crate::core::Core).
+#[derive(Debug)]
+pub(crate) struct Push {
+    pub payload: Bytes,
+    pub timestamp_ms: u64,
+    pub kind: MessageKind,
+    /// Refused without being tried when the message before it in the batch was
+    /// refused ([`MessageQueue::push_prefix`]; the writer keeps a submission's
+    /// messages together and in order).
+    pub follows: bool,
+}
+
+impl Push {
+    /// A message pushed on its own.
+    fn one(payload: Bytes, timestamp_ms: u64, kind: MessageKind) -> Self {
+        Push {
+            payload,
+            timestamp_ms,
+            kind,
+            follows: false,
+        }
+    }
+
+    /// Data messages of one submission; with `prefix`, each after the first follows
+    /// the one before it.
+    fn data(messages: Vec<(Bytes, u64)>, prefix: bool) -> Vec<Self> {
+        messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, (payload, timestamp_ms))| Push {
+                follows: prefix && i > 0,
+                ..Push::one(payload, timestamp_ms, MessageKind::Data)
+            })
+            .collect()
+    }
+}
+
 /// The queue's state and what wakes its consumer, shared with the disk writer thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -85,7 +122,7 @@ impl Shared {
     /// the pushes do when they complete, in their own task (waking it from this thread
     /// as well cost one more cross-thread wake-up of the runtime per batch), and the
     /// writer does for a push no one waits for any more ([`wake_consumer`](Self::wake_consumer)).
-    pub(crate) fn write_batch(&self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
+    pub(crate) fn write_batch(&self, batch: Vec<Push>) -> Vec<PushOutcome> {
         let mut core = self.lock();
         if core.removals_pending() {
             core.flush_removals();
@@ -201,7 +238,7 @@ impl MessageQueue {
         timestamp_ms: u64,
         kind: MessageKind,
     ) -> PushOutcome {
-        self.push_all(vec![(payload, timestamp_ms, kind)])
+        self.push_all(vec![Push::one(payload, timestamp_ms, kind)])
             .await
             .pop()
             .expect("one outcome per message")
@@ -217,16 +254,23 @@ impl MessageQueue {
     ///
     /// If this future is dropped before it completes, the pushes may still happen.
     pub async fn push_many(&self, messages: Vec<(Bytes, u64)>) -> Vec<PushOutcome> {
-        let batch = messages
-            .into_iter()
-            .map(|(payload, timestamp_ms)| (payload, timestamp_ms, MessageKind::Data))
-            .collect();
-        self.push_all(batch).await
+        self.push_all(Push::data(messages, false)).await
     }
 
-    /// The push of [`push_kind`](Self::push_kind) and [`push_many`](Self::push_many):
-    /// inline without a disk cache, else handed to the writer in one go.
-    async fn push_all(&self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
+    /// [`push_many`](Self::push_many), but all or a prefix: the messages are queued in
+    /// order until one is refused (policy [`FullPolicy::Refuse`](crate::FullPolicy::Refuse));
+    /// that one and every one after it are answered `Refused` without being queued.
+    /// Without it a smaller message after a refused one could still fit, and a client
+    /// told "queued up to the refusal, send the rest again" would duplicate it (the
+    /// ingest API's 503). Messages dropped or too large do not end the prefix.
+    pub async fn push_prefix(&self, messages: Vec<(Bytes, u64)>) -> Vec<PushOutcome> {
+        self.push_all(Push::data(messages, true)).await
+    }
+
+    /// The push of [`push_kind`](Self::push_kind), [`push_many`](Self::push_many) and
+    /// [`push_prefix`](Self::push_prefix): inline without a disk cache, else handed to
+    /// the writer in one go.
+    async fn push_all(&self, batch: Vec<Push>) -> Vec<PushOutcome> {
         let Some(writer) = &self.writer else {
             let outcomes = self.inline(move |core| core.push_batch(batch));
             self.shared.wake_consumer(&outcomes);
@@ -876,6 +920,55 @@ mod tests {
             .await;
         assert_eq!(outcomes.len(), 2);
         assert_eq!(payloads(&m.take_batch(10, 100).await), ["a", "b"]);
+    }
+
+    /// `push_prefix` stops at the first refusal: a smaller message after it would fit
+    /// (and `push_many` queues it), but it is refused untried, in memory and through
+    /// the disk writer; a refusal of a message pushed alone does not end a later prefix.
+    #[tokio::test]
+    async fn push_prefix_queues_nothing_after_the_first_refusal() {
+        const BIG: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let batch = || {
+            ["aaaa", BIG, "cc", "dd"]
+                .map(|s| (Bytes::from_static(s.as_bytes()), 0))
+                .to_vec()
+        };
+        let refused_after_one = |outcomes: &[PushOutcome]| {
+            assert_eq!(outcomes[0], QUEUED);
+            assert!(
+                outcomes[1..].iter().all(|o| *o == PushOutcome::Refused),
+                "{outcomes:?}"
+            );
+        };
+        // In memory: 62 bytes, so BIG (60) is refused after "aaaa" and "cc" would fit.
+        let m = q(62, 100, FullPolicy::Refuse);
+        refused_after_one(&m.push_prefix(batch()).await);
+        assert_eq!(payloads(&m.take_batch(10, 100).await), ["aaaa"]);
+        assert_eq!(m.counts(MessageKind::Data).rejected, 3);
+        let m = q(62, 100, FullPolicy::Refuse);
+        let outcomes = m.push_many(batch()).await;
+        assert_eq!(outcomes[1], PushOutcome::Refused);
+        assert_eq!(payloads(&m.take_batch(10, 100).await), ["aaaa", "cc", "dd"]);
+        // Through the disk writer: a disk too small for BIG after "aaaa".
+        for prefix in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = disk_queue(dir.path(), 1 << 20, 100, FullPolicy::Refuse).await;
+            if prefix {
+                refused_after_one(&d.push_prefix(batch()).await);
+                assert_eq!(payloads(&d.take_batch(10, 100).await), ["aaaa"]);
+            } else {
+                let outcomes = d.push_many(batch()).await;
+                assert_eq!(outcomes[..3], [QUEUED, PushOutcome::Refused, QUEUED]);
+            }
+        }
+        // A refusal before a prefix does not end it.
+        let m = q(62, 100, FullPolicy::Refuse);
+        queued(&m, "aaaa").await;
+        assert_eq!(
+            m.push(Bytes::from_static(BIG.as_bytes()), 0).await,
+            PushOutcome::Refused
+        );
+        assert_eq!(m.push_prefix(batch()).await[0], QUEUED);
     }
 
     /// A push whose future is dropped before its batch is written is queued all the

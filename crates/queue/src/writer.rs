@@ -21,16 +21,15 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
-use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::queue::Shared;
-use crate::{MessageKind, PushOutcome};
+use crate::queue::{Push, Shared};
+use crate::PushOutcome;
 
 /// Messages pushed and not yet taken by the writer thread, and the thread's state.
 #[derive(Debug, Default)]
 struct Pending {
-    messages: Vec<(Bytes, u64, MessageKind, oneshot::Sender<PushOutcome>)>,
+    messages: Vec<(Push, oneshot::Sender<PushOutcome>)>,
     /// The thread waits for messages (a push must wake it).
     idle: bool,
     /// A writer thread exists (false after a panic in the disk code: the next push
@@ -74,15 +73,15 @@ impl Writer {
     /// in order.
     pub(crate) fn submit(
         &self,
-        messages: impl IntoIterator<Item = (Bytes, u64, MessageKind)>,
+        messages: impl IntoIterator<Item = Push>,
     ) -> Vec<oneshot::Receiver<PushOutcome>> {
         let (start, wake, receivers) = {
             let mut pending = self.channel.lock();
             let receivers: Vec<_> = messages
                 .into_iter()
-                .map(|(payload, timestamp_ms, kind)| {
+                .map(|push| {
                     let (tx, rx) = oneshot::channel();
-                    pending.messages.push((payload, timestamp_ms, kind, tx));
+                    pending.messages.push((push, tx));
                     rx
                 })
                 .collect();
@@ -154,10 +153,7 @@ fn run(channel: &Channel, shared: &Weak<Shared>) {
         let Some(state) = shared.upgrade() else {
             return;
         };
-        let (batch, senders): (Vec<_>, Vec<_>) = messages
-            .into_iter()
-            .map(|(payload, timestamp_ms, kind, tx)| ((payload, timestamp_ms, kind), tx))
-            .unzip();
+        let (batch, senders): (Vec<_>, Vec<_>) = messages.into_iter().unzip();
         let outcomes = state.write_batch(batch);
         drop(state);
         let mut orphaned = Vec::new();
