@@ -579,6 +579,16 @@ impl Core {
         0
     }
 
+    /// Whether a batch may be written in the pushing task (see
+    /// [`MessageQueue::push_all`](crate::MessageQueue)): the disk is in use and the
+    /// write will be a plain `write` into the page cache, with no `fdatasync` due,
+    /// no segment files to delete and no `head` to rewrite first.
+    pub(crate) fn cheap_to_write(&self) -> bool {
+        self.disk.as_ref().is_some_and(|d| {
+            d.degraded_since.is_none() && !d.log.sync_due() && !d.log.removals_pending()
+        })
+    }
+
     /// Whether confirmations left disk work (segment files to delete, a `head` write
     /// due) that the next batch of pushes or the timer should do.
     pub(crate) fn removals_pending(&self) -> bool {

@@ -24,6 +24,7 @@
 //! wait for a batch being written; that wait is bounded by one write.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -117,6 +118,15 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The state, if no one holds it now.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Core>> {
+        match self.core.try_lock() {
+            Ok(core) => Some(core),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Queues a batch of pushed messages (on the writer thread): does the disk work
     /// confirmations left, writes the batch with one write. Does not wake the consumer:
     /// the pushes do when they complete, in their own task (waking it from this thread
@@ -149,7 +159,16 @@ pub struct MessageQueue {
     limits: QueueLimits,
     /// The disk cache's writer thread (group commit); `None` for a memory-only queue.
     writer: Option<Writer>,
+    /// Until when pushes go to the writer thread even when it is idle: set after a
+    /// write in the pushing task took longer than [`INLINE_MAX`].
+    inline_off_until: Mutex<Option<Instant>>,
 }
+
+/// The longest a write in the pushing task may take before such writes stop for
+/// [`INLINE_PAUSE`]: that task blocks its runtime thread while it writes.
+const INLINE_MAX: Duration = Duration::from_millis(2);
+/// How long pushes go to the writer thread after a slow write in the pushing task.
+const INLINE_PAUSE: Duration = Duration::from_secs(10);
 
 impl MessageQueue {
     /// An empty, memory-only queue with these limits (any `disk` setting is ignored:
@@ -183,6 +202,7 @@ impl MessageQueue {
             limits,
             shared,
             writer,
+            inline_off_until: Mutex::new(None),
         }
     }
 
@@ -270,11 +290,23 @@ impl MessageQueue {
     /// The push of [`push_kind`](Self::push_kind), [`push_many`](Self::push_many) and
     /// [`push_prefix`](Self::push_prefix): inline without a disk cache, else handed to
     /// the writer in one go.
+    ///
+    /// With a disk cache, a batch is also written in the caller's task when that is
+    /// cheap ([`write_inline`](Self::write_inline)): a source pushing one message after
+    /// the other then pays no hand-off to the writer thread and back (a futex wake of
+    /// the thread and an eventfd wake of the runtime per push).
     async fn push_all(&self, batch: Vec<Push>) -> Vec<PushOutcome> {
         let Some(writer) = &self.writer else {
             let outcomes = self.inline(move |core| core.push_batch(batch));
             self.shared.wake_consumer(&outcomes);
             return outcomes;
+        };
+        let batch = match self.write_inline(writer, batch) {
+            Ok(outcomes) => {
+                self.shared.wake_consumer(&outcomes);
+                return outcomes;
+            }
+            Err(batch) => batch,
         };
         let mut outcomes = Vec::with_capacity(batch.len());
         for receiver in writer.submit(batch) {
@@ -285,6 +317,48 @@ impl MessageQueue {
         }
         self.shared.wake_consumer(&outcomes);
         outcomes
+    }
+
+    /// Writes `batch` in the caller's task, or gives it back. Only when the writer
+    /// thread is idle (nothing to wait for, nothing overtaken that matters: pushes in
+    /// flight at once have no order), the queue's state is free (`try_lock`: a sync or
+    /// a read-back on the blocking pool holds it during disk I/O), and the write is a
+    /// plain `write` into the page cache (no `fdatasync` due, no files to delete:
+    /// those stay on the thread). The price: the runtime thread blocks for that
+    /// `write`, normally microseconds; when the device throttles writeback it can
+    /// take milliseconds, so one write over [`INLINE_MAX`] sends every push to the
+    /// thread for [`INLINE_PAUSE`].
+    fn write_inline(
+        &self,
+        writer: &Writer,
+        batch: Vec<Push>,
+    ) -> Result<Vec<PushOutcome>, Vec<Push>> {
+        let paused = || {
+            let until = self
+                .inline_off_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            until.is_some_and(|t| Instant::now() < t)
+        };
+        if paused() || !writer.is_idle() {
+            return Err(batch);
+        }
+        let Some(mut core) = self.shared.try_lock() else {
+            return Err(batch);
+        };
+        if !core.cheap_to_write() {
+            return Err(batch);
+        }
+        let started = Instant::now();
+        let outcomes = checked(&mut core, |core| core.push_batch(batch));
+        drop(core);
+        if started.elapsed() > INLINE_MAX {
+            *self
+                .inline_off_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + INLINE_PAUSE);
+        }
+        Ok(outcomes)
     }
 
     /// Takes up to `max_messages` / about `max_bytes` waiting messages and marks them in
@@ -969,6 +1043,48 @@ mod tests {
             PushOutcome::Refused
         );
         assert_eq!(m.push_prefix(batch()).await[0], QUEUED);
+    }
+
+    /// A sequential producer's pushes are written in its own task while the writer
+    /// thread is idle and the write is cheap: the thread never starts. With an
+    /// `fdatasync` due at every write (`sync = "always"`), or after a slow write, they go
+    /// to the thread.
+    #[tokio::test]
+    async fn cheap_writes_happen_in_the_pushing_task_and_the_rest_on_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = disk_queue(dir.path(), 1 << 20, 1 << 20, FullPolicy::DropOldest).await;
+        for s in ["aa", "bb", "cc"] {
+            queued(&q, s).await;
+        }
+        assert!(!q.writer.as_ref().unwrap().is_started(), "no hand-off");
+        assert_eq!(payloads(&q.take_batch(10, 100).await), ["aa", "bb", "cc"]);
+        drop(q);
+        // Reopened, as after a crash: they were written to the log.
+        let q = disk_queue(dir.path(), 1 << 20, 1 << 20, FullPolicy::DropOldest).await;
+        assert_eq!(payloads(&q.take_batch(10, 100).await), ["aa", "bb", "cc"]);
+        *q.inline_off_until.lock().unwrap() = Some(Instant::now() + INLINE_PAUSE);
+        queued(&q, "dd").await;
+        assert!(
+            q.writer.as_ref().unwrap().is_started(),
+            "paused: handed off"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = MessageQueue::open(QueueLimits {
+            disk: Some(DiskCacheConfig {
+                dir: dir.path().to_path_buf(),
+                max_bytes: 1 << 20,
+                sync: SyncPolicy::Always,
+            }),
+            ..QueueLimits::default()
+        })
+        .await
+        .unwrap();
+        queued(&q, "ee").await;
+        assert!(
+            q.writer.as_ref().unwrap().is_started(),
+            "a sync is due: handed off"
+        );
     }
 
     /// A push whose future is dropped before its batch is written is queued all the

@@ -67,6 +67,20 @@ impl Writer {
         }
     }
 
+    /// Whether the thread has nothing to do (waiting, or not started): a push
+    /// written in the caller's task meanwhile neither waits for it nor delays it.
+    pub(crate) fn is_idle(&self) -> bool {
+        let pending = self.channel.lock();
+        pending.messages.is_empty() && (pending.idle || !pending.running)
+    }
+
+    /// Whether the thread has been started (tests: pushes written in their own task
+    /// never start it).
+    #[cfg(test)]
+    pub(crate) fn is_started(&self) -> bool {
+        self.channel.lock().running
+    }
+
     /// Hands several messages to the writer thread at once, under one lock and with at
     /// most one wake-up, so that they are written together (a producer with several
     /// messages ready need not wait for each write in turn). One receiver per message,
