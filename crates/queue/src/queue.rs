@@ -159,14 +159,41 @@ pub struct MessageQueue {
     limits: QueueLimits,
     /// The disk cache's writer thread (group commit); `None` for a memory-only queue.
     writer: Option<Writer>,
-    /// Until when pushes go to the writer thread even when it is idle: set after a
-    /// write in the pushing task took longer than [`INLINE_MAX`].
-    inline_off_until: Mutex<Option<Instant>>,
+    /// Writes in the pushing task: how many in a row took longer than [`INLINE_MAX`],
+    /// and until when pushes go to the writer thread even when it is idle.
+    inline: Mutex<InlineState>,
 }
 
-/// The longest a write in the pushing task may take before such writes stop for
-/// [`INLINE_PAUSE`]: that task blocks its runtime thread while it writes.
+/// See [`MessageQueue::write_inline`].
+#[derive(Debug, Default)]
+struct InlineState {
+    slow_in_a_row: u32,
+    off_until: Option<Instant>,
+}
+
+impl InlineState {
+    /// Counts a write in the pushing task that took `took`, ended `now`.
+    fn record(&mut self, took: Duration, now: Instant) {
+        if took <= INLINE_MAX {
+            self.slow_in_a_row = 0;
+            return;
+        }
+        self.slow_in_a_row += 1;
+        if self.slow_in_a_row >= INLINE_SLOW_STREAK {
+            self.slow_in_a_row = 0;
+            self.off_until = Some(now + INLINE_PAUSE);
+        }
+    }
+}
+
+/// A write in the pushing task slower than this counts as slow: that task blocks its
+/// runtime thread while it writes.
 const INLINE_MAX: Duration = Duration::from_millis(2);
+/// Slow writes in a row that stop writes in the pushing task for [`INLINE_PAUSE`].
+/// More than one: a single slow write is more often the thread being preempted on a
+/// busy machine (measured: with one, a loaded 2-core machine paused them almost at
+/// once) than the device throttling, which makes every write slow.
+const INLINE_SLOW_STREAK: u32 = 3;
 /// How long pushes go to the writer thread after a slow write in the pushing task.
 const INLINE_PAUSE: Duration = Duration::from_secs(10);
 
@@ -202,7 +229,7 @@ impl MessageQueue {
             limits,
             shared,
             writer,
-            inline_off_until: Mutex::new(None),
+            inline: Mutex::default(),
         }
     }
 
@@ -326,21 +353,16 @@ impl MessageQueue {
     /// plain `write` into the page cache (no `fdatasync` due, no files to delete:
     /// those stay on the thread). The price: the runtime thread blocks for that
     /// `write`, normally microseconds; when the device throttles writeback it can
-    /// take milliseconds, so one write over [`INLINE_MAX`] sends every push to the
-    /// thread for [`INLINE_PAUSE`].
+    /// take milliseconds, so [`INLINE_SLOW_STREAK`] writes in a row over
+    /// [`INLINE_MAX`] send every push to the thread for [`INLINE_PAUSE`].
     fn write_inline(
         &self,
         writer: &Writer,
         batch: Vec<Push>,
     ) -> Result<Vec<PushOutcome>, Vec<Push>> {
-        let paused = || {
-            let until = self
-                .inline_off_until
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            until.is_some_and(|t| Instant::now() < t)
-        };
-        if paused() || !writer.is_idle() {
+        let state = || self.inline.lock().unwrap_or_else(|e| e.into_inner());
+        let paused = state().off_until.is_some_and(|t| Instant::now() < t);
+        if paused || !writer.is_idle() {
             return Err(batch);
         }
         let Some(mut core) = self.shared.try_lock() else {
@@ -352,12 +374,7 @@ impl MessageQueue {
         let started = Instant::now();
         let outcomes = checked(&mut core, |core| core.push_batch(batch));
         drop(core);
-        if started.elapsed() > INLINE_MAX {
-            *self
-                .inline_off_until
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + INLINE_PAUSE);
-        }
+        state().record(started.elapsed(), Instant::now());
         Ok(outcomes)
     }
 
@@ -1062,7 +1079,7 @@ mod tests {
         // Reopened, as after a crash: they were written to the log.
         let q = disk_queue(dir.path(), 1 << 20, 1 << 20, FullPolicy::DropOldest).await;
         assert_eq!(payloads(&q.take_batch(10, 100).await), ["aa", "bb", "cc"]);
-        *q.inline_off_until.lock().unwrap() = Some(Instant::now() + INLINE_PAUSE);
+        q.inline.lock().unwrap().off_until = Some(Instant::now() + INLINE_PAUSE);
         queued(&q, "dd").await;
         assert!(
             q.writer.as_ref().unwrap().is_started(),
@@ -1085,6 +1102,20 @@ mod tests {
             q.writer.as_ref().unwrap().is_started(),
             "a sync is due: handed off"
         );
+    }
+
+    /// Writes in the pushing task pause only after a streak of slow ones.
+    #[test]
+    fn a_streak_of_slow_writes_pauses_writing_in_the_pushing_task() {
+        let (slow, fast) = (INLINE_MAX * 2, INLINE_MAX / 2);
+        let now = Instant::now();
+        let mut s = InlineState::default();
+        for took in [slow, slow, fast, slow, slow] {
+            s.record(took, now);
+        }
+        assert_eq!(s.off_until, None, "broken streaks");
+        s.record(slow, now);
+        assert_eq!(s.off_until, Some(now + INLINE_PAUSE));
     }
 
     /// A push whose future is dropped before its batch is written is queued all the
