@@ -10,6 +10,10 @@
 //!   pushes that arrive while a batch is being written are written together, with
 //!   **one** `write` (and one `fdatasync` under `sync = "always"`) and one wake-up per
 //!   batch; each push still returns only once its message is in the kernel's hands.
+//!   When the writer is idle and the write is a plain `write` (no `fdatasync` due, no
+//!   files to delete), the pushing task writes its batch itself instead
+//!   ([`MessageQueue::write_inline`]): a sequential producer saves two cross-thread
+//!   wake-ups per push, at the price of blocking its thread for that `write`.
 //! * **`confirm` and `rewind` touch no disk**: a confirmation only moves the log's
 //!   index; deleting the segment files it emptied and writing `head` is done by the
 //!   writer's next batch or the timer ([`MessageQueue::sync`]), within about a second.

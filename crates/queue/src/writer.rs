@@ -7,7 +7,9 @@
 //! [`Core::push_batch`](crate::core::Core) on them (one `write`, and one `fdatasync`
 //! under `sync = "always"`), completes each push, and goes round again while more
 //! arrived meanwhile. The thread is woken only when it is
-//! idle, so a burst of pushes costs one wake-up and one write.
+//! idle, so a burst of pushes costs one wake-up and one write. A push that finds the
+//! thread idle and the write cheap does it in its own task instead
+//! ([`Writer::is_idle`], `MessageQueue::write_inline`).
 //!
 //! A dedicated thread rather than tokio's blocking pool, by measurement: with pushes
 //! that never meet (one source pushing one message after the other) the hand-off to the
