@@ -5,7 +5,8 @@
 //!
 //! Then the fixed-rate step ([`crate::fixed_rate`]): the daemon at 2,500 and 5,000
 //! reports/s, memory-only against the disk cache, into its own marked section.
-//! `cargo xtask bench fixed-rate [--binary PATH] [--seconds N]` runs that step alone
+//! `cargo xtask bench fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]`
+//! runs that step alone
 //! (on any build, e.g. to compare two).
 //!
 //! Not part of `.ci/run` (it takes minutes and wants a quiet machine). The criterion
@@ -57,7 +58,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     let seconds = match args {
         [] => 5,
         [flag, n] if flag == "--seconds" => n.parse().context("--seconds takes a number")?,
-        _ => bail!("usage: cargo xtask bench [--seconds N] | bench fixed-rate [--binary PATH] [--seconds N]"),
+        _ => bail!("usage: cargo xtask bench [--seconds N] | bench fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]"),
     };
     util::run(util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
     let binary = util::target_dir().join("release/tagwire");
@@ -84,35 +85,7 @@ pub fn bench(args: &[String]) -> Result<()> {
 
 /// Runs the fixed-rate step and writes its section of `docs/benchmarks.md`.
 fn fixed_rate_step(args: &[String]) -> Result<()> {
-    let mut binary = None;
-    let mut seconds = 10;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match (flag.as_str(), it.next()) {
-            ("--binary", Some(b)) => binary = Some(b),
-            ("--seconds", Some(n)) => seconds = n.parse().context("--seconds takes a number")?,
-            _ => bail!("usage: cargo xtask bench fixed-rate [--binary PATH] [--seconds N]"),
-        }
-    }
-    if binary.is_none() {
-        // The release build of this tree, not whatever an older build left there.
-        util::run(util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
-    }
-    let binary = fixed_rate::binary(binary);
-    if !binary.exists() {
-        bail!(
-            "{}: no such binary (cargo build --release -p tagwire, or --binary PATH)",
-            binary.display()
-        );
-    }
-    let rows = fixed_rate::measure(&binary, seconds)?;
-    let section = fixed_rate::section(&rows, seconds, &binary);
-    print!("{section}");
-    let doc = util::workspace_root().join("docs/benchmarks.md");
-    let old = std::fs::read_to_string(&doc).unwrap_or_default();
-    std::fs::write(&doc, fixed_rate::splice(&old, &section))?;
-    println!("wrote {}", show(&doc));
-    Ok(())
+    fixed_rate::step(args)
 }
 
 fn show(path: &Path) -> String {

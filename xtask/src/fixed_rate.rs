@@ -3,11 +3,19 @@
 //!
 //! One simulator south node of ten 100-tag groups (`interval_ms` 4 for 2,500 reports/s,
 //! the load of issue 13; 2 for 5,000, issue 12's), one `values` uplink to `tagwire sink
-//! --out /dev/null` on loopback, `[api]` on for `/metrics`. Per row, after a warm-up:
-//! CPU from `/proc/PID/stat` (utime + stime), bytes written to the device from
-//! `/proc/PID/io` (`write_bytes`), messages from `send_msgs_total`, over one window;
-//! then `strace -c -f -p PID` over a second window (strace slows the daemon, so it has
-//! its own message count); the write-latency line the daemon logs at stop.
+//! --out /dev/null` on loopback, `[api]` on for `/metrics`.
+//!
+//! One run starts a fresh daemon and sink, waits out a warm-up, then takes CPU from
+//! `/proc/PID/stat` (utime and stime apart), bytes written to the device from
+//! `/proc/PID/io` (`write_bytes`) and messages from `send_msgs_total` over one window.
+//! Runs disagree by more than the targets' margins on a shared machine, so every
+//! configuration is run `--runs` times, memory and disk interleaved at each rate (a
+//! drift of the machine's load hits both), and the table gives the median and the
+//! min–max; the disk/memory ratio is given as the ratio of the medians and as the
+//! median of the ratios of runs made side by side. The machine's load average is
+//! recorded before and after. The first run of each configuration also runs `strace
+//! -c -f -p PID` over a second window (strace slows the daemon, so it has its own
+//! message count) and keeps the write-latency line the daemon logs at stop.
 //!
 //! Linux only (procfs, strace); not run by `.ci/run`.
 
@@ -28,44 +36,212 @@ const END: &str = "<!-- cargo xtask bench fixed-rate: end -->";
 const GROUPS: usize = 10;
 /// Clock ticks per second of `/proc/PID/stat` (`getconf CLK_TCK`, 100 on Linux).
 const CLK_TCK: f64 = 100.0;
+/// The usage line of `cargo xtask bench fixed-rate`.
+pub const USAGE: &str = "usage: cargo xtask bench fixed-rate [--binary PATH] [--seconds N] \
+                         [--warmup N] [--runs N]";
 
-/// One measured configuration.
+/// How the step runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// The binary to measure (`None`: this tree's release build, built first).
+    pub binary: Option<PathBuf>,
+    /// Seconds of each measured window (CPU, and strace's).
+    pub seconds: u64,
+    /// Seconds after the start before the CPU window opens.
+    pub warmup: u64,
+    /// Runs of each configuration.
+    pub runs: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            binary: None,
+            seconds: 12,
+            warmup: 3,
+            runs: 5,
+        }
+    }
+}
+
+impl Options {
+    /// Parses the step's flags (the words after `fixed-rate`).
+    pub fn parse(args: &[String]) -> Result<Options> {
+        let mut o = Options::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let value = it
+                .next()
+                .with_context(|| format!("{flag} takes a value; {USAGE}"))?;
+            let number = || -> Result<u64> {
+                value
+                    .parse()
+                    .with_context(|| format!("{flag} takes a whole number, got {value:?}"))
+            };
+            match flag.as_str() {
+                "--binary" => o.binary = Some(PathBuf::from(value)),
+                "--seconds" => o.seconds = number()?,
+                "--warmup" => o.warmup = number()?,
+                "--runs" => o.runs = number()? as usize,
+                _ => bail!("unknown flag {flag:?}; {USAGE}"),
+            }
+        }
+        if o.seconds == 0 || o.runs == 0 {
+            bail!("--seconds and --runs must be at least 1");
+        }
+        Ok(o)
+    }
+}
+
+/// What one run of one configuration measured over its CPU window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Messages delivered per second.
+    pub msgs_per_s: f64,
+    /// Daemon CPU (user + system) per delivered message, µs.
+    pub cpu_us: f64,
+    /// Of which user time, µs.
+    pub user_us: f64,
+    /// Of which system time, µs.
+    pub sys_us: f64,
+    /// Bytes the daemon caused to be written to the device per message.
+    pub written_per_msg: f64,
+}
+
+/// What strace and the daemon's log gave on a configuration's first run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Traced {
+    /// Syscalls per message under strace.
+    pub syscalls_per_msg: f64,
+    /// The strace counts of interest, per message (see [`ITEMISED`]).
+    pub per_msg: Vec<(String, f64)>,
+    /// The daemon's write latency (`p50=… p99=… max=…`), if it logged it.
+    pub latency: String,
+}
+
+/// One configuration over all its runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FixedRow {
     /// Nominal reports per second.
     pub rate: u32,
     /// "memory" or "disk".
     pub cache: &'static str,
-    /// Messages delivered per second in the CPU window.
-    pub msgs_per_s: f64,
-    /// Daemon CPU (user + system) per delivered message, µs.
-    pub cpu_us: f64,
-    /// Bytes the daemon caused to be written to the device per message.
-    pub written_per_msg: f64,
-    /// Syscalls per message under strace.
-    pub syscalls_per_msg: f64,
-    /// The strace counts of interest, per message: futex, write, pwrite64, fdatasync.
-    pub per_msg: Vec<(String, f64)>,
-    /// The daemon's write latency (`p50=… p99=… max=…`), if it logged it.
-    pub latency: String,
+    /// One per run, in the order run.
+    pub samples: Vec<Sample>,
+    /// From the first run.
+    pub traced: Traced,
+}
+
+/// The median and range of some figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// The middle value (the mean of the two middle ones for an even count).
+    pub median: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+/// The median and range of `values` (`None` when empty or when one is NaN).
+pub fn stats(values: &[f64]) -> Option<Stats> {
+    if values.is_empty() || values.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Stats {
+        median,
+        min: v[0],
+        max: v[n - 1],
+    })
+}
+
+impl FixedRow {
+    /// The stats of one figure over the runs.
+    fn stat(&self, figure: impl Fn(&Sample) -> f64) -> Stats {
+        stats(&self.samples.iter().map(figure).collect::<Vec<_>>()).expect("at least one run")
+    }
+}
+
+/// The disk/memory CPU ratio of one rate: the ratio of the medians, and the stats of
+/// the ratios of runs made side by side (run i of disk over run i of memory).
+pub fn ratios(memory: &FixedRow, disk: &FixedRow) -> (f64, Stats) {
+    let of_medians = disk.stat(|s| s.cpu_us).median / memory.stat(|s| s.cpu_us).median;
+    let paired: Vec<f64> = memory
+        .samples
+        .iter()
+        .zip(&disk.samples)
+        .map(|(m, d)| d.cpu_us / m.cpu_us)
+        .collect();
+    (of_medians, stats(&paired).expect("at least one pair"))
 }
 
 /// Syscalls itemised in the table.
 const ITEMISED: [&str; 5] = ["futex", "write", "sendto", "epoll_wait", "fdatasync"];
 
-/// Measures every row with `binary`; `seconds` per window.
-pub fn measure(binary: &Path, seconds: u64) -> Result<Vec<FixedRow>> {
+/// The configurations: (reports/s, simulator interval in ms).
+const RATES: [(u32, u32); 2] = [(2_500, 4), (5_000, 2)];
+const CACHES: [&str; 2] = ["memory", "disk"];
+
+/// Measures every configuration `options.runs` times with `binary`, memory and disk
+/// interleaved at each rate; prints a progress line per run.
+pub fn measure(binary: &Path, options: &Options) -> Result<Vec<FixedRow>> {
     let work = crate::util::target_dir().join("fixed-rate");
-    let mut rows = Vec::new();
-    for (rate, interval) in [(2_500, 4), (5_000, 2)] {
-        for cache in ["memory", "disk"] {
-            let row = measure_one(binary, &work, rate, interval, cache, seconds)
-                .with_context(|| format!("fixed-rate run {rate}/s {cache}"))?;
-            println!("{row:?}");
-            rows.push(row);
+    let mut rows: Vec<FixedRow> = Vec::new();
+    let total = RATES.len() * CACHES.len() * options.runs;
+    let mut done = 0;
+    for (rate, interval) in RATES {
+        for run in 0..options.runs {
+            for cache in CACHES {
+                let trace = run == 0;
+                let (sample, traced) = measure_one(binary, &work, interval, cache, options, trace)
+                    .with_context(|| format!("fixed-rate run {rate}/s {cache}"))?;
+                done += 1;
+                println!(
+                    "fixed-rate [{done}/{total}] {rate}/s {cache:6} run {}: {:.0} msgs/s, \
+                     {:.1} µs/msg CPU ({:.1} user, {:.1} system), {:.0} B/msg written; load {}",
+                    run + 1,
+                    sample.msgs_per_s,
+                    sample.cpu_us,
+                    sample.user_us,
+                    sample.sys_us,
+                    sample.written_per_msg,
+                    load_average().unwrap_or_default()
+                );
+                match rows.iter_mut().find(|r| r.rate == rate && r.cache == cache) {
+                    Some(row) => row.samples.push(sample),
+                    None => rows.push(FixedRow {
+                        rate,
+                        cache,
+                        samples: vec![sample],
+                        traced: traced.unwrap_or_default(),
+                    }),
+                }
+            }
         }
     }
     Ok(rows)
+}
+
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes).
+pub fn load_average() -> Result<String> {
+    parse_loadavg(&std::fs::read_to_string("/proc/loadavg")?)
+}
+
+/// `1.23 0.98 0.75` out of a `/proc/loadavg` line.
+pub fn parse_loadavg(text: &str) -> Result<String> {
+    let f: Vec<&str> = text.split_whitespace().take(3).collect();
+    if f.len() < 3 || f.iter().any(|v| v.parse::<f64>().is_err()) {
+        bail!("unexpected /proc/loadavg: {text:?}");
+    }
+    Ok(f.join(" "))
 }
 
 /// Kills the child when dropped (a failed run leaves no daemon behind).
@@ -77,14 +253,15 @@ impl Drop for Guard {
     }
 }
 
+/// One run: a fresh sink and daemon, the CPU window, and with `trace` the strace window.
 fn measure_one(
     binary: &Path,
     work: &Path,
-    rate: u32,
     interval_ms: u32,
     cache: &'static str,
-    seconds: u64,
-) -> Result<FixedRow> {
+    options: &Options,
+    trace: bool,
+) -> Result<(Sample, Option<Traced>)> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
     let sink_port = free_port()?;
@@ -111,12 +288,46 @@ fn measure_one(
         .context("starting tagwire run")?;
     let pid = daemon.id();
     let mut daemon = Guard(daemon);
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(options.warmup));
+    let seconds = options.seconds;
     let metrics = || sent(&http_get(api_port, "/metrics")?);
     let (cpu0, io0, m0) = (cpu_ticks(pid)?, write_bytes(pid)?, metrics()?);
     std::thread::sleep(Duration::from_secs(seconds));
     let (cpu1, io1, m1) = (cpu_ticks(pid)?, write_bytes(pid)?, metrics()?);
     let msgs = (m1 - m0).max(1) as f64;
+    let per_msg = |ticks: u64| ticks as f64 / CLK_TCK * 1e6 / msgs;
+    let sample = Sample {
+        msgs_per_s: msgs / seconds as f64,
+        cpu_us: per_msg(cpu1.0 + cpu1.1 - cpu0.0 - cpu0.1),
+        user_us: per_msg(cpu1.0 - cpu0.0),
+        sys_us: per_msg(cpu1.1 - cpu0.1),
+        written_per_msg: (io1 - io0) as f64 / msgs,
+    };
+    let traced = if trace {
+        Some(strace_window(pid, work, seconds, metrics)?)
+    } else {
+        None
+    };
+    signal(pid, "TERM")?;
+    let _ = daemon.0.wait();
+    let traced = traced.map(|mut t| {
+        t.latency = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .find_map(latency)
+            .unwrap_or_default();
+        t
+    });
+    Ok((sample, traced))
+}
+
+/// `strace -c -f -p PID` over `seconds`: syscalls per message delivered meanwhile.
+fn strace_window(
+    pid: u32,
+    work: &Path,
+    seconds: u64,
+    metrics: impl Fn() -> Result<u64>,
+) -> Result<Traced> {
     let strace_out = work.join("strace.txt");
     let mut strace = Guard(
         Command::new("strace")
@@ -134,19 +345,8 @@ fn measure_one(
     let _ = strace.0.wait();
     let counts = parse_strace(&std::fs::read_to_string(&strace_out)?)?;
     let traced = (s1 - s0).max(1) as f64;
-    signal(pid, "TERM")?;
-    let _ = daemon.0.wait();
-    let write_latency = std::fs::read_to_string(&log)?
-        .lines()
-        .find_map(latency)
-        .unwrap_or_default();
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    Ok(FixedRow {
-        rate,
-        cache,
-        msgs_per_s: msgs / seconds as f64,
-        cpu_us: (cpu1 - cpu0) as f64 / CLK_TCK * 1e6 / msgs,
-        written_per_msg: (io1 - io0) as f64 / msgs,
+    Ok(Traced {
         syscalls_per_msg: total as f64 / traced,
         per_msg: ITEMISED
             .iter()
@@ -158,7 +358,7 @@ fn measure_one(
                 (name.to_string(), n as f64 / traced)
             })
             .collect(),
-        latency: write_latency,
+        latency: String::new(),
     })
 }
 
@@ -229,14 +429,14 @@ pub fn sent(metrics: &str) -> Result<u64> {
     Ok(sum)
 }
 
-/// utime + stime of `/proc/PID/stat` (fields 14 and 15), in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64> {
+/// (utime, stime) of `/proc/PID/stat` (fields 14 and 15), in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<(u64, u64)> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
 }
 
-/// utime + stime out of a `/proc/PID/stat` line. The command name (field 2) may hold
+/// (utime, stime) out of a `/proc/PID/stat` line. The command name (field 2) may hold
 /// spaces and parentheses, so fields are counted from its closing parenthesis.
-pub fn parse_stat(stat: &str) -> Result<u64> {
+pub fn parse_stat(stat: &str) -> Result<(u64, u64)> {
     let rest = &stat[stat.rfind(')').context("no ')' in /proc/PID/stat")? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state): utime is field 14, stime field 15.
@@ -246,7 +446,7 @@ pub fn parse_stat(stat: &str) -> Result<u64> {
             .parse()
             .context("/proc/PID/stat field")
     };
-    Ok(get(14)? + get(15)?)
+    Ok((get(14)?, get(15)?))
 }
 
 fn write_bytes(pid: u32) -> Result<u64> {
@@ -287,41 +487,70 @@ pub fn parse_strace(out: &str) -> Result<Vec<(String, u64)>> {
     Ok(counts)
 }
 
-/// The markdown section (between its markers).
-pub fn section(rows: &[FixedRow], seconds: u64, binary: &Path) -> String {
+/// `median (min–max)` with `decimals` places.
+fn range(s: Stats, decimals: usize) -> String {
+    format!(
+        "{:.d$} ({:.d$}–{:.d$})",
+        s.median,
+        s.min,
+        s.max,
+        d = decimals
+    )
+}
+
+/// The markdown section (between its markers). `load` is the load average before and
+/// after the runs.
+pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str, &str)) -> String {
+    let runs = rows.first().map_or(0, |r| r.samples.len());
     let mut s = format!(
         "{BEGIN}\n### Fixed-rate daemon runs (`cargo xtask bench`, step `fixed-rate`)\n\n\
          `tagwire run` ({}), ten simulator groups of 100 tags, one `values` uplink to \
          `tagwire sink --out /dev/null` on loopback; memory-only or `[north.cache]` \
-         (`sync = 1000`). CPU and bytes written over {seconds} s after 3 s of warm-up, \
-         syscalls from `strace -c -f -p` over another {seconds} s; per delivered message \
-         (`send_msgs_total`).\n\n\
-         | reports/s | cache | msgs/s | CPU µs/msg | written B/msg | syscalls/msg | {} | write latency |\n\
-         |---:|---|---:|---:|---:|---:|{}---|\n",
+         (`sync = 1000`). Each configuration run {runs} times, memory and disk \
+         interleaved, a fresh daemon each time: CPU (`/proc/PID/stat`) and bytes written \
+         (`/proc/PID/io`) over {} s after {} s of warm-up, per delivered message \
+         (`send_msgs_total`); median (min–max) over the runs. Syscalls from `strace -c \
+         -f -p` over another {} s of each configuration's first run. Load average \
+         (1, 5, 15 min) before: {}; after: {}.\n\n\
+         | reports/s | cache | msgs/s | CPU µs/msg | user µs | system µs | written B/msg | syscalls/msg | {} | write latency |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|{}---|\n",
         binary.display(),
+        options.seconds,
+        options.warmup,
+        options.seconds,
+        load.0,
+        load.1,
         ITEMISED.join(" | "),
         "---:|".repeat(ITEMISED.len()),
     );
     for r in rows {
         let _ = write!(
             s,
-            "| {} | {} | {:.0} | {:.1} | {:.0} | {:.2} |",
-            r.rate, r.cache, r.msgs_per_s, r.cpu_us, r.written_per_msg, r.syscalls_per_msg
+            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.0} | {:.2} |",
+            r.rate,
+            r.cache,
+            r.stat(|x| x.msgs_per_s).median,
+            range(r.stat(|x| x.cpu_us), 1),
+            r.stat(|x| x.user_us).median,
+            r.stat(|x| x.sys_us).median,
+            r.stat(|x| x.written_per_msg).median,
+            r.traced.syscalls_per_msg
         );
-        for (_, v) in &r.per_msg {
+        for (_, v) in &r.traced.per_msg {
             let _ = write!(s, " {v:.2} |");
         }
-        let _ = writeln!(s, " {} |", r.latency.trim());
+        let _ = writeln!(s, " {} |", r.traced.latency.trim());
     }
     for pair in rows.chunks(2) {
         if let [m, d] = pair {
+            let (of_medians, paired) = ratios(m, d);
             let _ = writeln!(
                 s,
-                "\nAt {}/s: disk / memory CPU **{:.2}×**, syscalls added by the disk cache \
-                 **{:+.2}/msg**.",
+                "\nAt {}/s: disk / memory CPU **{of_medians:.2}×** (ratio of the medians); \
+                 run by run {}; syscalls added by the disk cache **{:+.2}/msg**.",
                 m.rate,
-                d.cpu_us / m.cpu_us,
-                d.syscalls_per_msg - m.syscalls_per_msg
+                range(paired, 2),
+                d.traced.syscalls_per_msg - m.traced.syscalls_per_msg
             );
         }
     }
@@ -345,12 +574,44 @@ pub fn splice(doc: &str, section: &str) -> String {
     }
 }
 
-/// The binary to measure: `--binary PATH` or the release build.
-pub fn binary(arg: Option<&String>) -> PathBuf {
-    arg.map_or_else(
-        || crate::util::target_dir().join("release/tagwire"),
-        PathBuf::from,
-    )
+/// `cargo xtask bench fixed-rate ARGS`: measures (building this tree's release binary
+/// first unless `--binary` names one) and writes its section of `docs/benchmarks.md`.
+pub fn step(args: &[String]) -> Result<()> {
+    let options = Options::parse(args)?;
+    let binary = match &options.binary {
+        Some(b) => b.clone(),
+        None => {
+            // The release build of this tree, not whatever an older build left there.
+            crate::util::run(crate::util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
+            crate::util::target_dir().join("release/tagwire")
+        }
+    };
+    if !binary.exists() {
+        bail!(
+            "{}: no such binary (cargo build --release -p tagwire, or --binary PATH)",
+            binary.display()
+        );
+    }
+    println!(
+        "fixed-rate: {} runs of 4 configurations, {} s warm-up + {} s each (plus strace on \
+         the first): about {} min",
+        options.runs,
+        options.warmup,
+        options.seconds,
+        (options.runs as u64 * 4 * (options.warmup + options.seconds + 1)
+            + 4 * (options.seconds + 1))
+            .div_ceil(60)
+    );
+    let before = load_average()?;
+    let rows = measure(&binary, &options)?;
+    let after = load_average()?;
+    let section = section(&rows, &options, &binary, (&before, &after));
+    print!("{section}");
+    let doc = crate::util::workspace_root().join("docs/benchmarks.md");
+    let old = std::fs::read_to_string(&doc).unwrap_or_default();
+    std::fs::write(&doc, splice(&old, &section))?;
+    println!("wrote {}", doc.display());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -358,11 +619,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_stat_io_metrics_and_strace() {
+    fn parses_stat_io_loadavg_metrics_and_strace() {
         let stat = "1234 (tag wire) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 3 0";
-        assert_eq!(parse_stat(stat).unwrap(), 300);
+        assert_eq!(parse_stat(stat).unwrap(), (250, 50));
+        assert!(parse_stat("1234 (x) S 1 2").is_err());
         let io = "rchar: 10\nwchar: 20\nread_bytes: 0\nwrite_bytes: 4096\n";
         assert_eq!(parse_io(io).unwrap(), 4096);
+        assert_eq!(
+            parse_loadavg("1.52 0.98 0.75 3/412 12345\n").unwrap(),
+            "1.52 0.98 0.75"
+        );
+        assert!(parse_loadavg("1.52 x").is_err());
         let m = "# TYPE send_msgs_total counter\nsend_msgs_total{node=\"a\"} 100\n\
                  send_msgs_total{node=\"b\"} 23\nlink_state{node=\"a\"} 1\n";
         assert_eq!(sent(m).unwrap(), 123);
@@ -390,26 +657,91 @@ mod tests {
     }
 
     #[test]
-    fn renders_ratios_and_splices_its_own_section() {
-        let row = |cache, cpu_us, sys| FixedRow {
-            rate: 2500,
-            cache,
+    fn options_have_defaults_and_name_a_bad_flag() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(Options::parse(&[]).unwrap(), Options::default());
+        let o = Options::parse(&args(&["--runs", "3", "--seconds", "8", "--binary", "b"])).unwrap();
+        assert_eq!((o.runs, o.seconds, o.warmup), (3, 8, 3));
+        assert_eq!(o.binary, Some(PathBuf::from("b")));
+        let e = Options::parse(&args(&["--runs", "x"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--runs") && e.contains("\"x\""), "{e}");
+        let e = Options::parse(&args(&["--fast", "1"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--fast") && e.contains("usage"), "{e}");
+        assert!(Options::parse(&args(&["--seconds"])).is_err());
+        assert!(Options::parse(&args(&["--runs", "0"])).is_err());
+    }
+
+    #[test]
+    fn stats_give_the_median_and_range() {
+        let s = stats(&[5.0, 1.0, 3.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (3.0, 1.0, 5.0));
+        // An even count: the mean of the two middle values.
+        assert_eq!(stats(&[4.0, 1.0, 2.0, 10.0]).unwrap().median, 3.0);
+        assert_eq!(stats(&[7.0]).unwrap().median, 7.0);
+        assert_eq!(stats(&[]), None);
+        assert_eq!(stats(&[1.0, f64::NAN]), None);
+    }
+
+    fn sample(cpu_us: f64) -> Sample {
+        Sample {
             msgs_per_s: 2500.0,
             cpu_us,
+            user_us: cpu_us * 0.75,
+            sys_us: cpu_us * 0.25,
             written_per_msg: 0.0,
-            syscalls_per_msg: sys,
-            per_msg: ITEMISED.iter().map(|n| (n.to_string(), 0.5)).collect(),
-            latency: "p50=0.5ms p99=1ms max=2ms".into(),
-        };
+        }
+    }
+
+    fn row(cache: &'static str, cpus: &[f64], sys: f64) -> FixedRow {
+        FixedRow {
+            rate: 2500,
+            cache,
+            samples: cpus.iter().map(|c| sample(*c)).collect(),
+            traced: Traced {
+                syscalls_per_msg: sys,
+                per_msg: ITEMISED.iter().map(|n| (n.to_string(), 0.5)).collect(),
+                latency: "p50=0.5ms p99=1ms max=2ms".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn ratios_of_medians_and_of_pairs_differ_when_runs_drift() {
+        // Run 2 is slow for both (the machine got busy): the paired ratios see it.
+        let m = row("memory", &[10.0, 30.0, 12.0], 1.0);
+        let d = row("disk", &[12.0, 33.0, 18.0], 2.5);
+        let (of_medians, paired) = ratios(&m, &d);
+        assert!((of_medians - 18.0 / 12.0).abs() < 1e-9, "{of_medians}");
+        assert!((paired.median - 1.2).abs() < 1e-9, "{paired:?}");
+        assert!((paired.min - 1.1).abs() < 1e-9 && (paired.max - 1.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn renders_medians_ranges_ratios_and_splices_its_own_section() {
         let s = section(
-            &[row("memory", 20.0, 1.0), row("disk", 25.0, 2.5)],
-            10,
+            &[
+                row("memory", &[20.0, 22.0, 18.0], 1.0),
+                row("disk", &[25.0, 26.0, 27.0], 2.5),
+            ],
+            &Options::default(),
             Path::new("tagwire"),
+            ("1.00 0.50 0.25", "1.10 0.60 0.30"),
         );
-        assert!(s.contains("disk / memory CPU **1.25×**"), "{s}");
+        assert!(s.contains("| 20.0 (18.0–22.0) | 15.0 | 5.0 |"), "{s}");
+        assert!(s.contains("disk / memory CPU **1.30×**"), "{s}");
+        assert!(s.contains("run by run 1.25 (1.18–1.50)"), "{s}");
         assert!(s.contains("**+1.50/msg**"), "{s}");
+        assert!(
+            s.contains("before: 1.00 0.50 0.25; after: 1.10 0.60 0.30"),
+            "{s}"
+        );
+        assert!(s.contains("run 3 times"), "{s}");
         let doc = format!("# B\n\n{s}\nafter\n");
-        let again = splice(&doc, &s.replace("1.25", "9.99"));
+        let again = splice(&doc, &s.replace("1.30", "9.99"));
         assert!(again.contains("9.99") && again.ends_with("after\n") && again.starts_with("# B"));
         assert_eq!(again.matches(BEGIN).count(), 1);
     }

@@ -51,9 +51,10 @@ commands:
   bench [--seconds N]         tagwire bench (release) at 10, 100, 1000 tags: a section of
                               docs/benchmarks.md and docs/bench-pipeline.svg; then the
                               fixed-rate step
-  bench fixed-rate [--binary PATH] [--seconds N]
+  bench fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]
                               the daemon at 2,500 and 5,000 reports/s, memory-only vs
-                              disk cache: CPU, syscalls (strace), bytes written";
+                              disk cache, N runs each interleaved (default 5 x 12 s):
+                              median and range of CPU, syscalls (strace), bytes written";
 
 fn main() {
     // One line per cause, no backtrace: these errors are for the person at the terminal.

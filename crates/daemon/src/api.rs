@@ -24,6 +24,7 @@ pub use limits::ApiLimits;
 
 mod body;
 mod limits;
+mod parsers;
 
 /// What the API serves.
 pub struct ApiState {
@@ -51,6 +52,8 @@ struct Budgets {
     /// [`tagwire_model::parse_memory_estimate`]): a body of tiny values takes many
     /// times its size to parse.
     parse: Semaphore,
+    /// The parsers, reused from body to body.
+    parsers: Arc<parsers::ParserPool>,
 }
 
 /// Where `run` answers a reload asked for by the API: the log line saying what changed,
@@ -63,6 +66,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: watch:
         connections: Arc::new(Semaphore::new(state.limits.max_connections)),
         body_bytes: Semaphore::new(state.limits.max_body_memory_bytes),
         parse: Semaphore::new(state.limits.max_parse_memory_bytes),
+        parsers: Arc::default(),
     });
     crate::accept::accept_until("api", listener, shutdown, move |tcp, peer| {
         let state = Arc::clone(&state);
@@ -362,11 +366,10 @@ async fn ingest(
             .expect("never closed");
         let body::Body { mut bytes, permit } = body;
         let received_ms = now_ms();
-        let parsed = tokio::task::spawn_blocking(move || {
-            tagwire_model::parse_snapshots(&mut bytes, received_ms)
-        })
-        .await
-        .expect("the parser does not panic");
+        let parsers = Arc::clone(&budgets.parsers);
+        let parsed = tokio::task::spawn_blocking(move || parsers.parse(&mut bytes, received_ms))
+            .await
+            .expect("the parser does not panic");
         drop(permit);
         parsed
     };
@@ -374,16 +377,9 @@ async fn ingest(
         Ok(s) => s,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    // Stop at the first refusal so the client knows exactly what to send again.
-    let mut result = (snapshots.len(), Vec::new());
-    for (i, s) in snapshots.iter().enumerate() {
-        let enqueued = state.hub.publish(s).await;
-        if !enqueued.refused.is_empty() {
-            result = (i, enqueued.refused);
-            break;
-        }
-    }
-    match result {
+    // One batch per uplink (with a disk cache, one write for the whole body), stopped
+    // at the first refusal so the client knows exactly what to send again.
+    match state.hub.publish_prefix(&snapshots).await {
         (n, refused) if refused.is_empty() => respond(
             StatusCode::ACCEPTED,
             "application/json",

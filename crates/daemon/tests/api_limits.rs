@@ -33,17 +33,6 @@ fn closed(s: &mut TcpStream) -> bool {
     }
 }
 
-/// The resident memory of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .expect("VmRSS")
-        * 1024
-}
-
 const LIMITS: &str = "[api]\nlisten = \"127.0.0.1:0\"\nheader_timeout_ms = 1000\nbody_timeout_ms = 1500\nidle_timeout_ms = 2000\n";
 
 #[test]
@@ -444,14 +433,8 @@ fn check_of_an_endless_file_stops_at_the_size_limit() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kb) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            {
-                peak = peak.max(kb * 1024);
-            }
+        if let Some(bytes) = try_rss(pid) {
+            peak = peak.max(bytes);
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),

@@ -250,17 +250,6 @@ fn a_graceful_stop_drains_the_queue_and_sends_a_close_frame() {
     );
 }
 
-/// VmRSS of a process in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn a_slow_reader_keeps_memory_within_the_configured_bound_and_drops_are_counted() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,7 +281,7 @@ memory_mb = 1
     let mut peak_cached = 0;
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(200));
-        peak_rss = peak_rss.max(rss_kib(daemon.child.id()));
+        peak_rss = peak_rss.max(rss(daemon.child.id()) / 1024);
         peak_cached = peak_cached.max(metric(dir.path(), "cached_bytes", "peer"));
     }
     let dropped_while_running = {

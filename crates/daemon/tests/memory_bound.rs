@@ -11,16 +11,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .expect("VmRSS")
-        * 1024
-}
-
 /// The README's worst case for one uplink with the defaults.
 const BOUND: u64 = 160 * 1024 * 1024;
 

@@ -385,6 +385,27 @@ pub fn parse_snapshots(
     body: &mut [u8],
     default_timestamp_ms: u64,
 ) -> Result<Vec<Snapshot>, SnapshotError> {
+    parse_body(&mut Parser::new(), body, default_timestamp_ms)
+}
+
+impl Parser {
+    /// [`parse_snapshots`] with this parser's buffers: a caller that parses many
+    /// bodies (the ingest API, with a pool of parsers) reuses them for the NDJSON and
+    /// single-object bodies instead of growing new ones per body.
+    pub fn parse_snapshots(
+        &mut self,
+        body: &mut [u8],
+        default_timestamp_ms: u64,
+    ) -> Result<Vec<Snapshot>, SnapshotError> {
+        parse_body(self, body, default_timestamp_ms)
+    }
+}
+
+fn parse_body(
+    parser: &mut Parser,
+    body: &mut [u8],
+    default_timestamp_ms: u64,
+) -> Result<Vec<Snapshot>, SnapshotError> {
     let Some(start) = body.iter().position(|b| !is_ws(*b)) else {
         return Err(Fail::whole(
             "empty body: expected a snapshot object, a JSON array of snapshots, or NDJSON",
@@ -420,18 +441,20 @@ pub fn parse_snapshots(
         b'{' if first_value_end(&body[start..])
             .is_some_and(|end| more_lines(&body[start + end..])) =>
         {
-            parse_ndjson(body, default_timestamp_ms)
+            parse_ndjson(parser, body, default_timestamp_ms)
         }
-        _ => parse_snapshot(body, default_timestamp_ms).map(|s| vec![s]),
+        _ => parser
+            .parse(body, default_timestamp_ms)
+            .map(|view| vec![view.to_snapshot()]),
     }
 }
 
 fn parse_ndjson(
+    parser: &mut Parser,
     body: &mut [u8],
     default_timestamp_ms: u64,
 ) -> Result<Vec<Snapshot>, SnapshotError> {
     let mut out = Vec::new();
-    let mut parser = Parser::new();
     // A JSON text never holds a raw newline inside a string, so splitting on b'\n' is
     // exact.
     for (n, line) in body.split_mut(|b| *b == b'\n').enumerate() {

@@ -159,6 +159,39 @@ impl Hub {
         enqueued
     }
 
+    /// Publishes `snapshots` in order until an uplink refuses one (policy `refuse`),
+    /// as the ingest API needs: returns how many were queued for every matching
+    /// uplink, and the uplinks that refused the next one (empty when all were
+    /// queued). Nothing after the refused snapshot is queued by any uplink, so a
+    /// client that sends the rest again duplicates nothing; with two or more
+    /// `refuse` uplinks, one that refuses sooner than another leaves the other with
+    /// the snapshots in between (sent again: at least once, not exactly once).
+    ///
+    /// One batch per uplink ([`Uplink::enqueue_prefix`]): the `refuse` uplinks first,
+    /// each given only what those before it took; then the others, given exactly the
+    /// accepted prefix.
+    pub async fn publish_prefix(&self, snapshots: &[Snapshot]) -> (usize, Vec<String>) {
+        let _publishing = self.publishing.read().await;
+        let uplinks = self.uplinks();
+        let mut accepted = snapshots.len();
+        let mut refused: Vec<String> = Vec::new();
+        for uplink in uplinks.iter().filter(|u| u.may_refuse()) {
+            let answers = uplink.enqueue_prefix(&snapshots[..accepted]).await;
+            if let Some(at) = answers.iter().position(|a| *a == Enqueue::Refused) {
+                if at < accepted {
+                    accepted = at;
+                    refused.clear();
+                }
+                refused.push(uplink.config().name.clone());
+            }
+        }
+        for uplink in uplinks.iter().filter(|u| !u.may_refuse()) {
+            // Dropped snapshots are the uplink's policy, counted in its metrics.
+            let _ = uplink.enqueue_many(&snapshots[..accepted]).await;
+        }
+        (accepted, refused)
+    }
+
     /// Starts every uplink's connection task.
     pub fn spawn_uplinks(&self, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         self.uplinks()

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tagwire_encode::{EncodeOptions, Encoder};
 use tagwire_model::Snapshot;
 use tagwire_queue::{
-    DiskCacheConfig, DiskLogError, MessageKind, MessageQueue, PushOutcome, QueueLimits,
+    DiskCacheConfig, DiskLogError, FullPolicy, MessageKind, MessageQueue, PushOutcome, QueueLimits,
 };
 use tagwire_tls_config::ClientConfigSource;
 use tagwire_ws_client::{
@@ -302,6 +302,22 @@ impl Uplink {
     /// together ([`MessageQueue::push_many`]: with a disk cache, one write for all).
     /// One answer per snapshot, in order, as [`enqueue`](Self::enqueue) would give.
     pub async fn enqueue_many(&self, snapshots: &[Snapshot]) -> Vec<Enqueue> {
+        self.enqueue_batch(snapshots, false).await
+    }
+
+    /// [`enqueue_many`](Self::enqueue_many), all or a prefix
+    /// ([`MessageQueue::push_prefix`]): once a snapshot is refused, every later one
+    /// this uplink subscribes to is answered `Refused` without being queued.
+    pub async fn enqueue_prefix(&self, snapshots: &[Snapshot]) -> Vec<Enqueue> {
+        self.enqueue_batch(snapshots, true).await
+    }
+
+    /// Whether this uplink's queue may refuse (policy `refuse`).
+    pub fn may_refuse(&self) -> bool {
+        self.config.queue.policy == FullPolicy::Refuse
+    }
+
+    async fn enqueue_batch(&self, snapshots: &[Snapshot], prefix: bool) -> Vec<Enqueue> {
         let mut answers = vec![Enqueue::Skipped; snapshots.len()];
         let mut encoded = Vec::with_capacity(snapshots.len());
         let mut queued_at = Vec::with_capacity(snapshots.len());
@@ -318,7 +334,11 @@ impl Uplink {
         if encoded.is_empty() {
             return answers;
         }
-        let outcomes = self.queue.push_many(encoded).await;
+        let outcomes = if prefix {
+            self.queue.push_prefix(encoded).await
+        } else {
+            self.queue.push_many(encoded).await
+        };
         for (i, outcome) in queued_at.into_iter().zip(outcomes) {
             answers[i] = self.account(outcome);
         }

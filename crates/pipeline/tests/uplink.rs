@@ -184,6 +184,49 @@ async fn a_full_queue_drops_or_refuses_by_policy_and_counts_it() {
     }
 }
 
+/// The ingest API's publish: one batch per uplink, stopped at the first refusal. The
+/// uplink listed first (drop policy) gets exactly the accepted prefix; the `refuse`
+/// uplink that refuses soonest decides it, and nothing after the refused snapshot is
+/// queued anywhere but in a `refuse` uplink that took more (documented).
+#[tokio::test]
+async fn publish_prefix_stops_every_uplink_at_the_first_refusal() {
+    let open = |name: &str, max: usize, policy| {
+        let mut config = config("ws://127.0.0.1:9/");
+        config.name = name.into();
+        config.queue = QueueLimits::default()
+            .with_max_messages(max)
+            .with_policy(policy);
+        Uplink::open(config)
+    };
+    let drop = open("drop", 100, FullPolicy::DropOldest).await.unwrap();
+    let wide = open("wide", 4, FullPolicy::Refuse).await.unwrap();
+    let narrow = open("narrow", 2, FullPolicy::Refuse).await.unwrap();
+    let hub = Hub::new(vec![
+        Arc::clone(&drop),
+        Arc::clone(&wide),
+        Arc::clone(&narrow),
+    ]);
+    let mut g = generator();
+    let snapshots: Vec<_> = (0..5).map(|_| g.next_snapshot(1)).collect();
+    assert_eq!(
+        hub.publish_prefix(&snapshots).await,
+        (2, vec!["narrow".to_string()])
+    );
+    let held = |u: &Arc<Uplink>| {
+        let u = Arc::clone(u);
+        async move {
+            let batch = u.queue().take_batch(10, 1 << 20).await;
+            counters(&batch.into_iter().map(|m| m.payload).collect::<Vec<_>>())
+        }
+    };
+    assert_eq!(held(&drop).await, [1, 2]);
+    assert_eq!(held(&narrow).await, [1, 2]);
+    assert_eq!(held(&wide).await, [1, 2, 3, 4]);
+    // All accepted: no uplink named.
+    let hub = Hub::new(vec![open("roomy", 100, FullPolicy::Refuse).await.unwrap()]);
+    assert_eq!(hub.publish_prefix(&snapshots).await, (5, Vec::new()));
+}
+
 #[tokio::test]
 async fn shutdown_drains_the_queue_then_closes_and_without_a_server_counts_the_rest_dropped() {
     let server = TestServer::start(Behaviour::default()).await;

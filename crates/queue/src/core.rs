@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use crate::disk_log::{DiskLog, DiskLogError, DiskLogOptions, Recovery};
 use crate::kind::{self, KindCounts, MessageKind};
 use crate::limits::{FullPolicy, QueueLimits};
+use crate::queue::Push;
 use crate::{Message, PushOutcome};
 
 /// Where one message's bytes are. An entry cannot be "nowhere" nor "on disk without a
@@ -183,12 +184,19 @@ impl Core {
     /// writes the disk cache's share of them with one write (group commit). Returns one
     /// outcome per message: `Queued` ones are in the kernel's hands (or in memory when
     /// the disk is full or failing).
-    pub(crate) fn push_batch(&mut self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
+    /// A message that [`follows`](Push::follows) a refused one is refused untried.
+    pub(crate) fn push_batch(&mut self, batch: Vec<Push>) -> Vec<PushOutcome> {
         let first_seq = self.next_seq;
-        let mut outcomes: Vec<PushOutcome> = batch
-            .into_iter()
-            .map(|(payload, timestamp_ms, kind)| self.push_one(payload, timestamp_ms, kind))
-            .collect();
+        let mut outcomes: Vec<PushOutcome> = Vec::with_capacity(batch.len());
+        for push in batch {
+            let outcome = if push.follows && outcomes.last() == Some(&PushOutcome::Refused) {
+                self.counts[push.kind.index()].rejected += 1;
+                PushOutcome::Refused
+            } else {
+                self.push_one(push.payload, push.timestamp_ms, push.kind)
+            };
+            outcomes.push(outcome);
+        }
         self.commit_disk();
         // Only a failed write (here, or mid-batch before a new segment) moves messages
         // back to memory beyond the budget.
@@ -569,6 +577,16 @@ impl Core {
             );
         }
         0
+    }
+
+    /// Whether a batch may be written in the pushing task (see
+    /// [`MessageQueue::push_all`](crate::MessageQueue)): the disk is in use and the
+    /// write will be a plain `write` into the page cache, with no `fdatasync` due,
+    /// no segment files to delete and no `head` to rewrite first.
+    pub(crate) fn cheap_to_write(&self) -> bool {
+        self.disk.as_ref().is_some_and(|d| {
+            d.degraded_since.is_none() && !d.log.sync_due() && !d.log.removals_pending()
+        })
     }
 
     /// Whether confirmations left disk work (segment files to delete, a `head` write

@@ -10,6 +10,10 @@
 //!   pushes that arrive while a batch is being written are written together, with
 //!   **one** `write` (and one `fdatasync` under `sync = "always"`) and one wake-up per
 //!   batch; each push still returns only once its message is in the kernel's hands.
+//!   When the writer is idle and the write is a plain `write` (no `fdatasync` due, no
+//!   files to delete), the pushing task writes its batch itself instead
+//!   ([`MessageQueue::write_inline`]): a sequential producer saves two cross-thread
+//!   wake-ups per push, at the price of blocking its thread for that `write`.
 //! * **`confirm` and `rewind` touch no disk**: a confirmation only moves the log's
 //!   index; deleting the segment files it emptied and writing `head` is done by the
 //!   writer's next batch or the timer ([`MessageQueue::sync`]), within about a second.
@@ -24,6 +28,7 @@
 //! wait for a batch being written; that wait is bounded by one write.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -65,6 +70,43 @@ pub enum PushOutcome {
     TooLarge,
 }
 
+/// One message handed to [`Core::push_batch`](crate::core::Core).
+#[derive(Debug)]
+pub(crate) struct Push {
+    pub payload: Bytes,
+    pub timestamp_ms: u64,
+    pub kind: MessageKind,
+    /// Refused without being tried when the message before it in the batch was
+    /// refused ([`MessageQueue::push_prefix`]; the writer keeps a submission's
+    /// messages together and in order).
+    pub follows: bool,
+}
+
+impl Push {
+    /// A message pushed on its own.
+    fn one(payload: Bytes, timestamp_ms: u64, kind: MessageKind) -> Self {
+        Push {
+            payload,
+            timestamp_ms,
+            kind,
+            follows: false,
+        }
+    }
+
+    /// Data messages of one submission; with `prefix`, each after the first follows
+    /// the one before it.
+    fn data(messages: Vec<(Bytes, u64)>, prefix: bool) -> Vec<Self> {
+        messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, (payload, timestamp_ms))| Push {
+                follows: prefix && i > 0,
+                ..Push::one(payload, timestamp_ms, MessageKind::Data)
+            })
+            .collect()
+    }
+}
+
 /// The queue's state and what wakes its consumer, shared with the disk writer thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -80,12 +122,21 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The state, if no one holds it now.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Core>> {
+        match self.core.try_lock() {
+            Ok(core) => Some(core),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Queues a batch of pushed messages (on the writer thread): does the disk work
     /// confirmations left, writes the batch with one write. Does not wake the consumer:
     /// the pushes do when they complete, in their own task (waking it from this thread
     /// as well cost one more cross-thread wake-up of the runtime per batch), and the
     /// writer does for a push no one waits for any more ([`wake_consumer`](Self::wake_consumer)).
-    pub(crate) fn write_batch(&self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
+    pub(crate) fn write_batch(&self, batch: Vec<Push>) -> Vec<PushOutcome> {
         let mut core = self.lock();
         if core.removals_pending() {
             core.flush_removals();
@@ -112,7 +163,43 @@ pub struct MessageQueue {
     limits: QueueLimits,
     /// The disk cache's writer thread (group commit); `None` for a memory-only queue.
     writer: Option<Writer>,
+    /// Writes in the pushing task: how many in a row took longer than [`INLINE_MAX`],
+    /// and until when pushes go to the writer thread even when it is idle.
+    inline: Mutex<InlineState>,
 }
+
+/// See [`MessageQueue::write_inline`].
+#[derive(Debug, Default)]
+struct InlineState {
+    slow_in_a_row: u32,
+    off_until: Option<Instant>,
+}
+
+impl InlineState {
+    /// Counts a write in the pushing task that took `took`, ended `now`.
+    fn record(&mut self, took: Duration, now: Instant) {
+        if took <= INLINE_MAX {
+            self.slow_in_a_row = 0;
+            return;
+        }
+        self.slow_in_a_row += 1;
+        if self.slow_in_a_row >= INLINE_SLOW_STREAK {
+            self.slow_in_a_row = 0;
+            self.off_until = Some(now + INLINE_PAUSE);
+        }
+    }
+}
+
+/// A write in the pushing task slower than this counts as slow: that task blocks its
+/// runtime thread while it writes.
+const INLINE_MAX: Duration = Duration::from_millis(2);
+/// Slow writes in a row that stop writes in the pushing task for [`INLINE_PAUSE`].
+/// More than one: a single slow write is more often the thread being preempted on a
+/// busy machine (measured: with one, a loaded 2-core machine paused them almost at
+/// once) than the device throttling, which makes every write slow.
+const INLINE_SLOW_STREAK: u32 = 3;
+/// How long pushes go to the writer thread after a slow write in the pushing task.
+const INLINE_PAUSE: Duration = Duration::from_secs(10);
 
 impl MessageQueue {
     /// An empty, memory-only queue with these limits (any `disk` setting is ignored:
@@ -146,6 +233,7 @@ impl MessageQueue {
             limits,
             shared,
             writer,
+            inline: Mutex::default(),
         }
     }
 
@@ -201,7 +289,7 @@ impl MessageQueue {
         timestamp_ms: u64,
         kind: MessageKind,
     ) -> PushOutcome {
-        self.push_all(vec![(payload, timestamp_ms, kind)])
+        self.push_all(vec![Push::one(payload, timestamp_ms, kind)])
             .await
             .pop()
             .expect("one outcome per message")
@@ -217,20 +305,39 @@ impl MessageQueue {
     ///
     /// If this future is dropped before it completes, the pushes may still happen.
     pub async fn push_many(&self, messages: Vec<(Bytes, u64)>) -> Vec<PushOutcome> {
-        let batch = messages
-            .into_iter()
-            .map(|(payload, timestamp_ms)| (payload, timestamp_ms, MessageKind::Data))
-            .collect();
-        self.push_all(batch).await
+        self.push_all(Push::data(messages, false)).await
     }
 
-    /// The push of [`push_kind`](Self::push_kind) and [`push_many`](Self::push_many):
-    /// inline without a disk cache, else handed to the writer in one go.
-    async fn push_all(&self, batch: Vec<(Bytes, u64, MessageKind)>) -> Vec<PushOutcome> {
+    /// [`push_many`](Self::push_many), but all or a prefix: the messages are queued in
+    /// order until one is refused (policy [`FullPolicy::Refuse`](crate::FullPolicy::Refuse));
+    /// that one and every one after it are answered `Refused` without being queued.
+    /// Without it a smaller message after a refused one could still fit, and a client
+    /// told "queued up to the refusal, send the rest again" would duplicate it (the
+    /// ingest API's 503). Messages dropped or too large do not end the prefix.
+    pub async fn push_prefix(&self, messages: Vec<(Bytes, u64)>) -> Vec<PushOutcome> {
+        self.push_all(Push::data(messages, true)).await
+    }
+
+    /// The push of [`push_kind`](Self::push_kind), [`push_many`](Self::push_many) and
+    /// [`push_prefix`](Self::push_prefix): inline without a disk cache, else handed to
+    /// the writer in one go.
+    ///
+    /// With a disk cache, a batch is also written in the caller's task when that is
+    /// cheap ([`write_inline`](Self::write_inline)): a source pushing one message after
+    /// the other then pays no hand-off to the writer thread and back (a futex wake of
+    /// the thread and an eventfd wake of the runtime per push).
+    async fn push_all(&self, batch: Vec<Push>) -> Vec<PushOutcome> {
         let Some(writer) = &self.writer else {
             let outcomes = self.inline(move |core| core.push_batch(batch));
             self.shared.wake_consumer(&outcomes);
             return outcomes;
+        };
+        let batch = match self.write_inline(writer, batch) {
+            Ok(outcomes) => {
+                self.shared.wake_consumer(&outcomes);
+                return outcomes;
+            }
+            Err(batch) => batch,
         };
         let mut outcomes = Vec::with_capacity(batch.len());
         for receiver in writer.submit(batch) {
@@ -241,6 +348,38 @@ impl MessageQueue {
         }
         self.shared.wake_consumer(&outcomes);
         outcomes
+    }
+
+    /// Writes `batch` in the caller's task, or gives it back. Only when the writer
+    /// thread is idle (nothing to wait for, nothing overtaken that matters: pushes in
+    /// flight at once have no order), the queue's state is free (`try_lock`: a sync or
+    /// a read-back on the blocking pool holds it during disk I/O), and the write is a
+    /// plain `write` into the page cache (no `fdatasync` due, no files to delete:
+    /// those stay on the thread). The price: the runtime thread blocks for that
+    /// `write`, normally microseconds; when the device throttles writeback it can
+    /// take milliseconds, so [`INLINE_SLOW_STREAK`] writes in a row over
+    /// [`INLINE_MAX`] send every push to the thread for [`INLINE_PAUSE`].
+    fn write_inline(
+        &self,
+        writer: &Writer,
+        batch: Vec<Push>,
+    ) -> Result<Vec<PushOutcome>, Vec<Push>> {
+        let state = || self.inline.lock().unwrap_or_else(|e| e.into_inner());
+        let paused = state().off_until.is_some_and(|t| Instant::now() < t);
+        if paused || !writer.is_idle() {
+            return Err(batch);
+        }
+        let Some(mut core) = self.shared.try_lock() else {
+            return Err(batch);
+        };
+        if !core.cheap_to_write() {
+            return Err(batch);
+        }
+        let started = Instant::now();
+        let outcomes = checked(&mut core, |core| core.push_batch(batch));
+        drop(core);
+        state().record(started.elapsed(), Instant::now());
+        Ok(outcomes)
     }
 
     /// Takes up to `max_messages` / about `max_bytes` waiting messages and marks them in
@@ -876,6 +1015,111 @@ mod tests {
             .await;
         assert_eq!(outcomes.len(), 2);
         assert_eq!(payloads(&m.take_batch(10, 100).await), ["a", "b"]);
+    }
+
+    /// `push_prefix` stops at the first refusal: a smaller message after it would fit
+    /// (and `push_many` queues it), but it is refused untried, in memory and through
+    /// the disk writer; a refusal of a message pushed alone does not end a later prefix.
+    #[tokio::test]
+    async fn push_prefix_queues_nothing_after_the_first_refusal() {
+        const BIG: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let batch = || {
+            ["aaaa", BIG, "cc", "dd"]
+                .map(|s| (Bytes::from_static(s.as_bytes()), 0))
+                .to_vec()
+        };
+        let refused_after_one = |outcomes: &[PushOutcome]| {
+            assert_eq!(outcomes[0], QUEUED);
+            assert!(
+                outcomes[1..].iter().all(|o| *o == PushOutcome::Refused),
+                "{outcomes:?}"
+            );
+        };
+        // In memory: 62 bytes, so BIG (60) is refused after "aaaa" and "cc" would fit.
+        let m = q(62, 100, FullPolicy::Refuse);
+        refused_after_one(&m.push_prefix(batch()).await);
+        assert_eq!(payloads(&m.take_batch(10, 100).await), ["aaaa"]);
+        assert_eq!(m.counts(MessageKind::Data).rejected, 3);
+        let m = q(62, 100, FullPolicy::Refuse);
+        let outcomes = m.push_many(batch()).await;
+        assert_eq!(outcomes[1], PushOutcome::Refused);
+        assert_eq!(payloads(&m.take_batch(10, 100).await), ["aaaa", "cc", "dd"]);
+        // Through the disk writer: a disk too small for BIG after "aaaa".
+        for prefix in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = disk_queue(dir.path(), 1 << 20, 100, FullPolicy::Refuse).await;
+            if prefix {
+                refused_after_one(&d.push_prefix(batch()).await);
+                assert_eq!(payloads(&d.take_batch(10, 100).await), ["aaaa"]);
+            } else {
+                let outcomes = d.push_many(batch()).await;
+                assert_eq!(outcomes[..3], [QUEUED, PushOutcome::Refused, QUEUED]);
+            }
+        }
+        // A refusal before a prefix does not end it.
+        let m = q(62, 100, FullPolicy::Refuse);
+        queued(&m, "aaaa").await;
+        assert_eq!(
+            m.push(Bytes::from_static(BIG.as_bytes()), 0).await,
+            PushOutcome::Refused
+        );
+        assert_eq!(m.push_prefix(batch()).await[0], QUEUED);
+    }
+
+    /// A sequential producer's pushes are written in its own task while the writer
+    /// thread is idle and the write is cheap: the thread never starts. With an
+    /// `fdatasync` due at every write (`sync = "always"`), or after a slow write, they go
+    /// to the thread.
+    #[tokio::test]
+    async fn cheap_writes_happen_in_the_pushing_task_and_the_rest_on_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = disk_queue(dir.path(), 1 << 20, 1 << 20, FullPolicy::DropOldest).await;
+        for s in ["aa", "bb", "cc"] {
+            queued(&q, s).await;
+        }
+        assert!(!q.writer.as_ref().unwrap().is_started(), "no hand-off");
+        assert_eq!(payloads(&q.take_batch(10, 100).await), ["aa", "bb", "cc"]);
+        drop(q);
+        // Reopened, as after a crash: they were written to the log.
+        let q = disk_queue(dir.path(), 1 << 20, 1 << 20, FullPolicy::DropOldest).await;
+        assert_eq!(payloads(&q.take_batch(10, 100).await), ["aa", "bb", "cc"]);
+        q.inline.lock().unwrap().off_until = Some(Instant::now() + INLINE_PAUSE);
+        queued(&q, "dd").await;
+        assert!(
+            q.writer.as_ref().unwrap().is_started(),
+            "paused: handed off"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = MessageQueue::open(QueueLimits {
+            disk: Some(DiskCacheConfig {
+                dir: dir.path().to_path_buf(),
+                max_bytes: 1 << 20,
+                sync: SyncPolicy::Always,
+            }),
+            ..QueueLimits::default()
+        })
+        .await
+        .unwrap();
+        queued(&q, "ee").await;
+        assert!(
+            q.writer.as_ref().unwrap().is_started(),
+            "a sync is due: handed off"
+        );
+    }
+
+    /// Writes in the pushing task pause only after a streak of slow ones.
+    #[test]
+    fn a_streak_of_slow_writes_pauses_writing_in_the_pushing_task() {
+        let (slow, fast) = (INLINE_MAX * 2, INLINE_MAX / 2);
+        let now = Instant::now();
+        let mut s = InlineState::default();
+        for took in [slow, slow, fast, slow, slow] {
+            s.record(took, now);
+        }
+        assert_eq!(s.off_until, None, "broken streaks");
+        s.record(slow, now);
+        assert_eq!(s.off_until, Some(now + INLINE_PAUSE));
     }
 
     /// A push whose future is dropped before its batch is written is queued all the

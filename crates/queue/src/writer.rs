@@ -7,7 +7,9 @@
 //! [`Core::push_batch`](crate::core::Core) on them (one `write`, and one `fdatasync`
 //! under `sync = "always"`), completes each push, and goes round again while more
 //! arrived meanwhile. The thread is woken only when it is
-//! idle, so a burst of pushes costs one wake-up and one write.
+//! idle, so a burst of pushes costs one wake-up and one write. A push that finds the
+//! thread idle and the write cheap does it in its own task instead
+//! ([`Writer::is_idle`], `MessageQueue::write_inline`).
 //!
 //! A dedicated thread rather than tokio's blocking pool, by measurement: with pushes
 //! that never meet (one source pushing one message after the other) the hand-off to the
@@ -21,16 +23,15 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
-use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::queue::Shared;
-use crate::{MessageKind, PushOutcome};
+use crate::queue::{Push, Shared};
+use crate::PushOutcome;
 
 /// Messages pushed and not yet taken by the writer thread, and the thread's state.
 #[derive(Debug, Default)]
 struct Pending {
-    messages: Vec<(Bytes, u64, MessageKind, oneshot::Sender<PushOutcome>)>,
+    messages: Vec<(Push, oneshot::Sender<PushOutcome>)>,
     /// The thread waits for messages (a push must wake it).
     idle: bool,
     /// A writer thread exists (false after a panic in the disk code: the next push
@@ -68,21 +69,35 @@ impl Writer {
         }
     }
 
+    /// Whether the thread has nothing to do (waiting, or not started): a push
+    /// written in the caller's task meanwhile neither waits for it nor delays it.
+    pub(crate) fn is_idle(&self) -> bool {
+        let pending = self.channel.lock();
+        pending.messages.is_empty() && (pending.idle || !pending.running)
+    }
+
+    /// Whether the thread has been started (tests: pushes written in their own task
+    /// never start it).
+    #[cfg(test)]
+    pub(crate) fn is_started(&self) -> bool {
+        self.channel.lock().running
+    }
+
     /// Hands several messages to the writer thread at once, under one lock and with at
     /// most one wake-up, so that they are written together (a producer with several
     /// messages ready need not wait for each write in turn). One receiver per message,
     /// in order.
     pub(crate) fn submit(
         &self,
-        messages: impl IntoIterator<Item = (Bytes, u64, MessageKind)>,
+        messages: impl IntoIterator<Item = Push>,
     ) -> Vec<oneshot::Receiver<PushOutcome>> {
         let (start, wake, receivers) = {
             let mut pending = self.channel.lock();
             let receivers: Vec<_> = messages
                 .into_iter()
-                .map(|(payload, timestamp_ms, kind)| {
+                .map(|push| {
                     let (tx, rx) = oneshot::channel();
-                    pending.messages.push((payload, timestamp_ms, kind, tx));
+                    pending.messages.push((push, tx));
                     rx
                 })
                 .collect();
@@ -154,10 +169,7 @@ fn run(channel: &Channel, shared: &Weak<Shared>) {
         let Some(state) = shared.upgrade() else {
             return;
         };
-        let (batch, senders): (Vec<_>, Vec<_>) = messages
-            .into_iter()
-            .map(|(payload, timestamp_ms, kind, tx)| ((payload, timestamp_ms, kind), tx))
-            .unzip();
+        let (batch, senders): (Vec<_>, Vec<_>) = messages.into_iter().unzip();
         let outcomes = state.write_batch(batch);
         drop(state);
         let mut orphaned = Vec::new();

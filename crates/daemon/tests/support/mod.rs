@@ -230,6 +230,21 @@ pub fn start_daemon_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> 
     }
 }
 
+/// The resident memory of a process, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    try_rss(pid).expect("VmRSS of a running process")
+}
+
+/// The resident memory of a process, in bytes; `None` once it has exited.
+pub fn try_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+}
+
 /// The API's port, read from the daemon's log (waits until it is there).
 pub fn api_port(dir: &Path) -> u16 {
     let mut port = None;

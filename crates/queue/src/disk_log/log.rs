@@ -452,12 +452,7 @@ impl DiskLog {
         }
         self.data_unsynced = true;
         self.commits += 1;
-        let sync_now = match self.sync {
-            SyncPolicy::Always => true,
-            SyncPolicy::Interval(every) => self.last_sync.elapsed() >= every,
-            SyncPolicy::Never => false,
-        };
-        if sync_now {
+        if self.sync_due() {
             if let Err(e) = self.sync_data() {
                 // Not durable, so not accepted: the caller keeps the messages.
                 self.undo_staged();
@@ -634,6 +629,16 @@ impl DiskLog {
             self.update_head();
         }
         Ok(())
+    }
+
+    /// Whether the next [`commit`](Self::commit) will also sync (`fdatasync`) the
+    /// log: always under [`SyncPolicy::Always`], else once the interval has passed.
+    pub fn sync_due(&self) -> bool {
+        match self.sync {
+            SyncPolicy::Always => true,
+            SyncPolicy::Interval(every) => self.last_sync.elapsed() >= every,
+            SyncPolicy::Never => false,
+        }
     }
 
     /// Whether removals wait for I/O: segment files to delete, or a `head` write that
