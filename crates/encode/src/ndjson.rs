@@ -70,11 +70,7 @@ pub fn encode_ndjson(
     let mut message = Vec::with_capacity(4096);
     loop {
         line.clear();
-        if input
-            .read_until(b'\n', &mut line)
-            .map_err(NdjsonError::Read)?
-            == 0
-        {
+        if read_line(&mut input, &mut line).map_err(NdjsonError::Read)? == 0 {
             break;
         }
         summary.lines += 1;
@@ -107,4 +103,105 @@ pub fn encode_ndjson(
     }
     output.flush().map_err(NdjsonError::Write)?;
     Ok(summary)
+}
+
+/// [`BufRead::read_until`] of `b'\n'`, with the memchr crate's vectorised search: std's
+/// own search goes a word at a time, about one instruction per byte, which was 3.8% of
+/// `tagwire encode`'s instructions (20,000 lines of 5 KB). Appends the line, its
+/// newline included, to `line` and returns the bytes read (0 at the end of the input).
+fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let (found, used) = {
+            let available = match input.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            match memchr::memchr(b'\n', available) {
+                Some(i) => {
+                    line.extend_from_slice(&available[..=i]);
+                    (true, i + 1)
+                }
+                None => {
+                    line.extend_from_slice(available);
+                    (available.is_empty(), available.len())
+                }
+            }
+        };
+        input.consume(used);
+        read += used;
+        if found {
+            return Ok(read);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes `chunk` at a time, with an `Interrupted` error before each
+    /// chunk, so that lines straddle buffer boundaries and the retry is exercised.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+        interrupt: bool,
+    }
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = self.chunk.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_line_matches_read_until_across_buffer_boundaries() {
+        let data = b"first line\n\nthird, longer than the buffer of seven\r\nno newline at the end";
+        for (capacity, chunk) in [(7, 3), (7, 7), (64, 5), (1, 1), (4096, 4096)] {
+            let reader = |_| {
+                io::BufReader::with_capacity(
+                    capacity,
+                    Trickle {
+                        data,
+                        chunk,
+                        interrupt: false,
+                    },
+                )
+            };
+            let (mut ours, mut std) = (reader(()), reader(()));
+            loop {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let n = read_line(&mut ours, &mut a).unwrap();
+                let m = std.read_until(b'\n', &mut b).unwrap();
+                assert_eq!((n, &a), (m, &b), "capacity {capacity}, chunk {chunk}");
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn read_line_appends_and_reports_read_errors() {
+        let mut line = b"kept ".to_vec();
+        let n = read_line(&mut &b"a\nb"[..], &mut line).unwrap();
+        assert_eq!((n, line.as_slice()), (2, &b"kept a\n"[..]));
+
+        struct Broken;
+        impl io::Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+        }
+        let err = read_line(&mut io::BufReader::new(Broken), &mut line).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
 }
