@@ -9,9 +9,11 @@
 //! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
 //! - `msrv`: no dependency of the library crates needs a newer Rust than our
 //!   `rust-version` ([`msrv`]).
-//! - `bench`: `tagwire bench` by group size into `docs/benchmarks.md` and an SVG ([`mod@bench`]).
+//! - `bench`: the benchmark steps (pipeline, criterion, CLI comparison, fixed-rate) into `docs/benchmarks.md` ([`mod@bench`]).
 
 mod bench;
+mod cli_compare;
+mod criterion;
 mod dist;
 mod e2e;
 mod elf;
@@ -43,9 +45,12 @@ commands:
   test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge
   msrv                        fail when a dependency of the library crates declares a higher
                               rust-version than the workspace's
-  bench [--seconds N]         tagwire bench (release) at 10, 100, 1000 tags: a section of
-                              docs/benchmarks.md and docs/bench-pipeline.svg; then the
-                              fixed-rate step
+  bench [STEP] [--quick] [--seconds N] [--filter REGEX] [--runs N] [--snapshots N]
+                              the benchmarks of issue 12, each into its own section of
+                              docs/benchmarks.md; STEP (all when omitted): pipeline
+                              (tagwire bench at 10/100/1000 tags and an SVG), criterion
+                              (the encode and parse groups), cli (tagwire encode vs the
+                              serde transcoder: time, callgrind), fixed-rate
   bench fixed-rate [--binary PATH] [--seconds N]
                               the daemon at 2,500 and 5,000 reports/s, memory-only vs
                               disk cache: CPU, syscalls (strace), bytes written";
