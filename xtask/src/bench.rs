@@ -1,28 +1,40 @@
-//! `cargo xtask bench`: runs `tagwire bench` at 10, 100 and 1000 tags per snapshot and
-//! writes the figures into `docs/benchmarks.md` (a section between two markers, the rest
-//! of the file untouched) with an SVG plot of throughput and CPU per message against
-//! group size (`docs/bench-pipeline.svg`).
+//! `cargo xtask bench`: the benchmarks of issue 12, each step writing its own marked
+//! section of `docs/benchmarks.md` (the rest of the file untouched):
 //!
-//! Then the fixed-rate step ([`crate::fixed_rate`]): the daemon at 2,500 and 5,000
-//! reports/s, memory-only against the disk cache, into its own marked section.
-//! `cargo xtask bench fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]`
-//! runs that step alone
-//! (on any build, e.g. to compare two).
+//! 1. `pipeline`: `tagwire bench` at 10, 100 and 1000 tags per snapshot, with an SVG
+//!    plot of throughput and CPU per message against group size
+//!    (`docs/bench-pipeline.svg`);
+//! 2. `criterion`: the criterion suite of `benches/benches/encode.rs` (encode and
+//!    parse groups), its medians read from `target/criterion` ([`crate::criterion`]);
+//! 3. `cli`: `tagwire encode` against the serde derive transcoder, time and
+//!    instructions ([`crate::cli_compare`]);
+//! 4. `fixed-rate`: the daemon at 2,500 and 5,000 reports/s, memory-only against the
+//!    disk cache ([`crate::fixed_rate`]).
 //!
-//! Not part of `.ci/run` (it takes minutes and wants a quiet machine). The criterion
-//! suite and the CLI comparison are not run by it yet.
+//! `cargo xtask bench [--quick]` runs them all; `cargo xtask bench STEP [options]` one
+//! (`fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]` on any build, e.g.
+//! to compare two).
+//! `--quick` shortens every step (minutes instead of half an hour; noisier figures).
+//! Progress goes to stderr. Not part of `.ci/run` (it takes minutes and wants a quiet
+//! machine); its parsing and rendering are unit-tested with fixture data.
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{fixed_rate, util};
+use crate::{cli_compare, criterion, fixed_rate, util};
 
 /// Tags per snapshot of each run.
 const GROUP_SIZES: [usize; 3] = [10, 100, 1000];
 const BEGIN: &str = "<!-- cargo xtask bench: begin (generated, do not edit) -->";
 const END: &str = "<!-- cargo xtask bench: end -->";
+const STEPS: [&str; 4] = ["pipeline", "criterion", "cli", "fixed-rate"];
+const USAGE: &str = "usage: cargo xtask bench [STEP] [--quick] [--seconds N] [--filter REGEX] \
+                     [--runs N] [--snapshots N]\n\
+                     STEP: pipeline, criterion, cli or fixed-rate (all when omitted); \
+                     fixed-rate takes [--binary PATH] [--seconds N] [--warmup N] [--runs N]";
 
 /// One row of `tagwire bench`'s table.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +50,6 @@ pub struct Row {
     /// Rate as a fraction of the raw-TCP baseline's.
     pub vs_raw: f64,
 }
-
 /// What one `tagwire bench` printed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
@@ -50,20 +61,103 @@ pub struct Run {
     pub peak_rss_mib: f64,
 }
 
-/// Runs the benchmark and writes the docs.
-pub fn bench(args: &[String]) -> Result<()> {
-    if args.first().map(String::as_str) == Some("fixed-rate") {
-        return fixed_rate_step(&args[1..]);
-    }
-    let seconds = match args {
-        [] => 5,
-        [flag, n] if flag == "--seconds" => n.parse().context("--seconds takes a number")?,
-        _ => bail!("usage: cargo xtask bench [--seconds N] | bench fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]"),
+/// The options of a run (each step reads its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Shorter runs everywhere.
+    pub quick: bool,
+    /// Seconds per `tagwire bench` run (pipeline step).
+    pub seconds: Option<u64>,
+    /// A criterion filter (regular expression on benchmark ids), e.g. `parse/`.
+    pub filter: Option<String>,
+    /// Timed runs of each program (cli step).
+    pub runs: Option<usize>,
+    /// Snapshots in the cli step's timed input.
+    pub snapshots: Option<usize>,
+}
+
+/// Reads the options after the step name.
+pub fn options(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        quick: false,
+        seconds: None,
+        filter: None,
+        runs: None,
+        snapshots: None,
     };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .with_context(|| format!("{flag} takes {what}\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--quick" => o.quick = true,
+            "--seconds" => o.seconds = Some(number(flag, value("a number")?)?),
+            "--runs" => o.runs = Some(number(flag, value("a number")?)?),
+            "--snapshots" => o.snapshots = Some(number(flag, value("a number")?)?),
+            "--filter" => o.filter = Some(value("a regular expression")?.clone()),
+            other => bail!("unknown option {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(o)
+}
+
+fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T> {
+    v.parse()
+        .ok()
+        .with_context(|| format!("{flag} takes a positive whole number, not {v:?}"))
+}
+
+fn progress(step: &str, what: &str) {
+    eprintln!("[xtask bench {step}] {what}");
+}
+
+/// Runs the benchmark steps and writes the docs.
+pub fn bench(args: &[String]) -> Result<()> {
+    let (steps, rest): (Vec<&str>, &[String]) = match args.first().map(String::as_str) {
+        Some("fixed-rate") => return fixed_rate_step(&args[1..]),
+        Some(step) if STEPS.contains(&step) => (vec![step], &args[1..]),
+        Some(flag) if !flag.starts_with("--") => bail!("unknown step {flag:?}\n{USAGE}"),
+        _ => (STEPS.to_vec(), args),
+    };
+    let o = options(rest)?;
+    for (n, step) in steps.iter().enumerate() {
+        progress(step, &format!("step {} of {}", n + 1, steps.len()));
+        match *step {
+            "pipeline" => pipeline_step(&o)?,
+            "criterion" => criterion_step(&o)?,
+            "cli" => cli_step(&o)?,
+            _ => {
+                let mut args = vec![
+                    "--binary".to_owned(),
+                    release_binary().display().to_string(),
+                ];
+                if o.quick {
+                    args.extend(["--seconds", "3", "--runs", "1"].map(str::to_owned));
+                }
+                fixed_rate_step(&args)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn release_binary() -> std::path::PathBuf {
+    util::target_dir().join("release/tagwire")
+}
+
+/// `tagwire bench` by group size, its section and the SVG plot.
+fn pipeline_step(o: &Options) -> Result<()> {
+    let seconds = o.seconds.unwrap_or(if o.quick { 2 } else { 5 });
     util::run(util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
-    let binary = util::target_dir().join("release/tagwire");
+    let binary = release_binary();
     let mut runs = Vec::new();
     for tags in GROUP_SIZES {
+        progress(
+            "pipeline",
+            &format!("tagwire bench --tags {tags} --seconds {seconds}"),
+        );
         let out = util::output(std::process::Command::new(&binary).args([
             "bench",
             "--seconds",
@@ -79,8 +173,130 @@ pub fn bench(args: &[String]) -> Result<()> {
     let doc = root.join("docs/benchmarks.md");
     let old = std::fs::read_to_string(&doc).unwrap_or_default();
     std::fs::write(&doc, splice(&old, &section(&runs, seconds)))?;
-    println!("wrote {} and docs/bench-pipeline.svg", show(&doc));
-    fixed_rate_step(&["--binary".into(), binary.display().to_string()])
+    progress(
+        "pipeline",
+        &format!("wrote {} and docs/bench-pipeline.svg", show(&doc)),
+    );
+    Ok(())
+}
+
+/// The criterion arguments of a run: shorter warm-up and measurement with `--quick`.
+pub fn criterion_args(o: &Options) -> Vec<String> {
+    let timing: &[&str] = if o.quick {
+        &[
+            "--warm-up-time",
+            "0.2",
+            "--measurement-time",
+            "0.5",
+            "--sample-size",
+            "10",
+        ]
+    } else {
+        &["--warm-up-time", "1", "--measurement-time", "3"]
+    };
+    let mut args: Vec<String> = ["--noplot"]
+        .iter()
+        .chain(timing)
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(o.filter.clone());
+    args
+}
+
+/// The criterion suite (encode and parse groups) and its section.
+fn criterion_step(o: &Options) -> Result<()> {
+    let args = criterion_args(o);
+    let command = format!(
+        "cargo bench -p tagwire-benches --bench encode -- {}",
+        args.join(" ")
+    );
+    progress(
+        "criterion",
+        &format!("{command} (about {} minutes)", if o.quick { 4 } else { 15 }),
+    );
+    // Results written from now on are this run's (file times are compared; the slack
+    // covers file systems with coarse timestamps).
+    let since = SystemTime::now() - Duration::from_secs(2);
+    let load_before = load_average();
+    util::run(
+        util::cargo()
+            .args(["bench", "-p", "tagwire-benches", "--bench", "encode", "--"])
+            .args(&args),
+    )?;
+    let estimates = criterion::read_dir(&util::target_dir().join("criterion"), since)?;
+    if estimates.is_empty() {
+        bail!("criterion wrote no results under target/criterion (a filter that matches nothing?)");
+    }
+    progress("criterion", &format!("{} results read", estimates.len()));
+    let body = format!(
+        "## Criterion suite (`cargo xtask bench`, step `criterion`)\n\n\
+         `{command}` on this machine (`nproc`: {}; load average {load_before} before, {} \
+         after), µs per message (encoder) or per snapshot line (parse), criterion's \
+         medians. Ratios compare rows of one group in one run; ✗ marks a ratio that \
+         misses issue 12's target. The rows are described at the top of \
+         `benches/benches/encode.rs`.\n\n### Encoder\n\n{}\n### Parse\n\n\
+         `tagwire owned` is `parse_snapshot` (an owned `Snapshot`), `tagwire view` a reused \
+         `Parser` returning the borrowed `SnapshotView`, `serde derive` typed structs \
+         borrowing the line, `simd-json tape` simd-json's tape alone.\n\n{}",
+        nproc(),
+        load_average(),
+        criterion::encode_table(&estimates),
+        criterion::parse_table(&estimates),
+    );
+    write_section("criterion", &body)
+}
+
+/// `tagwire encode` against the serde transcoder, and its section.
+fn cli_step(o: &Options) -> Result<()> {
+    let plan = cli_compare::Plan {
+        snapshots: o.snapshots.unwrap_or(if o.quick { 2_000 } else { 20_000 }),
+        callgrind_snapshots: if o.quick { 200 } else { 2_000 },
+        runs: o.runs.unwrap_or(if o.quick { 1 } else { 5 }),
+    };
+    let c = cli_compare::measure(&plan, |what| progress("cli", what))?;
+    let body = cli_compare::section(&c, plan.runs);
+    print!("{body}");
+    write_section("cli", &body)
+}
+
+/// Writes `body` between the markers of `step` in `docs/benchmarks.md`.
+fn write_section(step: &str, body: &str) -> Result<()> {
+    let doc = util::workspace_root().join("docs/benchmarks.md");
+    let old = std::fs::read_to_string(&doc).unwrap_or_default();
+    std::fs::write(&doc, splice_step(&old, step, body))?;
+    progress(step, &format!("wrote its section of {}", show(&doc)));
+    Ok(())
+}
+
+/// `doc` with the section of `step` (between its own markers) replaced by `body`, or
+/// appended when there is none yet.
+pub fn splice_step(doc: &str, step: &str, body: &str) -> String {
+    let begin = format!("<!-- cargo xtask bench {step}: begin (generated, do not edit) -->");
+    let end = format!("<!-- cargo xtask bench {step}: end -->");
+    let section = format!("{begin}\n{}\n{end}\n", body.trim_end());
+    match (doc.find(&begin), doc.find(&end)) {
+        (Some(b), Some(e)) if e > b => {
+            format!(
+                "{}{}{}",
+                &doc[..b],
+                section.trim_end(),
+                &doc[e + end.len()..]
+            )
+        }
+        _ => format!("{}\n\n{}", doc.trim_end(), section),
+    }
+}
+
+fn nproc() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// The 1-minute load average, as text ("?" where /proc is missing).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Runs the fixed-rate step and writes its section of `docs/benchmarks.md`.
@@ -330,5 +546,61 @@ peak RSS 15.2 MiB (sender and receiver in one process; the receiver's share is i
         let twice = splice(&once, &section);
         assert_eq!(twice.matches(BEGIN).count(), 1);
         assert_eq!(twice.trim_end(), once.trim_end());
+    }
+    #[test]
+    fn reads_the_options_and_rejects_unknown_ones_by_name() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let o = options(&args(&["--quick", "--filter", "parse/", "--runs", "3"])).unwrap();
+        assert!(o.quick);
+        assert_eq!(
+            (o.filter.as_deref(), o.runs, o.seconds),
+            (Some("parse/"), Some(3), None)
+        );
+        assert_eq!(
+            criterion_args(&o),
+            args(&[
+                "--noplot",
+                "--warm-up-time",
+                "0.2",
+                "--measurement-time",
+                "0.5",
+                "--sample-size",
+                "10",
+                "parse/"
+            ])
+        );
+        let err = options(&args(&["--runs", "many"])).unwrap_err().to_string();
+        assert!(err.contains("--runs") && err.contains("\"many\""), "{err}");
+        let err = options(&args(&["--fast"])).unwrap_err().to_string();
+        assert!(err.contains("\"--fast\"") && err.contains("usage"), "{err}");
+        assert!(options(&args(&["--seconds"]))
+            .unwrap_err()
+            .to_string()
+            .contains("--seconds takes"));
+        assert!(bench(&args(&["critterion"]))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown step"));
+    }
+
+    #[test]
+    fn each_step_replaces_only_its_own_section() {
+        let doc = "# Benchmarks\n\nhand-written\n";
+        let once = splice_step(doc, "cli", "## CLI\n\nfirst\n");
+        let both = splice_step(&once, "criterion", "## Criterion\n");
+        let again = splice_step(&both, "cli", "## CLI\n\nsecond\n");
+        assert!(again.starts_with(doc.trim_end()));
+        assert!(
+            again.contains("second") && !again.contains("first"),
+            "{again}"
+        );
+        assert!(again.contains("## Criterion"));
+        assert_eq!(again.matches("bench cli: begin").count(), 1);
+        // The pipeline's own markers are not touched by a step's splice.
+        let with_pipeline = splice(&again, "<!-- cargo xtask bench: begin (generated, do not edit) -->\nP\n<!-- cargo xtask bench: end -->\n");
+        assert_eq!(
+            splice_step(&with_pipeline, "cli", "## CLI\n\nsecond\n"),
+            with_pipeline
+        );
     }
 }

@@ -11,9 +11,11 @@
 //!   `rust-version` ([`msrv`]).
 //! - `deps`: how many crates a user of the library crates compiles, against budgets
 //!   ([`deps`]).
-//! - `bench`: `tagwire bench` by group size into `docs/benchmarks.md` and an SVG ([`mod@bench`]).
+//! - `bench`: the benchmark steps (pipeline, criterion, CLI comparison, fixed-rate) into `docs/benchmarks.md` ([`mod@bench`]).
 
 mod bench;
+mod cli_compare;
+mod criterion;
 mod deps;
 mod dist;
 mod e2e;
@@ -48,9 +50,12 @@ commands:
                               rust-version than the workspace's
   deps [--check]              unique crates a program using the library crates compiles, as
                               a markdown table; --check fails on a row over its budget
-  bench [--seconds N]         tagwire bench (release) at 10, 100, 1000 tags: a section of
-                              docs/benchmarks.md and docs/bench-pipeline.svg; then the
-                              fixed-rate step
+  bench [STEP] [--quick] [--seconds N] [--filter REGEX] [--runs N] [--snapshots N]
+                              the benchmarks of issue 12, each into its own section of
+                              docs/benchmarks.md; STEP (all when omitted): pipeline
+                              (tagwire bench at 10/100/1000 tags and an SVG), criterion
+                              (the encode and parse groups), cli (tagwire encode vs the
+                              serde transcoder: time, callgrind), fixed-rate
   bench fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]
                               the daemon at 2,500 and 5,000 reports/s, memory-only vs
                               disk cache, N runs each interleaved (default 5 x 12 s):

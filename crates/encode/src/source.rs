@@ -134,61 +134,42 @@ impl TagRead for &TagView<'_> {
     }
 }
 
-impl Source for Snapshot {
-    type Tag<'s> = &'s Tag;
-    #[inline]
-    fn node(&self) -> &str {
-        &self.node
-    }
-    #[inline]
-    fn group(&self) -> &str {
-        &self.group
-    }
-    #[inline]
-    fn timestamp_ms(&self) -> u64 {
-        self.timestamp_ms
-    }
-    #[inline]
-    fn tag_count(&self) -> usize {
-        self.tags.len()
-    }
-    #[inline]
-    fn tag_name(&self, i: usize) -> &str {
-        &self.tags[i].name
-    }
-    #[inline]
-    fn tag(&self, i: usize) -> &Tag {
-        &self.tags[i]
-    }
+/// The two sources read alike (a `String` field derefs to `&str` as a `&str` one does):
+/// one body for both, so the owned and the borrowed readers cannot drift apart.
+macro_rules! source {
+    ($(impl<$($l:lifetime),*>)? for $snapshot:ty, tag $tag:ty) => {
+        impl$(<$($l),*>)? Source for $snapshot {
+            type Tag<'s>
+                = &'s $tag
+            where
+                Self: 's;
+            #[inline]
+            fn node(&self) -> &str {
+                &self.node
+            }
+            #[inline]
+            fn group(&self) -> &str {
+                &self.group
+            }
+            #[inline]
+            fn timestamp_ms(&self) -> u64 {
+                self.timestamp_ms
+            }
+            #[inline]
+            fn tag_count(&self) -> usize {
+                self.tags.len()
+            }
+            #[inline]
+            fn tag_name(&self, i: usize) -> &str {
+                &self.tags[i].name
+            }
+            #[inline]
+            fn tag(&self, i: usize) -> &$tag {
+                &self.tags[i]
+            }
+        }
+    };
 }
 
-impl<'a> Source for SnapshotView<'a> {
-    type Tag<'s>
-        = &'s TagView<'a>
-    where
-        Self: 's;
-    #[inline]
-    fn node(&self) -> &str {
-        self.node
-    }
-    #[inline]
-    fn group(&self) -> &str {
-        self.group
-    }
-    #[inline]
-    fn timestamp_ms(&self) -> u64 {
-        self.timestamp_ms
-    }
-    #[inline]
-    fn tag_count(&self) -> usize {
-        self.tags.len()
-    }
-    #[inline]
-    fn tag_name(&self, i: usize) -> &str {
-        self.tags[i].name
-    }
-    #[inline]
-    fn tag(&self, i: usize) -> &TagView<'a> {
-        &self.tags[i]
-    }
-}
+source!(for Snapshot, tag Tag);
+source!(impl<'a> for SnapshotView<'a>, tag TagView<'a>);
