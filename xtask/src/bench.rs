@@ -274,17 +274,7 @@ pub fn splice_step(doc: &str, step: &str, body: &str) -> String {
     let begin = format!("<!-- cargo xtask bench {step}: begin (generated, do not edit) -->");
     let end = format!("<!-- cargo xtask bench {step}: end -->");
     let section = format!("{begin}\n{}\n{end}\n", body.trim_end());
-    match (doc.find(&begin), doc.find(&end)) {
-        (Some(b), Some(e)) if e > b => {
-            format!(
-                "{}{}{}",
-                &doc[..b],
-                section.trim_end(),
-                &doc[e + end.len()..]
-            )
-        }
-        _ => format!("{}\n\n{}", doc.trim_end(), section),
-    }
+    util::replace_marked(doc, &begin, &end, &section)
 }
 
 fn nproc() -> usize {
@@ -382,13 +372,7 @@ fn section(runs: &[Run], seconds: u64) -> String {
 
 /// `doc` with the generated section replaced (or appended when there is none).
 pub fn splice(doc: &str, section: &str) -> String {
-    match (doc.find(BEGIN), doc.find(END)) {
-        (Some(b), Some(e)) if e > b => {
-            let after = &doc[e + END.len()..];
-            format!("{}{}{}", &doc[..b], section.trim_end(), after)
-        }
-        _ => format!("{}\n\n{}", doc.trim_end(), section),
-    }
+    util::replace_marked(doc, BEGIN, END, section)
 }
 
 /// A hand-written SVG: ws:// msgs/s (left axis) and CPU µs per message (right axis)

@@ -561,17 +561,7 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
 
 /// `doc` with this step's section replaced (or appended).
 pub fn splice(doc: &str, section: &str) -> String {
-    match (doc.find(BEGIN), doc.find(END)) {
-        (Some(b), Some(e)) if e > b => {
-            format!(
-                "{}{}{}",
-                &doc[..b],
-                section.trim_end(),
-                &doc[e + END.len()..]
-            )
-        }
-        _ => format!("{}\n\n{}", doc.trim_end(), section),
-    }
+    crate::util::replace_marked(doc, BEGIN, END, section)
 }
 
 /// `cargo xtask bench fixed-rate ARGS`: measures (building this tree's release binary

@@ -157,3 +157,20 @@ pub fn free_port() -> Result<u16> {
         .local_addr()?
         .port())
 }
+
+/// `doc` with the text from `begin` through `end` replaced by `section` (which carries
+/// its own markers), or `section` appended when the markers are not there: how the
+/// generated sections of `docs/benchmarks.md` are rewritten without touching the rest.
+pub fn replace_marked(doc: &str, begin: &str, end: &str, section: &str) -> String {
+    match (doc.find(begin), doc.find(end)) {
+        (Some(b), Some(e)) if e > b => {
+            format!(
+                "{}{}{}",
+                &doc[..b],
+                section.trim_end(),
+                &doc[e + end.len()..]
+            )
+        }
+        _ => format!("{}\n\n{}", doc.trim_end(), section),
+    }
+}
