@@ -35,7 +35,7 @@ impl Block<'_> {
     /// because it is key material.
     #[cfg(feature = "encrypted-keys")]
     pub(crate) fn decode_body(&self) -> Result<Zeroizing<Vec<u8>>, String> {
-        use base64::Engine as _;
+        use base64ct::{Base64, Encoding as _};
         let compact: Zeroizing<String> = Zeroizing::new(
             self.body
                 .iter()
@@ -43,8 +43,7 @@ impl Block<'_> {
                 .filter(|c| !c.is_ascii_whitespace())
                 .collect(),
         );
-        base64::engine::general_purpose::STANDARD
-            .decode(compact.as_bytes())
+        Base64::decode_vec(&compact)
             .map(Zeroizing::new)
             .map_err(|err| format!("the {} block is not valid base64 ({err})", self.label))
     }

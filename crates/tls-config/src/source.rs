@@ -4,8 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use base64::Engine as _;
+use base64ct::{Base64Unpadded, Base64UrlUnpadded, Encoding as _};
 use pkcs8::der::zeroize::Zeroizing;
 
 use crate::error::{ErrorKind, TlsConfigError};
@@ -231,13 +230,14 @@ pub(crate) fn decode_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     if compact.is_empty() {
         return None;
     }
-    let config =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
-    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
-    standard
-        .decode(&compact[..])
-        .or_else(|_| url_safe.decode(&compact[..]))
+    // Padding is optional: decode what is left without it.
+    let unpadded = compact
+        .strip_suffix(b"==")
+        .or_else(|| compact.strip_suffix(b"="))
+        .unwrap_or(&compact);
+    let unpadded = std::str::from_utf8(unpadded).ok()?;
+    Base64Unpadded::decode_vec(unpadded)
+        .or_else(|_| Base64UrlUnpadded::decode_vec(unpadded))
         .ok()
         .map(Zeroizing::new)
 }
@@ -249,6 +249,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn detects_inline_pem_even_with_surrounding_text() {
