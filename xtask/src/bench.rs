@@ -129,10 +129,8 @@ pub fn bench(args: &[String]) -> Result<()> {
             "criterion" => criterion_step(&o)?,
             "cli" => cli_step(&o)?,
             _ => {
-                let mut args = vec![
-                    "--binary".to_owned(),
-                    release_binary().display().to_string(),
-                ];
+                // fixed-rate builds the release binary itself (a no-op after `pipeline`).
+                let mut args = Vec::new();
                 if o.quick {
                     args.extend(["--seconds", "3", "--runs", "1"].map(str::to_owned));
                 }
@@ -143,15 +141,10 @@ pub fn bench(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn release_binary() -> std::path::PathBuf {
-    util::target_dir().join("release/tagwire")
-}
-
 /// `tagwire bench` by group size, its section and the SVG plot.
 fn pipeline_step(o: &Options) -> Result<()> {
     let seconds = o.seconds.unwrap_or(if o.quick { 2 } else { 5 });
-    util::run(util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
-    let binary = release_binary();
+    let binary = util::release_tagwire()?;
     let mut runs = Vec::new();
     for tags in GROUP_SIZES {
         progress(

@@ -62,7 +62,7 @@ pub fn measure(plan: &Plan, progress: impl Fn(&str)) -> Result<Comparison> {
     // Two builds, not one: built together, the two packages' features would be unified
     // into a `tagwire` binary different from the one `cargo build -p tagwire` makes
     // (and every dependency rebuilt each time the other way is used).
-    util::run(util::cargo().args(["build", "--release", "-p", "tagwire", "--bin", "tagwire"]))?;
+    util::release_tagwire()?;
     util::run(util::cargo().args([
         "build",
         "--release",

@@ -570,11 +570,7 @@ pub fn step(args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
     let binary = match &options.binary {
         Some(b) => b.clone(),
-        None => {
-            // The release build of this tree, not whatever an older build left there.
-            crate::util::run(crate::util::cargo().args(["build", "--release", "-p", "tagwire"]))?;
-            crate::util::target_dir().join("release/tagwire")
-        }
+        None => crate::util::release_tagwire()?,
     };
     if !binary.exists() {
         bail!(

@@ -174,3 +174,10 @@ pub fn replace_marked(doc: &str, begin: &str, end: &str, section: &str) -> Strin
         _ => format!("{}\n\n{}", doc.trim_end(), section),
     }
 }
+
+/// Builds the release `tagwire` of this tree and returns its path: a benchmark must not
+/// measure whatever older build is lying in `target/release`.
+pub fn release_tagwire() -> Result<PathBuf> {
+    run(cargo().args(["build", "--release", "-p", "tagwire", "--bin", "tagwire"]))?;
+    Ok(target_dir().join("release/tagwire"))
+}
