@@ -6,6 +6,8 @@
 //! - `setup`: what cross builds and qemu tests need ([`setup`]).
 //! - `dist`: release builds for the gateways, checked and packed ([`dist`]).
 //! - `test-arm`: the test suites and the packaged binaries under qemu-user ([`test_arm`]).
+//! - `qemu-run`: the cargo runner `test-arm` sets: qemu-user under a watchdog that kills
+//!   and reruns a test binary hung by an emulator deadlock ([`qemu_run`]).
 //! - `test-deb`: the amd64 `.deb` installed for real ([`test_deb`]).
 //! - `msrv`: no dependency of the library crates needs a newer Rust than our
 //!   `rust-version` ([`msrv`]).
@@ -23,6 +25,7 @@ mod elf;
 mod fixed_rate;
 mod msrv;
 mod peers;
+mod qemu_run;
 mod setup;
 mod targets;
 mod test_arm;
@@ -45,6 +48,9 @@ commands:
                               in target/dist: .tar.gz, .deb, SHA256SUMS
   test-arm [--target A ...]   aarch64, armv7, riscv64 under qemu-user: the test suites, and the
                               packaged binaries of target/dist end to end
+  qemu-run --deadline SECS -- QEMU ARGS
+                              the cargo runner of test-arm: a binary still running after
+                              SECS is reported, killed with its children and run once more
   test-deb                    install the amd64 .deb for real (dpkg -i), check it, remove, purge
   msrv                        fail when a dependency of the library crates declares a higher
                               rust-version than the workspace's
@@ -83,6 +89,7 @@ fn command() -> Result<()> {
         Some("setup") => setup::setup(),
         Some("dist") => dist::dist(rest),
         Some("test-arm") => test_arm::test_arm(rest),
+        Some("qemu-run") => qemu_run::qemu_run(rest),
         Some("test-deb") => test_deb::test_deb(),
         Some("msrv") => msrv::msrv(),
         Some("deps") => deps::deps(rest),

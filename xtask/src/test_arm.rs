@@ -25,6 +25,10 @@ const SUITES: &[&str] = &[
     "tagwire-ws-client",
 ];
 
+/// How long one test binary may run under qemu before the watchdog calls it hung: four
+/// times the slowest (encode's unit tests, about 140 s under `qemu-arm`).
+const QEMU_DEADLINE_SECS: u64 = 600;
+
 /// Parses `[--target A ...]` and runs every named architecture (all by default).
 pub fn test_arm(args: &[String]) -> Result<()> {
     let mut arches: Vec<&'static ArmArch> = Vec::new();
@@ -86,6 +90,7 @@ pub fn test_arm(args: &[String]) -> Result<()> {
 fn suites(arch: &ArmArch, peers: &[(String, String)]) -> Result<u64> {
     let qemu = require_bin(arch.qemu, "qemu-user")?;
     require_bin(arch.gcc, &format!("gcc-{}", gcc_package(arch.gcc)))?;
+    let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
     let var = arch.test_triple.to_uppercase().replace('-', "_");
     let mut cmd = cargo();
     cmd.args(["test", "--locked", "--target", arch.test_triple])
@@ -93,9 +98,15 @@ fn suites(arch: &ArmArch, peers: &[(String, String)]) -> Result<u64> {
         // The shipped daemon decrypts keys: its key tests (`errors`, `key_matrix`) need it.
         .args(["--features", "tagwire-tls-config/encrypted-keys"])
         .env(format!("CARGO_TARGET_{var}_LINKER"), arch.gcc)
+        // qemu under our watchdog: see `qemu_run` for the emulator deadlock it guards.
         .env(
             format!("CARGO_TARGET_{var}_RUNNER"),
-            format!("{} -L {}", qemu.display(), arch.sysroot),
+            format!(
+                "{} qemu-run --deadline {QEMU_DEADLINE_SECS} -- {} -L {}",
+                xtask.display(),
+                qemu.display(),
+                arch.sysroot
+            ),
         )
         .env("TAGWIRE_REQUIRE_PEERS", "1")
         .envs(peers.iter().map(|(k, v)| (k, v)))
