@@ -17,6 +17,13 @@
 //! -c -f -p PID` over a second window (strace slows the daemon, so it has its own
 //! message count) and keeps the write-latency line the daemon logs at stop.
 //!
+//! The CPU window is timed by `perf stat -e instructions,context-switches -p PID`
+//! when `perf` is installed: instructions per message vary far less between runs than
+//! CPU time on a shared machine, and context switches per message show the wake-ups.
+//! Where the machine has no hardware counters (most VMs: `perf` reports instructions as
+//! `<not supported>`) the column says `n/a` and the section says why; where `perf` is
+//! missing, both columns do.
+//!
 //! Linux only (procfs, strace); not run by `.ci/run`.
 
 use std::fmt::Write as _;
@@ -106,6 +113,39 @@ pub struct Sample {
     pub sys_us: f64,
     /// Bytes the daemon caused to be written to the device per message.
     pub written_per_msg: f64,
+    /// Instructions per message (`perf stat`), when the machine counts them.
+    pub instructions_per_msg: Option<f64>,
+    /// Context switches per message (`perf stat`), when `perf` ran.
+    pub switches_per_msg: Option<f64>,
+}
+
+/// What `perf stat` counted over a window; `None` for an event it could not count.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PerfCounts {
+    /// `instructions` (a hardware counter: absent in most VMs).
+    pub instructions: Option<u64>,
+    /// `context-switches` (a software counter).
+    pub switches: Option<u64>,
+}
+
+/// The counts out of `perf stat -x ,` output (`value,unit,event,...` per line; the value
+/// is `<not supported>` or `<not counted>` for an event it could not count).
+pub fn parse_perf_stat(text: &str) -> PerfCounts {
+    let mut counts = PerfCounts::default();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 3 {
+            continue;
+        }
+        let value = f[0].trim().parse::<u64>().ok();
+        // Event names may carry a modifier (`instructions:u`).
+        match f[2].split(':').next().unwrap_or_default() {
+            "instructions" => counts.instructions = value,
+            "context-switches" | "cs" => counts.switches = value,
+            _ => {}
+        }
+    }
+    counts
 }
 
 /// What strace and the daemon's log gave on a configuration's first run.
@@ -168,6 +208,17 @@ impl FixedRow {
     fn stat(&self, figure: impl Fn(&Sample) -> f64) -> Stats {
         stats(&self.samples.iter().map(figure).collect::<Vec<_>>()).expect("at least one run")
     }
+
+    /// The stats of a figure not every machine gives: `None` unless every run has it.
+    fn stat_of_counted(&self, figure: impl Fn(&Sample) -> Option<f64>) -> Option<Stats> {
+        let values: Option<Vec<f64>> = self.samples.iter().map(figure).collect();
+        stats(&values?)
+    }
+}
+
+/// A counted figure's cell: `median (min–max)`, or `n/a`.
+fn counted_cell(s: Option<Stats>, decimals: usize) -> String {
+    s.map_or_else(|| "n/a".to_string(), |s| range(s, decimals))
 }
 
 /// The disk/memory CPU ratio of one rate: the ratio of the medians, and the stats of
@@ -292,7 +343,7 @@ fn measure_one(
     let seconds = options.seconds;
     let metrics = || sent(&http_get(api_port, "/metrics")?);
     let (cpu0, io0, m0) = (cpu_ticks(pid)?, write_bytes(pid)?, metrics()?);
-    std::thread::sleep(Duration::from_secs(seconds));
+    let perf = perf_window(pid, work, seconds);
     let (cpu1, io1, m1) = (cpu_ticks(pid)?, write_bytes(pid)?, metrics()?);
     let msgs = (m1 - m0).max(1) as f64;
     let per_msg = |ticks: u64| ticks as f64 / CLK_TCK * 1e6 / msgs;
@@ -302,6 +353,8 @@ fn measure_one(
         user_us: per_msg(cpu1.0 - cpu0.0),
         sys_us: per_msg(cpu1.1 - cpu0.1),
         written_per_msg: (io1 - io0) as f64 / msgs,
+        instructions_per_msg: perf.and_then(|p| p.instructions).map(|n| n as f64 / msgs),
+        switches_per_msg: perf.and_then(|p| p.switches).map(|n| n as f64 / msgs),
     };
     let traced = if trace {
         Some(strace_window(pid, work, seconds, metrics)?)
@@ -319,6 +372,35 @@ fn measure_one(
         t
     });
     Ok((sample, traced))
+}
+
+/// Waits out the CPU window of `seconds` under `perf stat -p PID` (counting, not
+/// sampling: it does not slow the daemon). `None` when `perf` is missing or failed; the
+/// window is then waited out without it.
+fn perf_window(pid: u32, work: &Path, seconds: u64) -> Option<PerfCounts> {
+    let window = Duration::from_secs(seconds);
+    let start = std::time::Instant::now();
+    let out = work.join("perf-stat.txt");
+    let status = Command::new("perf")
+        .args([
+            "stat",
+            "-x",
+            ",",
+            "-e",
+            "instructions,context-switches",
+            "-p",
+        ])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(&out)
+        .args(["--", "sleep", &seconds.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let counted = matches!(status, Ok(s) if s.success());
+    // Whatever perf did, the window lasts `seconds`.
+    std::thread::sleep(window.saturating_sub(start.elapsed()));
+    counted.then(|| parse_perf_stat(&std::fs::read_to_string(&out).unwrap_or_default()))
 }
 
 /// `strace -c -f -p PID` over `seconds`: syscalls per message delivered meanwhile.
@@ -512,8 +594,8 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
          (`send_msgs_total`); median (min–max) over the runs. Syscalls from `strace -c \
          -f -p` over another {} s of each configuration's first run. Load average \
          (1, 5, 15 min) before: {}; after: {}.\n\n\
-         | reports/s | cache | msgs/s | CPU µs/msg | user µs | system µs | written B/msg | syscalls/msg | {} | write latency |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|{}---|\n",
+         | reports/s | cache | msgs/s | CPU µs/msg | user µs | system µs | instructions/msg | switches/msg | written B/msg | syscalls/msg | {} | write latency |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|{}---|\n",
         binary.display(),
         options.seconds,
         options.warmup,
@@ -526,13 +608,15 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
     for r in rows {
         let _ = write!(
             s,
-            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.0} | {:.2} |",
+            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {} | {} | {:.0} | {:.2} |",
             r.rate,
             r.cache,
             r.stat(|x| x.msgs_per_s).median,
             range(r.stat(|x| x.cpu_us), 1),
             r.stat(|x| x.user_us).median,
             r.stat(|x| x.sys_us).median,
+            counted_cell(r.stat_of_counted(|x| x.instructions_per_msg), 0),
+            counted_cell(r.stat_of_counted(|x| x.switches_per_msg), 2),
             r.stat(|x| x.written_per_msg).median,
             r.traced.syscalls_per_msg
         );
@@ -540,6 +624,23 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
             let _ = write!(s, " {v:.2} |");
         }
         let _ = writeln!(s, " {} |", r.traced.latency.trim());
+    }
+    let all = |f: fn(&Sample) -> Option<f64>| {
+        rows.iter().flat_map(|r| &r.samples).all(|x| f(x).is_some())
+    };
+    if !all(|x| x.switches_per_msg) {
+        s.push_str(
+            "\nInstructions and context switches per message: **n/a**, `perf` did not run \
+             (install it: `apt-get install linux-perf`).\n",
+        );
+    } else if !all(|x| x.instructions_per_msg) {
+        s.push_str(
+            "\nInstructions per message: **n/a** on this machine: `perf stat` reports \
+             `instructions` as `<not supported>` (no hardware counters, as in most VMs). \
+             Compare builds by their instructions under callgrind instead (the daemon under \
+             `valgrind --tool=callgrind`, counters zeroed and dumped around a window with \
+             `callgrind_control`); context switches are counted.\n",
+        );
     }
     for pair in rows.chunks(2) {
         if let [m, d] = pair {
@@ -643,6 +744,70 @@ mod tests {
     }
 
     #[test]
+    fn parses_perf_stat_with_and_without_hardware_counters() {
+        let vm = "# started on Mon Nov 30 04:52:44 2026\n\n\
+                  <not supported>,,instructions,0,100.00,,\n\
+                  5,,context-switches,6895483,100.00,,\n";
+        let counts = parse_perf_stat(vm);
+        assert_eq!(counts.instructions, None);
+        assert_eq!(counts.switches, Some(5));
+        let metal = "61234567,,instructions:u,1000,100.00,0.9,insn per cycle\n\
+                     812,,cs,1000,100.00,,\n";
+        assert_eq!(
+            parse_perf_stat(metal),
+            PerfCounts {
+                instructions: Some(61_234_567),
+                switches: Some(812)
+            }
+        );
+        assert_eq!(parse_perf_stat(""), PerfCounts::default());
+    }
+
+    #[test]
+    fn instructions_are_shown_when_counted_and_explained_when_not() {
+        let render = |rows: &[FixedRow]| {
+            section(
+                rows,
+                &Options::default(),
+                Path::new("tagwire"),
+                ("1.00 0.50 0.25", "1.10 0.60 0.30"),
+            )
+        };
+        // A VM: no instructions, switches counted.
+        let vm = [row("memory", &[20.0], 1.0), row("disk", &[25.0], 2.5)];
+        let s = render(&vm);
+        assert!(s.contains("| n/a | 0.20 (0.20–0.20) |"), "{s}");
+        assert!(s.contains("`<not supported>`"), "{s}");
+        // Counted on every run: median and range, no explanation.
+        let mut counted = vm.clone();
+        for (r, n) in counted
+            .iter_mut()
+            .zip([[60_000.0, 58_000.0, 62_000.0], [70e3, 70e3, 70e3]])
+        {
+            r.samples = n
+                .iter()
+                .map(|n| Sample {
+                    instructions_per_msg: Some(*n),
+                    ..sample(20.0)
+                })
+                .collect();
+        }
+        let s = render(&counted);
+        assert!(
+            s.contains("| 60000 (58000–62000) | 0.20 (0.20–0.20) |"),
+            "{s}"
+        );
+        assert!(!s.contains("n/a"), "{s}");
+        // One run without: not a median of some runs.
+        counted[0].samples[1].instructions_per_msg = None;
+        assert!(render(&counted).contains("| n/a |"));
+        // No perf at all.
+        let mut none = vm.clone();
+        none[0].samples[0].switches_per_msg = None;
+        assert!(render(&none).contains("`perf` did not run"));
+    }
+
+    #[test]
     fn options_have_defaults_and_name_a_bad_flag() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(Options::parse(&[]).unwrap(), Options::default());
@@ -679,6 +844,8 @@ mod tests {
             user_us: cpu_us * 0.75,
             sys_us: cpu_us * 0.25,
             written_per_msg: 0.0,
+            instructions_per_msg: None,
+            switches_per_msg: Some(0.2),
         }
     }
 
