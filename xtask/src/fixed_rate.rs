@@ -45,7 +45,10 @@ const GROUPS: usize = 10;
 const CLK_TCK: f64 = 100.0;
 /// The usage line of `cargo xtask bench fixed-rate`.
 pub const USAGE: &str = "usage: cargo xtask bench fixed-rate [--binary PATH] [--seconds N] \
-                         [--warmup N] [--runs N]";
+                         [--warmup N] [--runs N] [--callgrind-seconds N]";
+/// The simulator interval of the callgrind run: 500 reports/s, slow enough for
+/// valgrind, with the same ten messages per tick as at 5,000/s.
+const CALLGRIND_INTERVAL_MS: u32 = 20;
 
 /// How the step runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +61,8 @@ pub struct Options {
     pub warmup: u64,
     /// Runs of each configuration.
     pub runs: usize,
+    /// Seconds of the callgrind window (0: no callgrind run).
+    pub callgrind_seconds: u64,
 }
 
 impl Default for Options {
@@ -67,6 +72,7 @@ impl Default for Options {
             seconds: 12,
             warmup: 3,
             runs: 5,
+            callgrind_seconds: 10,
         }
     }
 }
@@ -90,6 +96,7 @@ impl Options {
                 "--seconds" => o.seconds = number()?,
                 "--warmup" => o.warmup = number()?,
                 "--runs" => o.runs = number()? as usize,
+                "--callgrind-seconds" => o.callgrind_seconds = number()?,
                 _ => bail!("unknown flag {flag:?}; {USAGE}"),
             }
         }
@@ -403,6 +410,100 @@ fn perf_window(pid: u32, work: &Path, seconds: u64) -> Option<PerfCounts> {
     counted.then(|| parse_perf_stat(&std::fs::read_to_string(&out).unwrap_or_default()))
 }
 
+/// What the callgrind run gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callgrind {
+    /// Not asked for (`--callgrind-seconds 0`).
+    Off,
+    /// It could not run; why.
+    Failed(String),
+    /// Instructions of the whole daemon over a window, and the messages delivered in it.
+    Counted {
+        /// Messages delivered in the window.
+        messages: u64,
+        /// Instructions executed by the daemon in the window.
+        instructions: u64,
+    },
+}
+
+/// The memory-only daemon at 500 reports/s under `valgrind --tool=callgrind`: its
+/// instructions over `seconds` (counters zeroed and dumped with `callgrind_control`
+/// around the window, so start-up does not count) per delivered message. Exact where
+/// CPU time is not, and available where `perf` cannot count instructions.
+pub fn callgrind_run(binary: &Path, work: &Path, seconds: u64) -> Result<(u64, u64)> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    let (sink_port, api_port) = (free_port()?, free_port()?);
+    let _sink = Guard(
+        Command::new(binary)
+            .args(["sink", "--listen", &format!("127.0.0.1:{sink_port}")])
+            .args(["--out", "/dev/null"])
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting tagwire sink")?,
+    );
+    let config = work.join("callgrind.toml");
+    let text = config_text(sink_port, api_port, CALLGRIND_INTERVAL_MS, "memory", work);
+    std::fs::write(&config, text)?;
+    let out = work.join("callgrind.out");
+    let daemon = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(binary)
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.join("valgrind.log"))?)
+        .spawn()
+        .context("starting valgrind (apt-get install valgrind)")?;
+    let pid = daemon.id();
+    let mut daemon = Guard(daemon);
+    let metrics = || sent(&http_get(api_port, "/metrics")?);
+    // Valgrind starts slowly: wait for the first deliveries, then as long again.
+    let start = std::time::Instant::now();
+    while metrics().unwrap_or(0) == 0 {
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the daemon under valgrind delivered nothing in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(start.elapsed());
+    let control = |what: &str| {
+        crate::util::run(
+            Command::new("callgrind_control")
+                .arg(what)
+                .arg(pid.to_string())
+                .stdout(Stdio::null()),
+        )
+    };
+    control("-z")?;
+    let m0 = metrics()?;
+    std::thread::sleep(Duration::from_secs(seconds));
+    let m1 = metrics()?;
+    control("-d")?;
+    signal(pid, "TERM")?;
+    let _ = daemon.0.wait();
+    // The dump asked for is part 1; the one at exit (part 0, unnumbered) is not used.
+    let dump = std::fs::read_to_string(work.join("callgrind.out.1"))
+        .context("reading the callgrind dump")?;
+    Ok((m1 - m0, parse_callgrind_summary(&dump)?))
+}
+
+/// The `summary:` (or `totals:`) instruction count of a callgrind dump.
+pub fn parse_callgrind_summary(dump: &str) -> Result<u64> {
+    dump.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .context("no summary line in the callgrind dump")?
+        .split_whitespace()
+        .next()
+        .context("empty summary line")?
+        .parse()
+        .context("callgrind summary")
+}
+
 /// `strace -c -f -p PID` over `seconds`: syscalls per message delivered meanwhile.
 fn strace_window(
     pid: u32,
@@ -582,7 +683,13 @@ fn range(s: Stats, decimals: usize) -> String {
 
 /// The markdown section (between its markers). `load` is the load average before and
 /// after the runs.
-pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str, &str)) -> String {
+pub fn section(
+    rows: &[FixedRow],
+    callgrind: &Callgrind,
+    options: &Options,
+    binary: &Path,
+    load: (&str, &str),
+) -> String {
     let runs = rows.first().map_or(0, |r| r.samples.len());
     let mut s = format!(
         "{BEGIN}\n### Fixed-rate daemon runs (`cargo xtask bench`, step `fixed-rate`)\n\n\
@@ -642,6 +749,30 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
              `callgrind_control`); context switches are counted.\n",
         );
     }
+    match callgrind {
+        Callgrind::Off => {}
+        Callgrind::Failed(why) => {
+            let _ = writeln!(
+                s,
+                "\nInstructions per message under callgrind: **n/a** ({why})."
+            );
+        }
+        Callgrind::Counted {
+            messages,
+            instructions,
+        } => {
+            let _ = writeln!(
+                s,
+                "\nInstructions per message under callgrind (memory-only, {} reports/s: \
+                 the same ten messages per tick, slow enough for valgrind; {} s window, \
+                 start-up excluded): **{:.0}** ({instructions} instructions, {messages} \
+                 messages). The figure to compare builds by: it does not depend on the load.",
+                1000 / CALLGRIND_INTERVAL_MS * GROUPS as u32,
+                options.callgrind_seconds,
+                *instructions as f64 / (*messages).max(1) as f64
+            );
+        }
+    }
     for pair in rows.chunks(2) {
         if let [m, d] = pair {
             let (of_medians, paired) = ratios(m, d);
@@ -681,18 +812,37 @@ pub fn step(args: &[String]) -> Result<()> {
     }
     println!(
         "fixed-rate: {} runs of 4 configurations, {} s warm-up + {} s each (plus strace on \
-         the first): about {} min",
+         the first), then callgrind for {} s: about {} min",
         options.runs,
         options.warmup,
         options.seconds,
+        options.callgrind_seconds,
         (options.runs as u64 * 4 * (options.warmup + options.seconds + 1)
-            + 4 * (options.seconds + 1))
+            + 4 * (options.seconds + 1)
+            + 2 * options.callgrind_seconds
+            + 20)
             .div_ceil(60)
     );
     let before = load_average()?;
     let rows = measure(&binary, &options)?;
     let after = load_average()?;
-    let section = section(&rows, &options, &binary, (&before, &after));
+    let callgrind = if options.callgrind_seconds == 0 {
+        Callgrind::Off
+    } else {
+        println!(
+            "fixed-rate: the daemon under callgrind, {} s window",
+            options.callgrind_seconds
+        );
+        let work = crate::util::target_dir().join("fixed-rate");
+        match callgrind_run(&binary, &work, options.callgrind_seconds) {
+            Ok((messages, instructions)) => Callgrind::Counted {
+                messages,
+                instructions,
+            },
+            Err(e) => Callgrind::Failed(format!("{e:#}")),
+        }
+    };
+    let section = section(&rows, &callgrind, &options, &binary, (&before, &after));
     print!("{section}");
     let doc = crate::util::workspace_root().join("docs/benchmarks.md");
     let old = std::fs::read_to_string(&doc).unwrap_or_default();
@@ -768,6 +918,7 @@ mod tests {
         let render = |rows: &[FixedRow]| {
             section(
                 rows,
+                &Callgrind::Off,
                 &Options::default(),
                 Path::new("tagwire"),
                 ("1.00 0.50 0.25", "1.10 0.60 0.30"),
@@ -808,11 +959,33 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_callgrind_summary_and_says_why_there_is_none() {
+        let dump = "# callgrind format\nversion: 1\nevents: Ir\nsummary: 292300462\n\nfn=(1) x\n";
+        assert_eq!(parse_callgrind_summary(dump).unwrap(), 292_300_462);
+        assert_eq!(parse_callgrind_summary("totals: 12\n").unwrap(), 12);
+        assert!(parse_callgrind_summary("events: Ir\n").is_err());
+        let s = section(
+            &[row("memory", &[20.0], 1.0), row("disk", &[25.0], 2.5)],
+            &Callgrind::Failed("starting valgrind (apt-get install valgrind)".into()),
+            &Options::default(),
+            Path::new("tagwire"),
+            ("1 1 1", "1 1 1"),
+        );
+        assert!(
+            s.contains("under callgrind: **n/a** (starting valgrind (apt-get install valgrind))"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn options_have_defaults_and_name_a_bad_flag() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(Options::parse(&[]).unwrap(), Options::default());
         let o = Options::parse(&args(&["--runs", "3", "--seconds", "8", "--binary", "b"])).unwrap();
         assert_eq!((o.runs, o.seconds, o.warmup), (3, 8, 3));
+        assert_eq!(o.callgrind_seconds, 10);
+        let off = Options::parse(&args(&["--callgrind-seconds", "0"])).unwrap();
+        assert_eq!(off.callgrind_seconds, 0);
         assert_eq!(o.binary, Some(PathBuf::from("b")));
         let e = Options::parse(&args(&["--runs", "x"]))
             .unwrap_err()
@@ -880,6 +1053,10 @@ mod tests {
                 row("memory", &[20.0, 22.0, 18.0], 1.0),
                 row("disk", &[25.0, 26.0, 27.0], 2.5),
             ],
+            &Callgrind::Counted {
+                messages: 5000,
+                instructions: 300_000_000,
+            },
             &Options::default(),
             Path::new("tagwire"),
             ("1.00 0.50 0.25", "1.10 0.60 0.30"),
@@ -893,6 +1070,14 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("run 3 times"), "{s}");
+        assert!(
+            s.contains("under callgrind (memory-only, 500 reports/s"),
+            "{s}"
+        );
+        assert!(
+            s.contains("**60000** (300000000 instructions, 5000 messages)"),
+            "{s}"
+        );
         let doc = format!("# B\n\n{s}\nafter\n");
         let again = splice(&doc, &s.replace("1.30", "9.99"));
         assert!(again.contains("9.99") && again.ends_with("after\n") && again.starts_with("# B"));
