@@ -44,6 +44,7 @@ mod link_error;
 pub mod metrics;
 pub mod simulator;
 pub mod subscription;
+pub mod ticker;
 mod uplink;
 pub mod write_latency;
 
@@ -234,9 +235,9 @@ pub fn spawn_simulator(
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
                 let mut reporter = simulator::Reporter::new(generators);
-                let mut tick = tokio::time::interval(period);
-                // A gateway that was busy must not burst stale reports afterwards.
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // A gateway that was busy must not burst stale reports afterwards
+                // (the ticker delays), and a tick must not wake tokio's driver.
+                let mut tick = ticker::Ticker::new(period);
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {}
