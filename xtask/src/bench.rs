@@ -12,8 +12,8 @@
 //!    disk cache ([`crate::fixed_rate`]).
 //!
 //! `cargo xtask bench [--quick]` runs them all; `cargo xtask bench STEP [options]` one
-//! (`fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]` on any build, e.g.
-//! to compare two).
+//! (`fixed-rate [--binary PATH] [--seconds N] [--warmup N] [--runs N]
+//! [--callgrind-seconds N]` on any build, e.g. to compare two).
 //! `--quick` shortens every step (minutes instead of half an hour; noisier figures).
 //! Progress goes to stderr. Not part of `.ci/run` (it takes minutes and wants a quiet
 //! machine); its parsing and rendering are unit-tested with fixture data.
@@ -34,7 +34,8 @@ const STEPS: [&str; 4] = ["pipeline", "criterion", "cli", "fixed-rate"];
 const USAGE: &str = "usage: cargo xtask bench [STEP] [--quick] [--seconds N] [--filter REGEX] \
                      [--runs N] [--snapshots N]\n\
                      STEP: pipeline, criterion, cli or fixed-rate (all when omitted); \
-                     fixed-rate takes [--binary PATH] [--seconds N] [--warmup N] [--runs N]";
+                     fixed-rate takes [--binary PATH] [--seconds N] [--warmup N] [--runs N] \
+                     [--callgrind-seconds N]";
 
 /// One row of `tagwire bench`'s table.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +133,10 @@ pub fn bench(args: &[String]) -> Result<()> {
                 // fixed-rate builds the release binary itself (a no-op after `pipeline`).
                 let mut args = Vec::new();
                 if o.quick {
-                    args.extend(["--seconds", "3", "--runs", "1"].map(str::to_owned));
+                    args.extend(
+                        ["--seconds", "3", "--runs", "1", "--callgrind-seconds", "4"]
+                            .map(str::to_owned),
+                    );
                 }
                 fixed_rate_step(&args)?;
             }

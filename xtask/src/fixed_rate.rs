@@ -17,6 +17,13 @@
 //! -c -f -p PID` over a second window (strace slows the daemon, so it has its own
 //! message count) and keeps the write-latency line the daemon logs at stop.
 //!
+//! The CPU window is timed by `perf stat -e instructions,context-switches -p PID`
+//! when `perf` is installed: instructions per message vary far less between runs than
+//! CPU time on a shared machine, and context switches per message show the wake-ups.
+//! Where the machine has no hardware counters (most VMs: `perf` reports instructions as
+//! `<not supported>`) the column says `n/a` and the section says why; where `perf` is
+//! missing, both columns do.
+//!
 //! Linux only (procfs, strace); not run by `.ci/run`.
 
 use std::fmt::Write as _;
@@ -38,7 +45,10 @@ const GROUPS: usize = 10;
 const CLK_TCK: f64 = 100.0;
 /// The usage line of `cargo xtask bench fixed-rate`.
 pub const USAGE: &str = "usage: cargo xtask bench fixed-rate [--binary PATH] [--seconds N] \
-                         [--warmup N] [--runs N]";
+                         [--warmup N] [--runs N] [--callgrind-seconds N]";
+/// The simulator interval of the callgrind run: 500 reports/s, slow enough for
+/// valgrind, with the same ten messages per tick as at 5,000/s.
+const CALLGRIND_INTERVAL_MS: u32 = 20;
 
 /// How the step runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +61,8 @@ pub struct Options {
     pub warmup: u64,
     /// Runs of each configuration.
     pub runs: usize,
+    /// Seconds of the callgrind window (0: no callgrind run).
+    pub callgrind_seconds: u64,
 }
 
 impl Default for Options {
@@ -60,6 +72,7 @@ impl Default for Options {
             seconds: 12,
             warmup: 3,
             runs: 5,
+            callgrind_seconds: 10,
         }
     }
 }
@@ -83,6 +96,7 @@ impl Options {
                 "--seconds" => o.seconds = number()?,
                 "--warmup" => o.warmup = number()?,
                 "--runs" => o.runs = number()? as usize,
+                "--callgrind-seconds" => o.callgrind_seconds = number()?,
                 _ => bail!("unknown flag {flag:?}; {USAGE}"),
             }
         }
@@ -106,6 +120,39 @@ pub struct Sample {
     pub sys_us: f64,
     /// Bytes the daemon caused to be written to the device per message.
     pub written_per_msg: f64,
+    /// Instructions per message (`perf stat`), when the machine counts them.
+    pub instructions_per_msg: Option<f64>,
+    /// Context switches per message (`perf stat`), when `perf` ran.
+    pub switches_per_msg: Option<f64>,
+}
+
+/// What `perf stat` counted over a window; `None` for an event it could not count.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PerfCounts {
+    /// `instructions` (a hardware counter: absent in most VMs).
+    pub instructions: Option<u64>,
+    /// `context-switches` (a software counter).
+    pub switches: Option<u64>,
+}
+
+/// The counts out of `perf stat -x ,` output (`value,unit,event,...` per line; the value
+/// is `<not supported>` or `<not counted>` for an event it could not count).
+pub fn parse_perf_stat(text: &str) -> PerfCounts {
+    let mut counts = PerfCounts::default();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 3 {
+            continue;
+        }
+        let value = f[0].trim().parse::<u64>().ok();
+        // Event names may carry a modifier (`instructions:u`).
+        match f[2].split(':').next().unwrap_or_default() {
+            "instructions" => counts.instructions = value,
+            "context-switches" | "cs" => counts.switches = value,
+            _ => {}
+        }
+    }
+    counts
 }
 
 /// What strace and the daemon's log gave on a configuration's first run.
@@ -168,6 +215,17 @@ impl FixedRow {
     fn stat(&self, figure: impl Fn(&Sample) -> f64) -> Stats {
         stats(&self.samples.iter().map(figure).collect::<Vec<_>>()).expect("at least one run")
     }
+
+    /// The stats of a figure not every machine gives: `None` unless every run has it.
+    fn stat_of_counted(&self, figure: impl Fn(&Sample) -> Option<f64>) -> Option<Stats> {
+        let values: Option<Vec<f64>> = self.samples.iter().map(figure).collect();
+        stats(&values?)
+    }
+}
+
+/// A counted figure's cell: `median (min–max)`, or `n/a`.
+fn counted_cell(s: Option<Stats>, decimals: usize) -> String {
+    s.map_or_else(|| "n/a".to_string(), |s| range(s, decimals))
 }
 
 /// The disk/memory CPU ratio of one rate: the ratio of the medians, and the stats of
@@ -292,7 +350,7 @@ fn measure_one(
     let seconds = options.seconds;
     let metrics = || sent(&http_get(api_port, "/metrics")?);
     let (cpu0, io0, m0) = (cpu_ticks(pid)?, write_bytes(pid)?, metrics()?);
-    std::thread::sleep(Duration::from_secs(seconds));
+    let perf = perf_window(pid, work, seconds);
     let (cpu1, io1, m1) = (cpu_ticks(pid)?, write_bytes(pid)?, metrics()?);
     let msgs = (m1 - m0).max(1) as f64;
     let per_msg = |ticks: u64| ticks as f64 / CLK_TCK * 1e6 / msgs;
@@ -302,6 +360,8 @@ fn measure_one(
         user_us: per_msg(cpu1.0 - cpu0.0),
         sys_us: per_msg(cpu1.1 - cpu0.1),
         written_per_msg: (io1 - io0) as f64 / msgs,
+        instructions_per_msg: perf.and_then(|p| p.instructions).map(|n| n as f64 / msgs),
+        switches_per_msg: perf.and_then(|p| p.switches).map(|n| n as f64 / msgs),
     };
     let traced = if trace {
         Some(strace_window(pid, work, seconds, metrics)?)
@@ -319,6 +379,129 @@ fn measure_one(
         t
     });
     Ok((sample, traced))
+}
+
+/// Waits out the CPU window of `seconds` under `perf stat -p PID` (counting, not
+/// sampling: it does not slow the daemon). `None` when `perf` is missing or failed; the
+/// window is then waited out without it.
+fn perf_window(pid: u32, work: &Path, seconds: u64) -> Option<PerfCounts> {
+    let window = Duration::from_secs(seconds);
+    let start = std::time::Instant::now();
+    let out = work.join("perf-stat.txt");
+    let status = Command::new("perf")
+        .args([
+            "stat",
+            "-x",
+            ",",
+            "-e",
+            "instructions,context-switches",
+            "-p",
+        ])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(&out)
+        .args(["--", "sleep", &seconds.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let counted = matches!(status, Ok(s) if s.success());
+    // Whatever perf did, the window lasts `seconds`.
+    std::thread::sleep(window.saturating_sub(start.elapsed()));
+    counted.then(|| parse_perf_stat(&std::fs::read_to_string(&out).unwrap_or_default()))
+}
+
+/// What the callgrind run gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callgrind {
+    /// Not asked for (`--callgrind-seconds 0`).
+    Off,
+    /// It could not run; why.
+    Failed(String),
+    /// Instructions of the whole daemon over a window, and the messages delivered in it.
+    Counted {
+        /// Messages delivered in the window.
+        messages: u64,
+        /// Instructions executed by the daemon in the window.
+        instructions: u64,
+    },
+}
+
+/// The memory-only daemon at 500 reports/s under `valgrind --tool=callgrind`: its
+/// instructions over `seconds` (counters zeroed and dumped with `callgrind_control`
+/// around the window, so start-up does not count) per delivered message. Exact where
+/// CPU time is not, and available where `perf` cannot count instructions.
+pub fn callgrind_run(binary: &Path, work: &Path, seconds: u64) -> Result<(u64, u64)> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    let (sink_port, api_port) = (free_port()?, free_port()?);
+    let _sink = Guard(
+        Command::new(binary)
+            .args(["sink", "--listen", &format!("127.0.0.1:{sink_port}")])
+            .args(["--out", "/dev/null"])
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting tagwire sink")?,
+    );
+    let config = work.join("callgrind.toml");
+    let text = config_text(sink_port, api_port, CALLGRIND_INTERVAL_MS, "memory", work);
+    std::fs::write(&config, text)?;
+    let out = work.join("callgrind.out");
+    let daemon = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(binary)
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.join("valgrind.log"))?)
+        .spawn()
+        .context("starting valgrind (apt-get install valgrind)")?;
+    let pid = daemon.id();
+    let mut daemon = Guard(daemon);
+    let metrics = || sent(&http_get(api_port, "/metrics")?);
+    // Valgrind starts slowly: wait for the first deliveries, then as long again.
+    let start = std::time::Instant::now();
+    while metrics().unwrap_or(0) == 0 {
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the daemon under valgrind delivered nothing in 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(start.elapsed());
+    let control = |what: &str| {
+        crate::util::run(
+            Command::new("callgrind_control")
+                .arg(what)
+                .arg(pid.to_string())
+                .stdout(Stdio::null()),
+        )
+    };
+    control("-z")?;
+    let m0 = metrics()?;
+    std::thread::sleep(Duration::from_secs(seconds));
+    let m1 = metrics()?;
+    control("-d")?;
+    signal(pid, "TERM")?;
+    let _ = daemon.0.wait();
+    // The dump asked for is part 1; the one at exit (part 0, unnumbered) is not used.
+    let dump = std::fs::read_to_string(work.join("callgrind.out.1"))
+        .context("reading the callgrind dump")?;
+    Ok((m1 - m0, parse_callgrind_summary(&dump)?))
+}
+
+/// The `summary:` (or `totals:`) instruction count of a callgrind dump.
+pub fn parse_callgrind_summary(dump: &str) -> Result<u64> {
+    dump.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .context("no summary line in the callgrind dump")?
+        .split_whitespace()
+        .next()
+        .context("empty summary line")?
+        .parse()
+        .context("callgrind summary")
 }
 
 /// `strace -c -f -p PID` over `seconds`: syscalls per message delivered meanwhile.
@@ -500,7 +683,13 @@ fn range(s: Stats, decimals: usize) -> String {
 
 /// The markdown section (between its markers). `load` is the load average before and
 /// after the runs.
-pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str, &str)) -> String {
+pub fn section(
+    rows: &[FixedRow],
+    callgrind: &Callgrind,
+    options: &Options,
+    binary: &Path,
+    load: (&str, &str),
+) -> String {
     let runs = rows.first().map_or(0, |r| r.samples.len());
     let mut s = format!(
         "{BEGIN}\n### Fixed-rate daemon runs (`cargo xtask bench`, step `fixed-rate`)\n\n\
@@ -512,8 +701,8 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
          (`send_msgs_total`); median (min–max) over the runs. Syscalls from `strace -c \
          -f -p` over another {} s of each configuration's first run. Load average \
          (1, 5, 15 min) before: {}; after: {}.\n\n\
-         | reports/s | cache | msgs/s | CPU µs/msg | user µs | system µs | written B/msg | syscalls/msg | {} | write latency |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|{}---|\n",
+         | reports/s | cache | msgs/s | CPU µs/msg | user µs | system µs | instructions/msg | switches/msg | written B/msg | syscalls/msg | {} | write latency |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|{}---|\n",
         binary.display(),
         options.seconds,
         options.warmup,
@@ -526,13 +715,15 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
     for r in rows {
         let _ = write!(
             s,
-            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {:.0} | {:.2} |",
+            "| {} | {} | {:.0} | {} | {:.1} | {:.1} | {} | {} | {:.0} | {:.2} |",
             r.rate,
             r.cache,
             r.stat(|x| x.msgs_per_s).median,
             range(r.stat(|x| x.cpu_us), 1),
             r.stat(|x| x.user_us).median,
             r.stat(|x| x.sys_us).median,
+            counted_cell(r.stat_of_counted(|x| x.instructions_per_msg), 0),
+            counted_cell(r.stat_of_counted(|x| x.switches_per_msg), 2),
             r.stat(|x| x.written_per_msg).median,
             r.traced.syscalls_per_msg
         );
@@ -540,6 +731,47 @@ pub fn section(rows: &[FixedRow], options: &Options, binary: &Path, load: (&str,
             let _ = write!(s, " {v:.2} |");
         }
         let _ = writeln!(s, " {} |", r.traced.latency.trim());
+    }
+    let all = |f: fn(&Sample) -> Option<f64>| {
+        rows.iter().flat_map(|r| &r.samples).all(|x| f(x).is_some())
+    };
+    if !all(|x| x.switches_per_msg) {
+        s.push_str(
+            "\nInstructions and context switches per message: **n/a**, `perf` did not run \
+             (install it: `apt-get install linux-perf`).\n",
+        );
+    } else if !all(|x| x.instructions_per_msg) {
+        s.push_str(
+            "\nInstructions per message: **n/a** on this machine: `perf stat` reports \
+             `instructions` as `<not supported>` (no hardware counters, as in most VMs). \
+             Compare builds by their instructions under callgrind instead (the daemon under \
+             `valgrind --tool=callgrind`, counters zeroed and dumped around a window with \
+             `callgrind_control`); context switches are counted.\n",
+        );
+    }
+    match callgrind {
+        Callgrind::Off => {}
+        Callgrind::Failed(why) => {
+            let _ = writeln!(
+                s,
+                "\nInstructions per message under callgrind: **n/a** ({why})."
+            );
+        }
+        Callgrind::Counted {
+            messages,
+            instructions,
+        } => {
+            let _ = writeln!(
+                s,
+                "\nInstructions per message under callgrind (memory-only, {} reports/s: \
+                 the same ten messages per tick, slow enough for valgrind; {} s window, \
+                 start-up excluded): **{:.0}** ({instructions} instructions, {messages} \
+                 messages). The figure to compare builds by: it does not depend on the load.",
+                1000 / CALLGRIND_INTERVAL_MS * GROUPS as u32,
+                options.callgrind_seconds,
+                *instructions as f64 / (*messages).max(1) as f64
+            );
+        }
     }
     for pair in rows.chunks(2) {
         if let [m, d] = pair {
@@ -580,18 +812,37 @@ pub fn step(args: &[String]) -> Result<()> {
     }
     println!(
         "fixed-rate: {} runs of 4 configurations, {} s warm-up + {} s each (plus strace on \
-         the first): about {} min",
+         the first), then callgrind for {} s: about {} min",
         options.runs,
         options.warmup,
         options.seconds,
+        options.callgrind_seconds,
         (options.runs as u64 * 4 * (options.warmup + options.seconds + 1)
-            + 4 * (options.seconds + 1))
+            + 4 * (options.seconds + 1)
+            + 2 * options.callgrind_seconds
+            + 20)
             .div_ceil(60)
     );
     let before = load_average()?;
     let rows = measure(&binary, &options)?;
     let after = load_average()?;
-    let section = section(&rows, &options, &binary, (&before, &after));
+    let callgrind = if options.callgrind_seconds == 0 {
+        Callgrind::Off
+    } else {
+        println!(
+            "fixed-rate: the daemon under callgrind, {} s window",
+            options.callgrind_seconds
+        );
+        let work = crate::util::target_dir().join("fixed-rate");
+        match callgrind_run(&binary, &work, options.callgrind_seconds) {
+            Ok((messages, instructions)) => Callgrind::Counted {
+                messages,
+                instructions,
+            },
+            Err(e) => Callgrind::Failed(format!("{e:#}")),
+        }
+    };
+    let section = section(&rows, &callgrind, &options, &binary, (&before, &after));
     print!("{section}");
     let doc = crate::util::workspace_root().join("docs/benchmarks.md");
     let old = std::fs::read_to_string(&doc).unwrap_or_default();
@@ -643,11 +894,98 @@ mod tests {
     }
 
     #[test]
+    fn parses_perf_stat_with_and_without_hardware_counters() {
+        let vm = "# started on Mon Nov 30 04:52:44 2026\n\n\
+                  <not supported>,,instructions,0,100.00,,\n\
+                  5,,context-switches,6895483,100.00,,\n";
+        let counts = parse_perf_stat(vm);
+        assert_eq!(counts.instructions, None);
+        assert_eq!(counts.switches, Some(5));
+        let metal = "61234567,,instructions:u,1000,100.00,0.9,insn per cycle\n\
+                     812,,cs,1000,100.00,,\n";
+        assert_eq!(
+            parse_perf_stat(metal),
+            PerfCounts {
+                instructions: Some(61_234_567),
+                switches: Some(812)
+            }
+        );
+        assert_eq!(parse_perf_stat(""), PerfCounts::default());
+    }
+
+    #[test]
+    fn instructions_are_shown_when_counted_and_explained_when_not() {
+        let render = |rows: &[FixedRow]| {
+            section(
+                rows,
+                &Callgrind::Off,
+                &Options::default(),
+                Path::new("tagwire"),
+                ("1.00 0.50 0.25", "1.10 0.60 0.30"),
+            )
+        };
+        // A VM: no instructions, switches counted.
+        let vm = [row("memory", &[20.0], 1.0), row("disk", &[25.0], 2.5)];
+        let s = render(&vm);
+        assert!(s.contains("| n/a | 0.20 (0.20–0.20) |"), "{s}");
+        assert!(s.contains("`<not supported>`"), "{s}");
+        // Counted on every run: median and range, no explanation.
+        let mut counted = vm.clone();
+        for (r, n) in counted
+            .iter_mut()
+            .zip([[60_000.0, 58_000.0, 62_000.0], [70e3, 70e3, 70e3]])
+        {
+            r.samples = n
+                .iter()
+                .map(|n| Sample {
+                    instructions_per_msg: Some(*n),
+                    ..sample(20.0)
+                })
+                .collect();
+        }
+        let s = render(&counted);
+        assert!(
+            s.contains("| 60000 (58000–62000) | 0.20 (0.20–0.20) |"),
+            "{s}"
+        );
+        assert!(!s.contains("n/a"), "{s}");
+        // One run without: not a median of some runs.
+        counted[0].samples[1].instructions_per_msg = None;
+        assert!(render(&counted).contains("| n/a |"));
+        // No perf at all.
+        let mut none = vm.clone();
+        none[0].samples[0].switches_per_msg = None;
+        assert!(render(&none).contains("`perf` did not run"));
+    }
+
+    #[test]
+    fn reads_a_callgrind_summary_and_says_why_there_is_none() {
+        let dump = "# callgrind format\nversion: 1\nevents: Ir\nsummary: 292300462\n\nfn=(1) x\n";
+        assert_eq!(parse_callgrind_summary(dump).unwrap(), 292_300_462);
+        assert_eq!(parse_callgrind_summary("totals: 12\n").unwrap(), 12);
+        assert!(parse_callgrind_summary("events: Ir\n").is_err());
+        let s = section(
+            &[row("memory", &[20.0], 1.0), row("disk", &[25.0], 2.5)],
+            &Callgrind::Failed("starting valgrind (apt-get install valgrind)".into()),
+            &Options::default(),
+            Path::new("tagwire"),
+            ("1 1 1", "1 1 1"),
+        );
+        assert!(
+            s.contains("under callgrind: **n/a** (starting valgrind (apt-get install valgrind))"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn options_have_defaults_and_name_a_bad_flag() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(Options::parse(&[]).unwrap(), Options::default());
         let o = Options::parse(&args(&["--runs", "3", "--seconds", "8", "--binary", "b"])).unwrap();
         assert_eq!((o.runs, o.seconds, o.warmup), (3, 8, 3));
+        assert_eq!(o.callgrind_seconds, 10);
+        let off = Options::parse(&args(&["--callgrind-seconds", "0"])).unwrap();
+        assert_eq!(off.callgrind_seconds, 0);
         assert_eq!(o.binary, Some(PathBuf::from("b")));
         let e = Options::parse(&args(&["--runs", "x"]))
             .unwrap_err()
@@ -679,6 +1017,8 @@ mod tests {
             user_us: cpu_us * 0.75,
             sys_us: cpu_us * 0.25,
             written_per_msg: 0.0,
+            instructions_per_msg: None,
+            switches_per_msg: Some(0.2),
         }
     }
 
@@ -713,6 +1053,10 @@ mod tests {
                 row("memory", &[20.0, 22.0, 18.0], 1.0),
                 row("disk", &[25.0, 26.0, 27.0], 2.5),
             ],
+            &Callgrind::Counted {
+                messages: 5000,
+                instructions: 300_000_000,
+            },
             &Options::default(),
             Path::new("tagwire"),
             ("1.00 0.50 0.25", "1.10 0.60 0.30"),
@@ -726,6 +1070,14 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("run 3 times"), "{s}");
+        assert!(
+            s.contains("under callgrind (memory-only, 500 reports/s"),
+            "{s}"
+        );
+        assert!(
+            s.contains("**60000** (300000000 instructions, 5000 messages)"),
+            "{s}"
+        );
         let doc = format!("# B\n\n{s}\nafter\n");
         let again = splice(&doc, &s.replace("1.30", "9.99"));
         assert!(again.contains("9.99") && again.ends_with("after\n") && again.starts_with("# B"));

@@ -44,6 +44,7 @@ mod link_error;
 pub mod metrics;
 pub mod simulator;
 pub mod subscription;
+pub mod ticker;
 mod uplink;
 pub mod write_latency;
 
@@ -229,15 +230,14 @@ pub fn spawn_simulator(
     }
     by_interval
         .into_iter()
-        .map(|(period, mut generators)| {
+        .map(|(period, generators)| {
             let hub = Arc::clone(&hub);
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let mut snapshots: Vec<_> =
-                    generators.iter().map(|_| Snapshot::new("", "", 0)).collect();
-                let mut tick = tokio::time::interval(period);
-                // A gateway that was busy must not burst stale reports afterwards.
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut reporter = simulator::Reporter::new(generators);
+                // A gateway that was busy must not burst stale reports afterwards
+                // (the ticker delays), and a tick must not wake tokio's driver.
+                let mut tick = ticker::Ticker::new(period);
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {}
@@ -249,14 +249,10 @@ pub fn spawn_simulator(
                     // Every group of this tick first, then one publish for all: a
                     // disk cache writes them with one write instead of waiting for
                     // a write per group (a sequential producer gathers nothing).
-                    // Each group's snapshot is reused, updated in place (no
-                    // allocation per report).
-                    let now = now_ms();
-                    for (generator, snapshot) in generators.iter_mut().zip(&mut snapshots) {
-                        generator.report_into(snapshot, now);
-                    }
-                    let answers = hub.publish_many(&snapshots).await;
-                    for (generator, enqueued) in generators.iter().zip(&answers) {
+                    // Each group's snapshot is the reporter's own, updated in place
+                    // (no allocation per report, only what changed is written).
+                    let answers = hub.publish_many(reporter.report(now_ms())).await;
+                    for (generator, enqueued) in reporter.generators().iter().zip(&answers) {
                         // Per uplink: a server down for hours refuses every report.
                         for uplink in &enqueued.refused {
                             log_limit::global().warn(

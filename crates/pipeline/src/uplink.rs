@@ -515,6 +515,15 @@ impl Uplink {
             .tls_watch
             .filter(|_| self.config.tls_source.is_some());
         let mut next_tls_check = tokio::time::Instant::now() + tls_watch.unwrap_or_default();
+        // A current-thread runtime runs the tasks woken together in the order woken, so
+        // the producers ready with the one whose push woke this task have pushed theirs
+        // before it runs: no yield is needed. There a yield costs one more
+        // `epoll_wait` per batch (tokio polls its driver with a zero timeout before it
+        // runs a yielded task again): 0.1 syscalls per message at 5,000/s, measured with
+        // `strace -c`. A multi-threaded runtime may run this task at once on another
+        // worker.
+        let gather_by_yielding = tokio::runtime::Handle::current().runtime_flavor()
+            != tokio::runtime::RuntimeFlavor::CurrentThread;
         loop {
             if self.queue.in_flight() < MAX_IN_FLIGHT {
                 match self.write_batch(&mut delivery).await {
@@ -545,7 +554,9 @@ impl Uplink {
                     // groups on one tick, a burst of ingests) push theirs first: the
                     // batch then takes them all, and their pushes do not wake this task
                     // again (one wake and one write per batch, not per message).
-                    tokio::task::yield_now().await;
+                    if gather_by_yielding {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 _ = tokio::time::sleep(RETRY_TAKE), if take_failed => {}
                 _ = shutdown.changed() => {

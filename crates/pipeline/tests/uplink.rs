@@ -329,3 +329,48 @@ async fn the_pipeline_with_a_disk_cache_runs_on_a_current_thread_runtime() {
     );
     assert_eq!(uplink.metrics().get(Family::SendMsgs), queued);
 }
+
+/// Producers woken at the same moment go out in one batch, with one Ping for all their
+/// messages, on the daemon's default current-thread runtime: there the uplink does not
+/// yield before taking a batch (tasks woken together run in the order woken, so the
+/// producers have pushed before the uplink runs), and a yield would cost a syscall.
+#[tokio::test(flavor = "current_thread")]
+async fn producers_woken_together_share_one_batch_on_a_current_thread_runtime() {
+    const PRODUCERS: usize = 8;
+    let server = TestServer::start(Behaviour::default()).await;
+    let uplink = Uplink::open(config(&server.url)).await.unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let task = uplink.spawn(stop_rx);
+    let mut connected = uplink.connections();
+    connected.wait_for(|n| *n > 0).await.unwrap();
+    let (go, go_rx) = watch::channel(false);
+    let mut sim = generator();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|_| {
+            let (uplink, mut go) = (Arc::clone(&uplink), go_rx.clone());
+            let snapshot = sim.next_snapshot(1_650_006_388_943);
+            tokio::spawn(async move {
+                go.wait_for(|go| *go).await.unwrap();
+                uplink.enqueue(&snapshot).await
+            })
+        })
+        .collect();
+    // Every producer waits for the word before it is given.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    go.send(true).unwrap();
+    for p in producers {
+        assert_eq!(p.await.unwrap(), Enqueue::Queued);
+    }
+    wait_for("all confirmed", WITHIN, || {
+        uplink.metrics().get(Family::SendMsgs) == PRODUCERS as u64
+    })
+    .await;
+    assert_eq!(server.seen.messages().len(), PRODUCERS);
+    assert_eq!(
+        server.seen.pings.load(SeqCst),
+        1,
+        "one batch, one confirming Ping"
+    );
+    let _ = stop.send(true);
+    task.await.unwrap();
+}
