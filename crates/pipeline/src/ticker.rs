@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant, Sleep};
 
-/// Ticks every `period`, the first at once, like `tokio::time::interval` with
-/// `MissedTickBehavior::Delay`: a consumer that was late gets its next tick a period
-/// after it took the late one, never a burst of the missed ones.
+/// Ticks every `period`, the first at once. A consumer late by less than a period keeps
+/// the schedule (its next tick is due when it would have been); one late by a period or
+/// more gets its next tick a period after it took the late one, like
+/// `MissedTickBehavior::Delay`: never a burst of the missed ones.
 #[derive(Debug)]
 pub struct Ticker {
     period: Duration,
