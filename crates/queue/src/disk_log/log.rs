@@ -3,9 +3,11 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use super::error::DiskLogError;
 use super::format::*;
@@ -206,13 +208,21 @@ pub struct DiskLog {
     /// A segment file was created since the directory was last synced.
     dir_unsynced: bool,
     last_sync: Instant,
-    /// Records staged by [`DiskLog::stage`] and not yet written: encoded back to back
-    /// so that a whole batch reaches the file in one `write`.
-    write_buf: Vec<u8>,
-    /// How many records `write_buf` holds (the newest ones of the index).
+    /// Records staged by [`DiskLog::stage`] and not yet written, oldest first: each
+    /// one's header, and its payload shared with the caller, so that a whole batch
+    /// reaches the file in one `writev` without being copied into a buffer first.
+    write_headers: Vec<[u8; RECORD_HEADER_LEN]>,
+    /// The payloads of `write_headers`, in the same order.
+    write_payloads: Vec<Bytes>,
+    /// How many staged records are still in the index (the newest ones of it); fewer
+    /// than `write_headers` when removals reached them before the commit.
     staged: u64,
-    /// Offset in the tail segment where `write_buf` goes.
+    /// Offset in the tail segment where the staged records go.
     staged_start: u64,
+    /// Segments closed since the last sync with appended data not yet synced
+    /// ([`SyncPolicy::Interval`]): the next sync covers them, so starting a segment
+    /// never waits for the device.
+    closed_unsynced: Vec<(u64, File)>,
     /// Segments whose records were all removed by [`DiskLog::remove_front`], deleted by
     /// the next [`DiskLog::flush_removals`] (always before `head` is written).
     retired: Vec<Segment>,
@@ -221,6 +231,8 @@ pub struct DiskLog {
     dir_identity: Option<(u64, u64)>,
     /// Batches written by [`DiskLog::commit`] since `open`.
     commits: u64,
+    /// Files synced (`fdatasync`) since `open`.
+    data_syncs: u64,
 }
 
 impl DiskLog {
@@ -340,12 +352,15 @@ impl DiskLog {
             data_unsynced: false,
             dir_unsynced: false,
             last_sync: Instant::now(),
-            write_buf: Vec::new(),
+            write_headers: Vec::new(),
+            write_payloads: Vec::new(),
             staged: 0,
             staged_start: 0,
+            closed_unsynced: Vec::new(),
             retired: Vec::new(),
             dir_identity: None,
             commits: 0,
+            data_syncs: 0,
         };
         let mut log = log;
         log.dir_identity = identity(&log.dir);
@@ -374,6 +389,12 @@ impl DiskLog {
     /// undid checks [`would_start_segment`](Self::would_start_segment) and commits
     /// first itself. On error this record is not staged.
     pub fn stage(&mut self, timestamp_ms: u64, payload: &[u8]) -> Result<(), DiskLogError> {
+        self.stage_shared(timestamp_ms, Bytes::copy_from_slice(payload))
+    }
+
+    /// [`stage`](Self::stage) for a payload the caller shares: it is written from
+    /// where it is, never copied (the queue's messages are [`Bytes`] already).
+    pub fn stage_shared(&mut self, timestamp_ms: u64, payload: Bytes) -> Result<(), DiskLogError> {
         let size = RECORD_HEADER_LEN as u64 + payload.len() as u64;
         if payload.len() as u64 > u64::from(u32::MAX) || size > self.max_bytes {
             return Err(DiskLogError::TooLarge {
@@ -393,11 +414,12 @@ impl DiskLog {
             .back_mut()
             .expect("start_segment leaves a tail");
         let start = tail.end;
-        if self.staged == 0 {
+        if self.write_headers.is_empty() {
             self.staged_start = start;
-            self.write_buf.clear();
         }
-        encode_record(&mut self.write_buf, timestamp_ms, payload);
+        self.write_headers
+            .push(encode_header(timestamp_ms, &payload));
+        self.write_payloads.push(payload);
         let start32 = u32::try_from(start).expect("record starts stay below segment_bytes");
         // `self.head` needs no change: when the log was empty it already pointed at
         // `start` (or at a segment number no higher than this one's, from 0).
@@ -427,6 +449,12 @@ impl DiskLog {
         self.commits
     }
 
+    /// Segment files synced to the device (`fdatasync`) since the log was opened: how
+    /// often the [`SyncPolicy`] made a write wait for the device.
+    pub fn data_syncs(&self) -> u64 {
+        self.data_syncs
+    }
+
     /// Records staged and not yet committed.
     pub fn staged(&self) -> u64 {
         self.staged
@@ -437,15 +465,22 @@ impl DiskLog {
     /// log any more (a partial write is truncated away): the caller keeps them
     /// elsewhere.
     pub fn commit(&mut self) -> Result<(), DiskLogError> {
-        if self.staged == 0 {
+        // Records staged and then removed (dropped to make room) are written all the
+        // same: the index counts their bytes in the segment's end.
+        if self.write_headers.is_empty() {
             return Ok(());
         }
         let (Some(writer), Some(tail)) = (self.writer.as_mut(), self.segments.back()) else {
             unreachable!("staged records have a writer on the last segment");
         };
-        // One `write_all` of the whole batch: a crash leaves at most one torn record,
-        // at the end, which recovery cuts off.
-        if let Err(e) = writer.write_all(&self.write_buf) {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.write_headers.len());
+        for (header, payload) in self.write_headers.iter().zip(&self.write_payloads) {
+            slices.push(IoSlice::new(header));
+            slices.push(IoSlice::new(payload));
+        }
+        // One `writev` of the whole batch (more only if the kernel takes part of it): a
+        // crash leaves at most one torn record, at the end, which recovery cuts off.
+        if let Err(e) = write_all_vectored(writer, &mut slices) {
             let path = tail.path.clone();
             self.undo_staged();
             return Err(DiskLogError::io(path, "write", e));
@@ -460,9 +495,15 @@ impl DiskLog {
             }
             self.last_sync = Instant::now();
         }
-        self.staged = 0;
-        self.write_buf.clear();
+        self.clear_staged();
         Ok(())
+    }
+
+    /// Forgets the staged records (written, or undone).
+    fn clear_staged(&mut self) {
+        self.staged = 0;
+        self.write_headers.clear();
+        self.write_payloads.clear();
     }
 
     /// Takes the staged records out of the index and cuts whatever part of them was
@@ -484,8 +525,7 @@ impl DiskLog {
         tail.end = start;
         tail.file_len = start;
         self.bytes -= live_before - tail.live_bytes();
-        self.staged = 0;
-        self.write_buf.clear();
+        self.clear_staged();
         self.undo_append(start);
         self.update_head();
     }
@@ -730,8 +770,8 @@ impl DiskLog {
         self.len = 0;
         self.bytes = 0;
         self.disk_bytes = 0;
-        self.staged = 0;
-        self.write_buf.clear();
+        self.clear_staged();
+        self.closed_unsynced.clear();
         self.data_unsynced = false;
         fs::create_dir_all(&self.dir)
             .map_err(|e| DiskLogError::io(&self.dir, "create the cache directory", e))?;
@@ -833,11 +873,18 @@ impl DiskLog {
     /// directory (without which a new file's name may not survive a power cut even
     /// when its data does).
     fn sync_data(&mut self) -> Result<(), DiskLogError> {
+        while let Some((id, file)) = self.closed_unsynced.last() {
+            file.sync_data()
+                .map_err(|e| DiskLogError::io(segment_path(&self.dir, *id), "sync", e))?;
+            self.closed_unsynced.pop();
+            self.data_syncs += 1;
+        }
         if self.data_unsynced {
             if let (Some(writer), Some(tail)) = (&self.writer, self.segments.back()) {
                 writer
                     .sync_data()
                     .map_err(|e| DiskLogError::io(&tail.path, "sync", e))?;
+                self.data_syncs += 1;
             }
             self.data_unsynced = false;
         }
@@ -850,17 +897,21 @@ impl DiskLog {
 
     /// Closes the current segment and starts the next one.
     fn start_segment(&mut self) -> Result<(), DiskLogError> {
-        if self.writer.is_some() {
-            // The closed segment is no longer reached by `sync`: sync it now unless
-            // the policy never syncs.
-            if self.sync != SyncPolicy::Never {
-                self.sync_data()?;
+        if let Some(file) = self.writer.take() {
+            // Under `Always` its data was synced by every commit. Under `Interval` the
+            // next sync covers it, within the interval like any append: syncing it here
+            // made the push that starts a segment wait for the device (a 4 MiB
+            // writeback, in the caller's task) and added a device flush per segment.
+            let id = self.segments.back().map(|s| s.id);
+            if let (true, SyncPolicy::Interval(_), Some(id)) = (self.data_unsynced, self.sync, id) {
+                self.closed_unsynced.push((id, file));
             }
-            self.writer = None;
             self.data_unsynced = false;
         }
         if self.segments.back().is_some_and(|s| s.offsets.is_empty()) {
             // Kept only because it was being appended to; every record is removed.
+            // Deleted before the next one is created: that frees space first when the
+            // disk is full.
             let seg = self.segments.pop_back().expect("checked");
             self.delete_segment(&seg)?;
         }
@@ -910,6 +961,8 @@ impl DiskLog {
         if self.reader.as_ref().is_some_and(|(id, _)| *id == seg.id) {
             self.reader = None;
         }
+        // Nothing of a deleted segment needs syncing.
+        self.closed_unsynced.retain(|(id, _)| *id != seg.id);
         if self.segments.back().is_none_or(|tail| tail.id < seg.id) && self.writer.is_some() {
             self.writer = None;
             self.data_unsynced = false;
@@ -1112,6 +1165,20 @@ fn read_span(
             io_error(e)
         }
     })
+}
+
+/// Writes every byte of `slices` to `file`, with one `writev` unless the kernel takes
+/// only part (then more, from where it stopped).
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero)),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads exactly `buf.len()` bytes at `offset` of `file` (`pread` on Unix).
