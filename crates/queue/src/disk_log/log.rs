@@ -22,6 +22,11 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 /// limit keeps valid.
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 
+/// Closed segments whose sync waits for the next interval sync, at most: beyond, they
+/// are synced when the next one starts (only very small segments or a long interval
+/// get there), so that their open handles stay few.
+const MAX_CLOSED_UNSYNCED: usize = 8;
+
 /// The [`DiskLogOptions::head_interval`] [`DiskLogOptions::new`] picks: after `kill -9`
 /// at most about one second of confirmations is resent, and a busy log writes its
 /// `head` once a second instead of once per confirmation.
@@ -902,9 +907,14 @@ impl DiskLog {
             // next sync covers it, within the interval like any append: syncing it here
             // made the push that starts a segment wait for the device (a 4 MiB
             // writeback, in the caller's task) and added a device flush per segment.
+            // A bounded number of them, though: each keeps a file open.
             let id = self.segments.back().map(|s| s.id);
             if let (true, SyncPolicy::Interval(_), Some(id)) = (self.data_unsynced, self.sync, id) {
                 self.closed_unsynced.push((id, file));
+                self.data_unsynced = false;
+                if self.closed_unsynced.len() > MAX_CLOSED_UNSYNCED {
+                    self.sync_data()?;
+                }
             }
             self.data_unsynced = false;
         }
