@@ -265,7 +265,7 @@ impl Core {
                     }
                 }
                 let disk = self.disk.as_mut().expect("checked above");
-                match disk.log.stage_shared(field, payload.clone()) {
+                match disk.log.stage(field, &payload) {
                     Ok(()) => {
                         disk.staged.push(payload.clone());
                         if disk.degraded_since.take().is_some() {

@@ -136,25 +136,22 @@ pub(super) fn read_head(dir: &Path) -> Result<HeadFile, DiskLogError> {
     })
 }
 
-/// The header of a record holding `payload`: magic, length, CRC, timestamp. The
-/// payload follows it on disk; [`DiskLog::commit`] writes the two from where they are
-/// (`writev`), so a batch's payloads are never copied into a buffer first.
-pub(super) fn encode_header(timestamp_ms: u64, payload: &[u8]) -> [u8; RECORD_HEADER_LEN] {
-    let len = u32::try_from(payload.len()).expect("checked by stage");
-    let mut header = [0u8; RECORD_HEADER_LEN];
-    header[0..4].copy_from_slice(&RECORD_MAGIC);
-    header[4..8].copy_from_slice(&len.to_le_bytes());
-    header[12..20].copy_from_slice(&timestamp_ms.to_le_bytes());
-    // Length and timestamp are adjacent once the CRC field is skipped: hash them as
-    // one 12-byte piece rather than two short ones.
-    let mut covered = [0u8; 12];
-    covered[..4].copy_from_slice(&header[4..8]);
-    covered[4..].copy_from_slice(&header[12..20]);
+/// Appends one encoded record to `buf` (a batch is encoded back to back).
+pub(super) fn encode_record(buf: &mut Vec<u8>, timestamp_ms: u64, payload: &[u8]) {
+    let len = u32::try_from(payload.len()).expect("checked by append");
+    let at = buf.len();
+    buf.reserve(RECORD_HEADER_LEN + payload.len());
+    buf.extend_from_slice(&RECORD_MAGIC);
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(&[0; 4]); // CRC, filled in below
+    buf.extend_from_slice(&timestamp_ms.to_le_bytes());
+    buf.extend_from_slice(payload);
+    let record = &mut buf[at..];
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&covered);
-    crc.update(payload);
-    header[8..12].copy_from_slice(&crc.finalize().to_le_bytes());
-    header
+    crc.update(&record[4..8]);
+    crc.update(&record[12..]);
+    let crc = crc.finalize();
+    record[8..12].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Decodes the record at the start of `bytes` (which may continue past it).
@@ -186,12 +183,6 @@ pub(super) fn decode_record(bytes: &[u8]) -> Result<Record, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A whole record, as it lies on disk.
-    fn encode_record(buf: &mut Vec<u8>, timestamp_ms: u64, payload: &[u8]) {
-        buf.extend_from_slice(&encode_header(timestamp_ms, payload));
-        buf.extend_from_slice(payload);
-    }
 
     #[test]
     fn record_layout_is_the_documented_one() {

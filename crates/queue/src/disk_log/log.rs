@@ -3,11 +3,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, IoSlice, Read, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
 
 use super::error::DiskLogError;
 use super::format::*;
@@ -213,14 +211,13 @@ pub struct DiskLog {
     /// A segment file was created since the directory was last synced.
     dir_unsynced: bool,
     last_sync: Instant,
-    /// Records staged by [`DiskLog::stage`] and not yet written, oldest first: each
-    /// one's header, and its payload shared with the caller, so that a whole batch
-    /// reaches the file in one `writev` without being copied into a buffer first.
-    write_headers: Vec<[u8; RECORD_HEADER_LEN]>,
-    /// The payloads of `write_headers`, in the same order.
-    write_payloads: Vec<Bytes>,
+    /// Records staged by [`DiskLog::stage`] and not yet written: encoded back to back
+    /// so that a whole batch reaches the file in one `write`. (Tried: a `writev` of
+    /// each record's header and the caller's payload, to skip this copy; the kernel's
+    /// share of the write grew by more than the copy cost, see docs/benchmarks.md.)
+    write_buf: Vec<u8>,
     /// How many staged records are still in the index (the newest ones of it); fewer
-    /// than `write_headers` when removals reached them before the commit.
+    /// than `write_buf` holds when removals reached them before the commit.
     staged: u64,
     /// Offset in the tail segment where the staged records go.
     staged_start: u64,
@@ -357,8 +354,7 @@ impl DiskLog {
             data_unsynced: false,
             dir_unsynced: false,
             last_sync: Instant::now(),
-            write_headers: Vec::new(),
-            write_payloads: Vec::new(),
+            write_buf: Vec::new(),
             staged: 0,
             staged_start: 0,
             closed_unsynced: Vec::new(),
@@ -394,12 +390,6 @@ impl DiskLog {
     /// undid checks [`would_start_segment`](Self::would_start_segment) and commits
     /// first itself. On error this record is not staged.
     pub fn stage(&mut self, timestamp_ms: u64, payload: &[u8]) -> Result<(), DiskLogError> {
-        self.stage_shared(timestamp_ms, Bytes::copy_from_slice(payload))
-    }
-
-    /// [`stage`](Self::stage) for a payload the caller shares: it is written from
-    /// where it is, never copied (the queue's messages are [`Bytes`] already).
-    pub fn stage_shared(&mut self, timestamp_ms: u64, payload: Bytes) -> Result<(), DiskLogError> {
         let size = RECORD_HEADER_LEN as u64 + payload.len() as u64;
         if payload.len() as u64 > u64::from(u32::MAX) || size > self.max_bytes {
             return Err(DiskLogError::TooLarge {
@@ -419,12 +409,10 @@ impl DiskLog {
             .back_mut()
             .expect("start_segment leaves a tail");
         let start = tail.end;
-        if self.write_headers.is_empty() {
+        if self.write_buf.is_empty() {
             self.staged_start = start;
         }
-        self.write_headers
-            .push(encode_header(timestamp_ms, &payload));
-        self.write_payloads.push(payload);
+        encode_record(&mut self.write_buf, timestamp_ms, payload);
         let start32 = u32::try_from(start).expect("record starts stay below segment_bytes");
         // `self.head` needs no change: when the log was empty it already pointed at
         // `start` (or at a segment number no higher than this one's, from 0).
@@ -472,20 +460,15 @@ impl DiskLog {
     pub fn commit(&mut self) -> Result<(), DiskLogError> {
         // Records staged and then removed (dropped to make room) are written all the
         // same: the index counts their bytes in the segment's end.
-        if self.write_headers.is_empty() {
+        if self.write_buf.is_empty() {
             return Ok(());
         }
         let (Some(writer), Some(tail)) = (self.writer.as_mut(), self.segments.back()) else {
             unreachable!("staged records have a writer on the last segment");
         };
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.write_headers.len());
-        for (header, payload) in self.write_headers.iter().zip(&self.write_payloads) {
-            slices.push(IoSlice::new(header));
-            slices.push(IoSlice::new(payload));
-        }
-        // One `writev` of the whole batch (more only if the kernel takes part of it): a
-        // crash leaves at most one torn record, at the end, which recovery cuts off.
-        if let Err(e) = write_all_vectored(writer, &mut slices) {
+        // One `write_all` of the whole batch: a crash leaves at most one torn record,
+        // at the end, which recovery cuts off.
+        if let Err(e) = writer.write_all(&self.write_buf) {
             let path = tail.path.clone();
             self.undo_staged();
             return Err(DiskLogError::io(path, "write", e));
@@ -507,8 +490,7 @@ impl DiskLog {
     /// Forgets the staged records (written, or undone).
     fn clear_staged(&mut self) {
         self.staged = 0;
-        self.write_headers.clear();
-        self.write_payloads.clear();
+        self.write_buf.clear();
     }
 
     /// Takes the staged records out of the index and cuts whatever part of them was
@@ -1175,20 +1157,6 @@ fn read_span(
             io_error(e)
         }
     })
-}
-
-/// Writes every byte of `slices` to `file`, with one `writev` unless the kernel takes
-/// only part (then more, from where it stopped).
-fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero)),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Reads exactly `buf.len()` bytes at `offset` of `file` (`pread` on Unix).

@@ -80,11 +80,9 @@
 //! * [`SyncPolicy::Never`]: the kernel writes back when it likes.
 //!
 //! Appends can be grouped: [`DiskLog::stage`] adds records to the index and a buffer,
-//! [`DiskLog::commit`] writes them all with one `writev` (and one sync when the policy
-//! says so); [`DiskLog::append`] is the two for one record. [`DiskLog::stage_shared`]
-//! takes the payload as shared [`bytes::Bytes`]: the commit then writes it from where
-//! it is, next to its 20-byte header, without copying it into the buffer. A failed
-//! commit leaves none of the staged records in the log.
+//! [`DiskLog::commit`] writes them all with one `write` (and one sync when the policy
+//! says so); [`DiskLog::append`] is the two for one record. A failed commit leaves none
+//! of the staged records in the log.
 //!
 //! Whatever the policy, removals are persisted in batches: [`DiskLog::remove_front`]
 //! only moves the index; [`DiskLog::flush_removals`] deletes the segments it emptied and
