@@ -1187,3 +1187,89 @@ fn a_deleted_segment_is_noticed() {
         Some("the segment file being written was deleted")
     );
 }
+
+/// Under `SyncPolicy::Interval`, starting a segment does not sync the one it closes:
+/// the next sync covers every closed segment (one `fdatasync` each) and the open one,
+/// so no append waits for the device before the interval is up, and a reopen finds
+/// every record. A segment deleted before that sync is not synced at all.
+#[test]
+fn closed_segments_are_synced_by_the_next_interval_sync_not_when_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        options(
+            dir.path(),
+            1 << 20,
+            3 * record_size(0),
+            SyncPolicy::Interval(Duration::from_secs(3600)),
+        )
+    };
+    let (mut log, _) = DiskLog::open(opts()).unwrap();
+    append_range(&mut log, 0..9); // about three segments
+    assert!(segment_files(dir.path()).len() >= 3);
+    assert_eq!(log.data_syncs(), 0, "no append waited for the device");
+    log.sync().unwrap();
+    let files = segment_files(dir.path()).len() as u64;
+    assert_eq!(log.data_syncs(), files, "each segment synced once");
+    log.sync().unwrap();
+    assert_eq!(log.data_syncs(), files, "nothing left to sync");
+    // Closed segments emptied and deleted before the sync are not synced.
+    append_range(&mut log, 9..18);
+    // Remove every record but those of the last segment file.
+    let (files, locs) = layout(dir.path());
+    let first_kept = locs.iter().find(|l| l.file == files.len() - 1).unwrap().seq;
+    assert!(first_kept > 9, "closed segments hold 9..{first_kept}");
+    log.pop_front(first_kept).unwrap();
+    let before = log.data_syncs();
+    log.sync().unwrap();
+    assert_eq!(log.data_syncs() - before, 1, "only the open segment");
+    drop(log);
+    let (mut log, recovery) = DiskLog::open(opts()).unwrap();
+    no_damage(&recovery);
+    assert_holds(&mut log, first_kept..18);
+    // Many segments closed within one interval: a few wait, the rest are synced as
+    // they close, so the log never holds more than a few files open for syncing.
+    let before = log.data_syncs();
+    append_range(&mut log, 18..80);
+    let closed = segment_files(dir.path()).len() as u64 - 2;
+    assert!(closed > 12, "{closed} segments closed");
+    let synced = log.data_syncs() - before;
+    assert!(
+        synced > 0 && synced < closed,
+        "{synced} of {closed} synced on closing"
+    );
+}
+
+/// Under `SyncPolicy::Always` every commit is synced before it returns, so closing a
+/// segment has nothing left to sync.
+#[test]
+fn always_syncs_every_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), 1 << 20, 3 * record_size(0), SyncPolicy::Always);
+    let (mut log, _) = DiskLog::open(opts).unwrap();
+    append_range(&mut log, 0..9);
+    assert_eq!(log.data_syncs(), 9);
+    log.sync().unwrap();
+    assert_eq!(log.data_syncs(), 9);
+}
+
+/// Records staged and then removed before the commit (dropped to make room) are still
+/// written, so the file keeps the offsets the index has for the records after them.
+#[test]
+fn records_removed_while_staged_keep_the_file_in_step_with_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) =
+        DiskLog::open(options(dir.path(), 1 << 20, 1 << 20, SyncPolicy::Never)).unwrap();
+    append_range(&mut log, 0..2);
+    for seq in 2..4 {
+        log.stage(timestamp(seq), &payload(seq)).unwrap();
+    }
+    log.remove_front(4).unwrap();
+    log.commit().unwrap();
+    append_range(&mut log, 4..6);
+    assert_holds(&mut log, 4..6);
+    drop(log);
+    let (mut log, recovery) =
+        DiskLog::open(options(dir.path(), 1 << 20, 1 << 20, SyncPolicy::Never)).unwrap();
+    no_damage(&recovery);
+    assert_holds(&mut log, 4..6);
+}

@@ -20,6 +20,11 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 /// limit keeps valid.
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 
+/// Closed segments whose sync waits for the next interval sync, at most: beyond, they
+/// are synced when the next one starts (only very small segments or a long interval
+/// get there), so that their open handles stay few.
+const MAX_CLOSED_UNSYNCED: usize = 8;
+
 /// The [`DiskLogOptions::head_interval`] [`DiskLogOptions::new`] picks: after `kill -9`
 /// at most about one second of confirmations is resent, and a busy log writes its
 /// `head` once a second instead of once per confirmation.
@@ -207,12 +212,19 @@ pub struct DiskLog {
     dir_unsynced: bool,
     last_sync: Instant,
     /// Records staged by [`DiskLog::stage`] and not yet written: encoded back to back
-    /// so that a whole batch reaches the file in one `write`.
+    /// so that a whole batch reaches the file in one `write`. (Tried: a `writev` of
+    /// each record's header and the caller's payload, to skip this copy; the kernel's
+    /// share of the write grew by more than the copy cost, see docs/benchmarks.md.)
     write_buf: Vec<u8>,
-    /// How many records `write_buf` holds (the newest ones of the index).
+    /// How many staged records are still in the index (the newest ones of it); fewer
+    /// than `write_buf` holds when removals reached them before the commit.
     staged: u64,
-    /// Offset in the tail segment where `write_buf` goes.
+    /// Offset in the tail segment where the staged records go.
     staged_start: u64,
+    /// Segments closed since the last sync with appended data not yet synced
+    /// ([`SyncPolicy::Interval`]): the next sync covers them, so starting a segment
+    /// never waits for the device.
+    closed_unsynced: Vec<(u64, File)>,
     /// Segments whose records were all removed by [`DiskLog::remove_front`], deleted by
     /// the next [`DiskLog::flush_removals`] (always before `head` is written).
     retired: Vec<Segment>,
@@ -221,6 +233,8 @@ pub struct DiskLog {
     dir_identity: Option<(u64, u64)>,
     /// Batches written by [`DiskLog::commit`] since `open`.
     commits: u64,
+    /// Files synced (`fdatasync`) since `open`.
+    data_syncs: u64,
 }
 
 impl DiskLog {
@@ -343,9 +357,11 @@ impl DiskLog {
             write_buf: Vec::new(),
             staged: 0,
             staged_start: 0,
+            closed_unsynced: Vec::new(),
             retired: Vec::new(),
             dir_identity: None,
             commits: 0,
+            data_syncs: 0,
         };
         let mut log = log;
         log.dir_identity = identity(&log.dir);
@@ -393,9 +409,8 @@ impl DiskLog {
             .back_mut()
             .expect("start_segment leaves a tail");
         let start = tail.end;
-        if self.staged == 0 {
+        if self.write_buf.is_empty() {
             self.staged_start = start;
-            self.write_buf.clear();
         }
         encode_record(&mut self.write_buf, timestamp_ms, payload);
         let start32 = u32::try_from(start).expect("record starts stay below segment_bytes");
@@ -427,6 +442,12 @@ impl DiskLog {
         self.commits
     }
 
+    /// Segment files synced to the device (`fdatasync`) since the log was opened: how
+    /// often the [`SyncPolicy`] made a write wait for the device.
+    pub fn data_syncs(&self) -> u64 {
+        self.data_syncs
+    }
+
     /// Records staged and not yet committed.
     pub fn staged(&self) -> u64 {
         self.staged
@@ -437,7 +458,9 @@ impl DiskLog {
     /// log any more (a partial write is truncated away): the caller keeps them
     /// elsewhere.
     pub fn commit(&mut self) -> Result<(), DiskLogError> {
-        if self.staged == 0 {
+        // Records staged and then removed (dropped to make room) are written all the
+        // same: the index counts their bytes in the segment's end.
+        if self.write_buf.is_empty() {
             return Ok(());
         }
         let (Some(writer), Some(tail)) = (self.writer.as_mut(), self.segments.back()) else {
@@ -460,9 +483,14 @@ impl DiskLog {
             }
             self.last_sync = Instant::now();
         }
+        self.clear_staged();
+        Ok(())
+    }
+
+    /// Forgets the staged records (written, or undone).
+    fn clear_staged(&mut self) {
         self.staged = 0;
         self.write_buf.clear();
-        Ok(())
     }
 
     /// Takes the staged records out of the index and cuts whatever part of them was
@@ -484,8 +512,7 @@ impl DiskLog {
         tail.end = start;
         tail.file_len = start;
         self.bytes -= live_before - tail.live_bytes();
-        self.staged = 0;
-        self.write_buf.clear();
+        self.clear_staged();
         self.undo_append(start);
         self.update_head();
     }
@@ -730,8 +757,8 @@ impl DiskLog {
         self.len = 0;
         self.bytes = 0;
         self.disk_bytes = 0;
-        self.staged = 0;
-        self.write_buf.clear();
+        self.clear_staged();
+        self.closed_unsynced.clear();
         self.data_unsynced = false;
         fs::create_dir_all(&self.dir)
             .map_err(|e| DiskLogError::io(&self.dir, "create the cache directory", e))?;
@@ -833,11 +860,18 @@ impl DiskLog {
     /// directory (without which a new file's name may not survive a power cut even
     /// when its data does).
     fn sync_data(&mut self) -> Result<(), DiskLogError> {
+        while let Some((id, file)) = self.closed_unsynced.last() {
+            file.sync_data()
+                .map_err(|e| DiskLogError::io(segment_path(&self.dir, *id), "sync", e))?;
+            self.closed_unsynced.pop();
+            self.data_syncs += 1;
+        }
         if self.data_unsynced {
             if let (Some(writer), Some(tail)) = (&self.writer, self.segments.back()) {
                 writer
                     .sync_data()
                     .map_err(|e| DiskLogError::io(&tail.path, "sync", e))?;
+                self.data_syncs += 1;
             }
             self.data_unsynced = false;
         }
@@ -850,17 +884,26 @@ impl DiskLog {
 
     /// Closes the current segment and starts the next one.
     fn start_segment(&mut self) -> Result<(), DiskLogError> {
-        if self.writer.is_some() {
-            // The closed segment is no longer reached by `sync`: sync it now unless
-            // the policy never syncs.
-            if self.sync != SyncPolicy::Never {
-                self.sync_data()?;
+        if let Some(file) = self.writer.take() {
+            // Under `Always` its data was synced by every commit. Under `Interval` the
+            // next sync covers it, within the interval like any append: syncing it here
+            // made the push that starts a segment wait for the device (a 4 MiB
+            // writeback, in the caller's task) and added a device flush per segment.
+            // A bounded number of them, though: each keeps a file open.
+            let id = self.segments.back().map(|s| s.id);
+            if let (true, SyncPolicy::Interval(_), Some(id)) = (self.data_unsynced, self.sync, id) {
+                self.closed_unsynced.push((id, file));
+                self.data_unsynced = false;
+                if self.closed_unsynced.len() > MAX_CLOSED_UNSYNCED {
+                    self.sync_data()?;
+                }
             }
-            self.writer = None;
             self.data_unsynced = false;
         }
         if self.segments.back().is_some_and(|s| s.offsets.is_empty()) {
             // Kept only because it was being appended to; every record is removed.
+            // Deleted before the next one is created: that frees space first when the
+            // disk is full.
             let seg = self.segments.pop_back().expect("checked");
             self.delete_segment(&seg)?;
         }
@@ -910,6 +953,8 @@ impl DiskLog {
         if self.reader.as_ref().is_some_and(|(id, _)| *id == seg.id) {
             self.reader = None;
         }
+        // Nothing of a deleted segment needs syncing.
+        self.closed_unsynced.retain(|(id, _)| *id != seg.id);
         if self.segments.back().is_none_or(|tail| tail.id < seg.id) && self.writer.is_some() {
             self.writer = None;
             self.data_unsynced = false;

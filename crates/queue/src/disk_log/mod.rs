@@ -74,7 +74,9 @@
 //!   write is synced.
 //! * [`SyncPolicy::Interval`]: `append` syncs when at least the interval has passed
 //!   since the last sync, and the caller calls [`DiskLog::sync`] from a timer, so a
-//!   power cut loses at most about one interval of appends.
+//!   power cut loses at most about one interval of appends. A segment closed in
+//!   between is synced by that next sync too (with the directory entry of its
+//!   successor), not when it is closed: starting a segment never waits for the device.
 //! * [`SyncPolicy::Never`]: the kernel writes back when it likes.
 //!
 //! Appends can be grouped: [`DiskLog::stage`] adds records to the index and a buffer,
