@@ -66,18 +66,31 @@ fn word(s: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Whether `s` (at least 8 bytes) has no byte to escape: every whole word, then the
-/// last 8 bytes as one more (overlapping) word instead of a byte loop.
+/// Whether the 16 bytes of `s` at `at` hold a byte to escape. Written as a plain
+/// loop over a fixed-size array so that the compiler turns it into a few vector
+/// compares (three compares, two ORs and one mask test on x86-64) without `unsafe`.
 #[inline(always)]
-fn clean_words(s: &[u8]) -> bool {
-    let n = s.len();
-    let mut mask = escape_mask(word(s, n - 8));
-    let mut at = 0;
-    while at + 8 <= n {
-        mask |= escape_mask(word(s, at));
-        at += 8;
+fn dirty16(s: &[u8], at: usize) -> bool {
+    let lane: &[u8; 16] = s[at..at + 16].try_into().expect("16 bytes");
+    let mut any = 0u8;
+    for &b in lane {
+        any |= u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\');
     }
-    mask == 0
+    any != 0
+}
+
+/// Whether `s` (8 to 32 bytes) has no byte to escape: its first and last 16 bytes
+/// (two overlapping vector checks) or, below 16 bytes, its first and last 8 (two
+/// overlapping word checks), with no loop and no byte-wise remainder.
+#[inline(always)]
+fn clean_short(s: &[u8]) -> bool {
+    let n = s.len();
+    debug_assert!((8..=32).contains(&n));
+    if n >= 16 {
+        !(dirty16(s, 0) | dirty16(s, n - 16))
+    } else {
+        escape_mask(word(s, 0)) | escape_mask(word(s, n - 8)) == 0
+    }
 }
 
 /// Appends `s` (`W` to `2W` bytes, at most 32) between quotes without a `memcpy`
@@ -104,7 +117,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str, hex: Hex) {
     let bytes = s.as_bytes();
     // Most tag names and values are short and need no escaping: copied as fixed-size
     // blocks (see `push_quoted_short`).
-    if (8..=32).contains(&bytes.len()) && clean_words(bytes) {
+    if (8..=32).contains(&bytes.len()) && clean_short(bytes) {
         if bytes.len() >= 16 {
             push_quoted_short::<16>(out, bytes);
         } else {

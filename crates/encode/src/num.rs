@@ -217,21 +217,43 @@ fn write_fixed_exact(out: &mut Vec<u8>, v: f64, precision: u8) -> bool {
     if !(0..=127).contains(&k) {
         return false;
     }
-    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
-    let scaled = m * u128::from(POW10_FIXED[p]);
-    let mut n = scaled >> k;
-    if k > 0 {
-        let rest = scaled & ((1u128 << k) - 1);
-        let half = 1u128 << (k - 1);
-        if rest > half || (rest == half && n & 1 == 1) {
-            n += 1;
+    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let n = if p <= 3 && k < 64 {
+        // The usual case (a precision of 1 to 3, |v| above 2^-11): m · 10^p is below
+        // 2^53 · 2^10, so the same rounding runs in 64-bit words.
+        let scaled = mantissa * POW10_FIXED[p];
+        let mut n = scaled >> k;
+        if k > 0 {
+            let rest = scaled & ((1u64 << k) - 1);
+            let half = 1u64 << (k - 1);
+            if rest > half || (rest == half && n & 1 == 1) {
+                n += 1;
+            }
         }
-    }
-    let Ok(n) = u64::try_from(n) else {
-        return false;
+        n
+    } else {
+        let scaled = u128::from(mantissa) * u128::from(POW10_FIXED[p]);
+        let mut n = scaled >> k;
+        if k > 0 {
+            let rest = scaled & ((1u128 << k) - 1);
+            let half = 1u128 << (k - 1);
+            if rest > half || (rest == half && n & 1 == 1) {
+                n += 1;
+            }
+        }
+        let Ok(n) = u64::try_from(n) else {
+            return false;
+        };
+        n
     };
-    let unit = POW10_FIXED[p];
-    let (int, frac) = (n / unit, n % unit);
+    // Constant divisors for the usual precisions (a multiplication instead of a
+    // 64-bit division).
+    let (int, frac) = match p {
+        1 => (n / 10, n % 10),
+        2 => (n / 100, n % 100),
+        3 => (n / 1000, n % 1000),
+        _ => (n / POW10_FIXED[p], n % POW10_FIXED[p]),
+    };
     // Built on the stack, prefilled with zeros so that the decimals are zero-padded,
     // and appended whole then cut to length (see `write_int`): "-" + at most 20
     // integer digits + "." + at most 17 decimals.
@@ -968,6 +990,26 @@ mod tests {
                     libc_printf::format(c"%.*f", p.into(), v)
                 );
             }
+        }
+
+        /// The 64-bit words of precisions 1 to 3 (`k` below 64), over sensor values
+        /// and around where that path ends (|v| near 2^-11, `k` = 63 and 64).
+        #[test]
+        fn fixed_short_precisions_match_c_printf(
+            v in prop_oneof![
+                -1e6..1e6f64,
+                any::<f32>().prop_map(f64::from).prop_filter("sensor range", |v| v.abs() < 1e9),
+                (-1_000_000i32..1_000_000, 0u32..4).prop_map(|(n, s)| f64::from(n) / 10f64.powi(s as i32)),
+                (1u64..(1 << 53), -12i32..-9).prop_map(|(m, e)| m as f64 * 2f64.powi(e - 52)),
+            ],
+            p in 1u8..=3,
+        ) {
+            let mut out = Vec::new();
+            write_fixed(&mut out, v, p);
+            proptest::prop_assert_eq!(
+                String::from_utf8(out).unwrap(),
+                libc_printf::format(c"%.*f", p.into(), v)
+            );
         }
     }
 }
