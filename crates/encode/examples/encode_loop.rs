@@ -8,25 +8,42 @@
 //! ```
 //!
 //! Shapes: the criterion groups' synthetic snapshots (`support/shapes.rs`, shared
-//! with the benchmark): `mixed100`, `neuron100`, `{int,float,str}{10,100,1000}`;
-//! formats `values`/`tags`; styles `neuron`/`compact`.
+//! with the benchmark): `mixed100`, `neuron100`, `{int,float,str}{10,100,1000}`, and
+//! `big1000`, the 1000-tag snapshot of `tests/vectors/snapshots.ndjson` (the
+//! criterion group of that name); formats `values`/`tags`; styles `neuron`/`compact`.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
 use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
+use tagwire_model::{parse_snapshot, Snapshot};
 
 /// The benchmark shapes, shared with `benches/benches/encode.rs`.
 #[path = "support/shapes.rs"]
 mod shapes;
 
+/// The 1000-tag snapshot of the test vectors, as the `encode/big1000` criterion group
+/// reads it.
+fn big1000() -> Option<Snapshot> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/snapshots.ndjson");
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|l| parse_snapshot(&mut l.as_bytes().to_vec(), 0).ok())
+        .find(|s| s.tags.len() == 1000)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or(default.into());
     let name = arg(0, "mixed100");
-    let Some(snapshot) = shapes::by_name(&name) else {
+    let snapshot = if name == "big1000" {
+        big1000()
+    } else {
+        shapes::by_name(&name)
+    };
+    let Some(snapshot) = snapshot else {
         eprintln!(
-            "unknown shape {name:?}: use mixed100, neuron100, or int/float/str with 10, 100 or 1000"
+            "unknown shape {name:?}: use mixed100, neuron100, big1000, or int/float/str with 10, 100 or 1000"
         );
         return ExitCode::from(2);
     };
