@@ -10,13 +10,14 @@
 //! Shapes: the criterion groups' synthetic snapshots (`support/shapes.rs`, shared
 //! with the benchmark): `mixed100`, `neuron100`, `{int,float,str}{10,100,1000}`, and
 //! `big1000`, the 1000-tag snapshot of `tests/vectors/snapshots.ndjson` (the
-//! criterion group of that name); formats `values`/`tags`; styles `neuron`/`compact`.
+//! criterion group of that name), and `arrays100` (the simulator's float arrays, for
+//! `%.15g`); formats `values`/`tags`; styles `neuron`/`compact`.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
 use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
-use tagwire_model::{parse_snapshot, Snapshot};
+use tagwire_model::{parse_snapshot, Snapshot, Tag, Value};
 
 /// The benchmark shapes, shared with `benches/benches/encode.rs`.
 #[path = "support/shapes.rs"]
@@ -32,14 +33,31 @@ fn big1000() -> Option<Snapshot> {
         .find(|s| s.tags.len() == 1000)
 }
 
+/// 100 tags of ARRAY_FLOAT and ARRAY_DOUBLE as the daemon's simulator reports them
+/// (`[1.5, wave]` and `[0.25, wave]`, `wave` a sine): in the Neuron style every
+/// element goes through `%.15g`, and an `f32` widened to `f64` needs all 15 digits.
+fn arrays100() -> Snapshot {
+    let mut s = Snapshot::new("sim", "g0", 1_650_006_388_943);
+    for i in 0..100u32 {
+        let wave = (f64::from(i) * 0.37).sin();
+        let name = format!("array_{i}");
+        s.tags.push(if i % 2 == 0 {
+            Tag::value(name, Value::ArrayFloat(vec![1.5, wave as f32]))
+        } else {
+            Tag::value(name, Value::ArrayDouble(vec![0.25, wave]))
+        });
+    }
+    s
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or(default.into());
     let name = arg(0, "mixed100");
-    let snapshot = if name == "big1000" {
-        big1000()
-    } else {
-        shapes::by_name(&name)
+    let snapshot = match name.as_str() {
+        "big1000" => big1000(),
+        "arrays100" => Some(arrays100()),
+        _ => shapes::by_name(&name),
     };
     let Some(snapshot) = snapshot else {
         eprintln!(
