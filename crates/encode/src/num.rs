@@ -318,14 +318,8 @@ fn write_fixed_exact(out: &mut Vec<u8>, v: f64, precision: u8) -> bool {
         };
         n
     };
-    // Constant divisors for the usual precisions (a multiplication instead of a
-    // 64-bit division).
-    let (int, frac) = match p {
-        1 => (n / 10, n % 10),
-        2 => (n / 100, n % 100),
-        3 => (n / 1000, n % 1000),
-        _ => (n / POW10_FIXED[p], n % POW10_FIXED[p]),
-    };
+    let unit = POW10_FIXED[p];
+    let (int, frac) = (n / unit, n % unit);
     // Built on the stack, prefilled with zeros so that the decimals are zero-padded,
     // and appended whole then cut to length (see `write_int`): "-" + at most 20
     // integer digits + "." + at most 17 decimals.
