@@ -188,7 +188,11 @@ fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot, serde_value: bool
         // metas objects, the escaping) would not be a limit for this output.
         let floor = derive::Floor::new(snap, format);
         let mut floor_bytes = Vec::new();
-        floor.write(&mut floor_bytes, snap.timestamp_ms, format == Format::Values);
+        floor.write(
+            &mut floor_bytes,
+            snap.timestamp_ms,
+            format == Format::Values,
+        );
         assert_eq!(
             String::from_utf8_lossy(&floor_bytes),
             String::from_utf8_lossy(&ours),

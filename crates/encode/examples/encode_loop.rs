@@ -26,7 +26,10 @@ mod shapes;
 /// The 1000-tag snapshot of the test vectors, as the `encode/big1000` criterion group
 /// reads it.
 fn big1000() -> Option<Snapshot> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/snapshots.ndjson");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/snapshots.ndjson"
+    );
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
         .filter_map(|l| parse_snapshot(&mut l.as_bytes().to_vec(), 0).ok())

@@ -129,7 +129,9 @@ fn digits15_exact(v: f64) -> Option<Digits> {
     // corrects an estimate that is off by one either way.
     let mut e10 = ((biased - 1023) * 78_913) >> 18;
     for _ in 0..3 {
-        let q = usize::try_from(14 - e10).ok().filter(|&q| q < POW10_U128.len())?;
+        let q = usize::try_from(14 - e10)
+            .ok()
+            .filter(|&q| q < POW10_U128.len())?;
         let scaled = m * POW10_U128[q];
         let t = scaled >> k;
         if t >= u128::from(E15) {
