@@ -384,7 +384,7 @@ impl<'a> Floor<'a> {
             for m in &item.metas {
                 out.push(b',');
                 out.extend_from_slice(&m.key);
-                Self::val(out, Val::Json(m.value));
+                Self::json(out, m.value);
             }
             out.extend_from_slice(self.close);
         }
@@ -411,15 +411,16 @@ impl<'a> Floor<'a> {
                     out.push(b',');
                 }
                 out.extend_from_slice(&m.key);
-                Self::val(out, Val::Json(m.value));
+                Self::json(out, m.value);
             }
             out.push(b'}');
         }
         out.extend_from_slice(b"}}");
     }
 
-    /// One value through serde_json's own formatters.
-    #[inline]
+    /// One value through serde_json's own formatters (inlined into the loop, as a
+    /// hand-written encoder would have it).
+    #[inline(always)]
     fn val(out: &mut Vec<u8>, v: Val<'_>) {
         match v {
             Val::Int(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
@@ -429,10 +430,18 @@ impl<'a> Floor<'a> {
             Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             // serde_json's escaper (what derive's strings go through too).
             Val::Str(s) => serde_json::to_writer(&mut *out, s).expect("in-memory write"),
-            Val::Json(JsonRef(Json::String(s))) => Self::val(out, Val::Str(s)),
-            Val::Json(JsonRef(Json::Int(x))) => Self::val(out, Val::Int(*x)),
-            Val::Json(JsonRef(Json::Uint(x))) => Self::val(out, Val::Uint(*x)),
-            Val::Json(j) => serde_json::to_writer(&mut *out, &j).expect("in-memory write"),
+            Val::Json(j) => Self::json(out, j),
+        }
+    }
+
+    /// A meta or `CUSTOM` value (out of line: only metas and custom tags have one).
+    #[inline(never)]
+    fn json(out: &mut Vec<u8>, j: JsonRef<'_>) {
+        match j.0 {
+            Json::String(s) => serde_json::to_writer(&mut *out, s).expect("in-memory write"),
+            Json::Int(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            Json::Uint(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            _ => serde_json::to_writer(&mut *out, &j).expect("in-memory write"),
         }
     }
 }
