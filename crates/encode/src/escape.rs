@@ -68,7 +68,8 @@ fn word(s: &[u8], at: usize) -> u64 {
 
 /// Whether the 16 bytes of `s` at `at` hold a byte to escape. Written as a plain
 /// loop over a fixed-size array so that the compiler turns it into a few vector
-/// compares (three compares, two ORs and one mask test on x86-64) without `unsafe`.
+/// compares and mask tests (SSE2 `pminub`/`pcmpeqb`/`pmovmskb` on x86-64) without
+/// `unsafe`.
 #[inline(always)]
 fn dirty16(s: &[u8], at: usize) -> bool {
     let lane: &[u8; 16] = s[at..at + 16].try_into().expect("16 bytes");
