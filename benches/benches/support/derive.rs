@@ -262,59 +262,108 @@ impl serde_json::ser::Formatter for NeuronSpacing {
 }
 
 /// The floor for the compact style: per tag a prebuilt constant prefix (`"name":`
-/// or `{"name":"…","value":`), the value through itoa/zmij (the compact style's own
-/// formatters) or copied as a string, and constant suffixes. No escaping, no
-/// decisions: the least any encoder of this output must do.
+/// or `{"name":"…","value":`), the value through the formatters serde_json itself
+/// uses (itoa for integers, zmij for floats, serde_json's string escaper, which
+/// checks every byte: the output needs it), and constant suffixes. values-format
+/// writes the `errors` and `metas` objects as the output has them, from prebuilt
+/// keys; tags-format writes each tag's metas as members of its object. No decisions
+/// at write time: the least any encoder of this output must do.
 pub struct Floor<'a> {
     head: Vec<u8>,
-    items: Vec<(Vec<u8>, Result<Val<'a>, i32>)>,
-    tail: Vec<u8>,
+    /// values-format: the tags with a value; tags-format: every tag (an error tag's
+    /// prefix ends in `"error":`).
+    items: Vec<Item<'a>>,
+    /// values-format: `"name":` and the code of each error tag.
+    errors: Vec<(Vec<u8>, i32)>,
+    /// values-format: `"name":{` and the members of each tag with metas.
+    metas: Vec<(Vec<u8>, Vec<Member<'a>>)>,
     close: &'static [u8],
+}
+
+/// One written value with its constant prefix and, in tags-format, its metas.
+struct Item<'a> {
+    prefix: Vec<u8>,
+    value: Result<Val<'a>, i32>,
+    metas: Vec<Member<'a>>,
+}
+
+/// One meta member: `"key":` prebuilt, the value formatted.
+struct Member<'a> {
+    key: Vec<u8>,
+    value: JsonRef<'a>,
+}
+
+fn quoted(s: &str) -> Vec<u8> {
+    serde_json::to_vec(s).expect("string")
+}
+
+fn members(t: &Tag) -> Vec<Member<'_>> {
+    t.metas
+        .iter()
+        .map(|(k, v)| {
+            let mut key = quoted(k);
+            key.push(b':');
+            Member {
+                key,
+                value: JsonRef(v),
+            }
+        })
+        .collect()
 }
 
 impl<'a> Floor<'a> {
     /// Precomputes every constant byte of `s`'s compact message.
     pub fn new(s: &'a Snapshot, format: Format) -> Floor<'a> {
         let mut head = b"{\"node\":".to_vec();
-        head.extend_from_slice(&serde_json::to_vec(&s.node).expect("string"));
+        head.extend_from_slice(&quoted(&s.node));
         head.extend_from_slice(b",\"group\":");
-        head.extend_from_slice(&serde_json::to_vec(&s.group).expect("string"));
+        head.extend_from_slice(&quoted(&s.group));
         head.extend_from_slice(b",\"timestamp\":");
-        let name = |t: &Tag| serde_json::to_vec(&t.name).expect("string");
-        let items = s
-            .tags
-            .iter()
-            .map(|t| {
-                let mut p = Vec::new();
-                if format == Format::Tags {
-                    p.extend_from_slice(b"{\"name\":");
-                    p.extend_from_slice(&name(t));
-                    p.extend_from_slice(if matches!(t.reading, Reading::Error(_)) {
-                        b",\"error\":"
-                    } else {
-                        b",\"value\":"
-                    });
+        let (mut items, mut errors, mut metas) = (Vec::new(), Vec::new(), Vec::new());
+        for t in &s.tags {
+            let value = val_of_tag(t);
+            if format == Format::Tags {
+                let mut prefix = b"{\"name\":".to_vec();
+                prefix.extend_from_slice(&quoted(&t.name));
+                prefix.extend_from_slice(if value.is_err() {
+                    b",\"error\":"
                 } else {
-                    p.extend_from_slice(&name(t));
-                    p.push(b':');
-                }
-                (p, val_of_tag(t))
-            })
-            .collect();
-        let tail = match format {
-            Format::Values => b"},\"errors\":{},\"metas\":{}}".to_vec(),
-            Format::Tags => b"]}".to_vec(),
-        };
+                    b",\"value\":"
+                });
+                items.push(Item {
+                    prefix,
+                    value,
+                    metas: members(t),
+                });
+                continue;
+            }
+            let mut key = quoted(&t.name);
+            key.push(b':');
+            if !t.metas.is_empty() {
+                let mut open = key.clone();
+                open.push(b'{');
+                metas.push((open, members(t)));
+            }
+            match value {
+                Ok(_) => items.push(Item {
+                    prefix: key,
+                    value,
+                    metas: Vec::new(),
+                }),
+                Err(code) => errors.push((key, code)),
+            }
+        }
         let close: &'static [u8] = if format == Format::Tags { b"}" } else { b"" };
         Floor {
             head,
             items,
-            tail,
+            errors,
+            metas,
             close,
         }
     }
 
-    /// Writes the message: copies and number formatting only.
+    /// Writes the message: copies and formatting only.
     pub fn write(&self, out: &mut Vec<u8>, timestamp: u64, values: bool) {
         out.extend_from_slice(&self.head);
         out.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
@@ -323,33 +372,76 @@ impl<'a> Floor<'a> {
         } else {
             b",\"tags\":["
         });
-        for (i, (prefix, v)) in self.items.iter().enumerate() {
+        for (i, item) in self.items.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(prefix);
-            match v {
-                Ok(Val::Int(x)) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
-                Ok(Val::Uint(x)) => {
-                    out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes())
-                }
-                Ok(Val::F32(x)) => {
-                    out.extend_from_slice(zmij::Buffer::new().format_finite(*x).as_bytes())
-                }
-                Ok(Val::F64(x)) => {
-                    out.extend_from_slice(zmij::Buffer::new().format_finite(*x).as_bytes())
-                }
-                Ok(Val::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-                Ok(Val::Str(s)) => {
-                    out.push(b'"');
-                    out.extend_from_slice(s.as_bytes());
-                    out.push(b'"');
-                }
-                Ok(Val::Json(j)) => serde_json::to_writer(&mut *out, j).expect("in-memory write"),
-                Err(c) => out.extend_from_slice(itoa::Buffer::new().format(*c).as_bytes()),
+            out.extend_from_slice(&item.prefix);
+            match item.value {
+                Ok(v) => Self::val(out, v),
+                Err(c) => out.extend_from_slice(itoa::Buffer::new().format(c).as_bytes()),
+            }
+            for m in &item.metas {
+                out.push(b',');
+                out.extend_from_slice(&m.key);
+                Self::json(out, m.value);
             }
             out.extend_from_slice(self.close);
         }
-        out.extend_from_slice(&self.tail);
+        if !values {
+            out.extend_from_slice(b"]}");
+            return;
+        }
+        out.extend_from_slice(b"},\"errors\":{");
+        for (i, (key, code)) in self.errors.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key);
+            out.extend_from_slice(itoa::Buffer::new().format(*code).as_bytes());
+        }
+        out.extend_from_slice(b"},\"metas\":{");
+        for (i, (open, members)) in self.metas.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(open);
+            for (j, m) in members.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&m.key);
+                Self::json(out, m.value);
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}}");
+    }
+
+    /// One value through serde_json's own formatters (inlined into the loop, as a
+    /// hand-written encoder would have it).
+    #[inline(always)]
+    fn val(out: &mut Vec<u8>, v: Val<'_>) {
+        match v {
+            Val::Int(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
+            Val::Uint(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
+            Val::F32(x) => out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes()),
+            Val::F64(x) => out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes()),
+            Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+            // serde_json's escaper (what derive's strings go through too).
+            Val::Str(s) => serde_json::to_writer(&mut *out, s).expect("in-memory write"),
+            Val::Json(j) => Self::json(out, j),
+        }
+    }
+
+    /// A meta or `CUSTOM` value (out of line: only metas and custom tags have one).
+    #[inline(never)]
+    fn json(out: &mut Vec<u8>, j: JsonRef<'_>) {
+        match j.0 {
+            Json::String(s) => serde_json::to_writer(&mut *out, s).expect("in-memory write"),
+            Json::Int(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            Json::Uint(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            _ => serde_json::to_writer(&mut *out, &j).expect("in-memory write"),
+        }
     }
 }

@@ -8,25 +8,63 @@
 //! ```
 //!
 //! Shapes: the criterion groups' synthetic snapshots (`support/shapes.rs`, shared
-//! with the benchmark): `mixed100`, `neuron100`, `{int,float,str}{10,100,1000}`;
-//! formats `values`/`tags`; styles `neuron`/`compact`.
+//! with the benchmark): `mixed100`, `neuron100`, `{int,float,str}{10,100,1000}`, and
+//! `big1000`, the 1000-tag snapshot of `tests/vectors/snapshots.ndjson` (the
+//! criterion group of that name), and `arrays100` (the simulator's float arrays, for
+//! `%.15g`); formats `values`/`tags`; styles `neuron`/`compact`.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
 use tagwire_encode::{EncodeOptions, Encoder, Format, Style};
+use tagwire_model::{parse_snapshot, Snapshot, Tag, Value};
 
 /// The benchmark shapes, shared with `benches/benches/encode.rs`.
 #[path = "support/shapes.rs"]
 mod shapes;
 
+/// The 1000-tag snapshot of the test vectors, as the `encode/big1000` criterion group
+/// reads it.
+fn big1000() -> Option<Snapshot> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/snapshots.ndjson"
+    );
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|l| parse_snapshot(&mut l.as_bytes().to_vec(), 0).ok())
+        .find(|s| s.tags.len() == 1000)
+}
+
+/// 100 tags of ARRAY_FLOAT and ARRAY_DOUBLE as the daemon's simulator reports them
+/// (`[1.5, wave]` and `[0.25, wave]`, `wave` a sine): in the Neuron style every
+/// element goes through `%.15g`, and an `f32` widened to `f64` needs all 15 digits.
+fn arrays100() -> Snapshot {
+    let mut s = Snapshot::new("sim", "g0", 1_650_006_388_943);
+    for i in 0..100u32 {
+        let wave = (f64::from(i) * 0.37).sin();
+        let name = format!("array_{i}");
+        s.tags.push(if i % 2 == 0 {
+            Tag::value(name, Value::ArrayFloat(vec![1.5, wave as f32]))
+        } else {
+            Tag::value(name, Value::ArrayDouble(vec![0.25, wave]))
+        });
+    }
+    s
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or(default.into());
     let name = arg(0, "mixed100");
-    let Some(snapshot) = shapes::by_name(&name) else {
+    let snapshot = match name.as_str() {
+        "big1000" => big1000(),
+        "arrays100" => Some(arrays100()),
+        _ => shapes::by_name(&name),
+    };
+    let Some(snapshot) = snapshot else {
         eprintln!(
-            "unknown shape {name:?}: use mixed100, neuron100, or int/float/str with 10, 100 or 1000"
+            "unknown shape {name:?}: use mixed100, neuron100, big1000, or int/float/str with 10, 100 or 1000"
         );
         return ExitCode::from(2);
     };

@@ -66,18 +66,68 @@ fn word(s: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Whether `s` (at least 8 bytes) has no byte to escape: every whole word, then the
-/// last 8 bytes as one more (overlapping) word instead of a byte loop.
+/// Whether the 16 bytes of `s` at `at` hold a byte to escape. Written as a plain
+/// loop over a fixed-size array so that the compiler turns it into a few vector
+/// compares and mask tests (SSE2 `pminub`/`pcmpeqb`/`pmovmskb` on x86-64) without
+/// `unsafe`.
 #[inline(always)]
-fn clean_words(s: &[u8]) -> bool {
-    let n = s.len();
-    let mut mask = escape_mask(word(s, n - 8));
-    let mut at = 0;
-    while at + 8 <= n {
-        mask |= escape_mask(word(s, at));
-        at += 8;
+fn dirty16(s: &[u8], at: usize) -> bool {
+    let lane: &[u8; 16] = s[at..at + 16].try_into().expect("16 bytes");
+    let mut any = 0u8;
+    for &b in lane {
+        any |= u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\');
     }
-    mask == 0
+    any != 0
+}
+
+/// Whether `s` (8 to 32 bytes) has no byte to escape: its first and last 16 bytes
+/// (two overlapping vector checks) or, below 16 bytes, its first and last 8 (two
+/// overlapping word checks), with no loop and no byte-wise remainder.
+#[inline(always)]
+fn clean_short(s: &[u8]) -> bool {
+    let n = s.len();
+    debug_assert!((8..=32).contains(&n));
+    if n >= 16 {
+        !(dirty16(s, 0) | dirty16(s, n - 16))
+    } else {
+        escape_mask(word(s, 0)) | escape_mask(word(s, n - 8)) == 0
+    }
+}
+
+/// Whether `s` (0 to 7 bytes) has no byte to escape, checked as one word: for 4 to 7
+/// bytes its first and last four, for fewer its first, middle and last byte (which
+/// are all of them), the rest of the word filled with a harmless `x`.
+#[inline(always)]
+fn clean_tiny(s: &[u8]) -> bool {
+    let n = s.len();
+    debug_assert!(n < 8);
+    let w = if n >= 4 {
+        let four = |at: usize| -> [u8; 4] { s[at..at + 4].try_into().expect("4 bytes") };
+        let (a, b) = (four(0), four(n - 4));
+        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+    } else if n > 0 {
+        [s[0], s[n / 2], s[n - 1], b'x', b'x', b'x', b'x', b'x']
+    } else {
+        return true;
+    };
+    escape_mask(u64::from_le_bytes(w)) == 0
+}
+
+/// Appends `s` (0 to 3 bytes) between quotes as one fixed-size block: its first,
+/// middle and last byte placed (they overlap for fewer than three), then the quote.
+#[inline(always)]
+fn push_quoted_tiny(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    let mut buf = [b'"'; 8];
+    if n > 0 {
+        buf[1] = s[0];
+        buf[1 + n / 2] = s[n / 2];
+        buf[n] = s[n - 1];
+    }
+    buf[n + 1] = b'"';
+    let end = out.len() + n + 2;
+    out.extend_from_slice(&buf);
+    out.truncate(end);
 }
 
 /// Appends `s` (`W` to `2W` bytes, at most 32) between quotes without a `memcpy`
@@ -104,13 +154,12 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str, hex: Hex) {
     let bytes = s.as_bytes();
     // Most tag names and values are short and need no escaping: copied as fixed-size
     // blocks (see `push_quoted_short`).
-    if (8..=32).contains(&bytes.len()) && clean_words(bytes) {
-        if bytes.len() >= 16 {
-            push_quoted_short::<16>(out, bytes);
-        } else {
-            push_quoted_short::<8>(out, bytes);
-        }
-        return;
+    match bytes.len() {
+        16..=32 if clean_short(bytes) => return push_quoted_short::<16>(out, bytes),
+        8..=15 if clean_short(bytes) => return push_quoted_short::<8>(out, bytes),
+        4..=7 if clean_tiny(bytes) => return push_quoted_short::<4>(out, bytes),
+        0..=3 if clean_tiny(bytes) => return push_quoted_tiny(out, bytes),
+        _ => {}
     }
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -172,6 +221,24 @@ mod tests {
             "\"a\\\"b\\\\c/d\u{7f}é\\n\\r\\t\\b\\f\\u0001\\u001F\""
         );
         assert_eq!(esc(s, Hex::Lower), serde_json::to_string(s).unwrap());
+    }
+
+    #[test]
+    fn short_strings_match_serde_json_at_every_position() {
+        // 0 to 40 bytes alone (no multi-byte padding around them), so that each of the
+        // fixed-size paths (0-3, 4-7, 8-15, 16-32 bytes) meets each byte to escape in
+        // each position, and the empty string.
+        assert_eq!(esc("", Hex::Lower), "\"\"");
+        for special in (0u8..0x20).chain([b'"', b'\\', b'/', 0x7f, b'a']) {
+            for len in 1..40 {
+                for pos in 0..len {
+                    let mut bytes: Vec<u8> = (0..len as u8).map(|i| b'A' + i % 26).collect();
+                    bytes[pos] = special;
+                    let s = std::str::from_utf8(&bytes).unwrap();
+                    assert_eq!(esc(s, Hex::Lower), serde_json::to_string(s).unwrap());
+                }
+            }
+        }
     }
 
     #[test]

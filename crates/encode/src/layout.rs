@@ -101,6 +101,14 @@ impl Layout {
         &self.header
     }
 
+    /// Whether this is the layout of `node`/`group` (compared inline: group and node
+    /// names are short, and a `memcmp` call each cost more than the comparison).
+    #[inline]
+    fn is(&self, node: &str, group: &str) -> bool {
+        same_bytes(self.node.as_bytes(), node.as_bytes())
+            && same_bytes(self.group.as_bytes(), group.as_bytes())
+    }
+
     /// The plan: one step per tag.
     #[inline]
     pub(crate) fn steps(&self) -> &[Step] {
@@ -362,8 +370,21 @@ impl LayoutCache {
     /// The layout for `snapshot`, created or updated as needed.
     pub(crate) fn get(&mut self, snapshot: &impl Source) -> &Layout {
         let (node, group) = (snapshot.node(), snapshot.group());
+        // The common case: the group encoded last, its plan complete and as long as
+        // the snapshot (the names are checked by the writer as it goes).
+        if let Some(k) = self.last {
+            let current = self.map.get(&k).is_some_and(|l| {
+                l.is(node, group) && l.steps.len() == snapshot.tag_count() && !l.prefixes.is_empty()
+            });
+            if current {
+                self.clock += 1;
+                let layout = self.map.get_mut(&k).expect("just found");
+                layout.last_used = self.clock;
+                return layout;
+            }
+        }
         let key = match self.last.and_then(|k| Some((k, self.map.get(&k)?))) {
-            Some((k, l)) if l.node == node && l.group == group => k,
+            Some((k, l)) if l.is(node, group) => k,
             _ => self.hasher.hash_one((node, group)),
         };
         self.last = Some(key);
@@ -375,7 +396,7 @@ impl LayoutCache {
         let layout = self.map.entry(key).or_default();
         layout.last_used = self.clock;
         let mut changed = false;
-        if layout.header.is_empty() || layout.node != node || layout.group != group {
+        if layout.header.is_empty() || !layout.is(node, group) {
             layout.node.clear();
             layout.node.push_str(node);
             layout.group.clear();

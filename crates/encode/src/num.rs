@@ -97,9 +97,83 @@ impl std::fmt::Write for StackBuf {
     }
 }
 
+/// Powers of ten up to 10^22 as 128-bit integers (for [`digits15_exact`]).
+const POW10_U128: [u128; 23] = {
+    let mut p = [1u128; 23];
+    let mut i = 1;
+    while i < p.len() {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// 10^14 and 10^15: the bounds of a 15-digit integer.
+const E14: u64 = 100_000_000_000_000;
+const E15: u64 = 1_000_000_000_000_000;
+
+/// [`digits15`] in integers, for `v` in [1e-8, 1e15) (nearly every sensor value): no
+/// text is formatted and parsed back. `v` is exactly `m · 2^-k`; with `q = 14 -
+/// floor(log10 v)` in 0..=22, `m · 10^q` (below 2^53 · 10^22 < 2^127) fits a `u128`,
+/// so `v · 10^q` rounded half-to-even to a 15-digit integer is computed exactly, as
+/// printf rounds the exact binary value. Returns `None` outside that range.
+fn digits15_exact(v: f64) -> Option<Digits> {
+    let bits = v.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let k = 1075 - biased;
+    if biased == 0 || !(1..=127).contains(&k) {
+        return None;
+    }
+    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    // floor(log10 v) is floor((biased - 1023) · log10 2) or one more; the loop below
+    // corrects an estimate that is off by one either way.
+    let mut e10 = ((biased - 1023) * 78_913) >> 18;
+    for _ in 0..3 {
+        let q = usize::try_from(14 - e10)
+            .ok()
+            .filter(|&q| q < POW10_U128.len())?;
+        let scaled = m * POW10_U128[q];
+        let t = scaled >> k;
+        if t >= u128::from(E15) {
+            e10 += 1;
+            continue;
+        }
+        if t < u128::from(E14) {
+            e10 -= 1;
+            continue;
+        }
+        // `t` is below 10^15, so it fits.
+        let mut n = t as u64;
+        let rest = scaled & ((1u128 << k) - 1);
+        let half = 1u128 << (k - 1);
+        if rest > half || (rest == half && n & 1 == 1) {
+            n += 1;
+        }
+        if n == E15 {
+            // 9.99…95 rounded up to 10.0…0: one digit fewer, one magnitude more.
+            n = E14;
+            e10 += 1;
+        }
+        let mut d = Digits {
+            buf: [b'0'; 24],
+            len: 15,
+            exp: e10,
+        };
+        write_digits_before(&mut d.buf, 15, n);
+        while d.len > 1 && d.buf[d.len - 1] == b'0' {
+            d.len -= 1;
+        }
+        return Some(d);
+    }
+    None
+}
+
 /// The digits of positive finite `v` rounded to 15 significant digits, exactly as C's
 /// printf rounds them.
 fn digits15(v: f64) -> Digits {
+    if let Some(d) = digits15_exact(v) {
+        return d;
+    }
     if v >= f64::MIN_POSITIVE {
         // zmij's shortest digits (its `e+16` exponents parse as well).
         let mut shortest = zmij::Buffer::new();
@@ -217,18 +291,34 @@ fn write_fixed_exact(out: &mut Vec<u8>, v: f64, precision: u8) -> bool {
     if !(0..=127).contains(&k) {
         return false;
     }
-    let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
-    let scaled = m * u128::from(POW10_FIXED[p]);
-    let mut n = scaled >> k;
-    if k > 0 {
-        let rest = scaled & ((1u128 << k) - 1);
-        let half = 1u128 << (k - 1);
-        if rest > half || (rest == half && n & 1 == 1) {
-            n += 1;
+    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let n = if p <= 3 && k < 64 {
+        // The usual case (a precision of 1 to 3, |v| above 2^-11): m · 10^p is below
+        // 2^53 · 2^10, so the same rounding runs in 64-bit words.
+        let scaled = mantissa * POW10_FIXED[p];
+        let mut n = scaled >> k;
+        if k > 0 {
+            let rest = scaled & ((1u64 << k) - 1);
+            let half = 1u64 << (k - 1);
+            if rest > half || (rest == half && n & 1 == 1) {
+                n += 1;
+            }
         }
-    }
-    let Ok(n) = u64::try_from(n) else {
-        return false;
+        n
+    } else {
+        let scaled = u128::from(mantissa) * u128::from(POW10_FIXED[p]);
+        let mut n = scaled >> k;
+        if k > 0 {
+            let rest = scaled & ((1u128 << k) - 1);
+            let half = 1u128 << (k - 1);
+            if rest > half || (rest == half && n & 1 == 1) {
+                n += 1;
+            }
+        }
+        let Ok(n) = u64::try_from(n) else {
+            return false;
+        };
+        n
     };
     let unit = POW10_FIXED[p];
     let (int, frac) = (n / unit, n % unit);
@@ -484,7 +574,7 @@ fn decimal_len(n: u64) -> usize {
 /// cut to length, so there is no `memcpy` call. 64-bit integers go through `itoa`
 /// (its digit loop is tuned for them; a two-digit loop on `u64` with the fixed-size
 /// copy measured 110 instructions an integer against itoa's 37 plus a `memcpy`).
-#[inline]
+#[inline(always)]
 pub(crate) fn write_int<T: DecimalInt>(out: &mut Vec<u8>, v: T) {
     v.write_to(out);
 }
@@ -498,7 +588,7 @@ pub(crate) trait DecimalInt: Copy {
 macro_rules! small_int {
     ($($t:ty),*) => {$(
         impl DecimalInt for $t {
-            #[inline]
+            #[inline(always)]
             fn write_to(self, out: &mut Vec<u8>) {
                 #[allow(unused_comparisons)] // unsigned types are never negative
                 let negative = self < 0;
@@ -511,7 +601,7 @@ macro_rules! small_int {
 macro_rules! unsigned_small_int {
     ($($t:ty),*) => {$(
         impl DecimalInt for $t {
-            #[inline]
+            #[inline(always)]
             fn write_to(self, out: &mut Vec<u8>) {
                 write_small_int(out, false, self.into());
             }
@@ -540,7 +630,9 @@ big_int!(i64, u64);
 /// 32-byte stack buffer; the 16 bytes starting at the number's first character are
 /// then appended as one fixed-size block and the vector cut to the number's length
 /// (a variable-length append is a `memcpy` call).
-#[inline]
+// Always inlined: out of line (the writer's per-tag dispatch grew past the inliner's
+// budget once BOOL and BIT joined it) it cost int-heavy groups about 4% more.
+#[inline(always)]
 fn write_small_int(out: &mut Vec<u8>, negative: bool, n: u32) {
     let mut buf = [b'-'; 32];
     let mut at = 16;
@@ -931,6 +1023,25 @@ mod tests {
             proptest::prop_assert_eq!(g15(v), libc_printf::g15(v));
         }
 
+        /// The integer path of `%.15g` ([`digits15_exact`]) over its whole range and
+        /// its edges: every magnitude from 1e-9 to 1e16, a few ulps around each power
+        /// of ten (where the magnitude estimate and the round-up to 10^15 matter), and
+        /// `f32` values widened (all 15 digits needed).
+        #[test]
+        fn g15_integer_path_matches_c_printf(
+            v in prop_oneof![
+                (-9i32..17, 1.0..10.0f64).prop_map(|(e, x)| x * 10f64.powi(e)),
+                (-9i32..17, -4i64..5).prop_map(|(e, d)| {
+                    f64::from_bits((10f64.powi(e).to_bits() as i64 + d) as u64)
+                }),
+                (-9i32..17, 1u64..1000).prop_map(|(e, n)| 10f64.powi(e) * (1.0 - n as f64 * 1e-16)),
+                any::<f32>().prop_map(f64::from).prop_filter("range", |v| v.abs() > 1e-9 && v.abs() < 1e16),
+            ],
+        ) {
+            proptest::prop_assert_eq!(g15(v), libc_printf::g15(v));
+            proptest::prop_assert_eq!(g15(-v), libc_printf::g15(-v));
+        }
+
         #[test]
         fn fixed_matches_c_printf(v in any_finite(), p in 1u8..=17) {
             // Values above 1e200 make 200+ digit strings; the C buffer holds 400.
@@ -968,6 +1079,26 @@ mod tests {
                     libc_printf::format(c"%.*f", p.into(), v)
                 );
             }
+        }
+
+        /// The 64-bit words of precisions 1 to 3 (`k` below 64), over sensor values
+        /// and around where that path ends (|v| near 2^-11, `k` = 63 and 64).
+        #[test]
+        fn fixed_short_precisions_match_c_printf(
+            v in prop_oneof![
+                -1e6..1e6f64,
+                any::<f32>().prop_map(f64::from).prop_filter("sensor range", |v| v.abs() < 1e9),
+                (-1_000_000i32..1_000_000, 0u32..4).prop_map(|(n, s)| f64::from(n) / 10f64.powi(s as i32)),
+                (1u64..(1 << 53), -12i32..-9).prop_map(|(m, e)| m as f64 * 2f64.powi(e - 52)),
+            ],
+            p in 1u8..=3,
+        ) {
+            let mut out = Vec::new();
+            write_fixed(&mut out, v, p);
+            proptest::prop_assert_eq!(
+                String::from_utf8(out).unwrap(),
+                libc_printf::format(c"%.*f", p.into(), v)
+            );
         }
     }
 }

@@ -48,7 +48,8 @@ pub(crate) trait TagRead {
 /// The unscaled case of [`TagRead::write_value`], one `match` on the value's own type
 /// (`$V` is `Value` or `ValueView`, whose variants have the same names). FLOAT and
 /// DOUBLE take the float rules of [`classify`]'s end ([`real_out`]); every other
-/// kind is written as it is.
+/// kind is written as it is: the scalar kinds here, arrays and the rest through the
+/// general (out-of-line) [`Writer::value`].
 macro_rules! write_unscaled {
     ($V:ident, $value:expr, $w:expr, $out:expr, $precision:expr, $view:expr) => {
         match $value {
@@ -65,9 +66,20 @@ macro_rules! write_unscaled {
             }
             $V::Double(d) => return $w.classified($out, real_out(*d, None, true, $precision)),
             $V::String(s) => write_str($out, s, Writer::<NEURON>::HEX),
+            $V::Bool(b) => write_bool($out, *b),
+            $V::Bit(b) => $out.push(b'0' + u8::from(*b)),
             _ => $w.value($out, $view),
         }
     };
+}
+
+/// `true` or `false` as one fixed-size copy of five bytes, cut to length (a
+/// variable-length copy would be a `memcpy` call).
+#[inline(always)]
+fn write_bool(out: &mut Vec<u8>, b: bool) {
+    let end = out.len() + 5 - usize::from(b);
+    out.extend_from_slice(if b { b"true " } else { b"false" });
+    out.truncate(end);
 }
 
 impl TagRead for &Tag {
