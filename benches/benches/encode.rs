@@ -12,9 +12,10 @@
 //! reused buffer against the honest alternatives, in the same run: serde derive on
 //! typed structs borrowing from the snapshot (`derive-prebuilt-*`: built once, only
 //! the write is timed; `derive-built-*`: built from the snapshot per message), with
-//! compact or Neuron spacing, and the `floor-compact` row (the same values through
-//! serde_json's own formatters: itoa, zmij and its string escaper; every constant byte
-//! copied, the `errors` and `metas` objects included; no JSON logic). The
+//! compact or Neuron spacing, and the `floor-compact` row (numbers through the compact
+//! style's formatters, itoa and zmij; strings copied in their escaped form, made once;
+//! every constant byte copied, the `errors` and `metas` objects included; no JSON
+//! logic). The
 //! two realistic groups keep the old prebuilt `serde_json::Value` row.
 //! `parse/*` compares the ingest parser with serde derive on the same line and with
 //! simd-json's bare tape.
@@ -165,39 +166,10 @@ fn bench_group(c: &mut Criterion, name: &str, snap: &Snapshot, serde_value: bool
                 })
             });
         }
-        // The comparison is only honest if derive writes the same message: check the
-        // compact bytes before timing anything.
-        let mut ours = Vec::new();
-        Encoder::new(
-            EncodeOptions::new()
-                .with_format(format)
-                .with_style(Style::Compact)
-                .with_upload_err(true),
-        )
-        .encode(snap, &mut ours)
-        .then_some(())
-        .expect("every shape is sent");
-        let mut theirs = Vec::new();
-        derive::Msg::build(snap, format).write(&mut theirs, false);
-        assert_eq!(
-            String::from_utf8_lossy(&theirs),
-            String::from_utf8_lossy(&ours),
-            "{name} {format}: derive baseline writes different bytes"
-        );
-        // The floor too: a floor that skipped part of the message (the errors and
-        // metas objects, the escaping) would not be a limit for this output.
+        // The comparison is only honest if derive and the floor write the same message:
+        // check the bytes before timing anything.
+        derive::assert_same_bytes(name, snap, format);
         let floor = derive::Floor::new(snap, format);
-        let mut floor_bytes = Vec::new();
-        floor.write(
-            &mut floor_bytes,
-            snap.timestamp_ms,
-            format == Format::Values,
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&floor_bytes),
-            String::from_utf8_lossy(&ours),
-            "{name} {format}: the floor writes different bytes"
-        );
         for neuron in [true, false] {
             let spacing = if neuron { "neuron" } else { "compact" };
             let prebuilt = derive::Msg::build(snap, format);

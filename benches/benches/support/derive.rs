@@ -261,13 +261,15 @@ impl serde_json::ser::Formatter for NeuronSpacing {
     }
 }
 
-/// The floor for the compact style: per tag a prebuilt constant prefix (`"name":`
-/// or `{"name":"…","value":`), the value through the formatters serde_json itself
-/// uses (itoa for integers, zmij for floats, serde_json's string escaper, which
-/// checks every byte: the output needs it), and constant suffixes. values-format
-/// writes the `errors` and `metas` objects as the output has them, from prebuilt
-/// keys; tags-format writes each tag's metas as members of its object. No decisions
-/// at write time: the least any encoder of this output must do.
+/// The floor for the compact style: the same message as tagwire's compact style,
+/// with every byte that can be made before the message made before it. Per tag a
+/// prebuilt constant prefix (`"name":` or `{"name":"…","value":`); numbers and
+/// booleans formatted per message with the compact style's formatters (itoa, zmij);
+/// strings and JSON values copied in their escaped form, made once (every encoder must
+/// also check each byte of a string for escapes: the floor does not, so it stays below
+/// any encoder); values-format's `errors` and `metas` objects from prebuilt keys,
+/// tags-format's metas as members of each tag's object. No decisions at write time:
+/// the least any encoder of this output must do.
 pub struct Floor<'a> {
     head: Vec<u8>,
     /// values-format: the tags with a value; tags-format: every tag (an error tag's
@@ -280,17 +282,42 @@ pub struct Floor<'a> {
     close: &'static [u8],
 }
 
+/// A value as the floor writes it.
+enum FloorVal<'a> {
+    /// A number or boolean, formatted per message.
+    Formatted(Val<'a>),
+    /// A string or JSON value in its escaped form, copied.
+    Copied(Vec<u8>),
+}
+
+impl<'a> FloorVal<'a> {
+    fn of_val(v: Val<'a>) -> Self {
+        match v {
+            Val::Str(_) | Val::Json(_) => Self::Copied(serde_json::to_vec(&v).expect("value")),
+            number => Self::Formatted(number),
+        }
+    }
+
+    fn of_json(j: &'a Json) -> Self {
+        match j {
+            Json::Int(x) => Self::Formatted(Val::Int(*x)),
+            Json::Uint(x) => Self::Formatted(Val::Uint(*x)),
+            other => Self::Copied(serde_json::to_vec(&JsonRef(other)).expect("value")),
+        }
+    }
+}
+
 /// One written value with its constant prefix and, in tags-format, its metas.
 struct Item<'a> {
     prefix: Vec<u8>,
-    value: Result<Val<'a>, i32>,
+    value: Result<FloorVal<'a>, i32>,
     metas: Vec<Member<'a>>,
 }
 
-/// One meta member: `"key":` prebuilt, the value formatted.
+/// One meta member: `"key":` prebuilt, then the value.
 struct Member<'a> {
     key: Vec<u8>,
-    value: JsonRef<'a>,
+    value: FloorVal<'a>,
 }
 
 fn quoted(s: &str) -> Vec<u8> {
@@ -305,7 +332,7 @@ fn members(t: &Tag) -> Vec<Member<'_>> {
             key.push(b':');
             Member {
                 key,
-                value: JsonRef(v),
+                value: FloorVal::of_json(v),
             }
         })
         .collect()
@@ -321,7 +348,7 @@ impl<'a> Floor<'a> {
         head.extend_from_slice(b",\"timestamp\":");
         let (mut items, mut errors, mut metas) = (Vec::new(), Vec::new(), Vec::new());
         for t in &s.tags {
-            let value = val_of_tag(t);
+            let value = val_of_tag(t).map(FloorVal::of_val);
             if format == Format::Tags {
                 let mut prefix = b"{\"name\":".to_vec();
                 prefix.extend_from_slice(&quoted(&t.name));
@@ -377,14 +404,14 @@ impl<'a> Floor<'a> {
                 out.push(b',');
             }
             out.extend_from_slice(&item.prefix);
-            match item.value {
+            match &item.value {
                 Ok(v) => Self::val(out, v),
-                Err(c) => out.extend_from_slice(itoa::Buffer::new().format(c).as_bytes()),
+                Err(c) => out.extend_from_slice(itoa::Buffer::new().format(*c).as_bytes()),
             }
             for m in &item.metas {
                 out.push(b',');
                 out.extend_from_slice(&m.key);
-                Self::json(out, m.value);
+                Self::val(out, &m.value);
             }
             out.extend_from_slice(self.close);
         }
@@ -411,37 +438,66 @@ impl<'a> Floor<'a> {
                     out.push(b',');
                 }
                 out.extend_from_slice(&m.key);
-                Self::json(out, m.value);
+                Self::val(out, &m.value);
             }
             out.push(b'}');
         }
         out.extend_from_slice(b"}}");
     }
 
-    /// One value through serde_json's own formatters (inlined into the loop, as a
-    /// hand-written encoder would have it).
+    /// One value: formatted, or copied (inlined into the loop, as a hand-written
+    /// encoder would have it).
     #[inline(always)]
-    fn val(out: &mut Vec<u8>, v: Val<'_>) {
-        match v {
-            Val::Int(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
-            Val::Uint(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
-            Val::F32(x) => out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes()),
-            Val::F64(x) => out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes()),
-            Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-            // serde_json's escaper (what derive's strings go through too).
-            Val::Str(s) => serde_json::to_writer(&mut *out, s).expect("in-memory write"),
-            Val::Json(j) => Self::json(out, j),
+    fn val(out: &mut Vec<u8>, v: &FloorVal<'_>) {
+        match *v {
+            FloorVal::Formatted(Val::Int(x)) => {
+                out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes())
+            }
+            FloorVal::Formatted(Val::Uint(x)) => {
+                out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes())
+            }
+            FloorVal::Formatted(Val::F32(x)) => {
+                out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes())
+            }
+            FloorVal::Formatted(Val::F64(x)) => {
+                out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes())
+            }
+            FloorVal::Formatted(Val::Bool(b)) => {
+                out.extend_from_slice(if b { b"true" } else { b"false" })
+            }
+            FloorVal::Formatted(Val::Str(_) | Val::Json(_)) => {
+                unreachable!("strings and JSON are copied")
+            }
+            FloorVal::Copied(ref bytes) => out.extend_from_slice(bytes),
         }
     }
+}
 
-    /// A meta or `CUSTOM` value (out of line: only metas and custom tags have one).
-    #[inline(never)]
-    fn json(out: &mut Vec<u8>, j: JsonRef<'_>) {
-        match j.0 {
-            Json::String(s) => serde_json::to_writer(&mut *out, s).expect("in-memory write"),
-            Json::Int(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
-            Json::Uint(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
-            _ => serde_json::to_writer(&mut *out, &j).expect("in-memory write"),
-        }
-    }
+/// Panics unless the derive baseline (both spacings' compact bytes) and the floor write
+/// exactly tagwire's compact message for `snap` in `format`: a baseline or floor that
+/// skipped part of the message (errors, metas, escaping) would measure something else.
+pub fn assert_same_bytes(name: &str, snap: &Snapshot, format: Format) {
+    let mut ours = Vec::new();
+    let sent = tagwire_encode::Encoder::new(
+        tagwire_encode::EncodeOptions::new()
+            .with_format(format)
+            .with_style(tagwire_encode::Style::Compact)
+            .with_upload_err(true),
+    )
+    .encode(snap, &mut ours);
+    assert!(sent, "{name} {format}: every shape is sent");
+    let mut theirs = Vec::new();
+    Msg::build(snap, format).write(&mut theirs, false);
+    assert_eq!(
+        String::from_utf8_lossy(&theirs),
+        String::from_utf8_lossy(&ours),
+        "{name} {format}: derive baseline writes different bytes"
+    );
+    let mut floor = Vec::new();
+    Floor::new(snap, format).write(&mut floor, snap.timestamp_ms, format == Format::Values);
+    assert_eq!(
+        String::from_utf8_lossy(&floor),
+        String::from_utf8_lossy(&ours),
+        "{name} {format}: the floor writes different bytes"
+    );
 }
