@@ -324,14 +324,7 @@ fn measure_one(
     std::fs::create_dir_all(work)?;
     let sink_port = free_port()?;
     let api_port = free_port()?;
-    let _sink = Guard(
-        Command::new(binary)
-            .args(["sink", "--listen", &format!("127.0.0.1:{sink_port}")])
-            .args(["--out", "/dev/null"])
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting tagwire sink")?,
-    );
+    let _sink = start_sink(binary, sink_port)?;
     let config = work.join("fixed-rate.toml");
     std::fs::write(
         &config,
@@ -426,6 +419,18 @@ pub enum Callgrind {
     },
 }
 
+/// `tagwire sink` on `port`, writing to /dev/null, stopped when the guard drops.
+fn start_sink(binary: &Path, port: u16) -> Result<Guard> {
+    Ok(Guard(
+        Command::new(binary)
+            .args(["sink", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--out", "/dev/null"])
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting tagwire sink")?,
+    ))
+}
+
 /// The memory-only daemon at 500 reports/s under `valgrind --tool=callgrind`: its
 /// instructions over `seconds` (counters zeroed and dumped with `callgrind_control`
 /// around the window, so start-up does not count) per delivered message. Exact where
@@ -434,14 +439,7 @@ pub fn callgrind_run(binary: &Path, work: &Path, seconds: u64) -> Result<(u64, u
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;
     let (sink_port, api_port) = (free_port()?, free_port()?);
-    let _sink = Guard(
-        Command::new(binary)
-            .args(["sink", "--listen", &format!("127.0.0.1:{sink_port}")])
-            .args(["--out", "/dev/null"])
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting tagwire sink")?,
-    );
+    let _sink = start_sink(binary, sink_port)?;
     let config = work.join("callgrind.toml");
     let text = config_text(sink_port, api_port, CALLGRIND_INTERVAL_MS, "memory", work);
     std::fs::write(&config, text)?;
