@@ -241,10 +241,9 @@ pub fn parse_callgrind(stderr: &str) -> Result<u64> {
         .with_context(|| format!("no instruction count in callgrind's output: {stderr:?}"))
 }
 
+/// The median of some runs (the one definition, shared with the fixed-rate step).
 fn median(v: &[f64]) -> Option<f64> {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
+    crate::fixed_rate::stats(v).map(|s| s.median)
 }
 
 fn list(v: &[f64]) -> String {
