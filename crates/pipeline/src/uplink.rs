@@ -25,7 +25,7 @@ use tagwire_ws_client::{
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::backoff::Backoff;
 use crate::failure_log::FailureLog;
@@ -598,6 +598,10 @@ impl Uplink {
     async fn write_batch(&self, delivery: &mut Delivery) -> Result<bool, SessionEnd> {
         let batch = self.queue.take_batch(BATCH_MESSAGES, BATCH_BYTES).await;
         if batch.is_empty() {
+            // Its message is fixed: the regression test of the lost wake-up (see
+            // `session`) pushes from a tracing subscriber here, between the take and
+            // the session's decision (tests/uplink.rs).
+            trace!(uplink = %self.config.name, "the take came back empty");
             return Ok(false);
         }
         let again = self.rewound.load(Ordering::Relaxed).min(batch.len());
