@@ -600,7 +600,7 @@ impl Uplink {
         if batch.is_empty() {
             // Its message is fixed: the regression test of the lost wake-up (see
             // `session`) pushes from a tracing subscriber here, between the take and
-            // the session's decision (tests/uplink.rs).
+            // the session's decision (tests/lost_wakeup.rs).
             trace!(uplink = %self.config.name, "the take came back empty");
             return Ok(false);
         }
