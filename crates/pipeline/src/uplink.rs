@@ -25,7 +25,7 @@ use tagwire_ws_client::{
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::backoff::Backoff;
 use crate::failure_log::FailureLog;
@@ -525,7 +525,16 @@ impl Uplink {
         let gather_by_yielding = tokio::runtime::Handle::current().runtime_flavor()
             != tokio::runtime::RuntimeFlavor::CurrentThread;
         loop {
+            // `Some(waited)`: the take below came back empty, and whether messages were
+            // waiting just before it. `None`: no take (too many messages in flight).
+            let mut empty_take = None;
             if self.queue.in_flight() < MAX_IN_FLIGHT {
+                // Looked at before the take, not after it: a producer on another thread
+                // may push between an empty take and a later look. Judged after, that
+                // push read as a failed take, whose only way out is the RETRY_TAKE
+                // timer (the push's `wait_ready` permit sat in a disabled branch): the
+                // 1000-tag `tagwire bench` idled 250 ms at a time with a full queue.
+                let waited = self.queue.waiting() > 0;
                 match self.write_batch(&mut delivery).await {
                     Ok(true) => {
                         // Look at what the server said (pongs, closes) without waiting, then
@@ -537,13 +546,19 @@ impl Uplink {
                         }
                         continue;
                     }
-                    Ok(false) => {}
+                    Ok(false) => empty_take = Some(waited),
                     Err(end) => return end,
                 }
             }
-            let nothing_waits = self.queue.waiting() == 0;
-            // Here with room in flight means the last take came back empty.
-            let take_failed = !nothing_waits && self.queue.in_flight() < MAX_IN_FLIGHT;
+            // A take that found nothing waiting arms `wait_ready`: the next push (even one
+            // that came after the take) wakes this task. A take that failed with messages
+            // waiting (a disk cache that could not read them back yet, the queue's
+            // in-flight cap) does not, or every push would wake it for nothing: a Pong or
+            // RETRY_TAKE does.
+            let (nothing_waits, take_failed) = match empty_take {
+                Some(waited) => (!waited, waited),
+                None => (self.queue.waiting() == 0, false),
+            };
             tokio::select! {
                 ev = delivery.next_event() => match ev {
                     Some(ev) => if let Err(end) = self.handle_event(ev, backoff).await { return end },
@@ -583,6 +598,10 @@ impl Uplink {
     async fn write_batch(&self, delivery: &mut Delivery) -> Result<bool, SessionEnd> {
         let batch = self.queue.take_batch(BATCH_MESSAGES, BATCH_BYTES).await;
         if batch.is_empty() {
+            // Its message is fixed: the regression test of the lost wake-up (see
+            // `session`) pushes from a tracing subscriber here, between the take and
+            // the session's decision (tests/lost_wakeup.rs).
+            trace!(uplink = %self.config.name, "the take came back empty");
             return Ok(false);
         }
         let again = self.rewound.load(Ordering::Relaxed).min(batch.len());
