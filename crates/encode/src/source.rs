@@ -11,7 +11,7 @@ use tagwire_model::{
     Members, Reading, ReadingView, Snapshot, SnapshotView, Tag, TagView, Value, ValueView,
 };
 
-use crate::escape::write_str;
+use crate::escape::write_str_inline;
 use crate::num::write_int;
 use crate::{classify, real_out, Writer};
 
@@ -65,7 +65,7 @@ macro_rules! write_unscaled {
                 return $w.classified($out, real_out(f64::from(*f), Some(*f), true, $precision))
             }
             $V::Double(d) => return $w.classified($out, real_out(*d, None, true, $precision)),
-            $V::String(s) => write_str($out, s, Writer::<NEURON>::HEX),
+            $V::String(s) => write_str_inline($out, s, Writer::<NEURON>::HEX),
             $V::Bool(b) => write_bool($out, *b),
             $V::Bit(b) => $out.push(b'0' + u8::from(*b)),
             _ => $w.value($out, $view),
