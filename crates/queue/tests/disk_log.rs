@@ -1291,3 +1291,207 @@ fn records_removed_while_staged_keep_the_file_in_step_with_the_index() {
     no_damage(&recovery);
     assert_holds(&mut log, 4..6);
 }
+
+/// The spare segment file the log keeps for recycling (see the format docs).
+const SPARE: &str = "segment.spare";
+
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().ino()
+}
+
+/// Appends from `next` until the directory holds `files` segment files; returns the
+/// next sequence number.
+fn append_until_files(log: &mut DiskLog, dir: &Path, mut next: u64, files: usize) -> u64 {
+    while segment_files(dir).len() < files {
+        append_range(log, next..next + 1);
+        next += 1;
+        assert!(next < 10_000, "never reached {files} segment files");
+    }
+    next
+}
+
+/// A wholly removed segment is renamed to the spare and overwritten by the next
+/// segment, and after a crash its records from the previous life are not read
+/// again, nor reported as damage: exactly the new records come back.
+#[cfg(unix)]
+#[test]
+fn a_recycled_segment_never_brings_back_its_previous_life_after_a_crash() {
+    for sync in [
+        SyncPolicy::Always,
+        SyncPolicy::Interval(Duration::from_secs(3600)),
+        SyncPolicy::Never,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path(), 1 << 20, 600, sync);
+        let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+        // A full first segment and the start of a second.
+        let next = append_until_files(&mut log, dir.path(), 0, 2);
+        let (files, locs) = layout(dir.path());
+        let first: Vec<u64> = locs.iter().filter(|l| l.file == 0).map(|l| l.seq).collect();
+        let first_inode = inode(&files[0]);
+        let first_len = fs::metadata(&files[0]).unwrap().len();
+
+        // Confirming all of it recycles the file instead of deleting it.
+        log.pop_front(first.len() as u64).unwrap();
+        assert!(!files[0].exists());
+        let spare = dir.path().join(SPARE);
+        assert_eq!(inode(&spare), first_inode, "the segment became the spare");
+        assert_eq!(log.disk_bytes(), fs::metadata(&files[1]).unwrap().len() + first_len);
+
+        // The next segment is the same file, overwritten from the start with one record
+        // only: the previous life's records lie after it.
+        let end = append_until_files(&mut log, dir.path(), next, 2);
+        let third = segment_files(dir.path()).pop().unwrap();
+        assert_eq!(inode(&third), first_inode, "the spare became the next segment");
+        assert!(!spare.exists());
+        assert_eq!(fs::metadata(&third).unwrap().len(), first_len, "overwritten, not appended");
+        let kept: Vec<u64> = (first.len() as u64..end).collect();
+        assert_holds(&mut log, kept.clone());
+        std::mem::forget(log); // a crash: nothing tidied up
+
+        let (mut log, recovery) = DiskLog::open(opts.clone()).unwrap();
+        no_damage(&recovery);
+        assert_eq!(recovery.skipped_by_head, 0, "{recovery:?}");
+        assert!(recovery.stale_bytes > 0, "{recovery:?}");
+        assert_holds(&mut log, kept.clone());
+        // And the log goes on after them.
+        append_range(&mut log, end..end + 2);
+        drop(log);
+        let (mut log, recovery) = DiskLog::open(opts).unwrap();
+        no_damage(&recovery);
+        assert_holds(&mut log, kept.iter().copied().chain(end..end + 2));
+    }
+}
+
+/// Damage between two records of a recycled segment's new life is still damage,
+/// reported as before; only the bytes past its last valid record are stale.
+#[cfg(unix)]
+#[test]
+fn damage_inside_a_recycled_segment_is_still_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), 1 << 20, 600, SyncPolicy::Never);
+    let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+    let next = append_until_files(&mut log, dir.path(), 0, 2);
+    let (_, locs) = layout(dir.path());
+    let first = locs.iter().filter(|l| l.file == 0).count() as u64;
+    log.pop_front(first).unwrap();
+    let next = append_until_files(&mut log, dir.path(), next, 2);
+    // Three records in the recycled file's new life.
+    append_range(&mut log, next..next + 2);
+    drop(log);
+    let third = segment_files(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&third).unwrap();
+    // The second record's payload: its first byte past the 24-byte segment header
+    // and the first record.
+    let second = SEGMENT_HEADER + record_size(next - 1) as usize;
+    bytes[second + HEADER] ^= 0x20;
+    fs::write(&third, &bytes).unwrap();
+
+    let (mut log, recovery) = DiskLog::open(opts).unwrap();
+    assert_eq!(recovery.damaged_regions, 1, "{recovery:?}");
+    assert_eq!(recovery.skipped_bytes, record_size(next), "{recovery:?}");
+    assert_eq!(recovery.truncated_bytes, 0, "{recovery:?}");
+    assert!(recovery.stale_bytes > 0, "{recovery:?}");
+    assert_holds(&mut log, (first..next).chain(next + 1..next + 2));
+}
+
+/// A spare renamed to a new segment number whose first write never happened (a
+/// crash in between) still names its old number: every byte of it is stale.
+#[test]
+fn a_spare_renamed_but_never_written_holds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), 1 << 20, 600, SyncPolicy::Never);
+    let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+    let next = append_until_files(&mut log, dir.path(), 0, 2);
+    let (files, locs) = layout(dir.path());
+    let first = locs.iter().filter(|l| l.file == 0).count() as u64;
+    log.pop_front(first).unwrap();
+    std::mem::forget(log);
+    // What a crash right after the rename leaves: the next segment's name, the old
+    // contents.
+    let renamed = dir.path().join("00000000000000000099.seg");
+    fs::rename(dir.path().join(SPARE), &renamed).unwrap();
+    let len = fs::metadata(&renamed).unwrap().len();
+
+    let (mut log, recovery) = DiskLog::open(opts).unwrap();
+    no_damage(&recovery);
+    assert_eq!(recovery.stale_bytes, len - SEGMENT_HEADER as u64, "{recovery:?}");
+    assert_holds(&mut log, first..next);
+    assert!(!renamed.exists(), "a segment without records is deleted");
+    assert_eq!(segment_files(dir.path()), files[1..].to_vec());
+}
+
+/// A cache written by the version-1 writer (checked in, made at commit 0f5ee2e) opens
+/// and delivers its records; new ones are written as version 2, and the version-1
+/// files are deleted once delivered, never recycled.
+#[test]
+fn a_version_1_cache_is_read_and_then_replaced_by_version_2() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-cache");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let v1_files = segment_files(dir.path());
+    assert_eq!(v1_files.len(), 4);
+    assert_eq!(&fs::read(&v1_files[0]).unwrap()[..4], b"\xF7TW1");
+    let opts = options(dir.path(), 1 << 20, 256, SyncPolicy::Always);
+    let (mut log, recovery) = DiskLog::open(opts.clone()).unwrap();
+    no_damage(&recovery);
+    assert_eq!(recovery.stale_bytes, 0);
+    // The fixture holds records 0..12 with the first 3 removed.
+    assert_eq!(recovery.records, 9);
+    assert_holds(&mut log, 3..12);
+
+    append_range(&mut log, 12..15);
+    let newest = segment_files(dir.path()).pop().unwrap();
+    assert!(!v1_files.contains(&newest));
+    assert_eq!(&fs::read(&newest).unwrap()[..4], b"\xF7TS2");
+    assert_holds(&mut log, 3..15);
+    log.pop_front(9).unwrap();
+    assert!(v1_files.iter().all(|p| !p.exists()), "delivered v1 segments are deleted");
+    assert!(!dir.path().join(SPARE).exists(), "a v1 segment is never recycled");
+    drop(log);
+
+    let (mut log, recovery) = DiskLog::open(opts).unwrap();
+    no_damage(&recovery);
+    assert_holds(&mut log, 12..15);
+}
+
+/// The spare counts in `disk_bytes` and is kept only while all the files fit in
+/// `max_bytes`: otherwise a wholly removed segment is deleted as before.
+#[test]
+fn the_spare_is_kept_only_within_max_bytes() {
+    // Files' total when the first segment is removed, then that limit and one less.
+    let mut total = None;
+    for max_bytes in [1 << 20, 0, 1] {
+        let max_bytes = match total {
+            Some(total) => total - max_bytes,
+            None => max_bytes,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path(), max_bytes, 600, SyncPolicy::Never);
+        let (mut log, _) = DiskLog::open(opts.clone()).unwrap();
+        append_until_files(&mut log, dir.path(), 0, 2);
+        let (files, locs) = layout(dir.path());
+        let files_len: u64 = files.iter().map(|p| fs::metadata(p).unwrap().len()).sum();
+        let first = locs.iter().filter(|l| l.file == 0).count() as u64;
+        log.pop_front(first).unwrap();
+        let spare = dir.path().join(SPARE);
+        let kept = files_len <= max_bytes;
+        assert_eq!(spare.exists(), kept, "max_bytes {max_bytes}, files {files_len}");
+        let on_disk: u64 = segment_files(dir.path())
+            .iter()
+            .chain(kept.then_some(&spare))
+            .map(|p| fs::metadata(p).unwrap().len())
+            .sum();
+        assert_eq!(log.disk_bytes(), on_disk, "max_bytes {max_bytes}");
+        drop(log);
+        // A spare left by a previous run is reused the same way.
+        let (log, _) = DiskLog::open(opts).unwrap();
+        assert_eq!(log.disk_bytes(), on_disk, "reopened, max_bytes {max_bytes}");
+        total.get_or_insert(files_len);
+    }
+}
