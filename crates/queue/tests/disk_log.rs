@@ -794,7 +794,10 @@ fn random_corruptions_keep_every_untouched_record() {
         // Segment headers left intact are neither records nor damage.
         let intact_headers = files.len() - usize::from(!bytes.starts_with(&original_header));
         fs::write(&files[f], &bytes).unwrap();
-        let disk_total: u64 = files.iter().map(|p| fs::metadata(p).unwrap().len()).sum::<u64>()
+        let disk_total: u64 = files
+            .iter()
+            .map(|p| fs::metadata(p).unwrap().len())
+            .sum::<u64>()
             - (SEGMENT_HEADER * intact_headers) as u64;
 
         let context = format!("case {case}: {what} in segment {f} of {}", files.len());
@@ -821,10 +824,7 @@ fn random_corruptions_keep_every_untouched_record() {
         // A file cut exactly at a record boundary looks like a shorter file (its
         // length is the only end marker, in both format versions): that loss is
         // undetectable; every other one is reported.
-        let cut_at_boundary = kind == 3
-            && locs
-                .iter()
-                .any(|l| l.file == f && l.end == bytes.len());
+        let cut_at_boundary = kind == 3 && locs.iter().any(|l| l.file == f && l.end == bytes.len());
         if got.len() < RECORDS as usize && !cut_at_boundary {
             assert!(recovery.found_damage(), "{context}: records lost silently");
         }
@@ -1292,8 +1292,8 @@ fn records_removed_while_staged_keep_the_file_in_step_with_the_index() {
     assert_holds(&mut log, 4..6);
 }
 
-/// The spare segment file the log keeps for recycling (see the format docs).
-const SPARE: &str = "segment.spare";
+/// The first spare segment file the log keeps for recycling (see the format docs).
+const SPARE: &str = "spare-0";
 
 #[cfg(unix)]
 fn inode(path: &Path) -> u64 {
@@ -1338,15 +1338,26 @@ fn a_recycled_segment_never_brings_back_its_previous_life_after_a_crash() {
         assert!(!files[0].exists());
         let spare = dir.path().join(SPARE);
         assert_eq!(inode(&spare), first_inode, "the segment became the spare");
-        assert_eq!(log.disk_bytes(), fs::metadata(&files[1]).unwrap().len() + first_len);
+        assert_eq!(
+            log.disk_bytes(),
+            fs::metadata(&files[1]).unwrap().len() + first_len
+        );
 
         // The next segment is the same file, overwritten from the start with one record
         // only: the previous life's records lie after it.
         let end = append_until_files(&mut log, dir.path(), next, 2);
         let third = segment_files(dir.path()).pop().unwrap();
-        assert_eq!(inode(&third), first_inode, "the spare became the next segment");
+        assert_eq!(
+            inode(&third),
+            first_inode,
+            "the spare became the next segment"
+        );
         assert!(!spare.exists());
-        assert_eq!(fs::metadata(&third).unwrap().len(), first_len, "overwritten, not appended");
+        assert_eq!(
+            fs::metadata(&third).unwrap().len(),
+            first_len,
+            "overwritten, not appended"
+        );
         let kept: Vec<u64> = (first.len() as u64..end).collect();
         assert_holds(&mut log, kept.clone());
         std::mem::forget(log); // a crash: nothing tidied up
@@ -1417,7 +1428,11 @@ fn a_spare_renamed_but_never_written_holds_nothing() {
 
     let (mut log, recovery) = DiskLog::open(opts).unwrap();
     no_damage(&recovery);
-    assert_eq!(recovery.stale_bytes, len - SEGMENT_HEADER as u64, "{recovery:?}");
+    assert_eq!(
+        recovery.stale_bytes,
+        len - SEGMENT_HEADER as u64,
+        "{recovery:?}"
+    );
     assert_holds(&mut log, first..next);
     assert!(!renamed.exists(), "a segment without records is deleted");
     assert_eq!(segment_files(dir.path()), files[1..].to_vec());
@@ -1451,8 +1466,14 @@ fn a_version_1_cache_is_read_and_then_replaced_by_version_2() {
     assert_eq!(&fs::read(&newest).unwrap()[..4], b"\xF7TS2");
     assert_holds(&mut log, 3..15);
     log.pop_front(9).unwrap();
-    assert!(v1_files.iter().all(|p| !p.exists()), "delivered v1 segments are deleted");
-    assert!(!dir.path().join(SPARE).exists(), "a v1 segment is never recycled");
+    assert!(
+        v1_files.iter().all(|p| !p.exists()),
+        "delivered v1 segments are deleted"
+    );
+    assert!(
+        !dir.path().join(SPARE).exists(),
+        "a v1 segment is never recycled"
+    );
     drop(log);
 
     let (mut log, recovery) = DiskLog::open(opts).unwrap();
@@ -1481,7 +1502,11 @@ fn the_spare_is_kept_only_within_max_bytes() {
         log.pop_front(first).unwrap();
         let spare = dir.path().join(SPARE);
         let kept = files_len <= max_bytes;
-        assert_eq!(spare.exists(), kept, "max_bytes {max_bytes}, files {files_len}");
+        assert_eq!(
+            spare.exists(),
+            kept,
+            "max_bytes {max_bytes}, files {files_len}"
+        );
         let on_disk: u64 = segment_files(dir.path())
             .iter()
             .chain(kept.then_some(&spare))
@@ -1494,4 +1519,51 @@ fn the_spare_is_kept_only_within_max_bytes() {
         assert_eq!(log.disk_bytes(), on_disk, "reopened, max_bytes {max_bytes}");
         total.get_or_insert(files_len);
     }
+}
+
+/// The daemon's rhythm: at a rollover the old segment still holds messages in flight,
+/// so the new one starts before the old one is retired; then the owner's timer finds
+/// the log drained and retires the new one too. Both become spares, and the next two
+/// segments are those two files again: no file is created or deleted once the spares
+/// exist.
+#[cfg(unix)]
+#[test]
+fn rollovers_and_drained_tails_reuse_the_same_two_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = DiskLog::open(options(dir.path(), 1 << 20, 600, SyncPolicy::Never)).unwrap();
+    let mut next = 0;
+    let mut files_seen = std::collections::BTreeSet::new();
+    // Open handles keep a deleted file's inode number from being reused, so that a
+    // new file cannot pass for a recycled one.
+    let mut handles = Vec::new();
+    let mut see = |files: Vec<PathBuf>, seen: &mut std::collections::BTreeSet<u64>| {
+        for path in files {
+            seen.insert(inode(&path));
+            handles.push(fs::File::open(&path).unwrap());
+        }
+    };
+    for round in 0..5 {
+        // A full segment A and the start of B, A's last message still in flight.
+        next = append_until_files(&mut log, dir.path(), next, 2);
+        see(segment_files(dir.path()), &mut files_seen);
+        // A's messages confirmed: A is retired while B is being written.
+        let in_a = log.len() - 1;
+        log.pop_front(in_a).unwrap();
+        // The rest confirmed, and the timer retires the drained tail B.
+        log.pop_front(log.len()).unwrap();
+        log.persist_head().unwrap();
+        assert_eq!(
+            segment_files(dir.path()),
+            Vec::<PathBuf>::new(),
+            "round {round}"
+        );
+        append_range(&mut log, next..next + 1);
+        next += 1;
+        see(segment_files(dir.path()), &mut files_seen);
+    }
+    assert_eq!(
+        files_seen.len(),
+        2,
+        "files were created and deleted instead of recycled"
+    );
 }

@@ -3,12 +3,19 @@
 //!
 //! # Versioning
 //!
-//! The format version is part of both magics: records start with `\xF7TW1` and the
-//! `head` file with `TWH1` (version 1). A reader of version 1 treats a record with any
+//! The format version is part of the magics. Version 1 wrote records starting with
+//! `\xF7TW1` (CRC without the segment number) and no segment header; version 2 (this
+//! one) writes a segment header `\xF7TS2` and records `\xF7TW2` whose CRC also covers
+//! the segment number, so that segment files can be recycled (see the module
+//! documentation). The `head` file is unchanged (`TWH1`). Version 2 reads version-1
+//! segments, delivers their records in order, and deletes them once they are removed:
+//! it never recycles one, because a version-1 record's CRC would pass in any life of the
+//! file. A version-1 record is accepted only in a file without a valid version-2 header.
+//! A reader of version 1 treats a record with any
 //! other magic as damage, so it never misreads a newer record: it skips it and counts
 //! it in `Recovery::damaged_regions`. A future version **must** therefore:
 //!
-//! * use a new magic (`\xF7TW2`, `TWH2`) rather than reinterpret fields of version 1;
+//! * use a new magic (`\xF7TW3`, `TWH2`) rather than reinterpret fields of version 2;
 //! * read version 1 files it finds (segments and `head`) and keep delivering their
 //!   records, oldest first, before its own: a gateway upgraded with messages in its
 //!   cache must not lose them; it may write only the new version from then on;
@@ -16,9 +23,11 @@
 //!   segments leave as their records are confirmed, like any other.
 //!
 //! A downgrade is not supported: an older tagwire skips newer records as damage (and
-//! says so in its recovery log line) rather than misdelivering them.
+//! says so in its recovery log line) rather than misdelivering them. (A version-1
+//! tagwire opening a version-2 cache reports its every segment as damaged and delivers
+//! none of it: empty the cache before a downgrade.)
 //!
-//! ## The message kind: bit 63 of the timestamp (still version 1)
+//! ## The message kind: bit 63 of the timestamp (since version 1)
 //!
 //! The queue above the log marks a driver-state message (`MessageKind::DriverState`)
 //! by setting bit 63 of the record's timestamp field; data records leave it clear,
@@ -55,9 +64,11 @@ pub(super) const RECORD_MAGIC_V1: [u8; 4] = [0xF7, b'T', b'W', b'1'];
 pub(super) const SEGMENT_MAGIC: [u8; 4] = [0xF7, b'T', b'S', b'2'];
 /// Bytes of the version-2 segment header: magic, segment number, stale extent, CRC.
 pub(super) const SEGMENT_HEADER_LEN: usize = 24;
-/// Name of the recycled segment file waiting for its next life (no segment name, so
-/// the listing of segments never sees it).
-pub(super) const SPARE_FILE: &str = "segment.spare";
+/// Names of the recycled segment files waiting for their next life (no segment names,
+/// so the listing of segments never sees them). Two: at a rollover the old segment
+/// still holds messages in flight when the new one starts, and the new one is often
+/// retired (the owner's timer finds the log drained) before the next rollover.
+pub(super) const SPARE_FILES: [&str; 2] = ["spare-0", "spare-1"];
 pub(super) const HEAD_MAGIC: [u8; 4] = *b"TWH1";
 pub(super) const HEAD_LEN: usize = 24;
 pub(super) const HEAD_FILE: &str = "head";
@@ -312,7 +323,10 @@ mod tests {
             damaged[i] ^= 0x01;
             assert_eq!(decode_segment_header(&damaged), None, "byte {i}");
         }
-        assert_eq!(decode_segment_header(&bytes[..SEGMENT_HEADER_LEN - 1]), None);
+        assert_eq!(
+            decode_segment_header(&bytes[..SEGMENT_HEADER_LEN - 1]),
+            None
+        );
     }
 
     #[test]

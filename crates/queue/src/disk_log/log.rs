@@ -61,9 +61,12 @@ pub struct DiskLogOptions {
     pub dir: PathBuf,
     /// The most bytes the records in the log may take (payloads plus
     /// [`RECORD_HEADER_LEN`] each); [`DiskLog::append`] returns
-    /// [`DiskLogError::Full`] beyond it. The files can exceed it by up to one
+    /// [`DiskLogError::Full`] beyond it. The files can exceed it by up to about one
     /// segment, because removed records at the start of the oldest segment are only
-    /// freed when the whole segment has been removed.
+    /// freed when the whole segment has been removed, and because a spare (a wholly
+    /// removed segment kept for recycling) is kept only when all files fit in
+    /// `max_bytes` at that moment, while the segment being written may then grow until
+    /// it is full and the next one reuses a spare.
     pub max_bytes: u64,
     /// Size at which a new segment file is started, at most [`MAX_SEGMENT_BYTES`];
     /// values above `max_bytes` act as `max_bytes`.
@@ -236,11 +239,12 @@ pub struct DiskLog {
     /// ([`SyncPolicy::Interval`]): the next sync covers them, so starting a segment
     /// never waits for the device.
     closed_unsynced: Vec<(u64, File)>,
-    /// Length of the spare segment file ([`SPARE_FILE`]), a wholly removed segment
-    /// kept to be overwritten by the next segment instead of deleting one file and
-    /// creating another: overwriting pages the kernel still caches costs about half
-    /// of appending to a new file (docs/benchmarks.md). Counted in `disk_bytes`.
-    spare: Option<u64>,
+    /// The spare segment files ([`SPARE_FILES`]) and their lengths, the most recently
+    /// retired last: wholly removed segments kept to be overwritten by the next
+    /// segments instead of deleting one file and creating another, because
+    /// overwriting pages the kernel still caches costs about half of appending to a
+    /// new file (docs/benchmarks.md). Counted in `disk_bytes`.
+    spares: Vec<(&'static str, u64)>,
     /// Segments whose records were all removed by [`DiskLog::remove_front`], deleted by
     /// the next [`DiskLog::flush_removals`] (always before `head` is written).
     retired: Vec<Segment>,
@@ -334,8 +338,8 @@ impl DiskLog {
         let len = segments.iter().map(|s| s.offsets.len() as u64).sum();
         let bytes = segments.iter().map(Segment::live_bytes).sum();
         let segment_bytes_on_disk: u64 = segments.iter().map(|s| s.file_len).sum();
-        let spare = find_spare(&dir, max_bytes.saturating_sub(segment_bytes_on_disk));
-        let disk_bytes = segment_bytes_on_disk + spare.unwrap_or(0);
+        let spares = find_spares(&dir, max_bytes.saturating_sub(segment_bytes_on_disk));
+        let disk_bytes = segment_bytes_on_disk + spares.iter().map(|&(_, len)| len).sum::<u64>();
         recovery.records = len;
         recovery.bytes = bytes;
         if recovery.skipped_by_head > 0 {
@@ -376,7 +380,7 @@ impl DiskLog {
             staged: 0,
             staged_start: 0,
             closed_unsynced: Vec::new(),
-            spare,
+            spares,
             retired: Vec::new(),
             dir_identity: None,
             commits: 0,
@@ -488,8 +492,8 @@ impl DiskLog {
             return Ok(());
         }
         let mut written = self.write_staged();
-        if written.as_ref().is_err_and(is_disk_full_io) && self.drop_spare() {
-            // The spare held space these records need: it goes first.
+        if written.as_ref().is_err_and(is_disk_full_io) && self.drop_spares() {
+            // The spares held space these records need: they go first.
             written = self.write_staged();
         }
         if let Err(e) = written {
@@ -523,15 +527,14 @@ impl DiskLog {
         write_at(writer, self.staged_start, &self.write_buf)
     }
 
-    /// Deletes the spare segment file, if there is one (to free its space); whether
-    /// there was.
-    fn drop_spare(&mut self) -> bool {
-        let Some(len) = self.spare.take() else {
-            return false;
-        };
-        self.disk_bytes -= len;
-        remove_if_exists(&self.dir.join(SPARE_FILE));
-        true
+    /// Deletes the spare segment files (to free their space); whether there was one.
+    fn drop_spares(&mut self) -> bool {
+        let any = !self.spares.is_empty();
+        for (name, len) in std::mem::take(&mut self.spares) {
+            self.disk_bytes -= len;
+            remove_if_exists(&self.dir.join(name));
+        }
+        any
     }
 
     /// Forgets the staged records (written, or undone).
@@ -652,13 +655,14 @@ impl DiskLog {
                 for i in index..to {
                     let offset = u64::from(seg.offsets[i]);
                     let at = (offset - span_start) as usize;
-                    let record = decode_record(&span[at..], seg.id, !seg.recyclable).map_err(
-                        |reason| DiskLogError::Corrupt {
-                            path: seg.path.clone(),
-                            offset,
-                            reason,
-                        },
-                    )?;
+                    let record =
+                        decode_record(&span[at..], seg.id, !seg.recyclable).map_err(|reason| {
+                            DiskLogError::Corrupt {
+                                path: seg.path.clone(),
+                                offset,
+                                reason,
+                            }
+                        })?;
                     out.push(record);
                 }
             }
@@ -810,7 +814,7 @@ impl DiskLog {
         self.writer = None;
         self.reader = None;
         self.head_file = None;
-        self.spare = None;
+        self.spares.clear();
         self.len = 0;
         self.bytes = 0;
         self.disk_bytes = 0;
@@ -872,9 +876,10 @@ impl DiskLog {
 
     /// Writes the removal position to `head` if it changed since the last write
     /// (synced only under [`SyncPolicy::Always`]; [`DiskLog::sync`] syncs it for the
-    /// other policies), first deleting the
-    /// segment being appended to when every record is removed, so that a drained log
-    /// occupies no disk space even when the disk is full. [`DiskLog::pop_front`] writes
+    /// other policies), first retiring the segment being appended to when every record
+    /// is removed, so that a drained log occupies no disk space beyond the spares (two
+    /// segments at most, within `max_bytes`; deleted first when a write finds the disk
+    /// full). [`DiskLog::pop_front`] writes
     /// `head` at most once per [`DiskLogOptions::head_interval`]; call this from a
     /// timer so that the last removals of a busy period are persisted too.
     pub fn persist_head(&mut self) -> Result<(), DiskLogError> {
@@ -901,8 +906,9 @@ impl DiskLog {
         }
     }
 
-    /// Deletes the last segment when the log is empty (it was kept only because it
-    /// was being appended to), closing the writer: the next append starts a new one.
+    /// Retires the last segment (as a spare, or deleted) when the log is empty (it
+    /// was kept only because it was being appended to), closing the writer: the next
+    /// append starts a new one.
     fn release_empty_tail(&mut self) -> Result<(), DiskLogError> {
         if self.len > 0 || self.segments.back().is_none_or(|s| !s.offsets.is_empty()) {
             return Ok(());
@@ -959,8 +965,8 @@ impl DiskLog {
         }
         if self.segments.back().is_some_and(|s| s.offsets.is_empty()) {
             // Kept only because it was being appended to; every record is removed.
-            // Deleted before the next one is created: that frees space first when the
-            // disk is full.
+            // Retired before the next one is created: the next one then recycles it, or
+            // (deleted) its space is freed first when the disk is full.
             let seg = self.segments.pop_back().expect("checked");
             self.delete_segment(&seg)?;
         }
@@ -978,7 +984,7 @@ impl DiskLog {
             .extend_from_slice(&encode_segment_header(SegmentHeader { id, stale_len }));
         self.staged_start = 0;
         let end = SEGMENT_HEADER_LEN as u64;
-        // The spare's bytes were counted already; a new file's header is new.
+        // A spare's bytes were counted already; a new file's header is new.
         let file_len = stale_len.max(end);
         self.disk_bytes += file_len - stale_len;
         self.segments.push_back(Segment {
@@ -994,11 +1000,11 @@ impl DiskLog {
     }
 
     /// The file of a new segment at `path`, open for reading and writing, and the
-    /// bytes it holds from a previous life: the spare renamed when there is one, else
-    /// a new empty file.
+    /// bytes it holds from a previous life: the spare retired last (its pages are the
+    /// likeliest to be cached) renamed when there is one, else a new empty file.
     fn new_segment_file(&mut self, path: &Path) -> Result<(File, u64), DiskLogError> {
-        if let Some(len) = self.spare.take() {
-            let spare = self.dir.join(SPARE_FILE);
+        if let Some((name, len)) = self.spares.pop() {
+            let spare = self.dir.join(name);
             let reused = fs::rename(&spare, path)
                 .and_then(|()| OpenOptions::new().read(true).write(true).open(path));
             match reused {
@@ -1043,6 +1049,8 @@ impl DiskLog {
         }
     }
 
+    /// Retires a segment whose records are all removed: renamed to a spare when it
+    /// may be recycled, else deleted.
     fn delete_segment(&mut self, seg: &Segment) -> Result<(), DiskLogError> {
         // Close handles first: an open file keeps its space after deletion on Unix,
         // and cannot be deleted at all on Windows.
@@ -1058,13 +1066,16 @@ impl DiskLog {
         self.disk_bytes -= seg.file_len;
         // Recycled rather than deleted when it may be (no version-1 record in it), no
         // other file waits, and the files stay within `max_bytes` with it.
-        if seg.recyclable
-            && self.spare.is_none()
-            && self.disk_bytes + seg.file_len <= self.max_bytes
-        {
-            match fs::rename(&seg.path, self.dir.join(SPARE_FILE)) {
+        let free_name = SPARE_FILES
+            .into_iter()
+            .find(|name| self.spares.iter().all(|(used, _)| used != name));
+        if let (true, Some(name)) = (
+            seg.recyclable && self.disk_bytes + seg.file_len <= self.max_bytes,
+            free_name,
+        ) {
+            match fs::rename(&seg.path, self.dir.join(name)) {
                 Ok(()) => {
-                    self.spare = Some(seg.file_len);
+                    self.spares.push((name, seg.file_len));
                     self.disk_bytes += seg.file_len;
                     return Ok(());
                 }
@@ -1105,9 +1116,15 @@ impl DiskLog {
             self.dir_unsynced = true;
             self.head_file = Some(file);
         }
-        let file = self.head_file.as_mut().expect("opened above");
         let bytes = encode_head(self.head.0, self.head.1);
-        write_at(file, 0, &bytes).map_err(|e| io_error("write head file", e))?;
+        let write = |log: &Self| write_at(log.head_file.as_ref().expect("opened above"), 0, &bytes);
+        let mut written = write(self);
+        if written.as_ref().is_err_and(is_disk_full_io) && self.drop_spares() {
+            // A new `head` file needs a block, which the spares may hold.
+            written = write(self);
+        }
+        written.map_err(|e| io_error("write head file", e))?;
+        let file = self.head_file.as_mut().expect("opened above");
         if file.metadata().map(|m| m.len()).ok() != Some(HEAD_LEN as u64) {
             // A longer file left by someone else would read as damaged.
             file.set_len(HEAD_LEN as u64)
@@ -1342,16 +1359,28 @@ fn count_records(path: &Path, id: u64) -> u64 {
     scan_segment(path, id, 0).map_or(0, |scan| scan.offsets.len() as u64)
 }
 
-/// The spare segment file a previous run left in `dir`, if it is one this version
-/// wrote (a valid version-2 header: it holds no version-1 record) and fits in
-/// `room` bytes: its length. Otherwise it is deleted.
-fn find_spare(dir: &Path, room: u64) -> Option<u64> {
-    let path = dir.join(SPARE_FILE);
-    let mut file = match File::open(&path) {
+/// The spare segment files a previous run left in `dir` that this version wrote (a
+/// valid version-2 header: they hold no version-1 record) and that fit in `room`
+/// bytes together, with their lengths. The others are deleted.
+fn find_spares(dir: &Path, mut room: u64) -> Vec<(&'static str, u64)> {
+    let mut spares = Vec::new();
+    for name in SPARE_FILES {
+        if let Some(len) = find_spare(&dir.join(name), room) {
+            room -= len;
+            spares.push((name, len));
+        }
+    }
+    spares
+}
+
+/// The length of the spare segment file at `path` if it is usable and fits in `room`
+/// bytes; otherwise it is deleted.
+fn find_spare(path: &Path, room: u64) -> Option<u64> {
+    let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return None,
         Err(_) => {
-            remove_or_warn(&path);
+            remove_or_warn(path);
             return None;
         }
     };
@@ -1361,7 +1390,7 @@ fn find_spare(dir: &Path, room: u64) -> Option<u64> {
         Ok(m) if usable && m.len() <= room => Some(m.len()),
         _ => {
             drop(file);
-            remove_or_warn(&path);
+            remove_or_warn(path);
             None
         }
     }

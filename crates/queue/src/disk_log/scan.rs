@@ -67,7 +67,13 @@ impl ScanReader {
     }
 
     /// Is there a valid record of segment `id` at `pos`? Returns its size.
-    fn probe(&mut self, pos: u64, file_len: u64, id: u64, accept_v1: bool) -> io::Result<Option<u64>> {
+    fn probe(
+        &mut self,
+        pos: u64,
+        file_len: u64,
+        id: u64,
+        accept_v1: bool,
+    ) -> io::Result<Option<u64>> {
         if file_len - pos < RECORD_HEADER_LEN as u64 {
             return Ok(None);
         }
