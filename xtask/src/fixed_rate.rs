@@ -241,8 +241,16 @@ pub fn ratios(memory: &FixedRow, disk: &FixedRow) -> (f64, Stats) {
     (of_medians, stats(&paired).expect("at least one pair"))
 }
 
-/// Syscalls itemised in the table.
-const ITEMISED: [&str; 5] = ["futex", "write", "sendto", "epoll_wait", "fdatasync"];
+/// Syscalls itemised in the table (`pwrite64`: the disk cache's writes since segment
+/// files are recycled and written at an offset).
+const ITEMISED: [&str; 6] = [
+    "futex",
+    "write",
+    "pwrite64",
+    "sendto",
+    "epoll_wait",
+    "fdatasync",
+];
 
 /// The configurations: (reports/s, simulator interval in ms).
 const RATES: [(u32, u32); 2] = [(2_500, 4), (5_000, 2)];

@@ -3,12 +3,19 @@
 //!
 //! # Versioning
 //!
-//! The format version is part of both magics: records start with `\xF7TW1` and the
-//! `head` file with `TWH1` (version 1). A reader of version 1 treats a record with any
+//! The format version is part of the magics. Version 1 wrote records starting with
+//! `\xF7TW1` (CRC without the segment number) and no segment header; version 2 (this
+//! one) writes a segment header `\xF7TS2` and records `\xF7TW2` whose CRC also covers
+//! the segment number, so that segment files can be recycled (see the module
+//! documentation). The `head` file is unchanged (`TWH1`). Version 2 reads version-1
+//! segments, delivers their records in order, and deletes them once they are removed:
+//! it never recycles one, because a version-1 record's CRC would pass in any life of the
+//! file. A version-1 record is accepted only in a file without a valid version-2 header.
+//! A reader of version 1 treats a record with any
 //! other magic as damage, so it never misreads a newer record: it skips it and counts
 //! it in `Recovery::damaged_regions`. A future version **must** therefore:
 //!
-//! * use a new magic (`\xF7TW2`, `TWH2`) rather than reinterpret fields of version 1;
+//! * use a new magic (`\xF7TW3`, `TWH2`) rather than reinterpret fields of version 2;
 //! * read version 1 files it finds (segments and `head`) and keep delivering their
 //!   records, oldest first, before its own: a gateway upgraded with messages in its
 //!   cache must not lose them; it may write only the new version from then on;
@@ -16,9 +23,11 @@
 //!   segments leave as their records are confirmed, like any other.
 //!
 //! A downgrade is not supported: an older tagwire skips newer records as damage (and
-//! says so in its recovery log line) rather than misdelivering them.
+//! says so in its recovery log line) rather than misdelivering them. (A version-1
+//! tagwire opening a version-2 cache reports its every segment as damaged and delivers
+//! none of it: empty the cache before a downgrade.)
 //!
-//! ## The message kind: bit 63 of the timestamp (still version 1)
+//! ## The message kind: bit 63 of the timestamp (since version 1)
 //!
 //! The queue above the log marks a driver-state message (`MessageKind::DriverState`)
 //! by setting bit 63 of the record's timestamp field; data records leave it clear,
@@ -47,7 +56,19 @@ use super::DiskLog;
 /// Bytes each record takes on disk besides its payload (magic, length, CRC, timestamp).
 pub const RECORD_HEADER_LEN: usize = 20;
 
-pub(super) const RECORD_MAGIC: [u8; 4] = [0xF7, b'T', b'W', b'1'];
+/// Magic of a version-2 record, whose CRC also covers its segment's number.
+pub(super) const RECORD_MAGIC: [u8; 4] = [0xF7, b'T', b'W', b'2'];
+/// Magic of a version-1 record (no segment number in the CRC): read, never written.
+pub(super) const RECORD_MAGIC_V1: [u8; 4] = [0xF7, b'T', b'W', b'1'];
+/// Magic of the version-2 segment header.
+pub(super) const SEGMENT_MAGIC: [u8; 4] = [0xF7, b'T', b'S', b'2'];
+/// Bytes of the version-2 segment header: magic, segment number, stale extent, CRC.
+pub(super) const SEGMENT_HEADER_LEN: usize = 24;
+/// Names of the recycled segment files waiting for their next life (no segment names,
+/// so the listing of segments never sees them). Two: at a rollover the old segment
+/// still holds messages in flight when the new one starts, and the new one is often
+/// retired (the owner's timer finds the log drained) before the next rollover.
+pub(super) const SPARE_FILES: [&str; 2] = ["spare-0", "spare-1"];
 pub(super) const HEAD_MAGIC: [u8; 4] = *b"TWH1";
 pub(super) const HEAD_LEN: usize = 24;
 pub(super) const HEAD_FILE: &str = "head";
@@ -136,8 +157,64 @@ pub(super) fn read_head(dir: &Path) -> Result<HeadFile, DiskLogError> {
     })
 }
 
-/// Appends one encoded record to `buf` (a batch is encoded back to back).
-pub(super) fn encode_record(buf: &mut Vec<u8>, timestamp_ms: u64, payload: &[u8]) {
+/// A version-2 segment header: what a segment file starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SegmentHeader {
+    /// The segment number the file was given when this header was written.
+    pub(super) id: u64,
+    /// Bytes of the file left from its previous life (0 for a new file): whatever
+    /// lies past the last valid record and below this is stale, not damage.
+    pub(super) stale_len: u64,
+}
+
+pub(super) fn encode_segment_header(header: SegmentHeader) -> [u8; SEGMENT_HEADER_LEN] {
+    let mut bytes = [0u8; SEGMENT_HEADER_LEN];
+    bytes[0..4].copy_from_slice(&SEGMENT_MAGIC);
+    bytes[4..12].copy_from_slice(&header.id.to_le_bytes());
+    bytes[12..20].copy_from_slice(&header.stale_len.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[0..20]);
+    bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+pub(super) fn decode_segment_header(bytes: &[u8]) -> Option<SegmentHeader> {
+    let bytes = bytes.get(..SEGMENT_HEADER_LEN)?;
+    if bytes[0..4] != SEGMENT_MAGIC {
+        return None;
+    }
+    let crc = u32::from_le_bytes(bytes[20..24].try_into().ok()?);
+    if crc != crc32fast::hash(&bytes[0..20]) {
+        return None;
+    }
+    Some(SegmentHeader {
+        id: u64::from_le_bytes(bytes[4..12].try_into().ok()?),
+        stale_len: u64::from_le_bytes(bytes[12..20].try_into().ok()?),
+    })
+}
+
+/// The CRC of a record with this `magic`, fed with what precedes the record's own
+/// fields: the segment number for version 2, nothing for version 1. `None` when the
+/// magic is not a record's, or is version 1 and `accept_v1` is false.
+///
+/// Covering the segment number is what makes recycling safe: a record written in a
+/// file's previous life, under another number, fails the CRC in its new one. Two
+/// numbers that differ only in their low 32 bits always do (a CRC-32 detects every
+/// error confined to 32 consecutive bits), so a collision needs 2^32 segments.
+pub(super) fn record_crc(magic: &[u8], segment: u64, accept_v1: bool) -> Option<crc32fast::Hasher> {
+    if magic == RECORD_MAGIC {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&segment.to_le_bytes());
+        Some(crc)
+    } else if accept_v1 && magic == RECORD_MAGIC_V1 {
+        Some(crc32fast::Hasher::new())
+    } else {
+        None
+    }
+}
+
+/// Appends one encoded version-2 record of segment `segment` to `buf` (a batch is
+/// encoded back to back).
+pub(super) fn encode_record(buf: &mut Vec<u8>, segment: u64, timestamp_ms: u64, payload: &[u8]) {
     let len = u32::try_from(payload.len()).expect("checked by append");
     let at = buf.len();
     buf.reserve(RECORD_HEADER_LEN + payload.len());
@@ -147,28 +224,32 @@ pub(super) fn encode_record(buf: &mut Vec<u8>, timestamp_ms: u64, payload: &[u8]
     buf.extend_from_slice(&timestamp_ms.to_le_bytes());
     buf.extend_from_slice(payload);
     let record = &mut buf[at..];
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = record_crc(&RECORD_MAGIC, segment, false).expect("our own magic");
     crc.update(&record[4..8]);
     crc.update(&record[12..]);
     let crc = crc.finalize();
     record[8..12].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Decodes the record at the start of `bytes` (which may continue past it).
-pub(super) fn decode_record(bytes: &[u8]) -> Result<Record, &'static str> {
+/// Decodes the record of segment `segment` at the start of `bytes` (which may
+/// continue past it); version-1 records only when `accept_v1`.
+pub(super) fn decode_record(
+    bytes: &[u8],
+    segment: u64,
+    accept_v1: bool,
+) -> Result<Record, &'static str> {
     if bytes.len() < RECORD_HEADER_LEN {
         return Err("header cut short");
     }
-    if bytes[0..4] != RECORD_MAGIC {
+    let Some(mut crc) = record_crc(&bytes[0..4], segment, accept_v1) else {
         return Err("bad magic");
-    }
+    };
     let len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
     if bytes.len() - RECORD_HEADER_LEN < len {
         return Err("length runs past the record");
     }
     let stored_crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     let end = RECORD_HEADER_LEN + len;
-    let mut crc = crc32fast::Hasher::new();
     crc.update(&bytes[4..8]);
     crc.update(&bytes[12..end]);
     if crc.finalize() != stored_crc {
@@ -187,29 +268,78 @@ mod tests {
     #[test]
     fn record_layout_is_the_documented_one() {
         let mut buf = Vec::new();
-        encode_record(&mut buf, 0x0102_0304_0506_0708, b"hi");
+        encode_record(&mut buf, 9, 0x0102_0304_0506_0708, b"hi");
         assert_eq!(buf.len(), RECORD_HEADER_LEN + 2);
-        assert_eq!(&buf[0..4], b"\xF7TW1");
+        assert_eq!(&buf[0..4], b"\xF7TW2");
         assert_eq!(&buf[4..8], &2u32.to_le_bytes());
-        let mut covered = Vec::new();
+        let mut covered = 9u64.to_le_bytes().to_vec();
         covered.extend_from_slice(&buf[4..8]);
         covered.extend_from_slice(&buf[12..]);
         assert_eq!(&buf[8..12], &crc32fast::hash(&covered).to_le_bytes());
         assert_eq!(&buf[12..20], &0x0102_0304_0506_0708u64.to_le_bytes());
         assert_eq!(&buf[20..], b"hi");
-        let record = decode_record(&buf).unwrap();
+        let record = decode_record(&buf, 9, false).unwrap();
         assert_eq!(record.timestamp_ms, 0x0102_0304_0506_0708);
         assert_eq!(record.payload, b"hi");
     }
 
     #[test]
+    fn a_record_of_another_segment_number_fails_its_crc() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 41, 7, b"{}");
+        assert!(decode_record(&buf, 41, true).is_ok());
+        for other in [0, 40, 42, 41 + (1 << 31), u64::from(u32::MAX)] {
+            assert_eq!(decode_record(&buf, other, true), Err("checksum mismatch"));
+        }
+    }
+
+    #[test]
+    fn version_1_records_are_read_only_where_allowed() {
+        // A version-1 record: the same layout, the CRC without the segment number.
+        let mut buf = b"\xF7TW1".to_vec();
+        buf.extend_from_slice(&2u32.to_le_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&2u32.to_le_bytes());
+        crc.update(&5u64.to_le_bytes());
+        crc.update(b"hi");
+        buf.extend_from_slice(&crc.finalize().to_le_bytes());
+        buf.extend_from_slice(&5u64.to_le_bytes());
+        buf.extend_from_slice(b"hi");
+        assert_eq!(decode_record(&buf, 3, true).unwrap().payload, b"hi");
+        assert_eq!(decode_record(&buf, 3, false), Err("bad magic"));
+    }
+
+    #[test]
+    fn segment_header_round_trips_and_rejects_damage() {
+        let header = SegmentHeader {
+            id: 12,
+            stale_len: 4 << 20,
+        };
+        let bytes = encode_segment_header(header);
+        assert_eq!(&bytes[0..4], b"\xF7TS2");
+        assert_eq!(decode_segment_header(&bytes), Some(header));
+        for i in 0..SEGMENT_HEADER_LEN {
+            let mut damaged = bytes;
+            damaged[i] ^= 0x01;
+            assert_eq!(decode_segment_header(&damaged), None, "byte {i}");
+        }
+        assert_eq!(
+            decode_segment_header(&bytes[..SEGMENT_HEADER_LEN - 1]),
+            None
+        );
+    }
+
+    #[test]
     fn decode_rejects_every_single_bit_flip() {
         let mut buf = Vec::new();
-        encode_record(&mut buf, 42, b"{\"a\":1}");
+        encode_record(&mut buf, 3, 42, b"{\"a\":1}");
         for bit in 0..buf.len() * 8 {
             let mut damaged = buf.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode_record(&damaged).is_err(), "bit {bit} flip accepted");
+            assert!(
+                decode_record(&damaged, 3, true).is_err(),
+                "bit {bit} flip accepted"
+            );
         }
     }
 

@@ -3,11 +3,11 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::error::DiskLogError;
+use super::error::{is_disk_full_io, DiskLogError};
 use super::format::*;
 use super::scan::scan_segment;
 
@@ -61,9 +61,12 @@ pub struct DiskLogOptions {
     pub dir: PathBuf,
     /// The most bytes the records in the log may take (payloads plus
     /// [`RECORD_HEADER_LEN`] each); [`DiskLog::append`] returns
-    /// [`DiskLogError::Full`] beyond it. The files can exceed it by up to one
+    /// [`DiskLogError::Full`] beyond it. The files can exceed it by up to about one
     /// segment, because removed records at the start of the oldest segment are only
-    /// freed when the whole segment has been removed.
+    /// freed when the whole segment has been removed, and because a spare (a wholly
+    /// removed segment kept for recycling) is kept only when all files fit in
+    /// `max_bytes` at that moment, while the segment being written may then grow until
+    /// it is full and the next one reuses a spare.
     pub max_bytes: u64,
     /// Size at which a new segment file is started, at most [`MAX_SEGMENT_BYTES`];
     /// values above `max_bytes` act as `max_bytes`.
@@ -134,6 +137,10 @@ pub struct Recovery {
     /// The `head` file existed but was damaged, so the oldest segment was read from
     /// its start: records already removed from it may come back.
     pub head_reset: bool,
+    /// Bytes past the last valid record of a recycled segment file that it held in its
+    /// previous life: expected leftovers, not damage, so not in
+    /// [`found_damage`](Self::found_damage).
+    pub stale_bytes: u64,
     /// Records found before the position a valid `head` names (in segments numbered
     /// below it, or in its segment when it points past that file's end), skipped as
     /// already removed. Normally 0: removal deletes segments before moving the head.
@@ -161,8 +168,15 @@ struct Segment {
     /// End of the last valid record: where the next append goes, for the segment
     /// being written.
     end: u64,
-    /// Size of the file on disk (bytes before the first record may be removed ones).
+    /// Size of the file on disk (bytes before the first record may be removed ones,
+    /// bytes past `end` stale ones from a previous life).
     file_len: u64,
+    /// Bytes of the file from its previous life (0 for a new file): its header's
+    /// stale extent.
+    stale_len: u64,
+    /// The file holds no version-1 record (it starts with a version-2 header), so it
+    /// may be recycled: a version-1 record would pass its CRC in any life.
+    recyclable: bool,
 }
 
 impl Segment {
@@ -186,8 +200,8 @@ pub struct DiskLog {
     /// Oldest first. Every segment holds at least one record, except possibly the
     /// last one while it is being appended to (`writer` is `Some`).
     segments: VecDeque<Segment>,
-    /// Append handle (opened with `O_APPEND`) of the last segment, which this process
-    /// created. `None` until the first append after `open`, and after the last
+    /// Write handle of the last segment, which this process created or recycled;
+    /// written at explicit offsets (a recycled file is overwritten, not appended to). `None` until the first append after `open`, and after the last
     /// segment was deleted or could not be repaired after a failed write.
     writer: Option<File>,
     /// Read handle, kept for the segment read last because consumption is sequential.
@@ -225,6 +239,12 @@ pub struct DiskLog {
     /// ([`SyncPolicy::Interval`]): the next sync covers them, so starting a segment
     /// never waits for the device.
     closed_unsynced: Vec<(u64, File)>,
+    /// The spare segment files ([`SPARE_FILES`]) and their lengths, the most recently
+    /// retired last: wholly removed segments kept to be overwritten by the next
+    /// segments instead of deleting one file and creating another, because
+    /// overwriting pages the kernel still caches costs about half of appending to a
+    /// new file (docs/benchmarks.md). Counted in `disk_bytes`.
+    spares: Vec<(&'static str, u64)>,
     /// Segments whose records were all removed by [`DiskLog::remove_front`], deleted by
     /// the next [`DiskLog::flush_removals`] (always before `head` is written).
     retired: Vec<Segment>,
@@ -278,7 +298,7 @@ impl DiskLog {
                 // Fully removed by the head, yet still here: removal deletes a segment
                 // before moving the head past it, so this is a failed deletion or a
                 // head from elsewhere. Count what it drops, then delete it.
-                recovery.skipped_by_head += count_records(&path);
+                recovery.skipped_by_head += count_records(&path, id);
                 remove_or_warn(&path);
                 continue;
             }
@@ -288,7 +308,7 @@ impl DiskLog {
                     .len();
                 if head_offset > file_len {
                     // A head past the end of its own segment: nothing of it is kept.
-                    recovery.skipped_by_head += count_records(&path);
+                    recovery.skipped_by_head += count_records(&path, id);
                 }
                 head_offset
             } else {
@@ -317,7 +337,9 @@ impl DiskLog {
 
         let len = segments.iter().map(|s| s.offsets.len() as u64).sum();
         let bytes = segments.iter().map(Segment::live_bytes).sum();
-        let disk_bytes = segments.iter().map(|s| s.file_len).sum();
+        let segment_bytes_on_disk: u64 = segments.iter().map(|s| s.file_len).sum();
+        let spares = find_spares(&dir, max_bytes.saturating_sub(segment_bytes_on_disk));
+        let disk_bytes = segment_bytes_on_disk + spares.iter().map(|&(_, len)| len).sum::<u64>();
         recovery.records = len;
         recovery.bytes = bytes;
         if recovery.skipped_by_head > 0 {
@@ -358,6 +380,7 @@ impl DiskLog {
             staged: 0,
             staged_start: 0,
             closed_unsynced: Vec::new(),
+            spares,
             retired: Vec::new(),
             dir_identity: None,
             commits: 0,
@@ -412,16 +435,19 @@ impl DiskLog {
         if self.write_buf.is_empty() {
             self.staged_start = start;
         }
-        encode_record(&mut self.write_buf, timestamp_ms, payload);
+        encode_record(&mut self.write_buf, tail.id, timestamp_ms, payload);
         let start32 = u32::try_from(start).expect("record starts stay below segment_bytes");
         // `self.head` needs no change: when the log was empty it already pointed at
         // `start` (or at a segment number no higher than this one's, from 0).
         tail.offsets.push_back(start32);
         tail.end = start + size;
-        tail.file_len = tail.end;
+        if tail.end > tail.file_len {
+            // Past the previous life's bytes of a recycled file, the file grows.
+            self.disk_bytes += tail.end - tail.file_len;
+            tail.file_len = tail.end;
+        }
         self.len += 1;
         self.bytes += size;
-        self.disk_bytes += size;
         self.staged += 1;
         Ok(())
     }
@@ -431,7 +457,9 @@ impl DiskLog {
     pub fn would_start_segment(&self, payload_len: usize) -> bool {
         let size = RECORD_HEADER_LEN as u64 + payload_len as u64;
         match (&self.writer, self.segments.back()) {
-            (Some(_), Some(tail)) => !(tail.end == 0 || tail.end + size <= self.segment_bytes),
+            (Some(_), Some(tail)) => {
+                !(tail.end <= SEGMENT_HEADER_LEN as u64 || tail.end + size <= self.segment_bytes)
+            }
             _ => true,
         }
     }
@@ -463,13 +491,13 @@ impl DiskLog {
         if self.write_buf.is_empty() {
             return Ok(());
         }
-        let (Some(writer), Some(tail)) = (self.writer.as_mut(), self.segments.back()) else {
-            unreachable!("staged records have a writer on the last segment");
-        };
-        // One `write_all` of the whole batch: a crash leaves at most one torn record,
-        // at the end, which recovery cuts off.
-        if let Err(e) = writer.write_all(&self.write_buf) {
-            let path = tail.path.clone();
+        let mut written = self.write_staged();
+        if written.as_ref().is_err_and(is_disk_full_io) && self.drop_spares() {
+            // The spares held space these records need: they go first.
+            written = self.write_staged();
+        }
+        if let Err(e) = written {
+            let path = self.segments.back().expect("staged").path.clone();
             self.undo_staged();
             return Err(DiskLogError::io(path, "write", e));
         }
@@ -485,6 +513,28 @@ impl DiskLog {
         }
         self.clear_staged();
         Ok(())
+    }
+
+    /// Writes the staged records with one positional write (a recycled file is
+    /// overwritten, not appended to): a crash leaves at most one torn record, at the
+    /// end, which recovery cuts off or, inside a recycled file's old extent, counts as
+    /// stale.
+    fn write_staged(&self) -> io::Result<()> {
+        let writer = self
+            .writer
+            .as_ref()
+            .expect("staged records have a writer on the last segment");
+        write_at(writer, self.staged_start, &self.write_buf)
+    }
+
+    /// Deletes the spare segment files (to free their space); whether there was one.
+    fn drop_spares(&mut self) -> bool {
+        let any = !self.spares.is_empty();
+        for (name, len) in std::mem::take(&mut self.spares) {
+            self.disk_bytes -= len;
+            remove_if_exists(&self.dir.join(name));
+        }
+        any
     }
 
     /// Forgets the staged records (written, or undone).
@@ -508,12 +558,20 @@ impl DiskLog {
             tail.offsets.pop_back();
             self.len -= 1;
         }
-        self.disk_bytes -= tail.end - start;
+        // `undo_append` cuts the file at `start`, stale bytes past it included.
+        self.disk_bytes -= tail.file_len - start;
         tail.end = start;
         tail.file_len = start;
+        tail.stale_len = tail.stale_len.min(start);
         self.bytes -= live_before - tail.live_bytes();
         self.clear_staged();
         self.undo_append(start);
+        if start < SEGMENT_HEADER_LEN as u64 {
+            // The segment's header went with the batch: append to a new segment
+            // rather than write records into a file without one.
+            self.writer = None;
+            self.data_unsynced = false;
+        }
         self.update_head();
     }
 
@@ -598,10 +656,12 @@ impl DiskLog {
                     let offset = u64::from(seg.offsets[i]);
                     let at = (offset - span_start) as usize;
                     let record =
-                        decode_record(&span[at..]).map_err(|reason| DiskLogError::Corrupt {
-                            path: seg.path.clone(),
-                            offset,
-                            reason,
+                        decode_record(&span[at..], seg.id, !seg.recyclable).map_err(|reason| {
+                            DiskLogError::Corrupt {
+                                path: seg.path.clone(),
+                                offset,
+                                reason,
+                            }
                         })?;
                     out.push(record);
                 }
@@ -754,6 +814,7 @@ impl DiskLog {
         self.writer = None;
         self.reader = None;
         self.head_file = None;
+        self.spares.clear();
         self.len = 0;
         self.bytes = 0;
         self.disk_bytes = 0;
@@ -815,9 +876,10 @@ impl DiskLog {
 
     /// Writes the removal position to `head` if it changed since the last write
     /// (synced only under [`SyncPolicy::Always`]; [`DiskLog::sync`] syncs it for the
-    /// other policies), first deleting the
-    /// segment being appended to when every record is removed, so that a drained log
-    /// occupies no disk space even when the disk is full. [`DiskLog::pop_front`] writes
+    /// other policies), first retiring the segment being appended to when every record
+    /// is removed, so that a drained log occupies no disk space beyond the spares (two
+    /// segments at most, within `max_bytes`; deleted first when a write finds the disk
+    /// full). [`DiskLog::pop_front`] writes
     /// `head` at most once per [`DiskLogOptions::head_interval`]; call this from a
     /// timer so that the last removals of a busy period are persisted too.
     pub fn persist_head(&mut self) -> Result<(), DiskLogError> {
@@ -844,8 +906,9 @@ impl DiskLog {
         }
     }
 
-    /// Deletes the last segment when the log is empty (it was kept only because it
-    /// was being appended to), closing the writer: the next append starts a new one.
+    /// Retires the last segment (as a spare, or deleted) when the log is empty (it
+    /// was kept only because it was being appended to), closing the writer: the next
+    /// append starts a new one.
     fn release_empty_tail(&mut self) -> Result<(), DiskLogError> {
         if self.len > 0 || self.segments.back().is_none_or(|s| !s.offsets.is_empty()) {
             return Ok(());
@@ -902,30 +965,69 @@ impl DiskLog {
         }
         if self.segments.back().is_some_and(|s| s.offsets.is_empty()) {
             // Kept only because it was being appended to; every record is removed.
-            // Deleted before the next one is created: that frees space first when the
-            // disk is full.
+            // Retired before the next one is created: the next one then recycles it, or
+            // (deleted) its space is freed first when the disk is full.
             let seg = self.segments.pop_back().expect("checked");
             self.delete_segment(&seg)?;
         }
         let id = self.next_id;
         let path = segment_path(&self.dir, id);
-        let file = OpenOptions::new()
-            .append(true)
-            .read(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| DiskLogError::io(&path, "create segment", e))?;
+        let (file, stale_len) = self.new_segment_file(&path)?;
         self.next_id += 1;
         self.dir_unsynced = true;
         self.writer = Some(file);
+        // The header goes out with the first batch, in the same write: it names the
+        // segment (so a rename that is not followed by it leaves a file whose every
+        // byte is stale) and how much of the file is left from a previous life.
+        debug_assert!(self.write_buf.is_empty(), "committed before a new segment");
+        self.write_buf
+            .extend_from_slice(&encode_segment_header(SegmentHeader { id, stale_len }));
+        self.staged_start = 0;
+        let end = SEGMENT_HEADER_LEN as u64;
+        // A spare's bytes were counted already; a new file's header is new.
+        let file_len = stale_len.max(end);
+        self.disk_bytes += file_len - stale_len;
         self.segments.push_back(Segment {
             id,
             path,
             offsets: VecDeque::new(),
-            end: 0,
-            file_len: 0,
+            end,
+            file_len,
+            stale_len,
+            recyclable: true,
         });
         Ok(())
+    }
+
+    /// The file of a new segment at `path`, open for reading and writing, and the
+    /// bytes it holds from a previous life: the spare retired last (its pages are the
+    /// likeliest to be cached) renamed when there is one, else a new empty file.
+    fn new_segment_file(&mut self, path: &Path) -> Result<(File, u64), DiskLogError> {
+        if let Some((name, len)) = self.spares.pop() {
+            let spare = self.dir.join(name);
+            let reused = fs::rename(&spare, path)
+                .and_then(|()| OpenOptions::new().read(true).write(true).open(path));
+            match reused {
+                Ok(file) => return Ok((file, len)),
+                Err(e) => {
+                    tracing::warn!(
+                        path = %spare.display(),
+                        error = %e,
+                        "disk cache: cannot reuse the spare segment file; creating a new one"
+                    );
+                    self.disk_bytes -= len;
+                    remove_if_exists(&spare);
+                    remove_if_exists(path);
+                }
+            }
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| DiskLogError::io(path, "create segment", e))?;
+        Ok((file, 0))
     }
 
     /// Cuts a failed append off the end of the current segment.
@@ -947,6 +1049,8 @@ impl DiskLog {
         }
     }
 
+    /// Retires a segment whose records are all removed: renamed to a spare when it
+    /// may be recycled, else deleted.
     fn delete_segment(&mut self, seg: &Segment) -> Result<(), DiskLogError> {
         // Close handles first: an open file keeps its space after deletion on Unix,
         // and cannot be deleted at all on Windows.
@@ -960,6 +1064,26 @@ impl DiskLog {
             self.data_unsynced = false;
         }
         self.disk_bytes -= seg.file_len;
+        // Recycled rather than deleted when it may be (no version-1 record in it), no
+        // other file waits, and the files stay within `max_bytes` with it.
+        let free_name = SPARE_FILES
+            .into_iter()
+            .find(|name| self.spares.iter().all(|(used, _)| used != name));
+        if let (true, Some(name)) = (
+            seg.recyclable && self.disk_bytes + seg.file_len <= self.max_bytes,
+            free_name,
+        ) {
+            match fs::rename(&seg.path, self.dir.join(name)) {
+                Ok(()) => {
+                    self.spares.push((name, seg.file_len));
+                    self.disk_bytes += seg.file_len;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                // Deleted instead, below.
+                Err(_) => {}
+            }
+        }
         match fs::remove_file(&seg.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -992,9 +1116,15 @@ impl DiskLog {
             self.dir_unsynced = true;
             self.head_file = Some(file);
         }
-        let file = self.head_file.as_mut().expect("opened above");
         let bytes = encode_head(self.head.0, self.head.1);
-        write_at_start(file, &bytes).map_err(|e| io_error("write head file", e))?;
+        let write = |log: &Self| write_at(log.head_file.as_ref().expect("opened above"), 0, &bytes);
+        let mut written = write(self);
+        if written.as_ref().is_err_and(is_disk_full_io) && self.drop_spares() {
+            // A new `head` file needs a block, which the spares may hold.
+            written = write(self);
+        }
+        written.map_err(|e| io_error("write head file", e))?;
+        let file = self.head_file.as_mut().expect("opened above");
         if file.metadata().map(|m| m.len()).ok() != Some(HEAD_LEN as u64) {
             // A longer file left by someone else would read as damaged.
             file.set_len(HEAD_LEN as u64)
@@ -1083,9 +1213,10 @@ fn recover_segment(
     recovery: &mut Recovery,
 ) -> Result<Option<Segment>, DiskLogError> {
     let scan =
-        scan_segment(&path, start).map_err(|e| DiskLogError::io(&path, "read segment", e))?;
+        scan_segment(&path, id, start).map_err(|e| DiskLogError::io(&path, "read segment", e))?;
     recovery.damaged_regions += scan.damaged_regions;
     recovery.skipped_bytes += scan.skipped_bytes;
+    recovery.stale_bytes += scan.stale_bytes;
     let mut file_len = scan.file_len;
     if scan.trailing_bytes > 0 {
         if is_last {
@@ -1093,6 +1224,7 @@ fn recover_segment(
             // Cutting it off is tidiness only: appends go to a new segment
             // anyway, so failing to truncate is harmless.
             recovery.truncated_bytes += scan.trailing_bytes;
+            // Stale bytes before the torn ones go too: nothing reads past `end`.
             match truncate_file(&path, scan.end) {
                 Ok(()) => file_len = scan.end,
                 Err(e) => tracing::warn!(
@@ -1116,6 +1248,8 @@ fn recover_segment(
         offsets: scan.offsets,
         end: scan.end,
         file_len,
+        stale_len: scan.stale_len.min(file_len),
+        recyclable: scan.version_2,
     }))
 }
 
@@ -1168,6 +1302,7 @@ fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
     }
     #[cfg(not(unix))]
     {
+        use std::io::Write;
         let mut file = file;
         file.seek(SeekFrom::Start(offset))?;
         file.read_exact(buf)
@@ -1202,24 +1337,63 @@ fn sync_dir(dir: &Path) -> Result<(), DiskLogError> {
     Ok(())
 }
 
-/// Writes `bytes` at offset 0 of `file`: one `pwrite` on Unix.
-fn write_at_start(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` at `offset` of `file`: one `pwrite` on Unix.
+fn write_at(file: &File, offset: u64, bytes: &[u8]) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
-        file.write_all_at(bytes, 0)
+        file.write_all_at(bytes, offset)
     }
     #[cfg(not(unix))]
     {
-        file.seek(SeekFrom::Start(0))?;
+        use std::io::Write;
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
         file.write_all(bytes)
     }
 }
 
 /// Counts the valid records of a segment, for the warning about a head that skips
 /// them; a segment that cannot be read counts as 0 (it is about to be deleted).
-fn count_records(path: &Path) -> u64 {
-    scan_segment(path, 0).map_or(0, |scan| scan.offsets.len() as u64)
+fn count_records(path: &Path, id: u64) -> u64 {
+    scan_segment(path, id, 0).map_or(0, |scan| scan.offsets.len() as u64)
+}
+
+/// The spare segment files a previous run left in `dir` that this version wrote (a
+/// valid version-2 header: they hold no version-1 record) and that fit in `room`
+/// bytes together, with their lengths. The others are deleted.
+fn find_spares(dir: &Path, mut room: u64) -> Vec<(&'static str, u64)> {
+    let mut spares = Vec::new();
+    for name in SPARE_FILES {
+        if let Some(len) = find_spare(&dir.join(name), room) {
+            room -= len;
+            spares.push((name, len));
+        }
+    }
+    spares
+}
+
+/// The length of the spare segment file at `path` if it is usable and fits in `room`
+/// bytes; otherwise it is deleted.
+fn find_spare(path: &Path, room: u64) -> Option<u64> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return None,
+        Err(_) => {
+            remove_or_warn(path);
+            return None;
+        }
+    };
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    let usable = file.read_exact(&mut header).is_ok() && decode_segment_header(&header).is_some();
+    match file.metadata() {
+        Ok(m) if usable && m.len() <= room => Some(m.len()),
+        _ => {
+            drop(file);
+            remove_or_warn(path);
+            None
+        }
+    }
 }
 
 fn truncate_file(path: &Path, len: u64) -> io::Result<()> {

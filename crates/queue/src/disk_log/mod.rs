@@ -33,19 +33,31 @@
 //!
 //! * **Segment files** `NNNNNNNNNNNNNNNNNNNN.seg`: the segment number, 20 decimal digits
 //!   (the width of `u64::MAX`) so that names sort like numbers. Numbers only grow; the
-//!   records of a lower-numbered segment are older. A segment is a plain sequence of
-//!   records with no file header:
+//!   records of a lower-numbered segment are older. A segment (format version 2) is a
+//!   24-byte header, then a plain sequence of records:
 //!
-//!   | bytes   | field        | meaning                                                |
-//!   |---------|--------------|--------------------------------------------------------|
-//!   | 0..4    | magic        | `F7 54 57 31` (`\xF7TW1`, format version 1)            |
-//!   | 4..8    | length `u32` | payload length in bytes                                |
-//!   | 8..12   | crc `u32`    | CRC-32 (IEEE) of bytes 4..8, then 12..20, then payload |
-//!   | 12..20  | timestamp    | `u64`, milliseconds since the Unix epoch               |
-//!   | 20..    | payload      | `length` bytes                                         |
+//!   | bytes   | header field   | meaning                                              |
+//!   |---------|----------------|------------------------------------------------------|
+//!   | 0..4    | magic          | `F7 54 53 32` (`\xF7TS2`, format version 2)          |
+//!   | 4..12   | segment `u64`  | the segment number the file had when this was written |
+//!   | 12..20  | stale `u64`    | bytes of the file left from a previous life (0: new)  |
+//!   | 20..24  | crc `u32`      | CRC-32 (IEEE) of bytes 0..20                          |
+//!
+//!   | bytes   | record field | meaning                                                  |
+//!   |---------|--------------|----------------------------------------------------------|
+//!   | 0..4    | magic        | `F7 54 57 32` (`\xF7TW2`)                                |
+//!   | 4..8    | length `u32` | payload length in bytes                                  |
+//!   | 8..12   | crc `u32`    | CRC-32 (IEEE) of the segment number (`u64`), bytes 4..8, |
+//!   |         |              | then 12..20, then the payload                            |
+//!   | 12..20  | timestamp    | `u64`, milliseconds since the Unix epoch                 |
+//!   | 20..    | payload      | `length` bytes                                           |
 //!
 //!   The CRC covers the length as well as the timestamp and payload, so a corrupted
-//!   length cannot pair with a valid checksum. `0xF7` never occurs in UTF-8 text, so
+//!   length cannot pair with a valid checksum; it covers the segment number (taken
+//!   from the file's name) so that a record written while the file had another
+//!   number fails it (see recycling below). Version-1 segments (no header, records
+//!   `\xF7TW1` whose CRC leaves out the segment number) are still read, never written:
+//!   see the versioning notes in `disk_log/format.rs`. `0xF7` never occurs in UTF-8 text, so
 //!   when resynchronising inside JSON payloads the scan stops only at real record
 //!   starts (or at binary header fields, which the CRC then rejects).
 //!
@@ -53,9 +65,31 @@
 //!   `segment_bytes` (a record larger than that gets a segment of its own), and on the
 //!   first append after [`DiskLog::open`]: this process never appends after bytes a
 //!   previous one left behind, which may end with a torn record. A segment whose
-//!   records have all been removed is deleted (the one being appended to is kept
-//!   until the next segment starts, so a queue that keeps draining does not create
-//!   and delete a file per message).
+//!   records have all been removed leaves (the one being appended to is kept until
+//!   the next segment starts, so a queue that keeps draining does not create and
+//!   delete a file per message).
+//!
+//! * **`spare-0`, `spare-1`**: recycling. A segment that leaves is not deleted but
+//!   renamed to a free spare name when one of the two is free, it holds no version-1
+//!   record (it starts with a version-2 header), and all files with it fit in
+//!   `max_bytes`; otherwise it is deleted. Two, because at a rollover the old segment
+//!   still holds messages in flight when the new one starts, and the owner's timer
+//!   often retires the new one (the log drained) before the next rollover: with one
+//!   spare, every other segment was a new file. The next segment renames the spare
+//!   retired last to its own name and
+//!   overwrites it from the start (header first, with `stale` = the file's length),
+//!   instead of creating a file: overwriting pages the kernel still caches costs far
+//!   less CPU than appending to a new file and deleting an old one (see
+//!   docs/benchmarks.md). A recycled file is longer than its new content; past the last
+//!   valid record, the bytes below `stale` are its previous life, which `open` neither
+//!   reads (their CRC names another segment number) nor reports as damage
+//!   ([`Recovery::stale_bytes`]); a damaged stretch followed by a valid record is
+//!   reported as before. A torn last write inside the old extent looks like stale
+//!   bytes: it goes unreported, which is safe because it was never acknowledged. A
+//!   spare renamed to a segment whose header was never rewritten (a crash in between)
+//!   still names its old number: all of it is stale. Spares count in
+//!   [`DiskLog::disk_bytes`], are reused by the next run, and are deleted first when a
+//!   write (of records or of `head`) finds the disk full.
 //!
 //! * **`head`**, 24 bytes: magic `TWH1`, the segment number `u64` and the byte offset
 //!   `u64` of the oldest record not yet removed, then a CRC-32 of the first 20 bytes.
@@ -70,8 +104,10 @@
 //! # Durability
 //!
 //! * [`SyncPolicy::Always`]: `append` calls `fdatasync` on the segment (and `fsync` on
-//!   the directory when it created the segment file) before returning; each `head`
-//!   write is synced.
+//!   the directory when it created or renamed the segment file) before returning; each
+//!   `head` write is synced. `fdatasync` covers a recycled file's overwritten pages like
+//!   appended ones; its size does not change, which recovery does not need (the header
+//!   and the CRCs delimit the new life, not the length).
 //! * [`SyncPolicy::Interval`]: `append` syncs when at least the interval has passed
 //!   since the last sync, and the caller calls [`DiskLog::sync`] from a timer, so a
 //!   power cut loses at most about one interval of appends. A segment closed in
