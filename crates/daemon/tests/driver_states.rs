@@ -114,7 +114,10 @@ upload_drv_state_interval = 3600
         let gap = timestamp(&pair[1]) - timestamp(&pair[0]);
         assert!(
             (900..=3000).contains(&gap),
-            "states {gap} ms apart, 1 s configured"
+            "states {gap} ms apart, 1 s configured; the server saw (C: a connection, \
+             X: its close):\n{}\nthe daemon's log:\n{}",
+            each_second.lines().join("\n"),
+            daemon_log(d)
         );
     }
 

@@ -96,6 +96,11 @@ pub fn spawn(
         let mut send_now = *connections.borrow_and_update() > 0;
         loop {
             if send_now && uplink.metrics().connected() {
+                // This message covers every connection made so far: mark them seen, or a
+                // connection that became ready in the same turn as the tick (the first
+                // tick is due at once, and fires on the runtime's next turn, often the
+                // one that completes the handshake) sends a second, identical message.
+                connections.borrow_and_update();
                 let at = now_ms();
                 let payload = message(&uplink, &hub, at);
                 uplink.push_state(payload.into(), at).await;
