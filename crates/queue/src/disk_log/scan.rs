@@ -8,7 +8,8 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::path::Path;
 
 use super::format::{
-    decode_segment_header, record_crc, SegmentHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    decode_segment_header, record_crc, SegmentHeader, RECORD_HEADER_LEN, RECORD_MAGIC,
+    RECORD_MAGIC_V1, SEGMENT_HEADER_LEN,
 };
 
 /// Read buffer of the recovery scan; payloads are checksummed through it in chunks,
@@ -17,7 +18,11 @@ const SCAN_BUFFER: usize = 64 * 1024;
 
 /// The first byte of every record magic (both versions), where a resynchronising scan
 /// stops to probe.
-const RECORD_START: u8 = 0xF7;
+const RECORD_START: u8 = RECORD_MAGIC[0];
+const _: () = assert!(
+    RECORD_MAGIC_V1[0] == RECORD_START,
+    "the versions share a first byte"
+);
 
 /// What scanning one segment found.
 #[derive(Debug, Default)]
